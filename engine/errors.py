@@ -1,0 +1,49 @@
+"""One error hierarchy for the engine.
+
+Every `HearthError` carries `user_message`, a sentence fit to show a person as is, and an
+optional `detail` for logs and bug reports. `Cancelled` is deliberately not a `HearthError`:
+the user asked for it, so there is nothing to show.
+"""
+
+from __future__ import annotations
+
+
+class HearthError(Exception):
+    """Base of every error the engine raises on purpose."""
+
+    def __init__(self, user_message: str, detail: str | None = None) -> None:
+        super().__init__(user_message if detail is None else f"{user_message} ({detail})")
+        self.user_message = user_message
+        self.detail = detail
+
+
+class Cancelled(Exception):  # noqa: N818 - a state, not an error to show
+    """The user stopped the operation. Callers end quietly; nothing is shown."""
+
+
+class InvalidModelFile(HearthError):
+    """A model file failed validation before llama.cpp was allowed to open it."""
+
+
+class ModelNotFound(HearthError):
+    """A model id or path names nothing that is installed."""
+
+
+class ModelLoadError(HearthError):
+    """llama.cpp could not load a file that passed our validation."""
+
+
+class WorkerCrashed(HearthError):
+    """The model worker process died (crash, kill, out of memory)."""
+
+
+class GenerationError(HearthError):
+    """Generation failed for a reason other than a dead worker."""
+
+
+class SettingsError(HearthError):
+    """A setting has an unknown key or a value outside its schema."""
+
+
+class BundledAssetMissing(HearthError):
+    """A bundled model that the installer should have provided is missing."""

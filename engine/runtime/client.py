@@ -1,0 +1,352 @@
+"""The client side of the model worker: load a model, stream answers, stop them.
+
+`ModelRuntime` is the one owner of a model in the app. It starts the worker process, validates a
+model file before the worker may open it, and turns the worker's messages into plain events:
+
+    runtime.load(LoadParams(path))
+    for event in runtime.stream_chat(request):   # TextPiece | Notice ..., then one Done
+        ...
+
+`stop()` may be called from any thread (a Stop button, Ctrl-C). It asks the worker to stop
+softly, keeping the model loaded; if the worker has not finished within `hard_stop_after_s`
+(a native call that cannot be interrupted), the worker is killed and the model is reloaded
+on the next request. A worker that dies on its own ends the stream with `WorkerCrashed`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from engine import gguf
+from engine.errors import (
+    Cancelled,
+    GenerationError,
+    ModelLoadError,
+    WorkerCrashed,
+)
+from engine.runtime.events import Done, Event, GenerationStats, Notice, TextPiece
+from engine.runtime.params import ChatRequest, LoadParams, chat_request_to_dict
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    params: LoadParams
+    file: dict[str, Any]  # gguf summary: name, architecture, parameters, quantization, ...
+    runtime: dict[str, Any]  # what llama.cpp reports: n_ctx, threads, gpu offload support
+
+    @property
+    def name(self) -> str:
+        return str(self.file.get("name") or Path(self.params.model_path).stem)
+
+
+class ModelRuntime:
+    """Owns the model worker process. Thread-safe; one answer at a time (others queue)."""
+
+    def __init__(self, *, hard_stop_after_s: float = 0.25, load_timeout_s: float = 900.0) -> None:
+        self.hard_stop_after_s = hard_stop_after_s
+        self.load_timeout_s = load_timeout_s
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._events: queue.Queue[list[Any] | None] = queue.Queue()
+        self._send_lock = threading.Lock()
+        self._turn = threading.Lock()  # held for a whole load or answer
+        self._loaded: LoadedModel | None = None
+        self._reload_needed = False  # set after we killed the worker for a hard stop
+        self._next_id = 0
+        self._active_id = 0
+        self._stop_at: float | None = None
+
+    # -- state -------------------------------------------------------------------------
+
+    @property
+    def loaded(self) -> LoadedModel | None:
+        return self._loaded
+
+    @property
+    def worker_pid(self) -> int | None:
+        return self._proc.pid if self._alive() and self._proc is not None else None
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def load(self, params: LoadParams) -> LoadedModel:
+        """Validate the file, then load it in the worker. Raises InvalidModelFile,
+        ModelLoadError, WorkerCrashed or Cancelled."""
+        info = gguf.inspect(params.model_path)  # before llama.cpp ever sees the file
+        with self._turn:
+            self._stop_at = None
+            return self._load_locked(params, info.summary())
+
+    def _load_locked(self, params: LoadParams, summary: dict[str, Any]) -> LoadedModel:
+        self._loaded = None
+        self._reload_needed = False
+        self._ensure_worker()
+        self._send(["load", asdict(params)])
+        deadline = time.monotonic() + self.load_timeout_s
+        name = Path(params.model_path).name
+        while True:
+            msg = self._recv(deadline, doing=f"loading “{name}”")
+            if msg is None:
+                if self._stop_at is not None:
+                    self._kill_worker()
+                    raise Cancelled()
+                self._kill_worker()
+                raise ModelLoadError(f"Loading “{name}” took longer than "
+                                     f"{self.load_timeout_s:.0f} s and was abandoned.")
+            if msg[0] == "loaded":
+                self._loaded = LoadedModel(params, summary, msg[1])
+                log.info("model loaded: %s (%s)", name, msg[1])
+                return self._loaded
+            if msg[0] in ("load_error", "error"):
+                raise ModelLoadError(f"“{name}” could not be loaded: {msg[-2]}", msg[-1])
+
+    def unload(self) -> None:
+        with self._turn:
+            if self._loaded is not None and self._alive():
+                self._send(["unload"])
+                self._recv(time.monotonic() + 30, doing="unloading the model")
+            self._loaded = None
+
+    def close(self) -> None:
+        """Stop the worker process (politely, then by force)."""
+        self.stop()
+        with self._turn:
+            if self._alive():
+                try:
+                    self._send(["shutdown"])
+                    assert self._proc is not None
+                    self._proc.wait(5)
+                except (OSError, subprocess.TimeoutExpired):
+                    pass
+            self._kill_worker()
+            self._loaded = None
+
+    def __enter__(self) -> ModelRuntime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- generation --------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask the current load or answer to stop. Safe from any thread; idempotent."""
+        if self._stop_at is None:
+            self._stop_at = time.monotonic()
+        if self._active_id and self._alive():
+            try:
+                self._send(["stop", self._active_id])
+            except OSError:
+                pass
+
+    def stream_chat(self, request: ChatRequest) -> Iterator[Event]:
+        """Yield TextPiece and Notice events, then one Done with the stats.
+
+        Closing the generator early stops the answer the same way `stop()` does.
+        """
+        with self._turn:
+            if self._loaded is None:
+                raise ModelLoadError("No model is loaded. Load a model first.")
+            self._stop_at = None
+            if self._reload_needed or not self._alive():
+                # We killed the worker for a hard stop: the user did nothing wrong, so reload.
+                self._load_locked(self._loaded.params, self._loaded.file)
+            self._next_id += 1
+            req_id = self._active_id = self._next_id
+            t0 = time.perf_counter()
+            t_first: float | None = None
+            finished = False
+            try:
+                self._send(["generate", req_id, chat_request_to_dict(request)])
+                while True:
+                    msg = self._recv(None, doing="generating an answer")
+                    if msg is None:  # a soft stop was not enough: stop hard
+                        log.info("worker did not stop in %.2f s; killing it",
+                                 self.hard_stop_after_s)
+                        self._kill_worker()
+                        self._reload_needed = True
+                        finished = True
+                        yield Done(_cancelled_stats(t0, t_first))
+                        return
+                    kind = msg[0]
+                    if kind in ("piece", "notice", "done", "error") and msg[1] != req_id:
+                        continue  # a late message from an earlier, abandoned request
+                    if kind == "piece":
+                        if t_first is None:
+                            t_first = time.perf_counter()
+                        yield TextPiece(msg[2])
+                    elif kind == "notice":
+                        yield Notice(msg[2])
+                    elif kind == "done":
+                        finished = True
+                        yield Done(_stats(msg[2], t0, t_first))
+                        return
+                    elif kind == "error":
+                        finished = True
+                        raise GenerationError(msg[2], msg[3])
+            finally:
+                self._active_id = 0
+                if not finished:  # the caller closed the generator: stop and drain
+                    self._abandon(req_id)
+
+    def _abandon(self, req_id: int) -> None:
+        if not self._alive():
+            return
+        self._stop_at = time.monotonic()
+        try:
+            self._send(["stop", req_id])
+            while True:
+                msg = self._recv(None, doing="stopping")
+                if msg is None:
+                    self._kill_worker()
+                    self._reload_needed = True
+                    return
+                if msg[0] in ("done", "error") and msg[1] == req_id:
+                    return
+        except WorkerCrashed:
+            return
+
+    # -- process plumbing ----------------------------------------------------------------
+
+    def _alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def _ensure_worker(self) -> None:
+        if self._alive():
+            return
+        self._kill_worker()
+        if getattr(sys, "frozen", False):  # a PyInstaller build: the app binary dispatches
+            argv = [sys.executable, "--hearth-model-worker"]
+        else:
+            argv = [sys.executable, "-m", "engine.runtime.worker"]
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=None, env=env, close_fds=True)
+        events: queue.Queue[list[Any] | None] = queue.Queue()
+        assert proc.stdout is not None
+        threading.Thread(target=_read_events, args=(proc.stdout, events), daemon=True,
+                         name=f"hearth-worker-events-{proc.pid}").start()
+        self._proc, self._events = proc, events
+        log.info("model worker started (pid %s)", proc.pid)
+
+    def _kill_worker(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.kill()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            log.error("model worker %s did not exit after SIGKILL", proc.pid)
+        for stream in (proc.stdin, proc.stdout):
+            if stream is not None:
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+
+    def _send(self, msg: list[Any]) -> None:
+        line = json.dumps(msg, ensure_ascii=False).encode("utf-8") + b"\n"
+        with self._send_lock:
+            proc = self._proc
+            if proc is None or proc.stdin is None:
+                raise OSError("the model worker is not running")
+            proc.stdin.write(line)
+            proc.stdin.flush()
+
+    def _stop_deadline(self) -> float | None:
+        return None if self._stop_at is None else self._stop_at + self.hard_stop_after_s
+
+    def _recv(self, deadline: float | None, *, doing: str) -> list[Any] | None:
+        """Next message from the worker; None once `deadline` (monotonic) or the hard-stop
+        deadline of a pending stop() passes. Raises WorkerCrashed when the worker dies."""
+        while True:
+            limits = [d for d in (deadline, self._stop_deadline()) if d is not None]
+            # Wake up now and then: stop() from another thread may set a deadline meanwhile.
+            timeout = 0.05 if not limits else min(0.05, max(0.0, min(limits) - time.monotonic()))
+            try:
+                msg = self._events.get(timeout=timeout)
+            except queue.Empty:
+                if limits and time.monotonic() >= min(limits):
+                    return None
+                continue
+            if msg is not None:
+                return msg
+            proc = self._proc
+            code = None
+            if proc is not None:
+                try:
+                    code = proc.wait(2)
+                except subprocess.TimeoutExpired:
+                    pass
+            self._kill_worker()
+            self._loaded = None
+            raise WorkerCrashed(
+                f"The model worker stopped unexpectedly while {doing} "
+                f"({_describe_exit(code)}). Hearth is fine; load the model again to go on.",
+                f"exit code {code}")
+
+
+def _read_events(stream: IO[bytes], events: queue.Queue[list[Any] | None]) -> None:
+    """Worker stdout -> queue, one JSON message per line; None marks the end of the stream."""
+    try:
+        for line in stream:
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                log.warning("ignoring a malformed line from the model worker")
+                continue
+            if isinstance(msg, list) and msg and isinstance(msg[0], str):
+                events.put(msg)
+    except (OSError, ValueError):
+        pass
+    events.put(None)
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "no exit status"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        hints = {"SIGKILL": "killed, possibly for lack of memory",
+                 "SIGSEGV": "a crash in native code", "SIGABRT": "llama.cpp aborted"}
+        return f"{name}: {hints[name]}" if name in hints else name
+    return f"exit code {code}"
+
+
+def _stats(raw: dict[str, Any], t0: float, t_first: float | None) -> GenerationStats:
+    generated = int(raw.get("generated_tokens", 0))
+    decode_s = float(raw.get("decode_s") or 0.0)
+    prefill_s = float(raw.get("prefill_s") or 0.0)
+    evaluated = int(raw.get("evaluated_tokens", 0))
+    return GenerationStats(
+        prompt_tokens=int(raw.get("prompt_tokens", 0)),
+        cached_tokens=int(raw.get("cached_tokens", 0)),
+        generated_tokens=generated,
+        time_to_first_token_s=(t_first - t0) if t_first is not None else 0.0,
+        prefill_tokens_per_s=evaluated / prefill_s if prefill_s > 0 else 0.0,
+        tokens_per_s=(generated - 1) / decode_s if generated > 1 and decode_s > 0 else 0.0,
+        total_s=time.perf_counter() - t0,
+        stop_reason=raw.get("stop_reason", "eos"),
+    )
+
+
+def _cancelled_stats(t0: float, t_first: float | None) -> GenerationStats:
+    return GenerationStats(0, 0, 0, (t_first - t0) if t_first else 0.0, 0.0, 0.0,
+                           time.perf_counter() - t0, "cancelled")

@@ -1,0 +1,108 @@
+"""Immutable inputs to the model worker: how to load a model and how to sample an answer.
+
+They cross a process boundary, so they hold plain values only.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import psutil
+
+
+def default_threads() -> int:
+    """Physical cores: llama.cpp decodes no faster on hyper-threads and often slower."""
+    return max(1, psutil.cpu_count(logical=False) or os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class LoadParams:
+    model_path: str
+    context_length: int = 4096
+    threads: int = 0  # 0: physical cores
+    gpu_layers: int = -1  # -1: all that the build can offload; 0: CPU only
+    batch_size: int = 512
+
+    def resolved_threads(self) -> int:
+        return self.threads if self.threads > 0 else default_threads()
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    temperature: float = 0.7
+    top_p: float = 0.95
+    top_k: int = 40
+    min_p: float = 0.05
+    repeat_penalty: float = 1.1
+    max_tokens: int = 1024
+    seed: int = -1  # -1: a new random seed for every answer
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: str  # "system", "user" or "assistant"
+    content: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    messages: tuple[ChatMessage, ...]
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    system_prompt: str | None = None
+
+    def template_messages(self) -> list[dict[str, str]]:
+        """The messages as the chat template expects them, system prompt first."""
+        out = [m.as_dict() for m in self.messages]
+        if self.system_prompt and not (out and out[0]["role"] == "system"):
+            out.insert(0, {"role": "system", "content": self.system_prompt})
+        return out
+
+
+def from_settings(settings: Any, model_path: str) -> tuple[LoadParams, SamplingParams, str]:
+    """Build load and sampling parameters (and the system prompt) from `engine.settings`."""
+    load = LoadParams(
+        model_path=model_path,
+        context_length=settings.get("inference.context_length"),
+        threads=settings.get("inference.threads"),
+        gpu_layers=settings.get("inference.gpu_layers"),
+        batch_size=settings.get("inference.batch_size"),
+    )
+    sampling = SamplingParams(
+        temperature=settings.get("sampling.temperature"),
+        top_p=settings.get("sampling.top_p"),
+        top_k=settings.get("sampling.top_k"),
+        min_p=settings.get("sampling.min_p"),
+        repeat_penalty=settings.get("sampling.repeat_penalty"),
+        max_tokens=settings.get("sampling.max_tokens"),
+        seed=settings.get("sampling.seed"),
+        stop=tuple(settings.get("chat.stop_strings")),
+    )
+    return load, sampling, settings.get("chat.system_prompt")
+
+
+def load_params_from_dict(d: dict[str, Any]) -> LoadParams:
+    return LoadParams(**d)
+
+
+def chat_request_to_dict(req: ChatRequest) -> dict[str, Any]:
+    return {
+        "messages": [m.as_dict() for m in req.messages],
+        "sampling": {**req.sampling.__dict__, "stop": list(req.sampling.stop)},
+        "system_prompt": req.system_prompt,
+    }
+
+
+def chat_request_from_dict(d: dict[str, Any]) -> ChatRequest:
+    sampling = dict(d.get("sampling") or {})
+    sampling["stop"] = tuple(sampling.get("stop") or ())
+    return ChatRequest(
+        messages=tuple(ChatMessage(m["role"], m["content"]) for m in d["messages"]),
+        sampling=SamplingParams(**sampling),
+        system_prompt=d.get("system_prompt"),
+    )

@@ -1,0 +1,204 @@
+"""One declarative, versioned settings schema.
+
+Each setting is declared once, with its type, default, bounds and a description that the UI
+and ``hearth doctor`` can show. The stored file holds only what differs from the defaults, so a
+new default reaches users who never touched the setting. Machine policy (a later layer) locks
+keys: a locked key keeps the policy's value and refuses changes, with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.errors import SettingsError
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    type: type
+    default: Any
+    description: str
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[Any, ...] | None = None
+
+    def validate(self, value: Any) -> Any:
+        """Return the value coerced to this setting's type, or raise SettingsError."""
+        if self.type is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if self.type is list:
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise SettingsError(f"“{self.key}” must be a list of text values.")
+            return list(value)
+        if not isinstance(value, self.type) or (self.type is int and isinstance(value, bool)):
+            raise SettingsError(
+                f"“{self.key}” must be {self.type.__name__}, not {type(value).__name__}."
+            )
+        if self.minimum is not None and value < self.minimum:
+            raise SettingsError(f"“{self.key}” must be at least {self.minimum}.")
+        if self.maximum is not None and value > self.maximum:
+            raise SettingsError(f"“{self.key}” must be at most {self.maximum}.")
+        if self.choices is not None and value not in self.choices:
+            raise SettingsError(f"“{self.key}” must be one of {', '.join(map(str, self.choices))}.")
+        return value
+
+
+SCHEMA: tuple[Setting, ...] = (
+    Setting("model.default", str, "bundled:smollm2-135m-instruct-q4_1",
+            "Model used for new chats: a catalog id, 'bundled:…' or a path to a GGUF file."),
+    Setting("inference.context_length", int, 4096,
+            "Context window in tokens (prompt plus answer). Larger uses more memory.",
+            minimum=256, maximum=1_048_576),
+    Setting("inference.threads", int, 0,
+            "CPU threads for generation; 0 picks the number of physical cores.",
+            minimum=0, maximum=512),
+    Setting("inference.batch_size", int, 512,
+            "Tokens evaluated per step while reading the prompt.", minimum=1, maximum=8192),
+    Setting("inference.gpu_layers", int, -1,
+            "Layers offloaded to the GPU: 0 keeps everything on the CPU, -1 offloads all. "
+            "Ignored by a llama.cpp build without GPU support.", minimum=-1, maximum=100_000),
+    Setting("sampling.temperature", float, 0.7,
+            "Randomness: 0 always picks the most likely token.", minimum=0.0, maximum=5.0),
+    Setting("sampling.top_p", float, 0.95,
+            "Nucleus sampling: keep the most likely tokens up to this total probability.",
+            minimum=0.0, maximum=1.0),
+    Setting("sampling.top_k", int, 40,
+            "Keep only the k most likely tokens; 0 disables the limit.", minimum=0,
+            maximum=100_000),
+    Setting("sampling.min_p", float, 0.05,
+            "Drop tokens less likely than this fraction of the most likely one.",
+            minimum=0.0, maximum=1.0),
+    Setting("sampling.repeat_penalty", float, 1.1,
+            "Penalty for repeating recent tokens; 1.0 disables it.", minimum=0.0, maximum=5.0),
+    Setting("sampling.max_tokens", int, 1024,
+            "Longest answer in tokens.", minimum=1, maximum=1_048_576),
+    Setting("sampling.seed", int, -1,
+            "Random seed; -1 picks a new one for every answer.", minimum=-1, maximum=2**32 - 1),
+    Setting("chat.system_prompt", str, "You are a helpful assistant.",
+            "Instructions given to the model before every chat."),
+    Setting("chat.stop_strings", list, [],
+            "Extra strings that end an answer when the model writes them."),
+    Setting("privacy.offline_mode", bool, False,
+            "Forbid every network request, downloads included."),
+)
+
+_BY_KEY = {s.key: s for s in SCHEMA}
+
+
+def describe() -> list[dict[str, Any]]:
+    """The schema as plain data (for the UI, the CLI and docs)."""
+    return [
+        {"key": s.key, "type": s.type.__name__, "default": s.default,
+         "description": s.description, "minimum": s.minimum, "maximum": s.maximum,
+         "choices": s.choices}
+        for s in SCHEMA
+    ]
+
+
+@dataclass
+class Settings:
+    """Current values: defaults, then the user's file, then locks (policy) on top."""
+
+    path: Path | None = None
+    _values: dict[str, Any] = field(default_factory=dict)
+    locked: dict[str, str] = field(default_factory=dict)  # key -> reason shown to the user
+    warnings: list[str] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, path: Path | None, locks: Mapping[str, tuple[Any, str]] | None = None
+             ) -> Settings:
+        """Read the user's file; bad or unknown entries fall back to defaults with a warning."""
+        settings = cls(path=path)
+        stored: dict[str, Any] = {}
+        if path is not None and path.exists():
+            try:
+                doc = json.loads(path.read_text(encoding="utf-8"))
+                if not isinstance(doc, dict):
+                    raise ValueError("not a JSON object")
+                stored = doc.get("values", {}) if isinstance(doc.get("values"), dict) else {}
+                if doc.get("version") != SCHEMA_VERSION:
+                    stored = _migrate(doc.get("version"), stored)
+            except (OSError, ValueError) as exc:
+                settings.warnings.append(
+                    f"The settings file {path} could not be read ({exc}); defaults are used.")
+        for key, value in stored.items():
+            spec = _BY_KEY.get(key)
+            if spec is None:
+                settings.warnings.append(f"Unknown setting “{key}” ignored.")
+                continue
+            try:
+                settings._values[key] = spec.validate(value)
+            except SettingsError as exc:
+                settings.warnings.append(f"{exc.user_message} The default is used.")
+        for key, (value, reason) in (locks or {}).items():
+            spec = _spec(key)
+            settings._values[key] = spec.validate(value)
+            settings.locked[key] = reason
+        for w in settings.warnings:
+            log.warning("%s", w)
+        return settings
+
+    def get(self, key: str) -> Any:
+        spec = _spec(key)
+        value = self._values.get(key, spec.default)
+        return list(value) if isinstance(value, list) else value
+
+    def set(self, key: str, value: Any) -> None:
+        spec = _spec(key)
+        if key in self.locked:
+            raise SettingsError(f"“{key}” is set by your organisation: {self.locked[key]}")
+        self._values[key] = spec.validate(value)
+
+    def reset(self, key: str) -> None:
+        if key in self.locked:
+            raise SettingsError(f"“{key}” is set by your organisation: {self.locked[key]}")
+        self._values.pop(_spec(key).key, None)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {s.key: self.get(s.key) for s in SCHEMA}
+
+    def save(self) -> None:
+        """Write what differs from the defaults, atomically (a crash never leaves half a file)."""
+        if self.path is None:
+            return
+        values = {k: v for k, v in self._values.items()
+                  if k not in self.locked and v != _BY_KEY[k].default}
+        doc = {"version": SCHEMA_VERSION, "values": values}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".settings-", suffix=".json")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(doc, fh, indent=2, sort_keys=True)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def _spec(key: str) -> Setting:
+    try:
+        return _BY_KEY[key]
+    except KeyError:
+        raise SettingsError(f"There is no setting called “{key}”.") from None
+
+
+def _migrate(version: Any, values: dict[str, Any]) -> dict[str, Any]:
+    """Bring values from an older schema version forward. Version 1 is the first."""
+    if version is None or version == SCHEMA_VERSION:
+        return values
+    log.warning("Settings file has schema version %r; reading what still applies.", version)
+    return values
