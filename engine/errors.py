@@ -17,7 +17,7 @@ class HearthError(Exception):
         self.detail = detail
 
 
-class Cancelled(Exception):  # noqa: N818 - a state, not an error to show
+class Cancelled(Exception):
     """The user stopped the operation. Callers end quietly; nothing is shown."""
 
 

@@ -305,9 +305,10 @@ class _Parser:
         data_size = self.size - data_offset
         tensors: list[TensorInfo] = []
         for name, shape, ggml_type, offset in raw:
-            if ggml_type not in GGML_QUANT_SIZES:
+            sizes = GGML_QUANT_SIZES.get(ggml_type)  # type: ignore[call-overload]
+            if sizes is None:
                 raise self.fail(f"tensor “{name}” has unknown data type {ggml_type}")
-            block, type_size = GGML_QUANT_SIZES[ggml_type]
+            block, type_size = sizes
             n_elements = 1
             for dim in shape:
                 if dim < 0 or dim > 1 << 40:

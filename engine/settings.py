@@ -46,9 +46,9 @@ class Setting:
             raise SettingsError(
                 f"“{self.key}” must be {self.type.__name__}, not {type(value).__name__}."
             )
-        if self.minimum is not None and value < self.minimum:
+        if self.minimum is not None and value < self.minimum:  # type: ignore[operator]
             raise SettingsError(f"“{self.key}” must be at least {self.minimum}.")
-        if self.maximum is not None and value > self.maximum:
+        if self.maximum is not None and value > self.maximum:  # type: ignore[operator]
             raise SettingsError(f"“{self.key}” must be at most {self.maximum}.")
         if self.choices is not None and value not in self.choices:
             raise SettingsError(f"“{self.key}” must be one of {', '.join(map(str, self.choices))}.")

@@ -15,6 +15,7 @@ on the next request. A worker that dies on its own ends the stream with `WorkerC
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -146,10 +147,8 @@ class ModelRuntime:
         if self._stop_at is None:
             self._stop_at = time.monotonic()
         if self._active_id and self._alive():
-            try:
+            with contextlib.suppress(OSError):
                 self._send(["stop", self._active_id])
-            except OSError:
-                pass
 
     def stream_chat(self, request: ChatRequest) -> Iterator[Event]:
         """Yield TextPiece and Notice events, then one Done with the stats.
@@ -253,10 +252,8 @@ class ModelRuntime:
             log.error("model worker %s did not exit after SIGKILL", proc.pid)
         for stream in (proc.stdin, proc.stdout):
             if stream is not None:
-                try:
+                with contextlib.suppress(OSError):
                     stream.close()
-                except OSError:
-                    pass
 
     def _send(self, msg: list[Any]) -> None:
         line = json.dumps(msg, ensure_ascii=False).encode("utf-8") + b"\n"
@@ -288,10 +285,8 @@ class ModelRuntime:
             proc = self._proc
             code = None
             if proc is not None:
-                try:
+                with contextlib.suppress(subprocess.TimeoutExpired):
                     code = proc.wait(2)
-                except subprocess.TimeoutExpired:
-                    pass
             self._kill_worker()
             self._loaded = None
             raise WorkerCrashed(

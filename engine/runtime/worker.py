@@ -152,7 +152,7 @@ class _Worker:
         self._batch = llama_cpp.llama_batch_init(params.batch_size, 0, 1)
         self._one = llama_cpp.llama_batch_init(1, 0, 1)
         self._abort_cb = llama_cpp.ggml_abort_callback(lambda _data: self._stopped())
-        self._no_abort = ctypes.cast(None, llama_cpp.ggml_abort_callback)
+        self._no_abort = llama_cpp.ggml_abort_callback()  # a NULL function pointer
         vocab = llama_cpp.llama_model_get_vocab(llm.model)
         self.send(("loaded", {
             "n_ctx": llm.n_ctx(),

@@ -1,0 +1,1 @@
+"""Hearth's composition root and entry points (CLI and GUI)."""

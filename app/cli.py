@@ -1,0 +1,301 @@
+"""The `hearth` command: chat, ask, models, doctor.
+
+Engine errors print their user message to stderr and exit 1; nothing prints a traceback
+unless --verbose. Ctrl-C during an answer stops the answer (the model stays loaded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from engine import __version__
+from engine.errors import Cancelled, HearthError
+
+EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
+
+
+def _add_generation_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", "-m", help="model id from `hearth models list`, or a GGUF path")
+    p.add_argument("--system", help="system prompt (default: the settings' system prompt)")
+    p.add_argument("--temperature", type=float)
+    p.add_argument("--top-p", type=float)
+    p.add_argument("--top-k", type=int)
+    p.add_argument("--min-p", type=float)
+    p.add_argument("--repeat-penalty", type=float)
+    p.add_argument("--max-tokens", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--stop", action="append", default=None, help="stop string (repeatable)")
+    p.add_argument("--ctx", type=int, help="context length in tokens")
+    p.add_argument("--threads", type=int, help="CPU threads (0: physical cores)")
+    p.add_argument("--gpu-layers", type=int, help="layers on the GPU (0: CPU, -1: all)")
+    p.add_argument("--batch-size", type=int)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hearth", description="Private AI on your own machine. Nothing leaves it.")
+    parser.add_argument("--version", action="version", version=f"hearth {__version__}")
+    parser.add_argument("--verbose", "-v", action="store_true", help="log details to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    chat = sub.add_parser("chat", help="interactive chat in the terminal")
+    _add_generation_args(chat)
+    chat.add_argument("--stats", action="store_true", help="print speed after each answer")
+
+    ask = sub.add_parser("ask", help="answer one question and exit")
+    ask.add_argument("question", help="the question (use - to read it from stdin)")
+    _add_generation_args(ask)
+    ask.add_argument("--stats", action="store_true",
+                     help="print tokens/s and time to first token on stderr")
+    ask.add_argument("--json", action="store_true", help="print answer and stats as JSON")
+
+    models = sub.add_parser("models", help="installed models")
+    models_sub = models.add_subparsers(dest="models_command", metavar="SUBCOMMAND")
+    models_list = models_sub.add_parser("list", help="list installed models")
+    models_list.add_argument("--json", action="store_true")
+
+    doctor = sub.add_parser("doctor", help="versions, llama.cpp build, devices, data paths")
+    doctor.add_argument("--json", action="store_true")
+    doctor.add_argument("--no-hash", action="store_true",
+                        help="skip hashing the bundled models")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_OK
+    handlers: dict[str, Callable[[argparse.Namespace, Any], int]] = {
+        "chat": cmd_chat, "ask": cmd_ask, "models": cmd_models, "doctor": cmd_doctor}
+    from app import compose
+
+    services = compose.build(verbose=args.verbose)
+    try:
+        return handlers[args.command](args, services)
+    except HearthError as exc:
+        print(f"hearth: {exc.user_message}", file=sys.stderr)
+        if args.verbose and exc.detail:
+            print(f"hearth: detail: {exc.detail}", file=sys.stderr)
+        return EXIT_ERROR
+    except Cancelled:
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        services.close()
+
+
+# -- shared ---------------------------------------------------------------------------
+
+def _request_parts(args: argparse.Namespace, services: Any) -> tuple[Any, Any, str | None]:
+    from dataclasses import replace
+
+    from engine import models
+    from engine.runtime.params import from_settings
+
+    settings = services.settings
+    model_path = models.resolve(args.model or settings.get("model.default"), services.paths)
+    load, sampling, system = from_settings(settings, str(model_path))
+    load_overrides = {"context_length": args.ctx, "threads": args.threads,
+                      "gpu_layers": args.gpu_layers, "batch_size": args.batch_size}
+    load = replace(load, **{k: v for k, v in load_overrides.items() if v is not None})
+    sampling_overrides = {
+        "temperature": args.temperature, "top_p": args.top_p, "top_k": args.top_k,
+        "min_p": args.min_p, "repeat_penalty": args.repeat_penalty,
+        "max_tokens": args.max_tokens, "seed": args.seed,
+        "stop": tuple(args.stop) if args.stop else None,
+    }
+    sampling = replace(sampling, **{k: v for k, v in sampling_overrides.items() if v is not None})
+    return load, sampling, args.system if args.system is not None else system
+
+
+@contextmanager
+def _ctrl_c_stops(runtime: Any) -> Iterator[threading.Event]:
+    """While an answer streams, Ctrl-C asks the runtime to stop instead of killing us."""
+    pressed = threading.Event()
+
+    def on_sigint(_signum: int, _frame: Any) -> None:
+        pressed.set()
+        # Never block in a signal handler: the main thread may hold the runtime's send lock.
+        threading.Thread(target=runtime.stop, daemon=True).start()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield pressed
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _format_stats(stats: Any) -> str:
+    return (f"{stats.generated_tokens} tokens, {stats.tokens_per_s:.1f} tokens/s, "
+            f"first token after {stats.time_to_first_token_s * 1000:.0f} ms, "
+            f"prompt {stats.prompt_tokens} tokens ({stats.cached_tokens} cached, "
+            f"{stats.prefill_tokens_per_s:.0f} tokens/s), stop: {stats.stop_reason}")
+
+
+# -- commands -------------------------------------------------------------------------
+
+def cmd_ask(args: argparse.Namespace, services: Any) -> int:
+    from engine.runtime import ChatMessage, ChatRequest, Done, LoadParams, Notice, TextPiece
+
+    question = sys.stdin.read() if args.question == "-" else args.question
+    load, sampling, system = _request_parts(args, services)
+    assert isinstance(load, LoadParams)
+    loaded = services.runtime.load(load)
+    request = ChatRequest((ChatMessage("user", question),), sampling, system)
+    answer: list[str] = []
+    notices: list[str] = []
+    stats = None
+    with _ctrl_c_stops(services.runtime):
+        for event in services.runtime.stream_chat(request):
+            if isinstance(event, TextPiece):
+                answer.append(event.text)
+                if not args.json:
+                    sys.stdout.write(event.text)
+                    sys.stdout.flush()
+            elif isinstance(event, Notice):
+                notices.append(event.message)
+                print(f"hearth: note: {event.message}", file=sys.stderr)
+            elif isinstance(event, Done):
+                stats = event.stats
+    assert stats is not None
+    if args.json:
+        json.dump({"answer": "".join(answer), "model": loaded.name,
+                   "model_path": load.model_path, "notices": notices,
+                   "stats": stats.as_dict()}, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+    if args.stats:
+        print(f"hearth: {_format_stats(stats)}", file=sys.stderr)
+    return EXIT_INTERRUPTED if stats.stop_reason == "cancelled" else EXIT_OK
+
+
+def cmd_chat(args: argparse.Namespace, services: Any) -> int:
+    from engine.runtime import ChatMessage, ChatRequest, Done, Notice, TextPiece
+
+    load, sampling, system = _request_parts(args, services)
+    loaded = services.runtime.load(load)
+    print(f"Hearth chat with {loaded.name}. Enter sends; Ctrl-C stops an answer; "
+          f"/reset starts over; /exit or Ctrl-D quits.", file=sys.stderr)
+    history: list[ChatMessage] = []
+    while True:
+        try:
+            line = input("you> ")
+        except EOFError:
+            print(file=sys.stderr)
+            return EXIT_OK
+        except KeyboardInterrupt:
+            print(file=sys.stderr)
+            continue
+        text = line.strip()
+        if not text:
+            continue
+        if text in ("/exit", "/quit"):
+            return EXIT_OK
+        if text == "/reset":
+            history.clear()
+            print("(new conversation)", file=sys.stderr)
+            continue
+        history.append(ChatMessage("user", text))
+        answer: list[str] = []
+        stats = None
+        sys.stdout.write("ai> ")
+        sys.stdout.flush()
+        try:
+            with _ctrl_c_stops(services.runtime):
+                for event in services.runtime.stream_chat(
+                        ChatRequest(tuple(history), sampling, system)):
+                    if isinstance(event, TextPiece):
+                        answer.append(event.text)
+                        sys.stdout.write(event.text)
+                        sys.stdout.flush()
+                    elif isinstance(event, Notice):
+                        print(f"\n(note: {event.message})", file=sys.stderr)
+                    elif isinstance(event, Done):
+                        stats = event.stats
+        except HearthError as exc:
+            print(f"\nhearth: {exc.user_message}", file=sys.stderr)
+            history.pop()
+            continue
+        sys.stdout.write("\n")
+        if stats is not None and stats.stop_reason == "cancelled":
+            print("(stopped)", file=sys.stderr)
+        if args.stats and stats is not None:
+            print(f"({_format_stats(stats)})", file=sys.stderr)
+        history.append(ChatMessage("assistant", "".join(answer)))
+
+
+def cmd_models(args: argparse.Namespace, services: Any) -> int:
+    from engine import models
+
+    if args.models_command != "list":
+        print("usage: hearth models list [--json]", file=sys.stderr)
+        return EXIT_ERROR
+    entries = [m.as_dict() for m in models.installed(services.paths)]
+    if args.json:
+        json.dump(entries, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    for m in entries:
+        if not m["usable"]:
+            print(f"{m['id']}  UNUSABLE: {m['problem']}")
+            continue
+        params = m["parameters"] / 1e6
+        print(f"{m['id']}  {m['name']}  {m['architecture']}  {params:.0f}M params  "
+              f"{m['quantization']}  ctx {m['context_length']}  "
+              f"{m['file_size'] / 1e6:.0f} MB  [{m['source']}]")
+    return EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace, services: Any) -> int:
+    from engine import diagnostics
+
+    report = diagnostics.report(services.paths, with_hashes=not args.no_hash)
+    if args.json:
+        json.dump(report, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    lc = report["llama_cpp"]
+    print(f"Hearth {report['hearth']}  (Python {report['python']}, {report['platform']})")
+    print(f"CPU: {report['cpu']['physical']} physical / {report['cpu']['logical']} logical "
+          f"cores; memory {report['memory']['total'] / 2**30:.1f} GiB "
+          f"({report['memory']['available'] / 2**30:.1f} GiB available)")
+    print("\nPackages:")
+    for name, version in report["packages"].items():
+        print(f"  {name:24} {version or 'NOT INSTALLED'}")
+    print(f"\nllama.cpp (llama-cpp-python {lc['llama_cpp_python']}):")
+    print(f"  CPU kernels: {', '.join(lc['cpu_kernels'])}")
+    print(f"  CPU dispatch: {lc['cpu_dispatch']}")
+    print(f"  GPU offload: {'supported' if lc['gpu_offload'] else 'not in this build'}")
+    for dev in lc["devices"]:
+        print(f"  device {dev['name']}: {dev['description']} ({dev['type']}, "
+              f"{dev['memory_free'] / 2**30:.1f} of {dev['memory_total'] / 2**30:.1f} GiB free)")
+    print("\nData folders:")
+    for key, value in report["paths"].items():
+        print(f"  {key:8} {value}")
+    print("\nBundled models:")
+    for m in report["bundled_models"]:
+        if not m["present"]:
+            print(f"  {m['id']}: MISSING - {m['problem']}")
+            continue
+        check = ""
+        if "sha256_ok" in m:
+            check = "  (matches the pinned hash)" if m["sha256_ok"] else "  (HASH MISMATCH)"
+        print(f"  {m['id']}: {m['size'] / 1e6:.1f} MB at {m['path']}")
+        if "sha256" in m:
+            print(f"    sha256 of {m['sha256_of']}: {m['sha256']}{check}")
+    bad = [m for m in report["bundled_models"] if not m["present"] or m.get("sha256_ok") is False]
+    return EXIT_ERROR if bad else EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,56 @@
+"""Builds the services in a fixed, logged order and hands them to the CLI or the GUI.
+
+No globals: every entry point calls `build()` once and passes the result down.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+from dataclasses import dataclass
+
+from engine import paths as paths_module
+from engine.paths import DataPaths
+from engine.runtime import ModelRuntime
+from engine.settings import Settings
+
+log = logging.getLogger("hearth")
+
+
+@dataclass
+class Services:
+    paths: DataPaths
+    settings: Settings
+    runtime: ModelRuntime
+
+    def close(self) -> None:
+        self.runtime.close()
+
+
+def configure_logging(paths: DataPaths, verbose: bool = False) -> None:
+    """Log to a rotating file in the logs folder (never prompts or answers), and warnings
+    to stderr."""
+    root = logging.getLogger()
+    if any(getattr(h, "_hearth", False) for h in root.handlers):
+        return
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    file_handler = logging.handlers.RotatingFileHandler(
+        paths.logs / "hearth.log", maxBytes=2_000_000, backupCount=3, encoding="utf-8")
+    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    console = logging.StreamHandler()
+    console.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    console.setFormatter(logging.Formatter("hearth: %(levelname)s: %(message)s"))
+    for handler in (file_handler, console):
+        handler._hearth = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+
+
+def build(verbose: bool = False) -> Services:
+    data_paths = paths_module.resolve().ensure()
+    configure_logging(data_paths, verbose)
+    log.info("data folders: %s", data_paths.as_dict())
+    settings = Settings.load(data_paths.settings_file)
+    log.info("settings loaded (%d locked)", len(settings.locked))
+    runtime = ModelRuntime()
+    log.info("model runtime ready (worker starts on first load)")
+    return Services(data_paths, settings, runtime)

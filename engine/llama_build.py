@@ -1,0 +1,97 @@
+"""What the installed llama.cpp can do: version, CPU kernels, GPU backends and devices.
+
+The device list comes from ggml's backend registry (ggml_backend_dev_*), which
+llama-cpp-python does not bind, so we call it through ctypes on the bundled libggml.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+_DEVICE_TYPES = {0: "CPU", 1: "GPU", 2: "integrated GPU", 3: "accelerator"}
+
+
+def _lib_dir() -> Path:
+    import llama_cpp
+
+    return Path(llama_cpp.__file__).parent / "lib"
+
+
+def _devices() -> list[dict[str, Any]]:
+    lib_dir = _lib_dir()
+    candidates = sorted(lib_dir.glob("libggml.so*")) + sorted(lib_dir.glob("libggml.dylib")) \
+        + sorted(lib_dir.glob("ggml.dll"))
+    if not candidates:
+        return []
+    try:
+        ggml = ctypes.CDLL(str(candidates[0]))
+        ggml.ggml_backend_dev_count.restype = ctypes.c_size_t
+        ggml.ggml_backend_dev_get.restype = ctypes.c_void_p
+        ggml.ggml_backend_dev_get.argtypes = [ctypes.c_size_t]
+        for fn in ("ggml_backend_dev_name", "ggml_backend_dev_description"):
+            getattr(ggml, fn).restype = ctypes.c_char_p
+            getattr(ggml, fn).argtypes = [ctypes.c_void_p]
+        ggml.ggml_backend_dev_type.restype = ctypes.c_int
+        ggml.ggml_backend_dev_type.argtypes = [ctypes.c_void_p]
+        ggml.ggml_backend_dev_memory.argtypes = [
+            ctypes.c_void_p, ctypes.POINTER(ctypes.c_size_t), ctypes.POINTER(ctypes.c_size_t)]
+    except (OSError, AttributeError) as exc:
+        log.warning("could not query ggml devices: %s", exc)
+        return []
+    out = []
+    for i in range(ggml.ggml_backend_dev_count()):
+        dev = ggml.ggml_backend_dev_get(i)
+        free, total = ctypes.c_size_t(0), ctypes.c_size_t(0)
+        ggml.ggml_backend_dev_memory(dev, ctypes.byref(free), ctypes.byref(total))
+        out.append({
+            "name": (ggml.ggml_backend_dev_name(dev) or b"").decode(),
+            "description": (ggml.ggml_backend_dev_description(dev) or b"").decode(),
+            "type": _DEVICE_TYPES.get(ggml.ggml_backend_dev_type(dev), "unknown"),
+            "memory_free": free.value,
+            "memory_total": total.value,
+        })
+    return out
+
+
+def parse_system_info(text: str) -> dict[str, dict[str, bool]]:
+    """'CPU : AVX = 1 | AVX2 = 1 | ...' -> {'CPU': {'AVX': True, 'AVX2': True, ...}}."""
+    backends: dict[str, dict[str, bool]] = {}
+    current = "CPU"
+    for part in text.split("|"):
+        part = part.strip()
+        if not part:
+            continue
+        if part.count(":") == 1 and "=" in part.split(":", 1)[1]:
+            current, part = (p.strip() for p in part.split(":", 1))
+        if "=" in part:
+            key, value = (p.strip() for p in part.split("=", 1))
+            backends.setdefault(current, {})[key] = value not in ("0", "")
+    return backends
+
+
+def build_info() -> dict[str, Any]:
+    """Everything `hearth doctor` reports about llama.cpp. Imports llama_cpp (not cheap)."""
+    import llama_cpp
+
+    system_info = llama_cpp.llama_print_system_info().decode(errors="replace")
+    features = parse_system_info(system_info)
+    cpu = features.get("CPU", {})
+    lib_dir = _lib_dir()
+    cpu_variants = sorted(p.name for p in lib_dir.glob("*ggml-cpu-*"))
+    return {
+        "llama_cpp_python": metadata.version("llama-cpp-python"),
+        "system_info": system_info.strip(),
+        "cpu_kernels": sorted(k for k, on in cpu.items() if on),
+        "cpu_dispatch": ("runtime dispatch over " + ", ".join(cpu_variants)) if cpu_variants
+        else "one CPU backend compiled for the build machine's CPU (no runtime dispatch)",
+        "gpu_offload": bool(llama_cpp.llama_supports_gpu_offload()),
+        "mmap": bool(llama_cpp.llama_supports_mmap()),
+        "devices": _devices(),
+        "library_dir": str(lib_dir),
+    }
