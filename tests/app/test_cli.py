@@ -1,0 +1,100 @@
+"""The real `hearth` entry point as a subprocess, offline, on the bundled model."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HEARTH = [sys.executable, "-m", "app.cli"]
+
+
+def run(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    return subprocess.run([*HEARTH, *args], capture_output=True, text=True, timeout=timeout,
+                          env=env)
+
+
+def test_version() -> None:
+    result = run("--version")
+    assert result.returncode == 0 and result.stdout.startswith("hearth 0.")
+
+
+def test_ask_answers_with_stats_on_stderr() -> None:
+    result = run("ask", "What is the capital of France?", "--temperature", "0", "--stats")
+    assert result.returncode == 0, result.stderr
+    assert "Paris" in result.stdout
+    assert "tokens/s" in result.stderr and "first token after" in result.stderr
+    assert "tokens/s" not in result.stdout
+
+
+def test_ask_json(hearth_home: Path) -> None:
+    result = run("ask", "What is the capital of France?", "--temperature", "0", "--json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert "Paris" in doc["answer"]
+    assert doc["stats"]["generated_tokens"] > 0 and doc["stats"]["tokens_per_s"] > 0
+    assert doc["stats"]["stop_reason"] == "eos"
+    assert (hearth_home / "logs" / "hearth.log").exists()
+    assert "capital of France" not in (hearth_home / "logs" / "hearth.log").read_text()
+
+
+def test_ask_with_a_broken_model_fails_clearly(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"GGUF" + b"\x03\0\0\0" + b"\xff" * 16)
+    result = run("ask", "hi", "--model", str(bad))
+    assert result.returncode == 1
+    assert "broken.gguf" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_models_list_json() -> None:
+    result = run("models", "list", "--json")
+    assert result.returncode == 0
+    models = json.loads(result.stdout)
+    assert models[0]["id"].startswith("bundled:") and models[0]["usable"]
+    assert models[0]["quantization"] == "Q4_1"
+
+
+def test_doctor_reports_kernels_devices_paths_and_hashes(hearth_home: Path) -> None:
+    result = run("doctor", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["llama_cpp"]["cpu_kernels"]
+    assert any(d["type"] == "CPU" for d in report["llama_cpp"]["devices"])
+    assert report["paths"]["data"].startswith(str(hearth_home))
+    assert all(m["sha256_ok"] for m in report["bundled_models"])
+    human = run("doctor", "--no-hash")
+    assert "CPU kernels:" in human.stdout and "Bundled models:" in human.stdout
+
+
+def test_chat_ctrl_c_stops_the_answer_not_the_program() -> None:
+    proc = subprocess.Popen(
+        [*HEARTH, "chat", "--temperature", "0.8", "--max-tokens", "3000", "--seed", "3"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True)  # our own process group, as a terminal would have
+    try:
+        assert proc.stdin and proc.stdout
+        proc.stdin.write("Write a very long story about a lighthouse keeper.\n")
+        proc.stdin.flush()
+        seen = ""
+        while len(seen) < 40:  # wait until the answer is streaming
+            seen += proc.stdout.read(1)
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the CLI and the worker alike
+        time.sleep(0.5)
+        assert proc.poll() is None, "Ctrl-C must not end the program"
+        proc.stdin.write("What is the capital of France?\n/exit\n")
+        proc.stdin.flush()
+        out, err = proc.communicate(timeout=120)
+        out = seen + out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    assert "(stopped)" in err
+    answers = out.split("ai> ")
+    assert len(answers) == 3, out  # the stopped story, then a whole second answer
+    assert answers[2].strip().removesuffix("you>").strip()

@@ -1,0 +1,42 @@
+"""Shared fixtures. Every test gets its own HEARTH_HOME; nothing touches the real home."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(autouse=True)
+def hearth_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "hearth-home"
+    monkeypatch.setenv("HEARTH_HOME", str(home))
+    return home
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_threads() -> Iterator[None]:
+    """A test that leaves one of our threads running fails (daemon reader threads of a
+    worker that is being reaped get a moment to end)."""
+    before = set(threading.enumerate())
+    yield
+    deadline = threading.Event()
+    for _ in range(40):
+        extra = [t for t in threading.enumerate() if t not in before and t.is_alive()
+                 and t.name.startswith("hearth-")]
+        if not extra:
+            return
+        deadline.wait(0.05)
+    pytest.fail(f"threads left running after the test: {[t.name for t in extra]}")
+
+
+@pytest.fixture(scope="session")
+def bundled_gguf() -> Path:
+    from engine import bundled
+
+    return bundled.CHAT.path()

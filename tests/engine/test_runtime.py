@@ -1,0 +1,190 @@
+"""The real bundled model in the real worker process: answers, streams, stops, survives."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.errors import WorkerCrashed
+from engine.runtime import (
+    ChatMessage,
+    ChatRequest,
+    Done,
+    LoadParams,
+    ModelRuntime,
+    Notice,
+    SamplingParams,
+    TextPiece,
+)
+
+GREEDY = SamplingParams(temperature=0.0, max_tokens=48)
+FRANCE = ChatRequest((ChatMessage("user", "What is the capital of France?"),), GREEDY,
+                     "You are a helpful assistant.")
+LONG_ANSWER = ChatRequest(
+    (ChatMessage("user", "Write a very long story about a lighthouse keeper."),),
+    SamplingParams(temperature=0.8, max_tokens=4000, seed=7))
+
+
+@pytest.fixture(scope="module")
+def runtime(bundled_gguf: Path) -> Iterator[ModelRuntime]:
+    rt = ModelRuntime()
+    rt.load(LoadParams(str(bundled_gguf), context_length=8192))
+    yield rt
+    rt.close()
+
+
+def collect(events: Iterator[object]) -> tuple[str, list[object], Done]:
+    seen = list(events)
+    done = seen[-1]
+    assert isinstance(done, Done), "a stream ends with exactly one Done"
+    assert sum(isinstance(e, Done) for e in seen) == 1
+    text = "".join(e.text for e in seen if isinstance(e, TextPiece))
+    return text, seen, done
+
+
+def test_capital_of_france_streams_paris(runtime: ModelRuntime) -> None:
+    text, events, done = collect(runtime.stream_chat(FRANCE))
+    assert "Paris" in text
+    assert sum(isinstance(e, TextPiece) for e in events) >= 3
+    s = done.stats
+    assert s.stop_reason == "eos"
+    assert s.prompt_tokens > 10 and s.generated_tokens >= 3
+    assert s.time_to_first_token_s > 0 and s.tokens_per_s > 0 and s.prefill_tokens_per_s > 0
+
+
+def test_second_turn_reuses_the_kv_cache(runtime: ModelRuntime) -> None:
+    first_text, _, first = collect(runtime.stream_chat(FRANCE))
+    turns = (*FRANCE.messages, ChatMessage("assistant", first_text),
+             ChatMessage("user", "And of Italy?"))
+    follow_up = ChatRequest(turns, GREEDY, FRANCE.system_prompt)
+    _, _, second = collect(runtime.stream_chat(follow_up))
+    # Everything of the first prompt is reused; only the new turn is read.
+    assert second.stats.cached_tokens >= first.stats.prompt_tokens - 1
+    assert second.stats.prompt_tokens - second.stats.cached_tokens < first.stats.prompt_tokens
+
+
+def test_stop_strings_end_the_answer_without_showing_the_stop(runtime: ModelRuntime) -> None:
+    request = ChatRequest(FRANCE.messages, SamplingParams(temperature=0, max_tokens=48,
+                                                          stop=("Paris",)), FRANCE.system_prompt)
+    text, _, done = collect(runtime.stream_chat(request))
+    assert "Paris" not in text
+    assert done.stats.stop_reason == "stop_string"
+
+
+def _stop_after(runtime: ModelRuntime, delay: float) -> tuple[threading.Thread, list[float]]:
+    when: list[float] = []
+
+    def fire() -> None:
+        time.sleep(delay)
+        when.append(time.perf_counter())
+        runtime.stop()
+
+    thread = threading.Thread(target=fire)
+    thread.start()
+    return thread, when
+
+
+def test_stop_while_generating_is_prompt_and_keeps_the_model(runtime: ModelRuntime) -> None:
+    pid = runtime.worker_pid
+    pieces = 0
+    stopped_at = None
+    done = None
+    for event in runtime.stream_chat(LONG_ANSWER):
+        if isinstance(event, TextPiece):
+            pieces += 1
+            if pieces == 10:
+                stopped_at = time.perf_counter()
+                runtime.stop()
+        elif isinstance(event, Done):
+            done = event
+            ended_at = time.perf_counter()
+    assert done is not None and stopped_at is not None
+    assert done.stats.stop_reason == "cancelled"
+    assert ended_at - stopped_at < 1.0  # generous; bench/ measures the real figure
+    assert runtime.worker_pid == pid  # a soft stop: same worker, model still loaded
+    text, _, _ = collect(runtime.stream_chat(FRANCE))
+    assert "Paris" in text
+
+
+def test_stop_during_a_long_prompt_is_prompt(runtime: ModelRuntime) -> None:
+    filler = " ".join(f"Fact {i}: the lighthouse has {i} steps." for i in range(330))
+    request = ChatRequest((ChatMessage("user", filler + "\nSummarise."),), GREEDY)
+    thread, fired = _stop_after(runtime, 0.3)
+    _, _events, done = collect(runtime.stream_chat(request))
+    ended_at = time.perf_counter()
+    thread.join()
+    assert done.stats.stop_reason == "cancelled"
+    assert done.stats.generated_tokens == 0  # it really was stopped inside the prompt
+    assert ended_at - fired[0] < 1.0
+    # The KV cache is consistent afterwards: a fresh question gets a right answer.
+    text, _, _ = collect(runtime.stream_chat(FRANCE))
+    assert "Paris" in text
+
+
+def test_closing_the_stream_early_stops_it(runtime: ModelRuntime) -> None:
+    stream = runtime.stream_chat(LONG_ANSWER)
+    for event in stream:
+        if isinstance(event, TextPiece):
+            break
+    stream.close()
+    text, _, _ = collect(runtime.stream_chat(FRANCE))
+    assert "Paris" in text
+
+
+def test_a_stuck_worker_is_stopped_hard_and_reloaded(bundled_gguf: Path) -> None:
+    with ModelRuntime(hard_stop_after_s=0.3) as rt:
+        rt.load(LoadParams(str(bundled_gguf)))
+        stream = rt.stream_chat(LONG_ANSWER)
+        first = next(e for e in stream if isinstance(e, TextPiece))
+        assert first.text
+        pid = rt.worker_pid
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)  # as if stuck in a native call that ignores stop
+        t0 = time.perf_counter()
+        rt.stop()
+        rest = list(stream)
+        assert isinstance(rest[-1], Done) and rest[-1].stats.stop_reason == "cancelled"
+        assert time.perf_counter() - t0 < 2.0
+        text, _, _ = collect(rt.stream_chat(FRANCE))  # reloads by itself
+        assert "Paris" in text
+        assert rt.worker_pid != pid
+
+
+def test_killed_worker_gives_a_clear_error_and_can_load_again(bundled_gguf: Path) -> None:
+    with ModelRuntime() as rt:
+        rt.load(LoadParams(str(bundled_gguf)))
+        stream = rt.stream_chat(LONG_ANSWER)
+        next(e for e in stream if isinstance(e, TextPiece))
+        pid = rt.worker_pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(WorkerCrashed) as caught:
+            list(stream)
+        assert "stopped unexpectedly" in caught.value.user_message
+        assert "SIGKILL" in caught.value.user_message
+        assert rt.loaded is None
+        rt.load(LoadParams(str(bundled_gguf)))
+        text, _, _ = collect(rt.stream_chat(FRANCE))
+        assert "Paris" in text
+
+
+def test_system_prompt_and_sampling_parameters_are_applied(runtime: ModelRuntime) -> None:
+    request = ChatRequest(FRANCE.messages, SamplingParams(temperature=0.9, top_k=5, top_p=0.9,
+                          min_p=0.1, repeat_penalty=1.2, max_tokens=5, seed=123),
+                          "Answer in one word.")
+    a, _, done_a = collect(runtime.stream_chat(request))
+    b, _, _ = collect(runtime.stream_chat(request))
+    assert done_a.stats.generated_tokens <= 5
+    assert done_a.stats.stop_reason in ("length", "eos")
+    assert a == b  # the same seed gives the same answer
+
+
+def test_no_notice_for_a_model_with_a_good_template(runtime: ModelRuntime) -> None:
+    _, events, _ = collect(runtime.stream_chat(FRANCE))
+    assert not [e for e in events if isinstance(e, Notice)]

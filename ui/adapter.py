@@ -1,0 +1,93 @@
+"""The one adapter from engine generators to Qt signals.
+
+`StreamTask` runs a generator on a pool thread and re-emits each item as a signal, which Qt
+delivers on the GUI thread. The GUI thread never waits on the engine. Whatever happens,
+`finished` is emitted exactly once, after `failed` if the generator raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+from engine.errors import Cancelled, HearthError
+
+log = logging.getLogger(__name__)
+
+
+class StreamTask(QObject):
+    """Runs `factory()` (a generator) off the GUI thread.
+
+    Signals (delivered on the thread that owns this object, normally the GUI thread):
+      item(object)   each value the generator yields
+      failed(str)    a user-facing message if it raised (not emitted for Cancelled)
+      finished()     always, last
+    """
+
+    item = Signal(object)
+    failed = Signal(str)
+    finished = Signal()
+
+    def __init__(self, factory: Callable[[], Iterator[Any]],
+                 on_stop: Callable[[], None] | None = None,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._factory = factory
+        self._on_stop = on_stop
+        self._stop = threading.Event()
+        self._done = threading.Event()
+
+    @property
+    def running(self) -> bool:
+        return not self._done.is_set()
+
+    def start(self, pool: QThreadPool | None = None) -> None:
+        (pool or QThreadPool.globalInstance()).start(_Runner(self))
+
+    def stop(self) -> None:
+        """Ask the generator to stop; it ends at its next item (and `on_stop` hurries it)."""
+        self._stop.set()
+        if self._on_stop is not None:
+            threading.Thread(target=self._on_stop, daemon=True).start()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """For tests and shutdown only: block until the task has finished."""
+        return self._done.wait(timeout)
+
+    def _run(self) -> None:
+        gen: Iterator[Any] | None = None
+        try:
+            gen = self._factory()
+            for value in gen:
+                self.item.emit(value)
+                if self._stop.is_set():
+                    break
+        except Cancelled:
+            pass
+        except HearthError as exc:
+            self.failed.emit(exc.user_message)
+        except Exception as exc:  # a bug: show it rather than leave the UI spinning
+            log.exception("background task failed")
+            self.failed.emit(f"Unexpected error: {type(exc).__name__}: {exc}")
+        finally:
+            close = getattr(gen, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:
+                    log.exception("closing a background generator failed")
+            self._done.set()
+            self.finished.emit()
+
+
+class _Runner(QRunnable):
+    def __init__(self, task: StreamTask) -> None:
+        super().__init__()
+        self._task = task
+
+    def run(self) -> None:
+        self._task._run()
