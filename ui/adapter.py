@@ -49,7 +49,8 @@ class StreamTask(QObject):
         (pool or QThreadPool.globalInstance()).start(_Runner(self))
 
     def stop(self) -> None:
-        """Ask the generator to stop; it ends at its next item (and `on_stop` hurries it)."""
+        """Ask the generator to stop: through `on_stop` if given (the generator then ends by
+        itself, final item included), else by closing it at its next item."""
         self._stop.set()
         if self._on_stop is not None:
             threading.Thread(target=self._on_stop, daemon=True).start()
@@ -64,7 +65,9 @@ class StreamTask(QObject):
             gen = self._factory()
             for value in gen:
                 self.item.emit(value)
-                if self._stop.is_set():
+                # A generator with its own stop (on_stop) ends by itself and still delivers
+                # its final item (e.g. Done with stats); others are cut off here.
+                if self._stop.is_set() and self._on_stop is None:
                     break
         except Cancelled:
             pass

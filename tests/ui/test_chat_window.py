@@ -3,6 +3,7 @@ the GUI thread waiting on the engine."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -65,3 +66,26 @@ def test_adapter_reports_errors_and_always_finishes(qtbot) -> None:
     with qtbot.waitSignal(task.finished, timeout=5_000):
         task.start()
     assert items == [1] and errors == ["The disk is full."]
+
+
+def test_adapter_stop_without_on_stop_closes_the_generator(qtbot) -> None:
+    closed: list[bool] = []
+
+    def endless() -> Iterator[int]:
+        try:
+            n = 0
+            while True:
+                n += 1
+                time.sleep(0.005)  # a real generator does work between items
+                yield n
+        finally:
+            closed.append(True)
+
+    task = StreamTask(endless)
+    task.item.connect(lambda n: task.stop() if n == 3 else None)
+    seen: list[int] = []
+    task.item.connect(seen.append)
+    with qtbot.waitSignal(task.finished, timeout=5_000):
+        task.start()
+    assert closed == [True]
+    assert 3 <= len(seen) < 50  # it stopped soon after being asked
