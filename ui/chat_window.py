@@ -44,7 +44,7 @@ class ChatWindow(QMainWindow):
         super().__init__()
         self.runtime = runtime
         self._load_params = load
-        self._sampling = sampling
+        self.sampling = sampling
         self._system = system_prompt
         self._history: list[ChatMessage] = []
         self._answer: list[str] = []
@@ -106,7 +106,7 @@ class ChatWindow(QMainWindow):
         self._append(f"\n\nYou: {text}\n\nHearth: ")
         self._answer = []
         self._set_busy(True)
-        request = ChatRequest(tuple(self._history), self._sampling, self._system)
+        request = ChatRequest(tuple(self._history), self.sampling, self._system)
         self._run(lambda: self.runtime.stream_chat(request), self._on_chat_item,
                   on_stop=self.runtime.stop)
 

@@ -51,11 +51,24 @@ def collect(events: Iterator[object]) -> tuple[str, list[object], Done]:
 def test_capital_of_france_streams_paris(runtime: ModelRuntime) -> None:
     text, events, done = collect(runtime.stream_chat(FRANCE))
     assert "Paris" in text
-    assert sum(isinstance(e, TextPiece) for e in events) >= 3
+    # The first piece comes alone (time to first token), the rest follows: several events.
+    assert sum(isinstance(e, TextPiece) for e in events) >= 2 and len(events) >= 3
     s = done.stats
     assert s.stop_reason == "eos"
     assert s.prompt_tokens > 10 and s.generated_tokens >= 3
     assert s.time_to_first_token_s > 0 and s.tokens_per_s > 0 and s.prefill_tokens_per_s > 0
+
+
+def test_a_long_answer_streams_in_many_pieces_as_it_is_generated(
+        runtime: ModelRuntime) -> None:
+    arrivals: list[float] = []
+    request = ChatRequest(LONG_ANSWER.messages, SamplingParams(temperature=0.8, seed=1,
+                                                               max_tokens=150))
+    for event in runtime.stream_chat(request):
+        if isinstance(event, TextPiece):
+            arrivals.append(time.perf_counter())
+    assert len(arrivals) >= 5
+    assert arrivals[-1] - arrivals[0] > 0.1  # spread over the generation, not one burst
 
 
 def test_second_turn_reuses_the_kv_cache(runtime: ModelRuntime) -> None:

@@ -41,11 +41,14 @@ def test_send_streams_an_answer_with_stats(qtbot, window: ChatWindow) -> None:
 
 
 def test_stop_ends_a_long_answer(qtbot, window: ChatWindow) -> None:
+    window.sampling = SamplingParams(temperature=0.8, seed=3, max_tokens=3000)
     window.composer.setPlainText("Write a very long story about a lighthouse keeper.")
     window.send()
     task = window.task
     assert task is not None
-    qtbot.waitUntil(lambda: len(window.transcript.toPlainText()) > 200, timeout=60_000)
+    start = len(window.transcript.toPlainText())
+    qtbot.waitUntil(lambda: len(window.transcript.toPlainText()) > start + 100, timeout=60_000)
+    assert task.running
     with qtbot.waitSignal(task.finished, timeout=5_000):
         window.stop_button.click()
     assert "(stopped)" in window.status.text()
