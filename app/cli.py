@@ -68,7 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+WORKER_FLAG = "--hearth-model-worker"  # a frozen build starts its model worker this way
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == [WORKER_FLAG]:
+        from engine.runtime import worker
+
+        worker.main()
+        return EXIT_OK
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -6,6 +6,13 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
+    from app.cli import WORKER_FLAG
+
+    if sys.argv[1:2] == [WORKER_FLAG]:  # a frozen build re-runs itself as the model worker
+        from engine.runtime import worker
+
+        worker.main()
+        return 0
     from PySide6.QtWidgets import QApplication
 
     from app import compose

@@ -226,7 +226,7 @@ class ModelRuntime:
         if self._alive():
             return
         self._kill_worker()
-        if getattr(sys, "frozen", False):  # a PyInstaller build: the app binary dispatches
+        if getattr(sys, "frozen", False):  # a PyInstaller build: app.cli/app.gui dispatch it
             argv = [sys.executable, "--hearth-model-worker"]
         else:
             argv = [sys.executable, "-m", "engine.runtime.worker"]
