@@ -172,10 +172,7 @@ class ModelRuntime:
                 while True:
                     msg = self._recv(None, doing="generating an answer")
                     if msg is None:  # a soft stop was not enough: stop hard
-                        log.info("worker did not stop in %.2f s; killing it",
-                                 self.hard_stop_after_s)
-                        self._kill_worker()
-                        self._reload_needed = True
+                        self._hard_stop()
                         finished = True
                         yield Done(_cancelled_stats(t0, t_first))
                         return
@@ -209,13 +206,18 @@ class ModelRuntime:
             while True:
                 msg = self._recv(None, doing="stopping")
                 if msg is None:
-                    self._kill_worker()
-                    self._reload_needed = True
+                    self._hard_stop()
                     return
                 if msg[0] in ("done", "error") and msg[1] == req_id:
                     return
         except WorkerCrashed:
             return
+
+    def _hard_stop(self) -> None:
+        """A soft stop was not enough: kill the worker; the next answer reloads the model."""
+        log.info("worker did not stop in %.2f s; killing it", self.hard_stop_after_s)
+        self._kill_worker()
+        self._reload_needed = True
 
     # -- process plumbing ----------------------------------------------------------------
 
