@@ -47,3 +47,31 @@ class SettingsError(HearthError):
 
 class BundledAssetMissing(HearthError):
     """A bundled model that the installer should have provided is missing."""
+
+
+class CatalogError(HearthError):
+    """model_catalog.json is missing, malformed or names an unknown model."""
+
+
+class DownloadError(HearthError):
+    """A model download failed; the partial file is kept for the next attempt unless said."""
+
+
+class DownloadsDisabled(DownloadError):
+    """Offline mode or the machine policy forbids downloads; nothing was sent."""
+
+
+class UnsafeFileName(DownloadError):
+    """A repository file name that could escape the models folder; refused before any request."""
+
+
+class NotEnoughSpace(DownloadError):
+    """The disk cannot hold the file; refused before the first byte or stopped on ENOSPC."""
+
+
+class ChecksumMismatch(DownloadError):
+    """The downloaded bytes are not the file we were promised; it was quarantined."""
+
+
+class RemoteError(DownloadError):
+    """The server said no (401/403/404) or kept failing (5xx, network) after retries."""

@@ -92,6 +92,15 @@ SCHEMA: tuple[Setting, ...] = (
             "Extra strings that end an answer when the model writes them."),
     Setting("privacy.offline_mode", bool, False,
             "Forbid every network request, downloads included."),
+    Setting("downloads.allowed", bool, True,
+            "Allow model downloads. A machine policy can turn this off."),
+    Setting("downloads.endpoint", str, "https://huggingface.co",
+            "Where models are downloaded from: the Hugging Face Hub or an internal mirror "
+            "that speaks the same protocol."),
+    Setting("downloads.allowed_models", list, [],
+            "Catalog ids that may be downloaded; empty allows every catalog model."),
+    Setting("models.search_folders", list, [],
+            "Extra folders to look in for GGUF files other apps downloaded."),
 )
 
 _BY_KEY = {s.key: s for s in SCHEMA}
