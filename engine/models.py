@@ -1,58 +1,160 @@
-"""The models this installation can run: the bundled one and GGUF files in the models folder."""
+"""The models this installation can run, and the registry that remembers where they came from.
+
+Three kinds of entry: the bundled model; files in our models folder (downloaded, copied in on
+import, or dropped there by hand); and files elsewhere that the user chose to use in place
+(an import without copying, or a model another app downloaded). The registry
+(`models/registry.json`) is small JSON written atomically; a lost or corrupt registry costs only
+provenance, never a model file.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine import bundled, gguf
-from engine.errors import BundledAssetMissing, InvalidModelFile, ModelNotFound
+from engine.errors import BundledAssetMissing, HearthError, InvalidModelFile, ModelNotFound
 from engine.paths import DataPaths
+
+if TYPE_CHECKING:
+    from engine.downloads import DownloadRequest
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class InstalledModel:
     id: str
     path: Path
-    source: str  # "bundled" or "models folder"
+    source: str  # "bundled", "downloaded", "imported", "in place", "models folder"
     info: gguf.GGUFInfo | None
     problem: str | None = None  # why it cannot be used, if it cannot
+    catalog_id: str | None = None
+    sha256: str | None = None
+
+    @property
+    def owned(self) -> bool:
+        """Whether deleting the model deletes the file (only files in our models folder)."""
+        return self.source in ("downloaded", "imported", "models folder")
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "path": str(self.path), "source": self.source,
-                               "usable": self.problem is None, "problem": self.problem}
+                               "usable": self.problem is None, "problem": self.problem,
+                               "catalog_id": self.catalog_id, "sha256": self.sha256}
         if self.info is not None:
             out.update({k: v for k, v in self.info.summary().items() if k != "path"})
         return out
 
 
-def _entry(model_id: str, path: Path, source: str) -> InstalledModel:
+def slug(text: str) -> str:
+    s = re.sub(r"[^a-z0-9._-]+", "-", text.lower()).strip("-.")
+    return s[:80] or "model"
+
+
+class Registry:
+    """models/registry.json: id -> where the file is and where it came from."""
+
+    def __init__(self, paths: DataPaths) -> None:
+        self.paths = paths
+        self.path = paths.models / "registry.json"
+
+    def entries(self) -> dict[str, dict[str, Any]]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            log.warning("model registry unreadable, starting empty: %s", exc)
+            return {}
+        models = data.get("models") if isinstance(data, dict) else None
+        return {k: v for k, v in (models or {}).items() if isinstance(v, dict) and "path" in v}
+
+    def _write(self, entries: dict[str, dict[str, Any]]) -> None:
+        self.paths.models.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps({"version": 1, "models": entries}, indent=1), encoding="utf-8")
+        os.replace(tmp, self.path)
+
+    def _unique_id(self, wanted: str, entries: dict[str, Any]) -> str:
+        candidate, n = wanted, 2
+        while candidate in entries or bundled.by_id(candidate):
+            candidate, n = f"{wanted}-{n}", n + 1
+        return candidate
+
+    def put(self, model_id: str, record: dict[str, Any]) -> str:
+        entries = self.entries()
+        existing = next((k for k, v in entries.items() if v["path"] == record["path"]), None)
+        model_id = existing or self._unique_id(model_id, entries)
+        entries[model_id] = {**record, "added": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        self._write(entries)
+        return model_id
+
+    def remove(self, model_id: str) -> None:
+        entries = self.entries()
+        if entries.pop(model_id, None) is not None:
+            self._write(entries)
+
+    def add_download(self, path: Path, sha256: str, request: DownloadRequest,
+                     commit: str | None) -> str:
+        return self.put(request.catalog_id or slug(path.stem), {
+            "path": str(path), "source": "downloaded", "sha256": sha256,
+            "catalog_id": request.catalog_id, "repo": request.repo,
+            "revision": commit or request.revision, "file": request.file})
+
+
+def _entry(model_id: str, path: Path, source: str, **extra: Any) -> InstalledModel:
+    if not path.is_file():
+        return InstalledModel(model_id, path, source, None, "The file is missing.", **extra)
     try:
-        return InstalledModel(model_id, path, source, gguf.inspect(path))
+        return InstalledModel(model_id, path, source, gguf.inspect(path), **extra)
     except InvalidModelFile as exc:
-        return InstalledModel(model_id, path, source, None, exc.user_message)
+        return InstalledModel(model_id, path, source, None, exc.user_message, **extra)
 
 
 def installed(paths: DataPaths) -> list[InstalledModel]:
     """Every model we can offer, each validated (a broken file is listed with its problem)."""
     out: list[InstalledModel] = []
     try:
-        out.append(_entry(bundled.CHAT.id, bundled.CHAT.path(), "bundled"))
+        out.append(_entry(bundled.CHAT.id, bundled.CHAT.path(), "bundled",
+                          catalog_id="smollm2-135m-instruct-q4_1", sha256=bundled.CHAT.sha256))
     except BundledAssetMissing as exc:
         out.append(InstalledModel(bundled.CHAT.id, Path(bundled.CHAT.relative_path), "bundled",
                                   None, exc.user_message))
+    registered: set[Path] = set()
+    for model_id, rec in sorted(Registry(paths).entries().items()):
+        path = Path(rec["path"])
+        registered.add(path)
+        out.append(_entry(model_id, path, rec.get("source", "imported"),
+                          catalog_id=rec.get("catalog_id"), sha256=rec.get("sha256")))
     if paths.models.is_dir():
+        taken = {m.id for m in out}
         for path in sorted(paths.models.glob("*.gguf")):
-            out.append(_entry(path.stem, path, "models folder"))
+            if path not in registered:
+                model_id = path.stem if path.stem not in taken else f"{path.stem}-file"
+                out.append(_entry(model_id, path, "models folder"))
     return out
 
 
+def find(model: str, paths: DataPaths) -> InstalledModel | None:
+    return next((m for m in installed(paths) if m.id == model), None)
+
+
 def resolve(model: str, paths: DataPaths) -> Path:
-    """A model id ('bundled:…', a file stem in the models folder) or a path -> a GGUF path."""
+    """A model id (bundled, registered, a file stem in the models folder) or a path -> a GGUF."""
     spec = bundled.by_id(model)
     if spec is not None:
         return spec.path()
+    rec = Registry(paths).entries().get(model)
+    if rec is not None:
+        return Path(rec["path"])
     candidate = paths.models / f"{model}.gguf"
     if candidate.is_file():
         return candidate
@@ -63,3 +165,86 @@ def resolve(model: str, paths: DataPaths) -> Path:
         return as_path.resolve()
     raise ModelNotFound(
         f"No installed model is called “{model}”. `hearth models list` shows what is installed.")
+
+
+@dataclass(frozen=True)
+class ImportProgress:
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class ImportDone:
+    model: InstalledModel
+
+
+def import_model(source: Path, paths: DataPaths, copy: bool = True,
+                 ) -> Iterator[ImportProgress | ImportDone]:
+    """Validate a local GGUF, then copy it into the models folder or register it in place.
+
+    A copy goes to a temporary name and is renamed when complete, so a cancelled or failed
+    copy never leaves a half file that looks like a model.
+    """
+    source = source.expanduser().resolve()
+    if not source.is_file():
+        raise ModelNotFound(f"There is no file at “{source}”.")
+    info = gguf.inspect(source)  # raises InvalidModelFile with the reason
+    registry = Registry(paths)
+    if not copy:
+        model_id = registry.put(slug(source.stem), {"path": str(source), "source": "in place"})
+        yield ImportDone(InstalledModel(model_id, source, "in place", info))
+        return
+    paths.models.mkdir(parents=True, exist_ok=True)
+    size = source.stat().st_size
+    free = shutil.disk_usage(paths.models).free
+    if free < size + 32 * 1024 * 1024:
+        from engine.errors import NotEnoughSpace
+        raise NotEnoughSpace(f"Not enough disk space to copy the model: it needs "
+                             f"{size / 1e9:.2f} GB and {free / 1e9:.2f} GB are free.")
+    target = paths.models / source.name
+    n = 2
+    while target.exists():
+        target = paths.models / f"{source.stem}-{n}{source.suffix}"
+        n += 1
+    tmp = paths.models / f".{target.name}.importing"
+    done = 0
+    try:
+        with source.open("rb") as src, tmp.open("wb") as dst:
+            while block := src.read(8 * 1024 * 1024):
+                dst.write(block)
+                done += len(block)
+                yield ImportProgress(done, size)
+            dst.flush()
+            os.fsync(dst.fileno())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    from engine.bundled import sha256_file
+    model_id = registry.put(slug(target.stem), {"path": str(target), "source": "imported",
+                                                "sha256": sha256_file(target)})
+    yield ImportDone(InstalledModel(model_id, target, "imported", gguf.inspect(target)))
+
+
+def delete(model_id: str, paths: DataPaths) -> dict[str, Any]:
+    """Remove a model. Files in our models folder are deleted; files elsewhere are forgotten."""
+    model = find(model_id, paths)
+    if model is None:
+        raise ModelNotFound(f"No installed model is called “{model_id}”.")
+    if model.source == "bundled":
+        raise HearthError("The bundled model is part of Hearth and cannot be deleted.")
+    freed = 0
+    inside = _inside(model.path, paths.models)
+    if model.owned and inside and model.path.exists():
+        freed = model.path.stat().st_size
+        model.path.unlink()
+    Registry(paths).remove(model.id)
+    return {"id": model.id, "path": str(model.path), "deleted_file": freed > 0,
+            "freed_bytes": freed}
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+        return True
+    except ValueError:
+        return False
