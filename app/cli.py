@@ -1,4 +1,4 @@
-"""The `hearth` command: chat, ask, models, doctor.
+"""The `hearth` command: chat, ask, models (list/search/download/import/delete/fit), doctor.
 
 Engine errors print their user message to stderr and exit 1; nothing prints a traceback
 unless --verbose. Ctrl-C during an answer stops the answer (the model stays loaded).
@@ -56,10 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="print tokens/s and time to first token on stderr")
     ask.add_argument("--json", action="store_true", help="print answer and stats as JSON")
 
-    models = sub.add_parser("models", help="installed models")
-    models_sub = models.add_subparsers(dest="models_command", metavar="SUBCOMMAND")
-    models_list = models_sub.add_parser("list", help="list installed models")
-    models_list.add_argument("--json", action="store_true")
+    from app import cli_models
+
+    cli_models.add_parser(sub)
 
     doctor = sub.add_parser("doctor", help="versions, llama.cpp build, devices, data paths")
     doctor.add_argument("--json", action="store_true")
@@ -244,25 +243,9 @@ def cmd_chat(args: argparse.Namespace, services: Any) -> int:
 
 
 def cmd_models(args: argparse.Namespace, services: Any) -> int:
-    from engine import models
+    from app import cli_models
 
-    if args.models_command != "list":
-        print("usage: hearth models list [--json]", file=sys.stderr)
-        return EXIT_ERROR
-    entries = [m.as_dict() for m in models.installed(services.paths)]
-    if args.json:
-        json.dump(entries, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-        return EXIT_OK
-    for m in entries:
-        if not m["usable"]:
-            print(f"{m['id']}  UNUSABLE: {m['problem']}")
-            continue
-        params = m["parameters"] / 1e6
-        print(f"{m['id']}  {m['name']}  {m['architecture']}  {params:.0f}M params  "
-              f"{m['quantization']}  ctx {m['context_length']}  "
-              f"{m['file_size'] / 1e6:.0f} MB  [{m['source']}]")
-    return EXIT_OK
+    return cli_models.run(args, services)
 
 
 def cmd_doctor(args: argparse.Namespace, services: Any) -> int:

@@ -1,0 +1,239 @@
+"""`hearth models list | search | download | import | delete | fit`, each with --json."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
+
+
+def add_parser(sub: Any) -> None:
+    models = sub.add_parser("models", help="find, download, import, delete and size up models")
+    msub = models.add_subparsers(dest="models_command", metavar="SUBCOMMAND")
+
+    p = msub.add_parser("list", help="installed models (and paused downloads)")
+    p.add_argument("--discover", action="store_true",
+                   help="also list GGUF files other apps downloaded (HF cache, LM Studio, "
+                        "GPT4All, models.search_folders)")
+    p.add_argument("--folder", action="append", default=[], help="another folder to look in")
+    p.add_argument("--json", action="store_true")
+
+    p = msub.add_parser("search", help="search the catalog")
+    p.add_argument("text", nargs="*", help="words to match (id, name, family, tags...)")
+    p.add_argument("--json", action="store_true")
+
+    p = msub.add_parser("download", help="download a catalog model (resumes a paused one)")
+    p.add_argument("id")
+    p.add_argument("--endpoint", help="the Hub or a mirror (default: downloads.endpoint)")
+    p.add_argument("--token", help="access token for gated or private models (or HF_TOKEN)")
+    p.add_argument("--json", action="store_true", help="progress and result as JSON lines")
+
+    p = msub.add_parser("import", help="add a local GGUF file")
+    p.add_argument("path")
+    p.add_argument("--in-place", action="store_true",
+                   help="use the file where it is instead of copying it")
+    p.add_argument("--json", action="store_true")
+
+    p = msub.add_parser("delete", help="delete a model (files elsewhere are only forgotten)")
+    p.add_argument("id")
+    p.add_argument("--json", action="store_true")
+
+    p = msub.add_parser("fit", help="will it run here, and how")
+    p.add_argument("id", help="catalog id, installed id or GGUF path")
+    p.add_argument("--ctx", type=int, help="context length (default: inference.context_length)")
+    p.add_argument("--cpu", action="store_true", help="estimate without the GPU")
+    p.add_argument("--json", action="store_true")
+
+
+def run(args: argparse.Namespace, services: Any) -> int:
+    handlers = {"list": _list, "search": _search, "download": _download, "import": _import,
+                "delete": _delete, "fit": _fit}
+    handler = handlers.get(args.models_command or "list")
+    if handler is None:
+        print("usage: hearth models {list,search,download,import,delete,fit}", file=sys.stderr)
+        return EXIT_ERROR
+    if not hasattr(args, "json"):
+        args.json = False
+    return handler(args, services)
+
+
+def _print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB"
+
+
+def _list(args: argparse.Namespace, services: Any) -> int:
+    from engine import downloads, models
+
+    entries = [m.as_dict() for m in models.installed(services.paths)]
+    partial = downloads.partial_downloads(services.paths)
+    found: list[dict[str, Any]] = []
+    if getattr(args, "discover", False) or getattr(args, "folder", []):
+        from engine import discovery
+
+        folders = list(services.settings.get("models.search_folders")) + list(args.folder)
+        found = [f.as_dict() for f in discovery.discover(folders, exclude=services.paths.models)]
+    if args.json:
+        _print_json({"installed": entries, "paused_downloads": partial, "found": found})
+        return EXIT_OK
+    for m in entries:
+        if not m["usable"]:
+            print(f"{m['id']}  UNUSABLE: {m['problem']}  [{m['source']}]")
+            continue
+        print(f"{m['id']}  {m['name']}  {m['parameters'] / 1e6:.0f}M params  "
+              f"{m['quantization']}  ctx {m['context_length']}  {_mb(m['file_size'])}  "
+              f"[{m['source']}]")
+    for p in partial:
+        print(f"(paused) {p['file']} from {p['repo']}: {_mb(p['have'])} of {_mb(p['size'])}; "
+              "`hearth models download` continues it")
+    for f in found:
+        state = "" if f["usable"] else f"  UNUSABLE: {f['problem']}"
+        print(f"(found in {f['app']}) {f['path']}  {_mb(f['size'])}{state}")
+    if found:
+        print("Use one without copying: hearth models import PATH --in-place")
+    return EXIT_OK
+
+
+def _hardware() -> Any:
+    from engine import hardware
+    return hardware.detect()
+
+
+def _search(args: argparse.Namespace, services: Any) -> int:
+    from engine import catalog, fit, models
+
+    hits = catalog.load().search(" ".join(args.text))
+    installed = {m.catalog_id for m in models.installed(services.paths) if m.catalog_id}
+    hw = _hardware()
+    ctx = int(services.settings.get("inference.context_length"))
+    rows = []
+    for m in hits:
+        est = fit.estimate(fit.ModelShape.from_catalog(m), hw, ctx)
+        rows.append({**m.as_dict(), "installed": m.id in installed, "fit": est.as_dict()})
+    if args.json:
+        _print_json(rows)
+        return EXIT_OK
+    if not rows:
+        print("No catalog model matches.")
+    for r in rows:
+        mark = "installed" if r["installed"] else r["fit"]["verdict"].upper()
+        size = ("~" if not r["size_exact"] else "") + _mb(r["size_bytes"])
+        print(f"{r['id']:40} {size:>9}  {r['license']['spdx']:32} [{mark}]")
+        print(f"    {r['description']}")
+    return EXIT_OK
+
+
+def _download(args: argparse.Namespace, services: Any) -> int:
+    from dataclasses import replace
+
+    from engine import catalog, downloads
+
+    model = catalog.load().get(args.id)
+    config = downloads.DownloadConfig.from_settings(services.settings, token=args.token)
+    if args.endpoint:
+        config = replace(config, endpoint=args.endpoint.rstrip("/"))
+    stream = downloads.download(downloads.DownloadRequest.for_model(model), services.paths,
+                                config)
+    tty = sys.stderr.isatty() and not args.json
+    try:
+        for event in stream:
+            if isinstance(event, downloads.DownloadDone):
+                return _download_done(event, args)
+            if args.json:
+                print(json.dumps({"event": "progress", **event.__dict__}), flush=True)
+            elif event.stage == "downloading":
+                line = (f"{event.fraction:6.1%}  {_mb(event.done)} of {_mb(event.total)}  "
+                        f"{event.speed_bps / 1e6:6.1f} MB/s"
+                        + (f"  ETA {event.eta_s:4.0f} s" if event.eta_s is not None else ""))
+                print(("\r" + line) if tty else line, end="" if tty else "\n",
+                      file=sys.stderr, flush=True)
+            else:
+                print(f"{event.stage}{': ' + event.message if event.message else ''}",
+                      file=sys.stderr, flush=True)
+    except KeyboardInterrupt:
+        stream.close()
+        print("\nPaused. Run the same command again to continue where it stopped.",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_ERROR
+
+
+def _download_done(done: Any, args: argparse.Namespace) -> int:
+    result = {"event": "done", "path": str(done.path), "sha256": done.sha256, "size": done.size,
+              "resumed_from": done.resumed_from, "fetched_bytes": done.fetched_bytes,
+              "commit": done.commit, "verified_against": done.verified_against,
+              "already_installed": done.already_installed}
+    if args.json:
+        print(json.dumps(result), flush=True)
+    else:
+        if sys.stderr.isatty():
+            print(file=sys.stderr)
+        what = "already installed" if done.already_installed else "installed"
+        print(f"{args.id} {what}: {done.path} (sha256 verified against {done.verified_against})")
+    return EXIT_OK
+
+
+def _import(args: argparse.Namespace, services: Any) -> int:
+    from engine import models
+
+    result = None
+    for event in models.import_model(Path(args.path), services.paths, copy=not args.in_place):
+        if isinstance(event, models.ImportDone):
+            result = event.model
+        elif not args.json and sys.stderr.isatty():
+            print(f"\rcopying {event.done / max(event.total, 1):6.1%}", end="", file=sys.stderr)
+    assert result is not None
+    if args.json:
+        _print_json(result.as_dict())
+    else:
+        how = "used in place" if args.in_place else "copied into the models folder"
+        print(f"imported as {result.id} ({how}): {result.path}")
+    return EXIT_OK
+
+
+def _delete(args: argparse.Namespace, services: Any) -> int:
+    from engine import models
+
+    result = models.delete(args.id, services.paths)
+    if args.json:
+        _print_json(result)
+    elif result["deleted_file"]:
+        print(f"deleted {result['id']}: freed {_mb(result['freed_bytes'])}")
+    else:
+        print(f"forgot {result['id']}; the file at {result['path']} was left where it is")
+    return EXIT_OK
+
+
+def _fit(args: argparse.Namespace, services: Any) -> int:
+    from engine import catalog, fit, gguf, models
+
+    entry = catalog.load().find(args.id)
+    if entry is not None:
+        shape, source = fit.ModelShape.from_catalog(entry), "catalog"
+    else:
+        path = models.resolve(args.id, services.paths)
+        shape, source = fit.ModelShape.from_gguf(gguf.inspect(path)), "GGUF header"
+    hw = _hardware()
+    ctx = args.ctx or int(services.settings.get("inference.context_length"))
+    est = fit.estimate(shape, hw, ctx, use_gpu=not args.cpu)
+    if args.json:
+        _print_json({"model": args.id, "shape_from": source, **est.as_dict(),
+                     "hardware": hw.as_dict()})
+        return EXIT_OK
+    labels = {"gpu": "fits on the GPU", "partial": "partial GPU offload", "cpu": "CPU only",
+              "no": "won't fit"}
+    print(f"{args.id}: {labels[est.verdict]}")
+    print(f"  {est.explanation}")
+    print(f"  weights {_mb(est.weights_bytes)} + KV cache {_mb(est.kv_bytes)} "
+          f"({est.context} tokens) + compute {_mb(est.compute_bytes)} + runtime")
+    if est.runs:
+        print(f"  recommended: --ctx {est.context} --gpu-layers {est.gpu_layers}")
+    return EXIT_OK
