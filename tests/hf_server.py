@@ -160,7 +160,7 @@ def _handler(server: HFServer, origin: str) -> type[BaseHTTPRequestHandler]:
         def _serve(self, head: bool) -> None:
             path = unquote(urlparse(self.path).path)
             req = server._record(Request(origin, self.command, path, self.headers.get("Range"),
-                                         0, bool(self.headers.get("Authorization"))))
+                                         0, authorized=bool(self.headers.get("Authorization"))))
             if origin == "hub":
                 self._hub(path, req)
             else:
