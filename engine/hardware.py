@@ -76,7 +76,8 @@ def _cpu() -> tuple[str, int, int, tuple[str, ...]]:
         physical = psutil.cpu_count(logical=False) or logical
     except ImportError:  # pragma: no cover
         pass
-    model, flags = platform.processor() or platform.machine(), set()
+    model = platform.processor() or platform.machine()
+    flags: set[str] = set()
     if platform.system() == "Linux":
         try:
             with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:

@@ -1,0 +1,107 @@
+"""Import, discovery and delete on real GGUF files in real folders."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from engine import discovery, models
+from engine import paths as paths_module
+from engine.errors import HearthError, InvalidModelFile
+from engine.paths import DataPaths
+
+
+@pytest.fixture
+def paths() -> DataPaths:
+    return paths_module.resolve().ensure()
+
+
+def copy_of(src: Path, dest: Path) -> Path:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dest)
+    return dest
+
+
+def test_import_copies_after_validating_and_delete_frees_the_disk(
+        paths: DataPaths, bundled_gguf: Path, tmp_path: Path) -> None:
+    source = copy_of(bundled_gguf, tmp_path / "elsewhere" / "My Model.gguf")
+    events = list(models.import_model(source, paths, copy=True))
+    done = events[-1]
+    assert isinstance(done, models.ImportDone)
+    assert isinstance(events[-2], models.ImportProgress) and events[-2].done == events[-2].total
+    imported = done.model
+    assert imported.path.parent == paths.models and imported.path.read_bytes() == \
+        source.read_bytes()
+    assert not list(paths.models.glob(".*.importing"))
+    assert imported.id in {m.id for m in models.installed(paths)}
+    result = models.delete(imported.id, paths)
+    assert result["deleted_file"] and result["freed_bytes"] == source.stat().st_size
+    assert not imported.path.exists() and source.exists()
+    assert imported.id not in {m.id for m in models.installed(paths)}
+
+
+def test_import_in_place_uses_the_file_and_delete_only_forgets_it(
+        paths: DataPaths, bundled_gguf: Path, tmp_path: Path) -> None:
+    source = copy_of(bundled_gguf, tmp_path / "lmstudio" / "smol.gguf")
+    done = list(models.import_model(source, paths, copy=False))[-1]
+    assert isinstance(done, models.ImportDone)
+    listed = {m.id: m for m in models.installed(paths)}
+    assert listed[done.model.id].path == source and listed[done.model.id].source == "in place"
+    assert models.resolve(done.model.id, paths) == source
+    result = models.delete(done.model.id, paths)
+    assert not result["deleted_file"] and source.exists()
+
+
+def test_import_refuses_a_file_that_is_not_a_gguf(paths: DataPaths, tmp_path: Path) -> None:
+    bad = tmp_path / "fake.gguf"
+    bad.write_bytes(b"PK\x03\x04 this is a zip, not a model" * 100)
+    with pytest.raises(InvalidModelFile):
+        list(models.import_model(bad, paths))
+    assert not any(p.suffix == ".gguf" for p in paths.models.glob("*"))
+
+
+def test_bundled_model_cannot_be_deleted(paths: DataPaths) -> None:
+    with pytest.raises(HearthError, match="cannot be deleted"):
+        models.delete("bundled:smollm2-135m-instruct-q4_1", paths)
+
+
+def test_a_corrupt_registry_loses_provenance_not_models(paths: DataPaths, bundled_gguf: Path,
+                                                        tmp_path: Path) -> None:
+    copy_of(bundled_gguf, paths.models / "dropped.gguf")
+    (paths.models / "registry.json").write_text("{not json")
+    listed = {m.id: m for m in models.installed(paths)}
+    assert listed["dropped"].source == "models folder" and listed["dropped"].problem is None
+
+
+def test_discovery_finds_other_apps_models_without_copying(bundled_gguf: Path,
+                                                           tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    # the Hugging Face cache: snapshots/<rev>/file is a link into blobs/
+    repo = home / ".cache" / "huggingface" / "hub" / "models--someone--Smol-GGUF"
+    blob = copy_of(bundled_gguf, repo / "blobs" / "b179c952")
+    snap = repo / "snapshots" / "abc123" / "smol-q4_1.gguf"
+    snap.parent.mkdir(parents=True)
+    os.symlink(os.path.relpath(blob, snap.parent), snap)
+    # LM Studio: publisher/repo/file.gguf, plus a broken file and a directory link loop
+    lms = home / ".lmstudio" / "models" / "publisher" / "repo"
+    copy_of(bundled_gguf, lms / "model.gguf")
+    (lms / "broken.gguf").write_bytes(b"GGUF" + b"\xff" * 64)
+    os.symlink(home / ".lmstudio", lms / "loop")
+    # a folder the user names
+    mine = copy_of(bundled_gguf, tmp_path / "mine" / "x.gguf")
+
+    found = discovery.discover([str(mine.parent)],
+                               locations=discovery.known_locations({}, home))
+    by_app: dict[str, list[discovery.Found]] = {}
+    for f in found:
+        by_app.setdefault(f.app, []).append(f)
+    hf = by_app["Hugging Face cache"]
+    assert len(hf) == 1
+    assert hf[0].real_path == blob.resolve() and hf[0].problem is None
+    lm = {f.real_path.name: f for f in by_app["LM Studio"]}
+    assert lm["model.gguf"].problem is None and lm["broken.gguf"].problem is not None
+    assert [f.real_path for f in by_app["your folder"]] == [mine.resolve()]
+    assert blob.exists() and mine.exists()  # nothing moved or copied
