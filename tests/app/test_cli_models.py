@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -15,8 +16,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def hearth(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    # scripts/test sets HF_HUB_OFFLINE=1 for the suite; a download the user asks for (from the
+    # loopback Hub here) runs without it
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
     return subprocess.run([*HEARTH, *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, env=env)
 
 
 def test_search_and_fit_as_json() -> None:
