@@ -54,7 +54,7 @@ def test_ask_with_a_broken_model_fails_clearly(tmp_path: Path) -> None:
 def test_models_list_json() -> None:
     result = run("models", "list", "--json")
     assert result.returncode == 0
-    models = json.loads(result.stdout)
+    models = json.loads(result.stdout)["installed"]
     assert models[0]["id"].startswith("bundled:") and models[0]["usable"]
     assert models[0]["quantization"] == "Q4_1"
 
