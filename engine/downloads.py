@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import catalog as catalog_mod
+from engine.bundled import sha256_file
 from engine.errors import (
     ChecksumMismatch,
     DownloadError,
@@ -233,23 +234,20 @@ def _download_locked(request: DownloadRequest, paths: DataPaths, config: Downloa
 
     target = paths.models / base_name
     if target.exists() and target.stat().st_size == size:
-        from engine.bundled import sha256_file
-        if _hash_matches(sha256_file(target), expected, verified_against, target):
+        if _feed(_hasher(verified_against, size), target).hexdigest() == expected:
             _forget_partial(part, state_path)
             yield DownloadDone(target, sha256_file(target), size, 0, 0, meta.commit_hash,
                                verified_against, already_installed=True)
             return
         target = paths.models / f"{Path(base_name).stem}-{key[:8]}{Path(base_name).suffix}"
 
-    _check_space(paths.models, size - resume_from, size)
+    check_space(paths.models, size - resume_from, size)
     state_path.write_text(json.dumps(state.__dict__), encoding="utf-8")
 
     hasher = _hasher(verified_against, size)
     if resume_from:
         yield DownloadProgress("checking partial file", 0, resume_from, resumed_from=resume_from)
-        with part.open("rb") as fh:
-            while block := fh.read(CHUNK):
-                hasher.update(block)
+        _feed(hasher, part)
 
     fetched = 0
     done = resume_from
@@ -287,7 +285,7 @@ def _download_locked(request: DownloadRequest, paths: DataPaths, config: Downloa
 
     yield DownloadProgress("verifying", size, size, resumed_from=resume_from)
     digest = hasher.hexdigest()
-    if not _digest_ok(digest, expected, verified_against):
+    if digest != expected:
         where = _quarantine(paths, part, base_name, f"expected {expected}, got {digest}")
         _forget_partial(part, state_path)
         raise ChecksumMismatch(
@@ -295,7 +293,7 @@ def _download_locked(request: DownloadRequest, paths: DataPaths, config: Downloa
             f"not match), so it was not installed. It was moved to {where.parent}. Try again; "
             "if it happens again, the server or mirror is serving a different file.",
             f"expected {expected} ({verified_against}), got {digest}")
-    sha256 = digest if verified_against != "server git hash" else _sha256_of(part)
+    sha256 = digest if verified_against != "server git hash" else sha256_file(part)
     if base_name.lower().endswith(".gguf"):
         from engine import gguf
         try:
@@ -474,23 +472,12 @@ def _hasher(verified_against: str, size: int) -> Any:
     return _GitBlobHasher(size) if verified_against == "server git hash" else hashlib.sha256()
 
 
-def _digest_ok(digest: str, expected: str, verified_against: str) -> bool:
-    return digest == expected
-
-
-def _hash_matches(sha256: str, expected: str, verified_against: str, path: Path) -> bool:
-    if verified_against == "server git hash":
-        h = _GitBlobHasher(path.stat().st_size)
-        with path.open("rb") as fh:
-            while block := fh.read(CHUNK):
-                h.update(block)
-        return h.hexdigest() == expected
-    return sha256 == expected
-
-
-def _sha256_of(path: Path) -> str:
-    from engine.bundled import sha256_file
-    return sha256_file(path)
+def _feed(hasher: Any, path: Path) -> Any:
+    """Hash a whole file into `hasher` (sha256 or git blob) and return it."""
+    with path.open("rb") as fh:
+        while block := fh.read(CHUNK):
+            hasher.update(block)
+    return hasher
 
 
 def _resumable_bytes(part: Path, state_path: Path, state: _State) -> int:
@@ -511,13 +498,14 @@ def _resumable_bytes(part: Path, state_path: Path, state: _State) -> int:
     return have
 
 
-def _check_space(folder: Path, still_needed: int, size: int) -> None:
+def check_space(folder: Path, still_needed: int, size: int) -> None:
+    """Raise NotEnoughSpace unless `folder` can take `still_needed` more bytes and a margin."""
     folder.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(folder).free
     if free < still_needed + SPACE_MARGIN:
         raise NotEnoughSpace(
             f"Not enough disk space: the model needs {_gb(still_needed)} more and "
-            f"{folder} has {_gb(free)} free. Nothing was downloaded.",
+            f"{folder} has {_gb(free)} free. Nothing was downloaded or copied.",
             f"size {size}, still needed {still_needed}, free {free}")
 
 

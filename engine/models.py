@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import re
-import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine import bundled, gguf
+from engine.bundled import sha256_file
 from engine.errors import BundledAssetMissing, HearthError, InvalidModelFile, ModelNotFound
 from engine.paths import DataPaths
 
@@ -194,13 +194,10 @@ def import_model(source: Path, paths: DataPaths, copy: bool = True,
         model_id = registry.put(slug(source.stem), {"path": str(source), "source": "in place"})
         yield ImportDone(InstalledModel(model_id, source, "in place", info))
         return
-    paths.models.mkdir(parents=True, exist_ok=True)
+    from engine.downloads import check_space
+
     size = source.stat().st_size
-    free = shutil.disk_usage(paths.models).free
-    if free < size + 32 * 1024 * 1024:
-        from engine.errors import NotEnoughSpace
-        raise NotEnoughSpace(f"Not enough disk space to copy the model: it needs "
-                             f"{size / 1e9:.2f} GB and {free / 1e9:.2f} GB are free.")
+    check_space(paths.models, size, size)
     target = paths.models / source.name
     n = 2
     while target.exists():
@@ -219,7 +216,6 @@ def import_model(source: Path, paths: DataPaths, copy: bool = True,
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
-    from engine.bundled import sha256_file
     model_id = registry.put(slug(target.stem), {"path": str(target), "source": "imported",
                                                 "sha256": sha256_file(target)})
     yield ImportDone(InstalledModel(model_id, target, "imported", gguf.inspect(target)))
