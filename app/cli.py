@@ -55,10 +55,19 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--stats", action="store_true",
                      help="print tokens/s and time to first token on stderr")
     ask.add_argument("--json", action="store_true", help="print answer and stats as JSON")
+    ask.add_argument("--docs", metavar="COLLECTION",
+                     help="answer from this document collection and list the sources")
+    ask.add_argument("--docs-only", action="store_true",
+                     help="with --docs: say so instead of answering when nothing relevant "
+                          "is found")
 
     from app import cli_models
 
     cli_models.add_parser(sub)
+
+    from app import cli_docs
+
+    cli_docs.add_parser(sub)
 
     doctor = sub.add_parser("doctor", help="versions, llama.cpp build, devices, data paths")
     doctor.add_argument("--json", action="store_true")
@@ -68,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 WORKER_FLAG = "--hearth-model-worker"  # a frozen build starts its model worker this way
+PARSE_WORKER_FLAG = "--hearth-parse-worker"  # ... and the process that reads documents
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,13 +87,19 @@ def main(argv: list[str] | None = None) -> int:
 
         worker.main()
         return EXIT_OK
+    if argv[:1] == [PARSE_WORKER_FLAG]:
+        from engine.documents import parse_worker
+
+        parse_worker.main()
+        return EXIT_OK
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return EXIT_OK
     handlers: dict[str, Callable[[argparse.Namespace, Any], int]] = {
-        "chat": cmd_chat, "ask": cmd_ask, "models": cmd_models, "doctor": cmd_doctor}
+        "chat": cmd_chat, "ask": cmd_ask, "models": cmd_models, "doctor": cmd_doctor,
+        "docs": cmd_docs}
     from app import compose
 
     services = compose.build(verbose=args.verbose)
@@ -154,37 +170,76 @@ def _format_stats(stats: Any) -> str:
 # -- commands -------------------------------------------------------------------------
 
 def cmd_ask(args: argparse.Namespace, services: Any) -> int:
+    from engine.documents.answer import NothingRelevant, Retrieved, answer
     from engine.runtime import ChatMessage, ChatRequest, Done, LoadParams, Notice, TextPiece
 
     question = sys.stdin.read() if args.question == "-" else args.question
+    if args.docs_only and not args.docs:
+        print("hearth: --docs-only needs --docs COLLECTION", file=sys.stderr)
+        return EXIT_ERROR
+    if args.docs:
+        services.documents.info(args.docs)  # an unknown collection fails before loading
     load, sampling, system = _request_parts(args, services)
     assert isinstance(load, LoadParams)
     loaded = services.runtime.load(load)
-    request = ChatRequest((ChatMessage("user", question),), sampling, system)
-    answer: list[str] = []
+    if args.docs:
+        events: Any = answer(services.runtime, services.documents, args.docs, question,
+                             sampling=sampling, system=system, documents_only=args.docs_only)
+    else:
+        events = services.runtime.stream_chat(
+            ChatRequest((ChatMessage("user", question),), sampling, system))
+    text: list[str] = []
     notices: list[str] = []
+    sources: list[Any] | None = None
     stats = None
     with _ctrl_c_stops(services.runtime):
-        for event in services.runtime.stream_chat(request):
+        for event in events:
             if isinstance(event, TextPiece):
-                answer.append(event.text)
+                text.append(event.text)
                 if not args.json:
                     sys.stdout.write(event.text)
                     sys.stdout.flush()
             elif isinstance(event, Notice):
                 notices.append(event.message)
                 print(f"hearth: note: {event.message}", file=sys.stderr)
+            elif isinstance(event, Retrieved):
+                sources = event.sources
+                for note in event.notes:
+                    notices.append(note)
+                    print(f"hearth: note: {note}", file=sys.stderr)
+            elif isinstance(event, NothingRelevant):
+                sources = []
+                text.append(event.message)
+                if not args.json:
+                    sys.stdout.write(event.message)
             elif isinstance(event, Done):
                 stats = event.stats
-    assert stats is not None
     if args.json:
-        json.dump({"answer": "".join(answer), "model": loaded.name,
+        json.dump({"answer": "".join(text), "model": loaded.name,
                    "model_path": load.model_path, "notices": notices,
-                   "stats": stats.as_dict()}, sys.stdout, ensure_ascii=False, indent=2)
+                   "stats": stats.as_dict() if stats else None,
+                   **({"collection": args.docs,
+                       "sources": [s.as_dict() for s in sources or []]} if args.docs else {})},
+                  sys.stdout, ensure_ascii=False, indent=2)
     sys.stdout.write("\n")
-    if args.stats:
+    if sources and not args.json:
+        print("\nSources:")
+        for s in sources:
+            where = f"page {s.page}" if s.page else f"lines {s.line_start}-{s.line_end}"
+            section = f" · {s.heading}" if s.heading else ""
+            print(f"[{s.n}] {s.path}, {where}{section} (similarity {s.similarity:.2f})")
+            print(f"    “{' '.join(s.quote.split())[:300]}”")
+    if args.stats and stats is not None:
         print(f"hearth: {_format_stats(stats)}", file=sys.stderr)
-    return EXIT_INTERRUPTED if stats.stop_reason == "cancelled" else EXIT_OK
+    if stats is not None and stats.stop_reason == "cancelled":
+        return EXIT_INTERRUPTED
+    return EXIT_OK
+
+
+def cmd_docs(args: argparse.Namespace, services: Any) -> int:
+    from app import cli_docs
+
+    return cli_docs.run(args, services)
 
 
 def cmd_chat(args: argparse.Namespace, services: Any) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import logging.handlers
 from dataclasses import dataclass
+from typing import Any
 
 from engine import paths as paths_module
 from engine.paths import DataPaths
@@ -22,6 +23,18 @@ class Services:
     paths: DataPaths
     settings: Settings
     runtime: ModelRuntime
+    _documents: Any = None
+
+    @property
+    def documents(self) -> Any:
+        """The documents service (`engine.documents.library.DocumentLibrary`), built on first
+        use: numpy, tokenizers and later torch and chromadb stay off the start path."""
+        if self._documents is None:
+            from engine.documents.library import DocumentLibrary
+
+            self._documents = DocumentLibrary(self.paths.data / "documents", self.settings)
+            log.info("documents service ready (%s)", self._documents.folder)
+        return self._documents
 
     def close(self) -> None:
         self.runtime.close()

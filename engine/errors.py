@@ -75,3 +75,15 @@ class ChecksumMismatch(DownloadError):
 
 class RemoteError(DownloadError):
     """The server said no (401/403/404) or kept failing (5xx, network) after retries."""
+
+
+class DocumentError(HearthError):
+    """A collection, the document index or a search could not do what was asked."""
+
+
+class CollectionNotFound(DocumentError):
+    """No collection has that name."""
+
+
+class IndexBusy(DocumentError):
+    """Another process is writing this document index."""

@@ -101,6 +101,26 @@ SCHEMA: tuple[Setting, ...] = (
             "Catalog ids that may be downloaded; empty allows every catalog model."),
     Setting("models.search_folders", list, [],
             "Extra folders to look in for GGUF files other apps downloaded."),
+    Setting("documents.top_k", int, 6,
+            "Passages retrieved from documents for each question.", minimum=1, maximum=50),
+    Setting("documents.min_score", float, 0.30,
+            "Least cosine similarity (0-1) for a passage to count as relevant to a question.",
+            minimum=0.0, maximum=1.0),
+    Setting("documents.chunk_tokens", int, 200,
+            "Length of a passage in the embedder's word pieces (at most 254 for "
+            "all-MiniLM-L6-v2, which reads 256 including its two markers).",
+            minimum=32, maximum=254),
+    Setting("documents.chunk_overlap", int, 40,
+            "Word pieces a passage shares with the one before it, so a sentence cut at a "
+            "boundary is still found whole.", minimum=0, maximum=128),
+    Setting("documents.parse_timeout_s", float, 60.0,
+            "Longest time one file may take to read before it is marked failed.",
+            minimum=1.0, maximum=3600.0),
+    Setting("documents.parse_memory_mb", int, 2048,
+            "Memory cap for the process that reads untrusted files.",
+            minimum=256, maximum=65_536),
+    Setting("documents.max_file_mb", int, 256,
+            "Larger files are skipped.", minimum=1, maximum=65_536),
 )
 
 _BY_KEY = {s.key: s for s in SCHEMA}

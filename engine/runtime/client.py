@@ -197,6 +197,28 @@ class ModelRuntime:
                 if not finished:  # the caller closed the generator: stop and drain
                     self._abandon(req_id)
 
+    def count_tokens(self, request: ChatRequest) -> int:
+        """Tokens the loaded model's chat template makes of `request` (prompt only)."""
+        with self._turn:
+            if self._loaded is None:
+                raise ModelLoadError("No model is loaded. Load a model first.")
+            self._stop_at = None
+            if self._reload_needed or not self._alive():
+                self._load_locked(self._loaded.params, self._loaded.file)
+            self._next_id += 1
+            req_id = self._next_id
+            self._send(["count", req_id, chat_request_to_dict(request)])
+            while True:
+                msg = self._recv(time.monotonic() + 60, doing="counting prompt tokens")
+                if msg is None:
+                    raise GenerationError("Counting the prompt's tokens took too long.")
+                if msg[1] != req_id or msg[0] == "notice":
+                    continue
+                if msg[0] == "count":
+                    return int(msg[2])
+                if msg[0] == "error":
+                    raise GenerationError(msg[2], msg[3])
+
     def _abandon(self, req_id: int) -> None:
         if not self._alive():
             return

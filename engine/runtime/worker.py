@@ -94,6 +94,8 @@ def dispatch(worker: _Worker, msg: list[Any]) -> None:
         worker.load(load_params_from_dict(msg[1]))
     elif kind == "generate":
         worker.generate(msg[1], chat_request_from_dict(msg[2]))
+    elif kind == "count":
+        worker.count(msg[1], chat_request_from_dict(msg[2]))
     elif kind == "unload":
         worker.unload()
         worker.send(("unloaded",))
@@ -196,6 +198,19 @@ class _Worker:
             self._clear_memory()
             self.send(("error", req_id, "Generation failed inside llama.cpp.",
                        f"{type(exc).__name__}: {exc}"))
+
+    def count(self, req_id: int, request: ChatRequest) -> None:
+        """How many tokens `request` renders to, so callers can fit a context budget."""
+        if self.llm is None:
+            self.send(("error", req_id, "No model is loaded.", "count without a model"))
+            return
+        try:
+            tokens = self._prompt_tokens(req_id, request)
+        except Exception as exc:  # a template error: report it, keep serving
+            self.send(("error", req_id, "The prompt could not be rendered.",
+                       f"{type(exc).__name__}: {exc}"))
+            return
+        self.send(("count", req_id, len(tokens)))
 
     def _prompt_tokens(self, req_id: int, request: ChatRequest) -> list[int]:
         import llama_cpp

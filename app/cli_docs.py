@@ -1,0 +1,252 @@
+"""`hearth docs add | sync | list | search | remove | watch`, each with --json where it prints
+results. Indexing progress goes to stderr; results to stdout."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from typing import Any
+
+EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
+
+
+def add_parser(sub: Any) -> None:
+    docs = sub.add_parser("docs", help="document collections: index and search your files")
+    dsub = docs.add_subparsers(dest="docs_command", metavar="SUBCOMMAND")
+
+    p = dsub.add_parser("add", help="add folders or files to a collection (created if new) "
+                                    "and index them")
+    p.add_argument("name")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--no-sync", action="store_true", help="only record the paths")
+    p.add_argument("--json", action="store_true")
+
+    p = dsub.add_parser("sync", help="index what changed since the last sync")
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true")
+
+    p = dsub.add_parser("list", help="collections, or one collection's files and statuses")
+    p.add_argument("name", nargs="?")
+    p.add_argument("--problems", action="store_true", help="only skipped and failed files")
+    p.add_argument("--json", action="store_true")
+
+    p = dsub.add_parser("search", help="find passages (needs no chat model)")
+    p.add_argument("name")
+    p.add_argument("query")
+    p.add_argument("--top-k", type=int, help="passages to show (default: documents.top_k)")
+    p.add_argument("--min-score", type=float,
+                   help="least cosine similarity (default: documents.min_score)")
+    p.add_argument("--mode", choices=("hybrid", "vector", "bm25"), default="hybrid")
+    p.add_argument("--json", action="store_true")
+
+    p = dsub.add_parser("remove", help="remove paths from a collection, or the whole "
+                                       "collection (your files are never touched)")
+    p.add_argument("name")
+    p.add_argument("paths", nargs="*", metavar="PATH")
+    p.add_argument("--json", action="store_true")
+
+    p = dsub.add_parser("watch", help="keep a collection in sync while its files change")
+    p.add_argument("name")
+    p.add_argument("--interval", type=float, default=2.0, help="seconds between checks")
+
+
+def run(args: argparse.Namespace, services: Any) -> int:
+    handlers = {"add": _add, "sync": _sync, "list": _list, "search": _search,
+                "remove": _remove, "watch": _watch}
+    handler = handlers.get(args.docs_command or "list")
+    if handler is None:
+        print("usage: hearth docs {add,sync,list,search,remove,watch}", file=sys.stderr)
+        return EXIT_ERROR
+    if not hasattr(args, "json"):
+        args.json = False
+    if not hasattr(args, "name"):
+        args.name = None
+        args.problems = False
+    return handler(args, services)
+
+
+def _emit(args: argparse.Namespace, data: Any) -> None:
+    json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+
+
+def _add(args: argparse.Namespace, services: Any) -> int:
+    from engine.errors import CollectionNotFound
+
+    lib = services.documents
+    try:
+        info = lib.add(args.name, args.paths)
+        created = False
+    except CollectionNotFound:
+        info = lib.create(args.name, args.paths)
+        created = True
+    if not args.json:
+        verb = "created with" if created else "now has"
+        print(f"“{info.name}” {verb} {len(info.sources)} folder(s)/file(s).", file=sys.stderr)
+    if args.no_sync:
+        if args.json:
+            _emit(args, info.as_dict())
+        return EXIT_OK
+    return _sync(args, services)
+
+
+def _sync(args: argparse.Namespace, services: Any) -> int:
+    from engine.documents.indexer import IndexDone, IndexProgress
+
+    lib = services.documents
+    done: IndexDone | None = None
+    progress = _Progress()
+    events = lib.sync(args.name)
+    try:
+        for event in events:
+            if isinstance(event, IndexProgress):
+                progress.show(event)
+            elif isinstance(event, IndexDone):
+                done = event
+    except KeyboardInterrupt:
+        events.close()
+        progress.end()
+        info = lib.info(args.name)
+        print(f"Stopped. {info.counts['indexed']} files are indexed so far; "
+              f"`hearth docs sync {args.name}` goes on from there.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    progress.end()
+    assert done is not None
+    problems = [r for r in lib.documents(args.name) if r.status != "indexed"]
+    if args.json:
+        _emit(args, {**done.__dict__, "problems": [_doc_dict(r) for r in problems]})
+        return EXIT_OK
+    print(f"{done.collection}: {done.indexed} indexed, {done.unchanged} unchanged, "
+          f"{done.skipped} skipped, {done.failed} failed, {done.removed} removed; "
+          f"{done.chunks_added} passages added in {done.seconds:.1f} s. "
+          f"Collection: {done.counts['indexed']} files, {done.counts['chunks']} passages.")
+    for note in done.notes:
+        print(f"note: {note}")
+    for r in problems:
+        print(f"  {r.status:8} {r.path}: {r.reason}")
+    return EXIT_OK
+
+
+class _Progress:
+    """One line on stderr, rewritten in place on a terminal, every few seconds otherwise."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.last = 0.0
+        self.shown = False
+
+    def show(self, ev: Any) -> None:
+        now = time.monotonic()
+        if now - self.last < (0.1 if self.tty else 2.0):
+            return
+        self.last = now
+        if ev.phase == "scanning":
+            line = f"scanning… {ev.files_total} files found"
+        elif ev.phase == "vectors":
+            line = "updating the vector index…"
+        else:
+            eta = f", about {ev.eta_s:.0f} s left" if ev.eta_s is not None else ""
+            line = (f"reading {ev.files_done}/{ev.files_total} files, {ev.chunks} passages "
+                    f"({ev.chunks_per_s:.0f}/s){eta}")
+        if self.tty:
+            sys.stderr.write("\r\033[K" + line)
+        else:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+        self.shown = True
+
+    def end(self) -> None:
+        if self.tty and self.shown:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
+def _doc_dict(r: Any) -> dict[str, Any]:
+    return {"path": r.path, "kind": r.kind, "status": r.status, "reason": r.reason,
+            "size": r.size, "pages": r.pages, "chunks": r.chunk_count, "sha256": r.sha256}
+
+
+def _list(args: argparse.Namespace, services: Any) -> int:
+    lib = services.documents
+    if args.name is None:
+        infos = lib.collections()
+        if args.json:
+            _emit(args, [i.as_dict() for i in infos])
+            return EXIT_OK
+        if not infos:
+            print("No collections yet. Add one with: hearth docs add NAME FOLDER")
+        for i in infos:
+            c = i.counts
+            print(f"{i.name}: {c['indexed']} indexed, {c['skipped']} skipped, "
+                  f"{c['failed']} failed, {c['chunks']} passages")
+            for s in i.sources:
+                print(f"    {s}")
+        return EXIT_OK
+    rows = lib.documents(args.name)
+    if args.problems:
+        rows = [r for r in rows if r.status != "indexed"]
+    if args.json:
+        _emit(args, [_doc_dict(r) for r in rows])
+        return EXIT_OK
+    for r in rows:
+        detail = f"{r.chunk_count} passages" if r.status == "indexed" else r.reason
+        note = f" ({r.reason})" if r.status == "indexed" and r.reason else ""
+        print(f"{r.status:8} {r.path}: {detail}{note}")
+    return EXIT_OK
+
+
+def _search(args: argparse.Namespace, services: Any) -> int:
+    result = services.documents.search(args.name, args.query, top_k=args.top_k,
+                                       min_score=args.min_score, mode=args.mode)
+    if args.json:
+        _emit(args, {"query": args.query, "mode": result.mode, "notes": result.notes,
+                     "hits": [h.as_dict() for h in result.hits]})
+        return EXIT_OK
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if not result.hits:
+        print("Nothing relevant found.")
+    for n, h in enumerate(result.hits, start=1):
+        where = f"page {h.page}" if h.page else f"lines {h.line_start}-{h.line_end}"
+        section = f" · {h.heading}" if h.heading else ""
+        print(f"[{n}] {h.path} ({where}{section})  similarity {h.similarity:.2f}, "
+              f"rank vector {h.vector_rank or '-'} / words {h.bm25_rank or '-'}")
+        print("    " + " ".join(h.text.split())[:400])
+    return EXIT_OK
+
+
+def _remove(args: argparse.Namespace, services: Any) -> int:
+    lib = services.documents
+    if not args.paths:
+        lib.delete(args.name)
+        if args.json:
+            _emit(args, {"deleted": args.name})
+        else:
+            print(f"Collection “{args.name}” removed (your files were not touched).")
+        return EXIT_OK
+    lib.remove_paths(args.name, args.paths)
+    return _sync(args, services)
+
+
+def _watch(args: argparse.Namespace, services: Any) -> int:
+    from engine.documents import watch
+
+    args.json = False
+    code = _sync(args, services)
+    if code != EXIT_OK:
+        return code
+    stop = threading.Event()
+    info = services.documents.info(args.name)
+    print(f"Watching {len(info.sources)} folder(s)/file(s) of “{args.name}”; Ctrl-C stops.",
+          file=sys.stderr)
+    try:
+        for _ in watch.changes(info.sources, stop, interval_s=args.interval):
+            code = _sync(args, services)
+            if code != EXIT_OK:
+                return code
+    except KeyboardInterrupt:
+        stop.set()
+    return EXIT_OK

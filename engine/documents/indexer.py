@@ -1,0 +1,298 @@
+"""Bring a collection's index level with its files: a generator of progress events.
+
+One writer at a time (a file lock next to the database). The walk decides what changed: a file
+with the same size and mtime is not opened; a changed one is re-hashed, and only re-read when
+its content differs; a vanished one is forgotten. Reading (hash + parse in the worker process)
+runs one file ahead in a thread while this thread chunks, embeds and stores, so both cores work.
+Each file is committed in one transaction, so a kill at any point loses at most the files in
+flight and the next sync picks them up, without duplicates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from engine.documents.chunking import chunk_text
+from engine.documents.embedder import Embedder
+from engine.documents.parsing import FileParser, ParseResult
+from engine.documents.store import Collection, DocumentRow, DocumentStore, NewChunk
+from engine.documents.vectors import VectorIndex
+from engine.documents.walk import Found, walk
+from engine.errors import IndexBusy
+
+log = logging.getLogger(__name__)
+
+EMBED_BATCH_CHUNKS = 128
+
+
+@dataclass(frozen=True)
+class IndexOptions:
+    chunk_tokens: int = 200
+    chunk_overlap: int = 40
+    parse_timeout_s: float = 60.0
+    parse_memory_mb: int = 2048
+    max_file_bytes: int = 256 * 2**20
+
+
+@dataclass(frozen=True)
+class IndexProgress:
+    phase: str  # "scanning", "reading", "vectors"
+    files_done: int
+    files_total: int
+    chunks: int
+    chunks_per_s: float
+    eta_s: float | None
+    current: str | None = None
+
+
+@dataclass(frozen=True)
+class IndexDone:
+    collection: str
+    scanned: int
+    unchanged: int
+    indexed: int
+    skipped: int
+    failed: int
+    removed: int
+    chunks_added: int
+    seconds: float
+    counts: dict[str, int] = field(default_factory=dict)  # the whole collection afterwards
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Read:
+    found: Found
+    sha256: str | None = None
+    result: ParseResult | None = None
+    unchanged_content: bool = False
+
+
+def writer_lock(folder: Path) -> FileLock:
+    folder.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(folder / "writer.lock"))
+
+
+def sync(store: DocumentStore, vectors: VectorIndex, embedder: Embedder, lock: FileLock,
+         collection: Collection, options: IndexOptions) -> Iterator[IndexProgress | IndexDone]:
+    """Index what changed in `collection`. Close the generator to cancel: files already
+    committed stay indexed, the rest is picked up next time."""
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise IndexBusy("Another Hearth window or command is indexing documents right now; "
+                        "try again when it is done.") from None
+    try:
+        yield from _sync(store, vectors, embedder, collection, options)
+    finally:
+        lock.release()
+
+
+def _sync(store: DocumentStore, vectors: VectorIndex, embedder: Embedder,
+          collection: Collection, options: IndexOptions) -> Iterator[IndexProgress | IndexDone]:
+    t0 = time.monotonic()
+    notes: list[str] = []
+    vectors.sync(collection)  # repair what a killed run left between SQLite and chromadb
+    existing = store.documents(collection)
+    yield IndexProgress("scanning", 0, 0, 0, 0.0, None)
+    seen: set[str] = set()
+    todo: list[tuple[Found, DocumentRow | None]] = []
+    skipped = failed = unchanged = 0
+    last_yield = time.monotonic()
+    for found in walk(collection.sources, options.max_file_bytes):
+        if found.path in seen:
+            continue
+        seen.add(found.path)
+        row = existing.get(found.path)
+        if found.status is not None:
+            if row is None or (row.status, row.reason, row.size, row.mtime_ns) != (
+                    found.status, found.reason, found.size, found.mtime_ns):
+                store.record_status(collection, found.path, found.status, found.reason,
+                                    kind=found.kind, size=found.size, mtime_ns=found.mtime_ns)
+            skipped += found.status == "skipped"
+            failed += found.status == "failed"
+        elif row is not None and row.size == found.size and row.mtime_ns == found.mtime_ns:
+            unchanged += 1
+        else:
+            todo.append((found, row))
+        if time.monotonic() - last_yield > 0.2:
+            last_yield = time.monotonic()
+            yield IndexProgress("scanning", 0, len(seen), 0, 0.0, None, found.path)
+    removed = [p for p in existing if p not in seen]
+    if removed:
+        store.forget(collection, removed)
+
+    counts = {"indexed": 0, "skipped": skipped, "failed": failed, "chunks": 0}
+    total_bytes = sum(f.size or 0 for f, _ in todo) or 1
+    done_bytes = 0
+    t_read = time.monotonic()
+    reader = _Reader(todo, options)
+    pending: list[tuple[_Read, list[NewChunk]]] = []
+    try:
+        for i, item in enumerate(reader):
+            done_bytes += item.found.size or 0
+            ready = _handle(store, collection, item, embedder, options, counts, notes)
+            if ready is not None:
+                pending.append(ready)
+            if pending and (sum(len(c) for _, c in pending) >= EMBED_BATCH_CHUNKS
+                            or reader.idle()):
+                _store_batch(store, collection, embedder, pending, counts)
+                pending = []
+            elapsed = max(1e-6, time.monotonic() - t_read)
+            rate = done_bytes / elapsed
+            eta = (total_bytes - done_bytes) / rate if rate > 0 and i > 0 else None
+            yield IndexProgress("reading", i + 1, len(todo), counts["chunks"],
+                                counts["chunks"] / elapsed, eta, item.found.path)
+        if pending:
+            _store_batch(store, collection, embedder, pending, counts)
+            pending = []
+    finally:
+        reader.close()
+
+    yield IndexProgress("vectors", len(todo), len(todo), counts["chunks"], 0.0, None)
+    vectors.sync(collection)
+    notes.extend(f"vector index rebuilt: {why}" for why in vectors.rebuilt)
+    yield IndexDone(collection.name, len(seen), unchanged, counts["indexed"], counts["skipped"],
+                    counts["failed"], len(removed), counts["chunks"],
+                    time.monotonic() - t0, store.counts(collection), notes)
+
+
+def _handle(store: DocumentStore, collection: Collection, item: _Read, embedder: Embedder,
+            options: IndexOptions, counts: dict[str, int], notes: list[str]
+            ) -> tuple[_Read, list[NewChunk]] | None:
+    f = item.found
+    if item.unchanged_content:  # touched or copied over with the same bytes
+        assert f.size is not None and f.mtime_ns is not None
+        store.touch(collection, f.path, f.size, f.mtime_ns)
+        return None
+    result = item.result
+    assert result is not None
+    if result.status != "ok":
+        store.record_status(collection, f.path, result.status, result.reason, kind=f.kind,
+                            size=f.size, mtime_ns=f.mtime_ns, sha256=item.sha256)
+        counts[result.status] += 1
+        return None
+    try:
+        chunks = chunk_text(result.text, result.pages, result.headings, embedder.tokenizer,
+                            max_tokens=options.chunk_tokens, overlap=options.chunk_overlap)
+    except Exception as exc:  # our bug must not stop the other files
+        log.exception("chunking failed for %s", f.path)
+        store.record_status(collection, f.path, "failed", f"could not be split into passages: "
+                            f"{type(exc).__name__}", kind=f.kind, size=f.size,
+                            mtime_ns=f.mtime_ns, sha256=item.sha256)
+        counts["failed"] += 1
+        return None
+    if not chunks:
+        store.record_status(collection, f.path, "skipped", "no text in the file", kind=f.kind,
+                            size=f.size, mtime_ns=f.mtime_ns, sha256=item.sha256)
+        counts["skipped"] += 1
+        return None
+    return item, chunks
+
+
+def _store_batch(store: DocumentStore, collection: Collection, embedder: Embedder,
+                 pending: list[tuple[_Read, list[NewChunk]]], counts: dict[str, int]) -> None:
+    inputs = []
+    for item, chunks in pending:
+        name = Path(item.found.path).name
+        for c in chunks:
+            context = f"{name} › {c.heading}" if c.heading else name
+            inputs.append(embedder.passage_input(context, c.text, c.tokens))
+    vectors = embedder.embed(inputs)
+    at = 0
+    for item, chunks in pending:
+        f, result = item.found, item.result
+        assert result is not None and f.size is not None and f.mtime_ns is not None
+        store.replace_chunks(
+            collection, f.path, kind=result.kind or f.kind or "text", size=f.size,
+            mtime_ns=f.mtime_ns, sha256=item.sha256 or "", reason=result.note,
+            pages=len(result.pages) or None, chunks=chunks,
+            embeddings=vectors[at:at + len(chunks)])
+        at += len(chunks)
+        counts["indexed"] += 1
+        counts["chunks"] += len(chunks)
+
+
+class _Reader:
+    """Hashes and parses files one step ahead of the consumer, in a thread of its own."""
+
+    def __init__(self, todo: list[tuple[Found, DocumentRow | None]], options: IndexOptions
+                 ) -> None:
+        self._todo = todo
+        self._options = options
+        self._out: queue.Queue[_Read | None] = queue.Queue(maxsize=4)
+        self._stop = threading.Event()
+        self._parser = FileParser(timeout_s=options.parse_timeout_s,
+                                  memory_mb=options.parse_memory_mb)
+        self._thread = threading.Thread(target=self._run, name="hearth-doc-reader", daemon=True)
+        self._thread.start()
+
+    def __iter__(self) -> Iterator[_Read]:
+        while True:
+            item = self._out.get()
+            if item is None:
+                return
+            yield item
+
+    def idle(self) -> bool:
+        return self._out.empty()
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._stop.set()
+            self._parser.abort()  # a cancel must not wait for a slow file
+        while self._thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                self._out.get(timeout=0.05)
+        self._thread.join()
+
+    def _put(self, item: _Read | None) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._out.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        parser = self._parser
+        try:
+            for found, row in self._todo:
+                if self._stop.is_set():
+                    return
+                if not self._put(self._read(parser, found, row)):
+                    return
+        finally:
+            parser.close()
+            self._put(None)
+
+    def _read(self, parser: FileParser, found: Found, row: DocumentRow | None) -> _Read:
+        try:
+            digest = _sha256(Path(found.path))
+        except OSError as exc:
+            why = "permission denied" if isinstance(exc, PermissionError) else (
+                exc.strerror or str(exc))
+            return _Read(found, None, ParseResult("failed", f"could not read: {why}"))
+        if row is not None and row.sha256 == digest and row.status == "indexed":
+            return _Read(found, digest, unchanged_content=True)
+        assert found.kind is not None
+        return _Read(found, digest, parser.parse(Path(found.path), found.kind))
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()

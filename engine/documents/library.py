@@ -1,0 +1,209 @@
+"""The documents service: collections, syncing, search. What app/ hands to the CLI and the UI.
+
+Every call opens its own SQLite connection, so a sync running in a worker thread and a search
+from another thread never share one. The embedder (torch) loads on first use, not at start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from filelock import Timeout
+
+from engine.documents import indexer, retrieval
+from engine.documents.embedder import Embedder
+from engine.documents.indexer import IndexDone, IndexOptions, IndexProgress
+from engine.documents.store import Collection, DocumentRow, DocumentStore
+from engine.documents.vectors import VectorIndex
+from engine.errors import DocumentError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    name: str
+    sources: tuple[str, ...]
+    embedder: str
+    counts: dict[str, int]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "sources": list(self.sources), "embedder": self.embedder,
+                **self.counts}
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    hits: list[retrieval.Hit]
+    mode: str
+    notes: list[str] = field(default_factory=list)
+
+
+class DocumentLibrary:
+    def __init__(self, folder: Path, settings: Any, embedder: Embedder | None = None) -> None:
+        self.folder = folder
+        self.settings = settings
+        self._embedder = embedder
+        self.lock = indexer.writer_lock(folder)
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = Embedder()
+        return self._embedder
+
+    @contextlib.contextmanager
+    def _open(self) -> Iterator[tuple[DocumentStore, VectorIndex]]:
+        store = DocumentStore(self.folder / "documents.sqlite")
+        vectors = VectorIndex(self.folder / "vectors", store)
+        try:
+            yield store, vectors
+        finally:
+            vectors.close()
+            store.close()
+
+    # -- collections -------------------------------------------------------------------------
+
+    def create(self, name: str, paths: list[str] | None = None) -> CollectionInfo:
+        with self._open() as (store, _):
+            col = store.create_collection(
+                name, self.embedder.model_id if self._embedder else _default_embedder_id(),
+                self.settings.get("documents.chunk_tokens"),
+                self.settings.get("documents.chunk_overlap"))
+            if paths:
+                store.add_sources(col, _normalise(paths))
+            return self._info(store, store.collection(name))
+
+    def add(self, name: str, paths: list[str]) -> CollectionInfo:
+        with self._open() as (store, _):
+            col = store.add_sources(store.collection(name), _normalise(paths))
+            return self._info(store, col)
+
+    def remove_paths(self, name: str, paths: list[str]) -> CollectionInfo:
+        """Stop indexing these folders or files (their chunks go at the next sync)."""
+        with self._open() as (store, _):
+            col = store.collection(name)
+            unknown = [p for p in _normalise(paths) if p not in col.sources]
+            if unknown:
+                raise DocumentError(f"“{unknown[0]}” is not one of the folders or files of "
+                                    f"“{name}”.")
+            col = store.remove_sources(col, _normalise(paths))
+            return self._info(store, col)
+
+    def delete(self, name: str) -> None:
+        with self._write_lock(), self._open() as (store, vectors):
+            col = store.collection(name)
+            vectors.drop(col)
+            store.delete_collection(col)
+            with store.transaction():
+                store.db.execute("DELETE FROM vector_deletions WHERE collection_id = ?",
+                                 (col.id,))
+
+    def collections(self) -> list[CollectionInfo]:
+        with self._open() as (store, _):
+            return [self._info(store, c) for c in store.collections()]
+
+    def info(self, name: str) -> CollectionInfo:
+        with self._open() as (store, _):
+            return self._info(store, store.collection(name))
+
+    def documents(self, name: str) -> list[DocumentRow]:
+        with self._open() as (store, _):
+            rows = store.documents(store.collection(name))
+            return sorted(rows.values(), key=lambda r: r.path)
+
+    @staticmethod
+    def _info(store: DocumentStore, col: Collection) -> CollectionInfo:
+        return CollectionInfo(col.name, col.sources, col.embedder, store.counts(col))
+
+    # -- indexing ------------------------------------------------------------------------------
+
+    def options(self, col: Collection) -> IndexOptions:
+        return IndexOptions(
+            chunk_tokens=col.chunk_tokens, chunk_overlap=col.chunk_overlap,
+            parse_timeout_s=self.settings.get("documents.parse_timeout_s"),
+            parse_memory_mb=self.settings.get("documents.parse_memory_mb"),
+            max_file_bytes=self.settings.get("documents.max_file_mb") * 2**20)
+
+    def sync(self, name: str) -> Iterator[IndexProgress | IndexDone]:
+        """Index what changed; a generator of progress, then one IndexDone. Close it to
+        cancel. Raises IndexBusy when another process is writing."""
+        with self._open() as (store, vectors):
+            col = store.collection(name)
+            yield from indexer.sync(store, vectors, self.embedder, self.lock, col,
+                                    self.options(col))
+
+    @contextlib.contextmanager
+    def _write_lock(self) -> Iterator[None]:
+        from engine.errors import IndexBusy
+
+        try:
+            self.lock.acquire(timeout=10)
+        except Timeout:
+            raise IndexBusy("Another Hearth window or command is indexing documents; try "
+                            "again when it is done.") from None
+        try:
+            yield
+        finally:
+            self.lock.release()
+
+    # -- search ----------------------------------------------------------------------------------
+
+    def search(self, name: str, query: str, *, top_k: int | None = None,
+               min_score: float | None = None, mode: str = "hybrid") -> SearchResult:
+        """Passages for `query`, best first; needs no chat model."""
+        top_k = top_k or self.settings.get("documents.top_k")
+        min_score = self.settings.get("documents.min_score") if min_score is None else min_score
+        notes: list[str] = []
+        with self._open() as (store, vectors):
+            col = store.collection(name)
+            self._repair_vectors(store, vectors, col, notes)
+            query_vector = self.embedder.embed([query])[0]
+            vector_hits: list[tuple[int, float]] = []
+            if mode != "bm25":
+                try:
+                    vector_hits = vectors.query(col, query_vector, max(top_k * 5, 30))
+                except Exception as exc:
+                    log.warning("vector search failed: %s", exc)
+                    notes.append("The vector index is being rebuilt; these results come from "
+                                 "word matching only.")
+            hits = retrieval.search(store, col, query_vector, vector_hits, query, top_k=top_k,
+                                    min_score=min_score, mode=mode)
+            return SearchResult(hits, mode, notes)
+
+    def _repair_vectors(self, store: DocumentStore, vectors: VectorIndex, col: Collection,
+                        notes: list[str]) -> None:
+        """If nobody is writing, make chromadb level with SQLite first (it may have been
+        deleted, damaged, or left behind by a killed sync)."""
+        try:
+            self.lock.acquire(timeout=0)
+        except Timeout:
+            return  # a sync is running and will do it
+        try:
+            vectors.client(may_reset=True)
+            vectors.sync(col)
+            notes.extend(f"The vector index was rebuilt ({why})." for why in vectors.rebuilt)
+        finally:
+            self.lock.release()
+
+
+def _default_embedder_id() -> str:
+    from engine import bundled
+
+    return bundled.EMBEDDER.id
+
+
+def _normalise(paths: list[str]) -> list[str]:
+    out = []
+    for p in paths:
+        absolute = os.path.abspath(os.path.expanduser(p))
+        if not os.path.lexists(absolute):
+            raise DocumentError(f"“{p}” does not exist.")
+        out.append(absolute)
+    return out

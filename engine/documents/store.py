@@ -1,0 +1,437 @@
+"""The document store: our SQLite file is the source of truth for collections.
+
+Documents (path, size, mtime, sha256, status, reason), chunks (text, page, heading, character
+and line span, embedding) and the full-text index live here. The vector index (chromadb) is
+derived from it and can be thrown away: every chunk row carries its embedding, so a rebuild
+needs no model. Chunk rows remember whether the vector index has them (`in_vectors`) and
+deleted chunk ids wait in `vector_deletions`, so a process killed between our commit and the
+vector write is repaired by the next writer, never duplicated.
+
+Schema changes are named migrations applied in order, after a backup copy of the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.errors import CollectionNotFound, DocumentError
+
+log = logging.getLogger(__name__)
+
+STATUSES = ("indexed", "skipped", "failed")
+
+MIGRATIONS: tuple[tuple[str, str], ...] = (
+    ("0001_collections_documents_chunks", """
+        CREATE TABLE collections (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            embedder TEXT NOT NULL,
+            chunk_tokens INTEGER NOT NULL,
+            chunk_overlap INTEGER NOT NULL,
+            created REAL NOT NULL
+        );
+        CREATE TABLE sources (
+            collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+            path TEXT NOT NULL,
+            PRIMARY KEY (collection_id, path)
+        );
+        CREATE TABLE documents (
+            id INTEGER PRIMARY KEY,
+            collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+            path TEXT NOT NULL,
+            kind TEXT,
+            size INTEGER,
+            mtime_ns INTEGER,
+            sha256 TEXT,
+            status TEXT NOT NULL CHECK (status IN ('indexed', 'skipped', 'failed')),
+            reason TEXT,
+            pages INTEGER,
+            chunk_count INTEGER NOT NULL DEFAULT 0,
+            updated REAL NOT NULL,
+            UNIQUE (collection_id, path)
+        );
+        CREATE TABLE chunks (
+            id INTEGER PRIMARY KEY,
+            document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+            collection_id INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            heading TEXT,
+            page INTEGER,
+            char_start INTEGER NOT NULL,
+            char_end INTEGER NOT NULL,
+            line_start INTEGER NOT NULL,
+            line_end INTEGER NOT NULL,
+            tokens INTEGER NOT NULL,
+            embedding BLOB NOT NULL,
+            in_vectors INTEGER NOT NULL DEFAULT 0,
+            UNIQUE (document_id, seq)
+        );
+        CREATE INDEX chunks_collection ON chunks (collection_id, in_vectors);
+        CREATE TABLE vector_deletions (
+            chunk_id INTEGER PRIMARY KEY,
+            collection_id INTEGER NOT NULL
+        );
+        CREATE VIRTUAL TABLE chunks_fts USING fts5 (
+            text, heading, content='chunks', content_rowid='id',
+            tokenize='porter unicode61 remove_diacritics 2'
+        );
+        CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN
+            INSERT INTO chunks_fts (rowid, text, heading) VALUES (new.id, new.text, new.heading);
+        END;
+        CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN
+            INSERT INTO chunks_fts (chunks_fts, rowid, text, heading)
+                VALUES ('delete', old.id, old.text, old.heading);
+            INSERT OR REPLACE INTO vector_deletions (chunk_id, collection_id)
+                VALUES (old.id, old.collection_id);
+        END;
+    """),
+)
+
+
+@dataclass(frozen=True)
+class Collection:
+    id: int
+    name: str
+    embedder: str
+    chunk_tokens: int
+    chunk_overlap: int
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DocumentRow:
+    id: int
+    path: str
+    kind: str | None
+    size: int | None
+    mtime_ns: int | None
+    sha256: str | None
+    status: str
+    reason: str | None
+    pages: int | None
+    chunk_count: int
+
+
+@dataclass(frozen=True)
+class NewChunk:
+    """A chunk ready to be stored: text, where it came from, and its embedding."""
+
+    seq: int
+    text: str
+    heading: str | None
+    page: int | None
+    char_start: int
+    char_end: int
+    line_start: int
+    line_end: int
+    tokens: int
+
+
+@dataclass(frozen=True)
+class ChunkRow:
+    id: int
+    document_id: int
+    path: str
+    seq: int
+    text: str
+    heading: str | None
+    page: int | None
+    char_start: int
+    char_end: int
+    line_start: int
+    line_end: int
+
+
+class DocumentStore:
+    """One SQLite connection (WAL). Not shared across threads: open one per thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        existed = path.exists() and path.stat().st_size > 0
+        try:
+            self.db = sqlite3.connect(path, timeout=30.0, isolation_level=None,
+                                      check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self._migrate(backup=existed)
+        except sqlite3.DatabaseError as exc:
+            raise DocumentError(
+                f"The document database {path} could not be opened: {exc}. Move it away to "
+                "start again; your files are not touched.", str(exc)) from exc
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- schema ------------------------------------------------------------------------------
+
+    def _migrate(self, *, backup: bool) -> None:
+        self.db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, "
+                        "applied REAL NOT NULL)")
+        done = {r[0] for r in self.db.execute("SELECT name FROM migrations")}
+        pending = [(n, sql) for n, sql in MIGRATIONS if n not in done]
+        if pending and backup:
+            copy = self.path.with_name(f"{self.path.name}.before-{pending[0][0]}")
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            shutil.copy2(self.path, copy)
+        for name, sql in pending:
+            with self.transaction():
+                for statement in _split_sql(sql):
+                    self.db.execute(statement)
+                self.db.execute("INSERT INTO migrations VALUES (?, ?)", (name, time.time()))
+            log.info("document store migration applied: %s", name)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # -- collections -------------------------------------------------------------------------
+
+    def create_collection(self, name: str, embedder: str, chunk_tokens: int,
+                          chunk_overlap: int) -> Collection:
+        name = name.strip()
+        if not name or len(name) > 100 or any(c in name for c in "\0\n\r\t"):
+            raise DocumentError("A collection name must be 1 to 100 characters on one line.")
+        with self.transaction():
+            if self.db.execute("SELECT 1 FROM collections WHERE name = ?", (name,)).fetchone():
+                raise DocumentError(f"A collection called “{name}” already exists.")
+            self.db.execute(
+                "INSERT INTO collections (name, embedder, chunk_tokens, chunk_overlap, created) "
+                "VALUES (?, ?, ?, ?, ?)", (name, embedder, chunk_tokens, chunk_overlap,
+                                           time.time()))
+        return self.collection(name)
+
+    def collection(self, name: str) -> Collection:
+        row = self.db.execute("SELECT id, name, embedder, chunk_tokens, chunk_overlap "
+                              "FROM collections WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise CollectionNotFound(f"There is no document collection called “{name}”.")
+        sources = tuple(r[0] for r in self.db.execute(
+            "SELECT path FROM sources WHERE collection_id = ? ORDER BY path", (row[0],)))
+        return Collection(row[0], row[1], row[2], row[3], row[4], sources)
+
+    def collections(self) -> list[Collection]:
+        names = [r[0] for r in self.db.execute("SELECT name FROM collections ORDER BY name")]
+        return [self.collection(n) for n in names]
+
+    def add_sources(self, collection: Collection, paths: Iterable[str]) -> Collection:
+        with self.transaction():
+            self.db.executemany("INSERT OR IGNORE INTO sources VALUES (?, ?)",
+                                [(collection.id, p) for p in paths])
+        return self.collection(collection.name)
+
+    def remove_sources(self, collection: Collection, paths: Iterable[str]) -> Collection:
+        with self.transaction():
+            self.db.executemany("DELETE FROM sources WHERE collection_id = ? AND path = ?",
+                                [(collection.id, p) for p in paths])
+        return self.collection(collection.name)
+
+    def delete_collection(self, collection: Collection) -> None:
+        with self.transaction():
+            self.db.execute("DELETE FROM chunks WHERE collection_id = ?", (collection.id,))
+            self.db.execute("DELETE FROM collections WHERE id = ?", (collection.id,))
+
+    # -- documents ---------------------------------------------------------------------------
+
+    def documents(self, collection: Collection) -> dict[str, DocumentRow]:
+        rows = self.db.execute(
+            "SELECT id, path, kind, size, mtime_ns, sha256, status, reason, pages, chunk_count "
+            "FROM documents WHERE collection_id = ?", (collection.id,))
+        return {r[1]: DocumentRow(*r) for r in rows}
+
+    def counts(self, collection: Collection) -> dict[str, int]:
+        out = dict.fromkeys(STATUSES, 0)
+        for status, n in self.db.execute(
+                "SELECT status, COUNT(*) FROM documents WHERE collection_id = ? "
+                "GROUP BY status", (collection.id,)):
+            out[status] = n
+        out["chunks"] = self.db.execute("SELECT COUNT(*) FROM chunks WHERE collection_id = ?",
+                                        (collection.id,)).fetchone()[0]
+        return out
+
+    def record_status(self, collection: Collection, path: str, status: str, reason: str | None,
+                      *, kind: str | None = None, size: int | None = None,
+                      mtime_ns: int | None = None, sha256: str | None = None) -> None:
+        """A file that ends skipped or failed: its chunks (if any were indexed before) go."""
+        assert status in STATUSES
+        with self.transaction():
+            self._upsert(collection, path, kind, size, mtime_ns, sha256, status, reason, None)
+            doc_id = self._doc_id(collection, path)
+            self.db.execute("DELETE FROM chunks WHERE document_id = ?", (doc_id,))
+            self.db.execute("UPDATE documents SET chunk_count = 0 WHERE id = ?", (doc_id,))
+
+    def touch(self, collection: Collection, path: str, size: int, mtime_ns: int) -> None:
+        """Same content under a new mtime (copied, touched): remember the new stat only."""
+        self.db.execute("UPDATE documents SET size = ?, mtime_ns = ?, updated = ? "
+                        "WHERE collection_id = ? AND path = ?",
+                        (size, mtime_ns, time.time(), collection.id, path))
+
+    def replace_chunks(self, collection: Collection, path: str, *, kind: str, size: int,
+                       mtime_ns: int, sha256: str, pages: int | None, reason: str | None,
+                       chunks: list[NewChunk], embeddings: np.ndarray) -> None:
+        """Swap a document's chunks for new ones and mark it indexed, in one transaction."""
+        vectors = np.ascontiguousarray(embeddings, dtype=np.float32)
+        if len(chunks) != len(vectors):
+            raise ValueError("one embedding per chunk")
+        with self.transaction():
+            self._upsert(collection, path, kind, size, mtime_ns, sha256, "indexed", reason,
+                         pages)
+            doc_id = self._doc_id(collection, path)
+            self.db.execute("DELETE FROM chunks WHERE document_id = ?", (doc_id,))
+            self.db.executemany(
+                "INSERT INTO chunks (document_id, collection_id, seq, text, heading, page, "
+                "char_start, char_end, line_start, line_end, tokens, embedding) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(doc_id, collection.id, c.seq, c.text, c.heading, c.page, c.char_start,
+                  c.char_end, c.line_start, c.line_end, c.tokens, vectors[i].tobytes())
+                 for i, c in enumerate(chunks)])
+            self.db.execute("UPDATE documents SET chunk_count = ? WHERE id = ?",
+                            (len(chunks), doc_id))
+
+    def forget(self, collection: Collection, paths: Iterable[str]) -> None:
+        """Files that are gone from disk or from the collection's sources."""
+        with self.transaction():
+            for path in paths:
+                doc_id = self._doc_id(collection, path)
+                if doc_id is not None:
+                    self.db.execute("DELETE FROM chunks WHERE document_id = ?", (doc_id,))
+                    self.db.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+
+    def _doc_id(self, collection: Collection, path: str) -> Any:
+        row = self.db.execute("SELECT id FROM documents WHERE collection_id = ? AND path = ?",
+                              (collection.id, path)).fetchone()
+        return None if row is None else row[0]
+
+    def _upsert(self, collection: Collection, path: str, kind: str | None, size: int | None,
+                mtime_ns: int | None, sha256: str | None, status: str, reason: str | None,
+                pages: int | None) -> None:
+        self.db.execute(
+            "INSERT INTO documents (collection_id, path, kind, size, mtime_ns, sha256, status, "
+            "reason, pages, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (collection_id, path) DO UPDATE SET kind = excluded.kind, "
+            "size = excluded.size, mtime_ns = excluded.mtime_ns, sha256 = excluded.sha256, "
+            "status = excluded.status, reason = excluded.reason, pages = excluded.pages, "
+            "updated = excluded.updated",
+            (collection.id, path, kind, size, mtime_ns, sha256, status, reason, pages,
+             time.time()))
+
+    # -- chunks and the vector index's bookkeeping --------------------------------------------
+
+    def chunks_by_id(self, ids: Iterable[int]) -> dict[int, ChunkRow]:
+        wanted = list(ids)
+        out: dict[int, ChunkRow] = {}
+        for start in range(0, len(wanted), 500):
+            part = wanted[start:start + 500]
+            marks = ",".join("?" * len(part))
+            for r in self.db.execute(
+                    "SELECT c.id, c.document_id, d.path, c.seq, c.text, c.heading, c.page, "
+                    "c.char_start, c.char_end, c.line_start, c.line_end FROM chunks c "
+                    f"JOIN documents d ON d.id = c.document_id WHERE c.id IN ({marks})", part):
+                out[r[0]] = ChunkRow(*r)
+        return out
+
+    def pending_vectors(self, collection: Collection, limit: int = 1000
+                        ) -> list[tuple[int, np.ndarray]]:
+        rows = self.db.execute(
+            "SELECT id, embedding FROM chunks WHERE collection_id = ? AND in_vectors = 0 "
+            "ORDER BY id LIMIT ?", (collection.id, limit)).fetchall()
+        return [(r[0], np.frombuffer(r[1], dtype=np.float32)) for r in rows]
+
+    def mark_in_vectors(self, ids: list[int]) -> None:
+        with self.transaction():
+            self.db.executemany("UPDATE chunks SET in_vectors = 1 WHERE id = ?",
+                                [(i,) for i in ids])
+
+    def pending_deletions(self, collection: Collection) -> list[int]:
+        return [r[0] for r in self.db.execute(
+            "SELECT chunk_id FROM vector_deletions WHERE collection_id = ?", (collection.id,))]
+
+    def clear_deletions(self, ids: list[int]) -> None:
+        with self.transaction():
+            self.db.executemany("DELETE FROM vector_deletions WHERE chunk_id = ?",
+                                [(i,) for i in ids])
+
+    def vector_count(self, collection: Collection) -> int:
+        return int(self.db.execute(
+            "SELECT COUNT(*) FROM chunks WHERE collection_id = ? AND in_vectors = 1",
+            (collection.id,)).fetchone()[0])
+
+    def reset_vectors(self, collection: Collection | None = None) -> None:
+        """The vector index was lost: every chunk must be added again."""
+        with self.transaction():
+            if collection is None:
+                self.db.execute("UPDATE chunks SET in_vectors = 0")
+                self.db.execute("DELETE FROM vector_deletions")
+            else:
+                self.db.execute("UPDATE chunks SET in_vectors = 0 WHERE collection_id = ?",
+                                (collection.id,))
+                self.db.execute("DELETE FROM vector_deletions WHERE collection_id = ?",
+                                (collection.id,))
+
+    def bm25(self, collection: Collection, query: str, limit: int) -> list[tuple[int, float]]:
+        """Chunk ids ranked by BM25 (best first) with their scores (higher is better)."""
+        match = fts_query(query)
+        if not match:
+            return []
+        rows = self.db.execute(
+            "SELECT f.rowid, bm25(chunks_fts, 1.0, 2.0) AS score FROM chunks_fts f "
+            "JOIN chunks c ON c.id = f.rowid "
+            "WHERE chunks_fts MATCH ? AND c.collection_id = ? ORDER BY score LIMIT ?",
+            (match, collection.id, limit)).fetchall()
+        # SQLite's bm25() is negative, more negative is better; flip it for people.
+        return [(r[0], -float(r[1])) for r in rows]
+
+
+_FTS_WORD_CHARS = set("_")
+
+
+def fts_query(text: str) -> str:
+    """A user's words as an FTS5 query that cannot be a syntax error: each term quoted, OR-ed
+    (BM25 then ranks chunks with more and rarer terms first)."""
+    terms: list[str] = []
+    word: list[str] = []
+    for ch in text + " ":
+        if ch.isalnum() or ch in _FTS_WORD_CHARS:
+            word.append(ch)
+        elif word:
+            terms.append("".join(word))
+            word = []
+    unique = list(dict.fromkeys(t.lower() for t in terms if len(t) > 1 or t.isdigit()))
+    return " OR ".join(f'"{t}"' for t in unique[:64])
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration into statements; trigger bodies contain semicolons."""
+    statements: list[str] = []
+    current: list[str] = []
+    in_trigger = False
+    for line in script.strip().splitlines():
+        current.append(line)
+        stripped = line.strip().upper()
+        if stripped.startswith("CREATE TRIGGER"):
+            in_trigger = True
+        if (in_trigger and stripped == "END;") or (not in_trigger and stripped.endswith(";")):
+            statements.append("\n".join(current))
+            current = []
+            in_trigger = False
+    if "".join(current).strip():
+        statements.append("\n".join(current))
+    return statements
