@@ -110,11 +110,12 @@ def _pick_end(score: list[int], start: int, n: int, max_tokens: int) -> int:
 
 
 def _pick_next_start(score: list[int], start: int, end: int, overlap: int) -> int:
+    """Start the next chunk up to `overlap` tokens back, at the best boundary there (earliest
+    of equals: more shared context). Falls back to no overlap inside one giant word."""
     if overlap == 0:
         return end
-    lo = max(start + 1, end - overlap)
-    best, best_score = end, score[end]
-    for j in range(lo, end):  # earliest good boundary wins ties: more overlap
-        if score[j] > best_score or (score[j] == best_score and j < best and score[j] > 0):
+    best, best_score = end, 0
+    for j in range(max(start + 1, end - overlap), end):
+        if score[j] > best_score:
             best, best_score = j, score[j]
     return best

@@ -95,6 +95,7 @@ class VectorIndex:
                     why)
         self.rebuilt.append(why)
         self.close()
+        _forget_chroma_system(self.folder)
         if self.folder.exists():
             shutil.rmtree(self.folder, ignore_errors=True)
         self.store.reset_vectors()
@@ -177,3 +178,16 @@ class VectorIndex:
         ids = res["ids"][0]
         distances = res["distances"][0]
         return [(int(i), 1.0 - float(d)) for i, d in zip(ids, distances, strict=True)]
+
+
+def _forget_chroma_system(folder: Path) -> None:
+    """Stop and forget chromadb's cached system for `folder` before its files are deleted.
+    Without this a half-opened system from a failed open is reused and fails again."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    system = SharedSystemClient._identifier_to_system.pop(str(folder), None)
+    if system is not None:
+        try:
+            system.stop()
+        except Exception:  # it was broken already; it is gone either way
+            log.debug("stopping a broken chromadb system failed", exc_info=True)
