@@ -51,6 +51,7 @@ class DocumentLibrary:
         self.settings = settings
         self._embedder = embedder
         self.lock = indexer.writer_lock(folder)
+        self._vector_client: dict[str, Any] = {}  # chromadb's client, kept open between calls
 
     @property
     def embedder(self) -> Embedder:
@@ -61,7 +62,7 @@ class DocumentLibrary:
     @contextlib.contextmanager
     def _open(self) -> Iterator[tuple[DocumentStore, VectorIndex]]:
         store = DocumentStore(self.folder / "documents.sqlite")
-        vectors = VectorIndex(self.folder / "vectors", store)
+        vectors = VectorIndex(self.folder / "vectors", store, self._vector_client)
         try:
             yield store, vectors
         finally:
@@ -167,15 +168,31 @@ class DocumentLibrary:
             query_vector = self.embedder.embed([query])[0]
             vector_hits: list[tuple[int, float]] = []
             if mode != "bm25":
+                k = max(top_k * 5, 30)
                 try:
-                    vector_hits = vectors.query(col, query_vector, max(top_k * 5, 30))
+                    vector_hits = vectors.query(col, query_vector, k)
                 except Exception as exc:
                     log.warning("vector search failed: %s", exc)
-                    notes.append("The vector index is being rebuilt; these results come from "
-                                 "word matching only.")
+                    if self._rebuild_vectors(vectors, col, f"search failed: {exc}"):
+                        notes.append("The vector index was damaged and has been rebuilt.")
+                        vector_hits = vectors.query(col, query_vector, k)
+                    else:  # a sync holds the lock and will repair it: use words meanwhile
+                        notes.append("The vector index is being rebuilt; these results come "
+                                     "from word matching only.")
             hits = retrieval.search(store, col, query_vector, vector_hits, query, top_k=top_k,
                                     min_score=min_score, mode=mode)
             return SearchResult(hits, mode, notes)
+
+    def _rebuild_vectors(self, vectors: VectorIndex, col: Collection, why: str) -> bool:
+        try:
+            self.lock.acquire(timeout=0)
+        except Timeout:
+            return False
+        try:
+            vectors.rebuild(col, why)
+        finally:
+            self.lock.release()
+        return True
 
     def _repair_vectors(self, store: DocumentStore, vectors: VectorIndex, col: Collection,
                         notes: list[str]) -> None:
@@ -186,8 +203,10 @@ class DocumentLibrary:
         except Timeout:
             return  # a sync is running and will do it
         try:
-            vectors.client(may_reset=True)
-            vectors.sync(col)
+            vectors.client(may_reset=True)  # a missing or foreign folder is refilled here
+            if (vectors.rebuilt or store.pending_deletions(col)
+                    or store.pending_vectors(col, limit=1)):
+                vectors.sync(col, verify=False)
             notes.extend(f"The vector index was rebuilt ({why})." for why in vectors.rebuilt)
         finally:
             self.lock.release()

@@ -62,7 +62,8 @@ def chroma_ids(lib: DocumentLibrary, name: str) -> set[int]:
     from chromadb.config import Settings as ChromaSettings
 
     client = chromadb.PersistentClient(path=str(lib.folder / "vectors"),
-                                       settings=ChromaSettings(anonymized_telemetry=False))
+                                       settings=ChromaSettings(anonymized_telemetry=False,
+                                                                     allow_reset=True))
     info_id = DocumentStore(lib.folder / "documents.sqlite").collection(name).id
     col = client.get_collection(f"hearth-{info_id}", embedding_function=None)
     return {int(i) for i in col.get(include=[])["ids"]}
