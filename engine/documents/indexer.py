@@ -11,7 +11,6 @@ flight and the next sync picks them up, without duplicates.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import queue
 import threading
@@ -22,6 +21,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from engine.bundled import sha256_file
 from engine.documents.chunking import chunk_text
 from engine.documents.embedder import Embedder
 from engine.documents.parsing import FileParser, ParseResult
@@ -279,7 +279,7 @@ class _Reader:
 
     def _read(self, parser: FileParser, found: Found, row: DocumentRow | None) -> _Read:
         try:
-            digest = _sha256(Path(found.path))
+            digest = sha256_file(Path(found.path))
         except OSError as exc:
             why = "permission denied" if isinstance(exc, PermissionError) else (
                 exc.strerror or str(exc))
@@ -288,11 +288,3 @@ class _Reader:
             return _Read(found, digest, unchanged_content=True)
         assert found.kind is not None
         return _Read(found, digest, parser.parse(Path(found.path), found.kind))
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()

@@ -102,9 +102,6 @@ class DocumentLibrary:
             col = store.collection(name)
             vectors.drop(col)
             store.delete_collection(col)
-            with store.transaction():
-                store.db.execute("DELETE FROM vector_deletions WHERE collection_id = ?",
-                                 (col.id,))
 
     def collections(self) -> list[CollectionInfo]:
         with self._open() as (store, _):

@@ -102,14 +102,7 @@ def _similarities(store: DocumentStore, ids: list[int], query_vector: np.ndarray
     if query_vector is None or not ids:
         return {}
     q = np.asarray(query_vector, dtype=np.float32)
-    out: dict[int, float] = {}
-    for start in range(0, len(ids), 500):
-        part = ids[start:start + 500]
-        marks = ",".join("?" * len(part))
-        for chunk_id, blob in store.db.execute(
-                f"SELECT id, embedding FROM chunks WHERE id IN ({marks})", part):
-            out[chunk_id] = float(np.dot(np.frombuffer(blob, dtype=np.float32), q))
-    return out
+    return {i: float(np.dot(v, q)) for i, v in store.embeddings(ids).items()}
 
 
 _WORD = re.compile(r"\w+")

@@ -248,6 +248,9 @@ class DocumentStore:
         with self.transaction():
             self.db.execute("DELETE FROM chunks WHERE collection_id = ?", (collection.id,))
             self.db.execute("DELETE FROM collections WHERE id = ?", (collection.id,))
+            # Its vectors are dropped with its chromadb collection: nothing left to delete.
+            self.db.execute("DELETE FROM vector_deletions WHERE collection_id = ?",
+                            (collection.id,))
 
     # -- documents ---------------------------------------------------------------------------
 
@@ -346,6 +349,16 @@ class DocumentStore:
                     "c.char_start, c.char_end, c.line_start, c.line_end FROM chunks c "
                     f"JOIN documents d ON d.id = c.document_id WHERE c.id IN ({marks})", part):
                 out[r[0]] = ChunkRow(*r)
+        return out
+
+    def embeddings(self, ids: list[int]) -> dict[int, np.ndarray]:
+        out: dict[int, np.ndarray] = {}
+        for start in range(0, len(ids), 500):
+            part = ids[start:start + 500]
+            marks = ",".join("?" * len(part))
+            for chunk_id, blob in self.db.execute(
+                    f"SELECT id, embedding FROM chunks WHERE id IN ({marks})", part):
+                out[chunk_id] = np.frombuffer(blob, dtype=np.float32)
         return out
 
     def pending_vectors(self, collection: Collection, limit: int = 1000

@@ -156,14 +156,7 @@ class ModelRuntime:
         Closing the generator early stops the answer the same way `stop()` does.
         """
         with self._turn:
-            if self._loaded is None:
-                raise ModelLoadError("No model is loaded. Load a model first.")
-            self._stop_at = None
-            if self._reload_needed or not self._alive():
-                # We killed the worker for a hard stop: the user did nothing wrong, so reload.
-                self._load_locked(self._loaded.params, self._loaded.file)
-            self._next_id += 1
-            req_id = self._active_id = self._next_id
+            req_id = self._active_id = self._begin_request()
             t0 = time.perf_counter()
             t_first: float | None = None
             finished = False
@@ -197,16 +190,21 @@ class ModelRuntime:
                 if not finished:  # the caller closed the generator: stop and drain
                     self._abandon(req_id)
 
+    def _begin_request(self) -> int:
+        """With the turn lock held: a loaded, live worker and a fresh request id."""
+        if self._loaded is None:
+            raise ModelLoadError("No model is loaded. Load a model first.")
+        self._stop_at = None
+        if self._reload_needed or not self._alive():
+            # We killed the worker for a hard stop: the user did nothing wrong, so reload.
+            self._load_locked(self._loaded.params, self._loaded.file)
+        self._next_id += 1
+        return self._next_id
+
     def count_tokens(self, request: ChatRequest) -> int:
         """Tokens the loaded model's chat template makes of `request` (prompt only)."""
         with self._turn:
-            if self._loaded is None:
-                raise ModelLoadError("No model is loaded. Load a model first.")
-            self._stop_at = None
-            if self._reload_needed or not self._alive():
-                self._load_locked(self._loaded.params, self._loaded.file)
-            self._next_id += 1
-            req_id = self._next_id
+            req_id = self._begin_request()
             self._send(["count", req_id, chat_request_to_dict(request)])
             while True:
                 msg = self._recv(time.monotonic() + 60, doing="counting prompt tokens")
