@@ -22,7 +22,10 @@ def window(qtbot, bundled_gguf: Path) -> Iterator[ChatWindow]:
                      SamplingParams(temperature=0, max_tokens=2000), "You are a helpful assistant.")
     qtbot.addWidget(win)
     win.show()
-    qtbot.waitUntil(lambda: "ready" in win.status.text(), timeout=60_000)
+    # "ready" is shown by the load task's last item; the task is still running for a moment
+    # after it, and send() ignores input while a task runs. Wait for both.
+    qtbot.waitUntil(lambda: "ready" in win.status.text() and win.task is not None
+                    and not win.task.running, timeout=60_000)
     yield win
     win.stop()
     QThreadPool.globalInstance().waitForDone(10_000)
