@@ -11,7 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine import paths as paths_module
+from engine import policy
+from engine.chats import ChatStore
 from engine.paths import DataPaths
+from engine.policy import Policy
 from engine.runtime import ModelRuntime
 from engine.settings import Settings
 
@@ -23,7 +26,10 @@ class Services:
     paths: DataPaths
     settings: Settings
     runtime: ModelRuntime
+    policy: Policy | None = None
     _documents: Any = None
+    _chats: Any = None
+    _conversations: Any = None
 
     @property
     def documents(self) -> Any:
@@ -36,8 +42,26 @@ class Services:
             log.info("documents service ready (%s)", self._documents.folder)
         return self._documents
 
+    @property
+    def chats(self) -> ChatStore:
+        if self._chats is None:
+            self._chats = ChatStore(self.paths.data / "chats.sqlite")
+        return self._chats  # type: ignore[no-any-return]
+
+    @property
+    def conversations(self) -> Any:
+        """`engine.conversation.Conversations` over the chat store and the one runtime."""
+        if self._conversations is None:
+            from engine.conversation import Conversations
+
+            self._conversations = Conversations(self.chats, self.runtime, self.settings,
+                                                self.paths, lambda: self.documents)
+        return self._conversations
+
     def close(self) -> None:
         self.runtime.close()
+        if self._chats is not None:
+            self._chats.close()
 
 
 def configure_logging(paths: DataPaths, verbose: bool = False) -> None:
@@ -62,8 +86,9 @@ def build(verbose: bool = False) -> Services:
     data_paths = paths_module.resolve().ensure()
     configure_logging(data_paths, verbose)
     log.info("data folders: %s", data_paths.as_dict())
-    settings = Settings.load(data_paths.settings_file)
-    log.info("settings loaded (%d locked)", len(settings.locked))
+    machine_policy = policy.load()
+    settings = Settings.load(data_paths.settings_file, locks=machine_policy.locks)
+    log.info("settings loaded (%d locked by %s)", len(settings.locked), machine_policy.path)
     runtime = ModelRuntime()
     log.info("model runtime ready (worker starts on first load)")
-    return Services(data_paths, settings, runtime)
+    return Services(data_paths, settings, runtime, machine_policy)

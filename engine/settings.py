@@ -90,6 +90,8 @@ SCHEMA: tuple[Setting, ...] = (
             "Instructions given to the model before every chat."),
     Setting("chat.stop_strings", list, [],
             "Extra strings that end an answer when the model writes them."),
+    Setting("ui.theme", str, "system", "Colours of the window: follow the system, light or dark.",
+            choices=("system", "light", "dark")),
     Setting("privacy.offline_mode", bool, False,
             "Forbid every network request, downloads included."),
     Setting("downloads.allowed", bool, True,
@@ -172,20 +174,19 @@ class Settings:
             except SettingsError as exc:
                 settings.warnings.append(f"{exc.user_message} The default is used.")
         for key, (value, reason) in (locks or {}).items():
-            spec = _spec(key)
-            settings._values[key] = spec.validate(value)
+            settings._values[key] = declaration(key).validate(value)
             settings.locked[key] = reason
         for w in settings.warnings:
             log.warning("%s", w)
         return settings
 
     def get(self, key: str) -> Any:
-        spec = _spec(key)
+        spec = declaration(key)
         value = self._values.get(key, spec.default)
         return list(value) if isinstance(value, list) else value
 
     def set(self, key: str, value: Any) -> None:
-        spec = _spec(key)
+        spec = declaration(key)
         if key in self.locked:
             raise SettingsError(f"“{key}” is set by your organisation: {self.locked[key]}")
         self._values[key] = spec.validate(value)
@@ -193,7 +194,7 @@ class Settings:
     def reset(self, key: str) -> None:
         if key in self.locked:
             raise SettingsError(f"“{key}” is set by your organisation: {self.locked[key]}")
-        self._values.pop(_spec(key).key, None)
+        self._values.pop(declaration(key).key, None)
 
     def as_dict(self) -> dict[str, Any]:
         return {s.key: self.get(s.key) for s in SCHEMA}
@@ -218,7 +219,8 @@ class Settings:
             raise
 
 
-def _spec(key: str) -> Setting:
+def declaration(key: str) -> Setting:
+    """The declaration of `key`, or SettingsError."""
     try:
         return _BY_KEY[key]
     except KeyError:

@@ -6,11 +6,11 @@ quote, scores) beside the answer, never parsed back out of the model's text.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.documents.library import DocumentLibrary
+from engine.documents.library import DocumentLibrary, SearchResult
 from engine.documents.prompting import Source, build_request
 from engine.runtime.events import Event
 from engine.runtime.params import ChatMessage, SamplingParams
@@ -33,14 +33,20 @@ class NothingRelevant:
     message: str
 
 
-def answer(runtime: Any, library: DocumentLibrary, collection: str, question: str, *,
-           sampling: SamplingParams, system: str | None, history: tuple[ChatMessage, ...] = (),
-           documents_only: bool = False) -> Iterator[Retrieved | NothingRelevant | Event]:
-    """Yield Retrieved (or NothingRelevant), then the runtime's TextPiece/Notice/Done."""
-    result = library.search(collection, question)
+def answer(runtime: Any, library: DocumentLibrary, collection: str | Sequence[str],
+           question: str, *, sampling: SamplingParams, system: str | None,
+           history: tuple[ChatMessage, ...] = (), documents_only: bool = False,
+           ) -> Iterator[Retrieved | NothingRelevant | Event]:
+    """Yield Retrieved (or NothingRelevant), then the runtime's TextPiece/Notice/Done.
+
+    Several collections are searched one by one and their passages merged by fused score
+    (rank-based, so comparable across collections)."""
+    names = [collection] if isinstance(collection, str) else list(collection)
+    label = "”, “".join(names)  # shown inside “…”
+    result = _search_all(library, names, question)
     if not result.hits and documents_only:
-        yield NothingRelevant(collection, (
-            f"I found nothing in “{collection}” relevant to this question, so I will not "
+        yield NothingRelevant(label, (
+            f"I found nothing in “{label}” relevant to this question, so I will not "
             "guess. Try other words, or add the documents that cover it."))
         return
     loaded = runtime.loaded
@@ -50,9 +56,19 @@ def answer(runtime: Any, library: DocumentLibrary, collection: str, question: st
         context_length=context_length, count_tokens=runtime.count_tokens)
     notes = list(result.notes)
     if not result.hits:
-        notes.append(f"Nothing in “{collection}” was relevant; the model answers on its own.")
+        notes.append(f"Nothing in “{label}” was relevant; the model answers on its own.")
     elif len(sources) < len(result.hits):
         notes.append(f"{len(result.hits) - len(sources)} passages left out to fit the "
                      "context window.")
-    yield Retrieved(collection, sources, notes)
+    yield Retrieved(label, sources, notes)
     yield from runtime.stream_chat(request)
+
+
+def _search_all(library: DocumentLibrary, names: list[str], question: str) -> SearchResult:
+    if len(names) == 1:
+        return library.search(names[0], question)
+    results = [library.search(n, question) for n in names]
+    top_k = library.settings.get("documents.top_k")
+    hits = sorted((h for r in results for h in r.hits), key=lambda h: -h.score)[:top_k]
+    return SearchResult(hits, results[0].mode if results else "hybrid",
+                        [note for r in results for note in r.notes])

@@ -1,0 +1,332 @@
+"""The chat store: chats, their settings and their messages, in SQLite.
+
+WAL journal, one short transaction per change, named migrations with a backup first (as the
+documents store). A message is committed the moment it exists: the user's message before the
+model starts, the answer as a "streaming" row that is updated while it grows. A process killed
+during an answer therefore loses nothing committed; the next open marks such rows
+"interrupted" instead of pretending they finished.
+
+Thread-safe: one connection behind a lock. The GUI reads and renames on its thread (each call
+is a millisecond-scale statement); answers are written from the pool thread that streams them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.errors import HearthError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TITLE = "New chat"
+STATUSES = ("done", "streaming", "stopped", "interrupted", "failed")
+
+
+class ChatNotFound(HearthError):
+    pass
+
+
+@dataclass(frozen=True)
+class Chat:
+    id: int
+    title: str
+    created: float
+    updated: float
+    model: str | None  # None: the default model from settings
+    system_prompt: str | None  # None: the default from settings
+    sampling: dict[str, Any] = field(default_factory=dict)  # overrides of sampling.* settings
+    collections: tuple[str, ...] = ()
+    documents_only: bool = False
+
+
+@dataclass(frozen=True)
+class Message:
+    id: int
+    chat_id: int
+    seq: int
+    role: str  # "user" or "assistant"
+    content: str
+    status: str
+    created: float
+    model: str | None = None
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    stats: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _m001_initial(db: sqlite3.Connection) -> None:
+    _script(db, """
+        CREATE TABLE chats (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,  -- ids never reused: the UI holds them
+            title TEXT NOT NULL,
+            created REAL NOT NULL,
+            updated REAL NOT NULL,
+            model TEXT,
+            system_prompt TEXT,
+            sampling TEXT NOT NULL DEFAULT '{}',
+            collections TEXT NOT NULL DEFAULT '[]',
+            documents_only INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE messages (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,  -- ids never reused: the UI holds them
+            chat_id INTEGER NOT NULL REFERENCES chats(id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
+            content TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created REAL NOT NULL,
+            model TEXT,
+            sources TEXT NOT NULL DEFAULT '[]',
+            stats TEXT,
+            notes TEXT NOT NULL DEFAULT '[]',
+            UNIQUE (chat_id, seq)
+        );
+        CREATE INDEX messages_by_chat ON messages (chat_id, seq);
+        CREATE INDEX chats_by_updated ON chats (updated DESC);
+    """)
+
+
+def _script(db: sqlite3.Connection, sql: str) -> None:
+    """Run statements inside the caller's transaction (executescript would commit)."""
+    for statement in sql.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+MIGRATIONS: tuple[tuple[str, Callable[[sqlite3.Connection], None]], ...] = (
+    ("001_initial", _m001_initial),
+)
+
+
+class ChatStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
+                                   timeout=10)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: a crash loses no committed data
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+        with self._tx() as db:
+            n = db.execute("UPDATE messages SET status='interrupted' WHERE status='streaming'"
+                           ).rowcount
+        if n:
+            log.info("%d answer(s) left unfinished by an earlier run marked interrupted", n)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- migrations --------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        with self._lock:
+            self._db.execute("CREATE TABLE IF NOT EXISTS migrations "
+                             "(name TEXT PRIMARY KEY, applied REAL NOT NULL)")
+            done = {r[0] for r in self._db.execute("SELECT name FROM migrations")}
+            todo = [(n, f) for n, f in MIGRATIONS if n not in done]
+            if todo and done:
+                backup = self.path.with_name(f"{self.path.name}.before-{todo[0][0]}")
+                with sqlite3.connect(backup) as copy:
+                    self._db.backup(copy)
+                log.info("chat store backed up to %s before migrating", backup)
+            for name, migration in todo:
+                with self._tx() as db:
+                    migration(db)
+                    db.execute("INSERT INTO migrations VALUES (?, ?)", (name, time.time()))
+                log.info("chat store migration %s applied", name)
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # -- chats -------------------------------------------------------------------------
+
+    def create(self, *, title: str = DEFAULT_TITLE, model: str | None = None,
+               system_prompt: str | None = None, sampling: dict[str, Any] | None = None,
+               collections: tuple[str, ...] | list[str] = (),
+               documents_only: bool = False) -> Chat:
+        now = time.time()
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT INTO chats (title, created, updated, model, system_prompt, sampling, "
+                "collections, documents_only) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (title, now, now, model, system_prompt, json.dumps(sampling or {}),
+                 json.dumps(list(collections)), int(documents_only)))
+            chat_id = int(cur.lastrowid or 0)
+        return self.chat(chat_id)
+
+    def chat(self, chat_id: int) -> Chat:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM chats WHERE id=?", (chat_id,)).fetchone()
+        if row is None:
+            raise ChatNotFound("That chat no longer exists.")
+        return _chat(row)
+
+    def chats(self, search: str = "") -> list[Chat]:
+        """Newest first. `search` matches titles and message text, case-insensitively."""
+        with self._lock:
+            if not search.strip():
+                rows = self._db.execute("SELECT * FROM chats ORDER BY updated DESC, id DESC")
+                return [_chat(r) for r in rows]
+            pattern = "%" + _escape_like(search.strip()) + "%"
+            rows = self._db.execute(
+                "SELECT * FROM chats WHERE title LIKE ?1 ESCAPE '\\' OR id IN "
+                "(SELECT chat_id FROM messages WHERE content LIKE ?1 ESCAPE '\\') "
+                "ORDER BY updated DESC, id DESC", (pattern,))
+            return [_chat(r) for r in rows]
+
+    def rename(self, chat_id: int, title: str) -> Chat:
+        title = " ".join(title.split())[:200]
+        if not title:
+            raise HearthError("A chat needs a name.")
+        self._update_chat(chat_id, title=title)
+        return self.chat(chat_id)
+
+    def configure(self, chat_id: int, **changes: Any) -> Chat:
+        """Change a chat's model, system_prompt, sampling, collections or documents_only."""
+        allowed = {"model", "system_prompt", "sampling", "collections", "documents_only"}
+        unknown = set(changes) - allowed
+        if unknown:
+            raise ValueError(f"unknown chat settings: {sorted(unknown)}")
+        values = dict(changes)
+        if "sampling" in values:
+            values["sampling"] = json.dumps(values["sampling"] or {})
+        if "collections" in values:
+            values["collections"] = json.dumps(list(values["collections"]))
+        if "documents_only" in values:
+            values["documents_only"] = int(bool(values["documents_only"]))
+        self._update_chat(chat_id, touch=False, **values)
+        return self.chat(chat_id)
+
+    def delete(self, chat_id: int) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM chats WHERE id=?", (chat_id,))
+
+    def _update_chat(self, chat_id: int, touch: bool = True, **values: Any) -> None:
+        if touch:
+            values["updated"] = time.time()
+        cols = ", ".join(f"{k}=?" for k in values)
+        with self._tx() as db:
+            n = db.execute(f"UPDATE chats SET {cols} WHERE id=?",  # our column names
+                           (*values.values(), chat_id)).rowcount
+        if not n:
+            raise ChatNotFound("That chat no longer exists.")
+
+    # -- messages ----------------------------------------------------------------------
+
+    def messages(self, chat_id: int) -> list[Message]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM messages WHERE chat_id=? ORDER BY seq",
+                                    (chat_id,)).fetchall()
+        return [_message(r) for r in rows]
+
+    def message(self, message_id: int) -> Message:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM messages WHERE id=?",
+                                   (message_id,)).fetchone()
+        if row is None:
+            raise ChatNotFound("That message no longer exists.")
+        return _message(row)
+
+    def add_message(self, chat_id: int, role: str, content: str, *, status: str = "done",
+                    model: str | None = None, sources: list[dict[str, Any]] | None = None,
+                    notes: list[str] | None = None) -> Message:
+        assert status in STATUSES
+        now = time.time()
+        with self._tx() as db:
+            seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE chat_id=?",
+                             (chat_id,)).fetchone()[0]
+            try:
+                cur = db.execute(
+                    "INSERT INTO messages (chat_id, seq, role, content, status, created, model, "
+                    "sources, notes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (chat_id, seq, role, content, status, now, model,
+                     json.dumps(sources or []), json.dumps(notes or [])))
+            except sqlite3.IntegrityError:
+                raise ChatNotFound("That chat no longer exists.") from None
+            db.execute("UPDATE chats SET updated=? WHERE id=?", (now, chat_id))
+            if role == "user" and seq == 1:  # name a new chat after its first question
+                db.execute("UPDATE chats SET title=? WHERE id=? AND title=?",
+                           (_title_from(content), chat_id, DEFAULT_TITLE))
+            message_id = int(cur.lastrowid or 0)
+        return self.message(message_id)
+
+    def update_message(self, message_id: int, *, content: str | None = None,
+                       status: str | None = None, stats: dict[str, Any] | None = None,
+                       sources: list[dict[str, Any]] | None = None,
+                       notes: list[str] | None = None) -> None:
+        values: dict[str, Any] = {}
+        if content is not None:
+            values["content"] = content
+        if status is not None:
+            assert status in STATUSES
+            values["status"] = status
+        if stats is not None:
+            values["stats"] = json.dumps(stats)
+        if sources is not None:
+            values["sources"] = json.dumps(sources)
+        if notes is not None:
+            values["notes"] = json.dumps(notes)
+        if not values:
+            return
+        cols = ", ".join(f"{k}=?" for k in values)
+        with self._tx() as db:
+            db.execute(f"UPDATE messages SET {cols} WHERE id=?",  # our column names
+                       (*values.values(), message_id))
+
+    def delete_from(self, message_id: int) -> None:
+        """Delete a message and everything after it in its chat (edit and resend,
+        regenerate)."""
+        msg = self.message(message_id)
+        with self._tx() as db:
+            db.execute("DELETE FROM messages WHERE chat_id=? AND seq>=?", (msg.chat_id, msg.seq))
+
+    def export(self, chat_id: int) -> dict[str, Any]:
+        """A chat with its messages and sources as plain data (JSON-ready)."""
+        chat = self.chat(chat_id)
+        return {"chat": chat.__dict__ | {"collections": list(chat.collections)},
+                "messages": [m.__dict__ for m in self.messages(chat_id)]}
+
+
+def _chat(row: sqlite3.Row) -> Chat:
+    return Chat(row["id"], row["title"], row["created"], row["updated"], row["model"],
+                row["system_prompt"], json.loads(row["sampling"] or "{}"),
+                tuple(json.loads(row["collections"] or "[]")), bool(row["documents_only"]))
+
+
+def _message(row: sqlite3.Row) -> Message:
+    return Message(row["id"], row["chat_id"], row["seq"], row["role"], row["content"],
+                   row["status"], row["created"], row["model"],
+                   json.loads(row["sources"] or "[]"),
+                   json.loads(row["stats"]) if row["stats"] else None,
+                   json.loads(row["notes"] or "[]"))
+
+
+def _title_from(text: str) -> str:
+    words = " ".join(text.split())
+    return words if len(words) <= 60 else words[:57].rsplit(" ", 1)[0] + "…"
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
