@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from engine import models
 from engine.chats import Chat, ChatStore, Message
@@ -176,7 +176,7 @@ class Conversations:
                 events = self.runtime.stream_chat(ChatRequest(
                     (*history, ChatMessage("user", question.content)), sampling, system))
             status = "stopped"  # until a Done says otherwise
-            for event in events:
+            for event in cast(Iterator[Any], events):  # kinds told apart by name below
                 if self._stop.is_set():
                     self.runtime.stop()  # again: a stop may have come before the request
                 kind = type(event).__name__
