@@ -1,36 +1,85 @@
-"""The desktop entry point: `python -m app` (or `hearth-gui`)."""
+"""The desktop entry point: `python -m app` (or `hearth-gui`).
+
+Order matters for the first second: Qt and the window come first; the model loads in the
+background after the window is shown; torch and chromadb are imported only when documents are
+first used.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
+import time
+from types import TracebackType
+
+log = logging.getLogger("hearth")
+PROBE_ENV = "HEARTH_STARTUP_PROBE"  # bench/: print when the window is interactive, then quit
 
 
 def main(argv: list[str] | None = None) -> int:
-    from app.cli import WORKER_FLAG
+    from app.cli import PARSE_WORKER_FLAG, WORKER_FLAG
 
     if sys.argv[1:2] == [WORKER_FLAG]:  # a frozen build re-runs itself as the model worker
         from engine.runtime import worker
 
         worker.main()
         return 0
+    if sys.argv[1:2] == [PARSE_WORKER_FLAG]:
+        from engine.documents import parse_worker
+
+        parse_worker.main()
+        return 0
+    from PySide6.QtCore import QThreadPool, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from app import compose
-    from engine import models
-    from engine.runtime.params import from_settings
-    from ui.chat_window import ChatWindow
+    from engine import paths as paths_module
+    from ui.single_instance import SingleInstance
 
     app = QApplication(sys.argv if argv is None else argv)
     app.setApplicationName("Hearth")
+    app.setDesktopFileName("hearth")
+    instance = SingleInstance(paths_module.resolve().ensure().data)
+    if not instance.claim():
+        print("Hearth is already running with this data folder; it has been brought to the "
+              "front.", file=sys.stderr)
+        return 0
+
+    from app import compose
+    from ui.main_window import MainWindow, apply_theme
+
     services = compose.build()
+    apply_theme(services.settings.get("ui.theme"))
+    window = MainWindow(services)
+    instance.activated.connect(window.bring_to_front)
+    install_excepthook(window)
+    window.show()
+    QTimer.singleShot(0, window.start)
+    if os.environ.get(PROBE_ENV):
+        # The first event-loop turn after show(): the window paints and takes input from here.
+        QTimer.singleShot(0, lambda: (print(f"interactive {time.time():.6f}", flush=True),
+                                      window.close()))
     try:
-        model_path = models.resolve(services.settings.get("model.default"), services.paths)
-        load, sampling, system = from_settings(services.settings, str(model_path))
-        window = ChatWindow(services.runtime, load, sampling, system)
-        window.show()
         return app.exec()
     finally:
+        window.shutdown()
+        QThreadPool.globalInstance().waitForDone(15_000)
         services.close()
+        instance.release()
+
+
+def install_excepthook(window: object) -> None:
+    """A bug in a slot is logged and shown in the error banner; the window stays up and the
+    chats stay saved (every message is committed when written)."""
+
+    def hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        log.critical("unhandled error", exc_info=(kind, exc, tb))
+        show = getattr(window, "show_error", None)
+        if show is not None:
+            show(f"Something went wrong inside Hearth ({kind.__name__}: {exc}). Your chats are "
+                 "saved; the details are in the log file.")
+
+    sys.excepthook = hook
 
 
 if __name__ == "__main__":

@@ -56,6 +56,7 @@ class Loading:
 @dataclass(frozen=True)
 class ModelReady:
     loaded: LoadedModel
+    name: str  # for people: "SmolLM2 135M Instruct (Q4_1)"
 
 
 @dataclass(frozen=True)
@@ -104,8 +105,9 @@ class Conversations:
         loaded = self.runtime.loaded
         if loaded is not None and loaded.params == params:
             return
-        yield Loading(self.model_id(chat))
-        yield ModelReady(self.runtime.load(params))
+        name = models.display_name(self.model_id(chat))
+        yield Loading(name)
+        yield ModelReady(self.runtime.load(params), name)
 
     def send(self, chat_id: int, text: str) -> Iterator[Any]:
         """Save `text` as the user's next message and answer it."""
@@ -152,8 +154,7 @@ class Conversations:
         question = msgs[-1]
         history = tuple(ChatMessage(m.role, m.content) for m in msgs[:-1]
                         if m.content and m.status in ("done", "stopped", "interrupted"))
-        loaded = self.runtime.loaded
-        model_name = loaded.name if loaded is not None else self.model_id(chat)
+        model_name = models.display_name(self.model_id(chat))
         answer = self.store.add_message(chat.id, "assistant", "", status="streaming",
                                         model=model_name)
         yield Saved(answer)

@@ -551,6 +551,23 @@ class _Speed:
         return sum(n for _, n in list(self._samples)[1:]) / span if span > 0 else 0.0
 
 
+def discard_partial(request: DownloadRequest, paths: DataPaths) -> bool:
+    """Cancel a paused download: delete what was fetched. False if another process holds it."""
+    from filelock import FileLock, Timeout
+
+    key = _key(request)
+    lock = FileLock(str(partial_dir(paths) / f"{key}.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return False
+    try:
+        _forget_partial(partial_dir(paths) / f"{key}.part", partial_dir(paths) / f"{key}.json")
+    finally:
+        lock.release()
+    return True
+
+
 def partial_downloads(paths: DataPaths) -> list[dict[str, Any]]:
     """Downloads that stopped part-way and can be resumed."""
     out = []

@@ -143,6 +143,17 @@ def installed(paths: DataPaths) -> list[InstalledModel]:
     return out
 
 
+def display_name(model: str) -> str:
+    """A name for people: the bundled or catalog title, else the id as given."""
+    spec = bundled.by_id(model)
+    if spec is not None:
+        return spec.name
+    from engine import catalog
+
+    entry = catalog.load().find(model)
+    return entry.title if entry is not None else model
+
+
 def find(model: str, paths: DataPaths) -> InstalledModel | None:
     return next((m for m in installed(paths) if m.id == model), None)
 

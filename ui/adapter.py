@@ -94,3 +94,18 @@ class _Runner(QRunnable):
 
     def run(self) -> None:
         self._task._run()
+
+
+def run_call(parent: QObject, call: Callable[[], Any], on_result: Callable[[Any], None],
+             on_error: Callable[[str], None]) -> StreamTask:
+    """Run one blocking engine call off the GUI thread; its result arrives on `on_result`."""
+
+    def once() -> Iterator[Any]:
+        yield call()
+
+    task = StreamTask(once, parent=parent)
+    task.item.connect(on_result)
+    task.failed.connect(on_error)
+    task.finished.connect(task.deleteLater)
+    task.start()
+    return task

@@ -43,7 +43,7 @@ def test_send_loads_saves_streams_and_keeps_history(convo: Conversations) -> Non
     text = "".join(e.text for e in events if isinstance(e, TextPiece))
     assert (final.role, final.status, final.content) == ("assistant", "done", text)
     assert "Paris" in text and final.stats["generated_tokens"] > 0
-    assert final.model == convo.runtime.loaded.name
+    assert final.model == "SmolLM2 135M Instruct (Q4_1)"
 
     first_prompt = next(e for e in events if isinstance(e, Done)).stats.prompt_tokens
     again = list(convo.send(chat.id, "And of Italy?"))

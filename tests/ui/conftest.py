@@ -1,0 +1,52 @@
+"""The real main window over real services, and the checks every UI test ends with."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from PySide6.QtCore import QThreadPool, QTimer
+from PySide6.QtWidgets import QApplication
+
+from app import compose
+from ui.main_window import MainWindow
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_running(qtbot) -> Iterator[None]:
+    """A UI test that leaves a pool thread or an active timer behind fails."""
+    yield
+    pool = QThreadPool.globalInstance()
+    qtbot.waitUntil(lambda: pool.activeThreadCount() == 0, timeout=15_000)
+    timers = [t for w in QApplication.topLevelWidgets() for t in w.findChildren(QTimer)
+              if t.isActive() and w.isVisible()]
+    assert not timers, f"timers still running: {[t.objectName() or t for t in timers]}"
+
+
+def ready(window: MainWindow) -> bool:
+    return window.chat.model_state.endswith("ready") and not window.chat.busy()
+
+
+@pytest.fixture
+def services() -> Iterator[compose.Services]:
+    s = compose.build()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def window(qtbot, services) -> Iterator[MainWindow]:
+    """The window as `python -m app` builds it, after the bundled model has loaded."""
+    win = MainWindow(services)
+    qtbot.addWidget(win)
+    win.show()
+    win.start()
+    qtbot.waitUntil(lambda: ready(win), timeout=60_000)
+    yield win
+    close(qtbot, win)
+
+
+def close(qtbot, win: MainWindow) -> None:
+    win.close()  # saves the window state and stops background work
+    qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0,
+                    timeout=15_000)

@@ -1,0 +1,159 @@
+"""The chat page with the real bundled model: stream, stop, regenerate, edit, keep chats."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+
+from app import compose
+from engine.chats import Message
+from tests.ui.conftest import close, ready
+from ui.chat_view import ChatView
+from ui.main_window import MainWindow
+from ui.open_file import open_command
+
+GREEDY = {"temperature": 0.0, "max_tokens": 32}
+
+
+def use_sampling(window: MainWindow, sampling: dict) -> None:
+    window.services.chats.configure(window.chat.chat_id, sampling=sampling)
+
+
+def send(qtbot, window: MainWindow, text: str, timeout: int = 60_000) -> None:
+    window.chat.composer.setFocus()
+    window.chat.composer.setPlainText(text)
+    qtbot.keyClick(window.chat.composer, Qt.Key.Key_Return)
+    assert window.chat.busy()
+    qtbot.waitUntil(lambda: not window.chat.busy(), timeout=timeout)
+
+
+def messages(window: MainWindow) -> list[Message]:
+    return window.services.chats.messages(window.chat.chat_id)
+
+
+def test_first_run_welcomes_and_is_ready_with_the_bundled_model(window: MainWindow) -> None:
+    assert "Welcome to Hearth" in window.chat.view.toPlainText()
+    assert "CPU · ready" in window.chat.header.text()
+    assert "SmolLM2" in window.chat.header.text()
+    assert len(window.services.chats.chats()) == 1
+
+
+def test_enter_sends_and_the_answer_streams_in_with_stats(qtbot, window: MainWindow) -> None:
+    use_sampling(window, GREEDY)
+    composer = window.chat.composer
+    composer.setFocus()
+    qtbot.keyClicks(composer, "What is the capital")
+    qtbot.keyClick(composer, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
+    assert composer.toPlainText() == "What is the capital\n"  # Shift+Enter: a new line
+    qtbot.keyClicks(composer, "of France?")
+    seen: list[str] = []
+    window.chat.view.textChanged.connect(lambda: seen.append(window.chat.view.toPlainText()))
+    qtbot.keyClick(composer, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not window.chat.busy(), timeout=60_000)
+    user, answer = messages(window)
+    assert user.content == "What is the capital\nof France?"
+    assert answer.status == "done" and "Paris" in answer.content
+    assert "Paris" in window.chat.view.toPlainText()
+    assert len({s for s in seen if "Paris" not in s}) >= 2  # it appeared piece by piece
+    assert "tokens/s" in window.chat.header.text()
+    assert window.chat.chat_list.item(0).text() == "What is the capital of France?"
+
+
+def test_esc_stops_a_long_answer_and_keeps_it(qtbot, window: MainWindow) -> None:
+    use_sampling(window, {"temperature": 0.8, "seed": 3, "max_tokens": 3000})
+    window.chat.composer.setPlainText("Write a very long story about a lighthouse keeper.")
+    window.chat.send()
+    qtbot.waitUntil(lambda: len(window.chat.view.streaming_text) > 300, timeout=60_000)
+    qtbot.waitUntil(lambda: window.chat.view.streaming_text[:200] in
+                    window.chat.view.toPlainText(), timeout=5_000)  # rendered as it streams
+    assert window.chat.busy()
+    window.chat.composer.setPlainText("typed while it answers")
+    window.chat.send()  # refused while busy, and the text is kept
+    assert window.chat.composer.toPlainText() == "typed while it answers"
+    qtbot.keyClick(window.chat.composer, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: not window.chat.busy(), timeout=10_000)
+    answer = messages(window)[-1]
+    assert answer.status == "stopped" and 50 < len(answer.content)
+    assert answer.stats["generated_tokens"] < 3000
+    assert "(stopped)" in window.chat.view.toPlainText()
+
+
+def test_regenerate_replaces_and_edit_resends(qtbot, window: MainWindow) -> None:
+    use_sampling(window, {"temperature": 1.0, "max_tokens": 24})
+    send(qtbot, window, "Name a colour.")
+    first = messages(window)
+    window.chat.view.regenerate_requested.emit(first[1].id)  # the Regenerate link
+    qtbot.waitUntil(lambda: not window.chat.busy(), timeout=60_000)
+    second = messages(window)
+    assert len(second) == 2 and second[1].id != first[1].id and second[1].status == "done"
+    assert 'href="hearth:regenerate:' in window.chat.view.toHtml()
+
+    window.chat.view.edit_requested.emit(second[0].id)  # the "Edit and resend" link
+    assert window.chat.composer.toPlainText() == "Name a colour."
+    assert window.chat.edit_bar.isVisible()
+    window.chat.composer.setPlainText("Name a fruit.")
+    window.chat.send()
+    qtbot.waitUntil(lambda: not window.chat.busy(), timeout=60_000)
+    third = messages(window)
+    assert [m.content for m in third][:1] == ["Name a fruit."] and len(third) == 2
+    assert not window.chat.edit_bar.isVisible()
+
+
+def test_chats_survive_a_restart_and_the_sidebar_finds_them(qtbot, window: MainWindow) -> None:
+    use_sampling(window, GREEDY)
+    send(qtbot, window, "What is the capital of France?")
+    window.chat.new_chat()
+    use_sampling(window, GREEDY)
+    send(qtbot, window, "Say hello to the lighthouse.")
+    window.chat.rename_chat(window.chat.chat_id, "Lighthouse")
+    window.nav.setCurrentRow(2)
+    close(qtbot, window)
+
+    services = compose.build()
+    again = MainWindow(services)
+    qtbot.addWidget(again)
+    try:
+        again.show()
+        again.start()
+        qtbot.waitUntil(lambda: ready(again), timeout=60_000)
+        titles = [again.chat.chat_list.item(i).text()
+                  for i in range(again.chat.chat_list.count())]
+        assert titles == ["Lighthouse", "What is the capital of France?"]
+        assert again.nav.currentRow() == 2  # the page it was closed on
+        assert "lighthouse" in again.chat.view.toPlainText().lower()
+        again.chat.search.setText("paris")  # message text, not only titles
+        assert again.chat.chat_list.count() == 1
+        assert again.chat.chat_list.item(0).text() == "What is the capital of France?"
+        again.chat.search.clear()
+        again.chat.delete_chat(again.chat.chat_id, confirm=False)
+        assert [c.title for c in services.chats.chats()] == ["What is the capital of France?"]
+    finally:
+        close(qtbot, again)
+        services.close()
+
+
+def test_markdown_renders_code_and_fetches_nothing(qtbot) -> None:
+    view = ChatView()
+    qtbot.addWidget(view)
+    text = ("Here:\n\n```python\ndef f(x):\n    return x + 1\n```\n\n"
+            "![tracker](https://evil.example/pixel.png) [click](https://evil.example/x) "
+            '<img src="https://evil.example/raw.png">')
+    view.set_messages([Message(1, 1, 1, "assistant", text, "done", 0.0, "m")])
+    html = view.toHtml()
+    assert "def" in view.toPlainText() and "color:#007020" in html.replace(" ", "")
+    assert "<img" not in html
+    assert "https://evil.example/x" in view.toPlainText()  # the address is visible, as text
+    assert "evil.example" not in "".join(a for a in html.split('href="')[1:]
+                                         if a.startswith("http"))
+    assert view.resource_requests == []
+
+
+def test_a_source_opens_at_its_page_where_a_viewer_allows(tmp_path: Path) -> None:
+    pdf = str(tmp_path / "report.pdf")
+    which = {"okular": "/usr/bin/okular"}.get
+    assert open_command(pdf, 3, "linux", which) == ["/usr/bin/okular", "-p", "3", pdf]
+    assert open_command(pdf, 3, "win32", {"SumatraPDF": "S.exe"}.get) == [
+        "S.exe", "-page", "3", pdf]
+    assert open_command(pdf, 3, "linux", lambda _n: None) is None  # the desktop's default
+    assert open_command(str(tmp_path / "notes.txt"), 3, "linux", which) is None

@@ -1,0 +1,425 @@
+"""The chat page: a sidebar of chats, a header with the model's state, the transcript and the
+composer. Every engine call runs through the adapter; this page holds no engine state beyond
+which chat is open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QApplication,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMenu,
+    QMessageBox,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.chats import Chat
+from engine.conversation import Loading, ModelReady, Saved
+from engine.runtime import Done, LoadedModel, Notice, TextPiece
+from ui.adapter import StreamTask, run_call
+from ui.chat_view import ChatView
+from ui.open_file import open_source
+
+
+def describe_loaded(loaded: LoadedModel, name: str) -> str:
+    on_gpu = loaded.runtime.get("gpu_offload_supported") and loaded.params.gpu_layers != 0
+    return f"{name} · {'GPU' if on_gpu else 'CPU'} · ready"
+
+
+class ChatPage(QWidget):
+    """Lives on the GUI thread. Emits `status(str)` for the window's status bar and
+    `open_chat_settings(int)` when the user asks for a chat's settings."""
+
+    status = Signal(str)
+    open_chat_settings = Signal(int)
+
+    def __init__(self, services: Any, show_error: Callable[[str], None],
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.services = services
+        self.store = services.chats
+        self.conversations = services.conversations
+        self.show_error = show_error
+        self.chat_id: int | None = None
+        self.task: StreamTask | None = None
+        self.editing_id: int | None = None
+        self.last_speed = ""
+        self.model_state = "not loaded"
+        self.model_name = ""
+        self._closing = False
+
+        # sidebar
+        self.search = QLineEdit(placeholderText="Search chats")
+        self.search.setAccessibleName("Search chats")
+        self.search.setClearButtonEnabled(True)
+        self.search.textChanged.connect(self.refresh_list)
+        self.new_button = QPushButton("New chat")
+        self.new_button.setAccessibleName("New chat")
+        self.new_button.setToolTip("New chat (Ctrl+N)")
+        self.new_button.clicked.connect(self.new_chat)
+        self.chat_list = QListWidget()
+        self.chat_list.setAccessibleName("Chats")
+        self.chat_list.currentItemChanged.connect(self._on_pick)
+        self.chat_list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.chat_list.customContextMenuRequested.connect(self._chat_menu)
+        self.chat_list.installEventFilter(self)
+        side = QVBoxLayout()
+        side.setContentsMargins(0, 0, 0, 0)
+        side.addWidget(self.new_button)
+        side.addWidget(self.search)
+        side.addWidget(self.chat_list, 1)
+        sidebar = QWidget()
+        sidebar.setLayout(side)
+
+        # header
+        self.header = QLabel()
+        self.header.setAccessibleName("Model status")
+        self.header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.settings_button = QPushButton("Chat settings…")
+        self.settings_button.setAccessibleName("Chat settings")
+        self.settings_button.clicked.connect(
+            lambda: self.chat_id is not None and self.open_chat_settings.emit(self.chat_id))
+        top = QHBoxLayout()
+        top.addWidget(self.header, 1)
+        top.addWidget(self.settings_button)
+
+        # transcript and composer
+        self.view = ChatView()
+        self.view.copy_requested.connect(self.copy_message)
+        self.view.regenerate_requested.connect(lambda _id: self.regenerate())
+        self.view.edit_requested.connect(self.start_edit)
+        self.view.source_requested.connect(self.open_source)
+        self.edit_bar = QLabel()
+        self.edit_bar.setVisible(False)
+        self.cancel_edit_button = QPushButton("Cancel edit")
+        self.cancel_edit_button.setVisible(False)
+        self.cancel_edit_button.clicked.connect(self.cancel_edit)
+        self.composer = QPlainTextEdit()
+        self.composer.setPlaceholderText("Ask anything. Enter sends, Shift+Enter adds a line, "
+                                         "Esc stops the answer.")
+        self.composer.setAccessibleName("Message")
+        self.composer.setMaximumHeight(120)
+        self.composer.installEventFilter(self)
+        self.send_button = QPushButton("Send")
+        self.send_button.setAccessibleName("Send message")
+        self.send_button.clicked.connect(self.send)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setAccessibleName("Stop answer")
+        self.stop_button.setEnabled(False)
+        self.stop_button.clicked.connect(self.stop)
+        edit_row = QHBoxLayout()
+        edit_row.addWidget(self.edit_bar, 1)
+        edit_row.addWidget(self.cancel_edit_button)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.stop_button)
+        buttons.addWidget(self.send_button)
+        main = QVBoxLayout()
+        main.setContentsMargins(0, 0, 0, 0)
+        main.addLayout(top)
+        main.addWidget(self.view, 1)
+        main.addLayout(edit_row)
+        main.addWidget(self.composer)
+        main.addLayout(buttons)
+        content = QWidget()
+        content.setLayout(main)
+
+        self.splitter = QSplitter()
+        self.splitter.addWidget(sidebar)
+        self.splitter.addWidget(content)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([220, 700])
+        layout = QHBoxLayout(self)
+        layout.addWidget(self.splitter)
+
+        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, activated=self.stop,
+                  context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        QShortcut(QKeySequence.StandardKey.New, self, activated=self.new_chat,
+                  context=Qt.ShortcutContext.WindowShortcut)
+        QShortcut(QKeySequence.StandardKey.Find, self, activated=self.search.setFocus,
+                  context=Qt.ShortcutContext.WindowShortcut)
+        self._update_header()
+
+    # -- chats -----------------------------------------------------------------------------
+
+    def start(self, chat_id: int | None = None) -> None:
+        """Open `chat_id` (or the newest chat, or a new one) and load its model."""
+        chats = self.store.chats()
+        if not chats:
+            chats = [self.store.create()]
+        ids = {c.id for c in chats}
+        self.refresh_list()
+        self.select(chat_id if chat_id in ids else chats[0].id)
+        self.preload()
+
+    def refresh_list(self) -> None:
+        text = self.search.text()
+        chats = self.store.chats(text)
+        self.chat_list.blockSignals(True)
+        self.chat_list.clear()
+        for chat in chats:
+            item = QListWidgetItem(chat.title)
+            item.setData(Qt.ItemDataRole.UserRole, chat.id)
+            item.setToolTip(chat.title)
+            self.chat_list.addItem(item)
+            if chat.id == self.chat_id:
+                self.chat_list.setCurrentItem(item)
+        self.chat_list.blockSignals(False)
+
+    def select(self, chat_id: int) -> None:
+        if self.busy() and chat_id != self.chat_id:
+            self.status.emit("An answer is being written; stop it (Esc) to switch chats.")
+            self.refresh_list()
+            return
+        self.chat_id = chat_id
+        self.cancel_edit()
+        self.refresh_list()
+        self.view.set_messages(self.store.messages(chat_id))
+        self.composer.setFocus()
+
+    def new_chat(self) -> None:
+        if self.busy():
+            self.status.emit("An answer is being written; stop it (Esc) first.")
+            return
+        current = self.current_chat()
+        # a new chat keeps the documents and model the user was working with
+        chat = self.store.create(model=current.model if current else None,
+                                 collections=current.collections if current else (),
+                                 documents_only=current.documents_only if current else False)
+        self.search.clear()
+        self.select(chat.id)
+
+    def current_chat(self) -> Chat | None:
+        if self.chat_id is None:
+            return None
+        try:
+            return self.store.chat(self.chat_id)
+        except Exception:
+            return None
+
+    def rename_chat(self, chat_id: int, title: str | None = None) -> None:
+        if title is None:
+            title, ok = QInputDialog.getText(self, "Rename chat", "Name:",
+                                             text=self.store.chat(chat_id).title)
+            if not ok:
+                return
+        try:
+            self.store.rename(chat_id, title)
+        except Exception as exc:
+            self.show_error(getattr(exc, "user_message", str(exc)))
+        self.refresh_list()
+
+    def delete_chat(self, chat_id: int, confirm: bool = True) -> None:
+        if self.busy() and chat_id == self.chat_id:
+            self.status.emit("Stop the answer (Esc) before deleting this chat.")
+            return
+        if confirm:
+            title = self.store.chat(chat_id).title
+            answer = QMessageBox.question(self, "Delete chat",
+                                          f"Delete “{title}” and all its messages?")
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        self.store.delete(chat_id)
+        if chat_id == self.chat_id:
+            self.chat_id = None
+            self.start()
+        else:
+            self.refresh_list()
+
+    def _on_pick(self, item: QListWidgetItem | None, _previous: Any) -> None:
+        if item is not None:
+            self.select(int(item.data(Qt.ItemDataRole.UserRole)))
+
+    def _chat_menu(self, pos: Any) -> None:
+        item = self.chat_list.itemAt(pos)
+        if item is None:
+            return
+        chat_id = int(item.data(Qt.ItemDataRole.UserRole))
+        menu = QMenu(self)
+        menu.addAction("Rename…", lambda: self.rename_chat(chat_id))
+        menu.addAction("Delete…", lambda: self.delete_chat(chat_id))
+        menu.exec(self.chat_list.mapToGlobal(pos))
+
+    # -- turns -----------------------------------------------------------------------------
+
+    def busy(self) -> bool:
+        return self.task is not None and self.task.running
+
+    def preload(self) -> None:
+        """Load the open chat's model in the background, so the first answer starts fast."""
+        chat = self.current_chat()
+        if chat is None or self.busy():
+            return
+        self._run(lambda: self.conversations.ensure_loaded(chat))
+
+    def send(self) -> None:
+        text = self.composer.toPlainText().strip()
+        if not text or self.chat_id is None:
+            return
+        if self.busy():
+            # keep what the user typed; say why it did not go
+            self.status.emit("Still busy with the model; your message is kept. Press Esc to "
+                             "stop the answer.")
+            return
+        self.composer.clear()
+        chat_id, editing = self.chat_id, self.editing_id
+        self.cancel_edit()
+        if editing is not None:
+            self._run(lambda: self.conversations.edit_and_resend(editing, text))
+        else:
+            self._run(lambda: self.conversations.send(chat_id, text))
+
+    def regenerate(self) -> None:
+        if self.chat_id is None or self.busy():
+            return
+        chat_id = self.chat_id
+        self._run(lambda: self.conversations.regenerate(chat_id))
+
+    def stop(self) -> None:
+        if self.busy():
+            assert self.task is not None
+            self.task.stop()
+
+    def start_edit(self, message_id: int) -> None:
+        if self.busy():
+            return
+        msg = self.store.message(message_id)
+        self.editing_id = message_id
+        self.composer.setPlainText(msg.content)
+        self.edit_bar.setText("Editing your message: sending replaces it and everything "
+                              "after it.")
+        self.edit_bar.setVisible(True)
+        self.cancel_edit_button.setVisible(True)
+        self.composer.setFocus()
+
+    def cancel_edit(self) -> None:
+        if self.editing_id is not None:
+            self.composer.clear()
+        self.editing_id = None
+        self.edit_bar.setVisible(False)
+        self.cancel_edit_button.setVisible(False)
+
+    def copy_message(self, message_id: int) -> None:
+        QApplication.clipboard().setText(self.store.message(message_id).content)
+        self.status.emit("Copied.")
+
+    def open_source(self, message_id: int, n: int) -> None:
+        msg = self.store.message(message_id)
+        source = next((s for s in msg.sources if s.get("n") == n), None)
+        if source is None:
+            return
+        try:
+            how = open_source(source["path"], source.get("page"))
+            self.status.emit(f"Opened {source.get('file')} with {how}.")
+        except FileNotFoundError:
+            self.show_error(f"“{source['path']}” is no longer there; it may have been moved "
+                            "or deleted since it was indexed.")
+
+    def _run(self, factory: Callable[[], Any]) -> None:
+        task = StreamTask(factory, on_stop=self.conversations.stop, parent=self)
+        task.item.connect(self._on_event)
+        task.failed.connect(self._on_failed)
+        task.finished.connect(self._on_finished)
+        self.task = task
+        self._set_busy(True)
+        task.start()
+
+    def _on_event(self, event: Any) -> None:
+        if self._closing:  # a last queued signal after shutdown: the services may be closed
+            return
+        if isinstance(event, Loading):
+            self.model_state = f"loading {event.model}…"
+            self._update_header()
+        elif isinstance(event, ModelReady):
+            self.model_name = event.name
+            self.model_state = describe_loaded(event.loaded, event.name)
+            self._update_header()
+        elif isinstance(event, Saved):
+            msg = event.message
+            if msg.chat_id != self.chat_id:
+                return
+            if msg.role == "user":
+                self.view.set_messages(self.store.messages(msg.chat_id), busy=True)
+                self.refresh_list()  # the first question names the chat
+            elif msg.status == "streaming":
+                self.view.begin_answer(msg)
+            else:
+                self.view.replace_message(msg)
+        elif isinstance(event, TextPiece):
+            self.view.append_text(event.text)
+        elif isinstance(event, Notice):
+            self.status.emit(event.message)
+        elif isinstance(event, Done):
+            s = event.stats
+            stopped = " (stopped)" if s.stop_reason == "cancelled" else ""
+            self.last_speed = (f"{s.tokens_per_s:.1f} tokens/s · first token "
+                               f"{s.time_to_first_token_s * 1000:.0f} ms{stopped}")
+            self._update_header()
+        elif type(event).__name__ == "Retrieved":
+            self.view.attach_sources([s.as_dict() for s in event.sources], list(event.notes))
+
+    def _on_failed(self, message: str) -> None:
+        if self.model_state.startswith("loading"):
+            self.model_state = "not loaded"
+        self.model_name = ""
+        self._closing = False
+        self.show_error(message)
+
+    def _on_finished(self) -> None:
+        if self._closing:
+            return
+        self._set_busy(False)
+        if self.chat_id is not None:
+            self.view.set_messages(self.store.messages(self.chat_id))
+        loaded = self.services.runtime.loaded
+        if loaded is not None and not self.model_state.endswith("ready"):
+            self.model_state = describe_loaded(loaded, self.model_name or loaded.name)
+        self._update_header()
+
+    def _set_busy(self, busy: bool) -> None:
+        self.stop_button.setEnabled(busy)
+        self.send_button.setEnabled(not busy)
+        self.view.set_busy(busy)
+
+    def _update_header(self) -> None:
+        parts = [self.model_state] + ([self.last_speed] if self.last_speed else [])
+        self.header.setText(" · ".join(parts))
+
+    # -- keys ------------------------------------------------------------------------------
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt's name)
+        if event.type() == QEvent.Type.KeyPress:
+            key = event.key()  # type: ignore[attr-defined]
+            mods = event.modifiers()  # type: ignore[attr-defined]
+            if obj is self.composer and key in (Qt.Key.Key_Return, Qt.Key.Key_Enter) \
+                    and not mods & Qt.KeyboardModifier.ShiftModifier:
+                self.send()
+                return True
+            if obj is self.chat_list and self.chat_list.currentItem() is not None:
+                chat_id = int(self.chat_list.currentItem().data(Qt.ItemDataRole.UserRole))
+                if key == Qt.Key.Key_F2:
+                    self.rename_chat(chat_id)
+                    return True
+                if key == Qt.Key.Key_Delete:
+                    self.delete_chat(chat_id)
+                    return True
+        return super().eventFilter(obj, event)
+
+    def shutdown(self) -> None:
+        self._closing = True
+        self.stop()
+        self.view.stop_rendering()

@@ -1,0 +1,330 @@
+"""The documents page: collections, their folders and files, indexing progress per collection,
+and every file's status with the reason when it could not be read."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ui.adapter import StreamTask, run_call
+
+PROBLEMS = ("failed", "skipped")
+
+
+class DocumentsPage(QWidget):
+    """Lives on the GUI thread. Emits `collections_changed()` when collections are added or
+    removed, and `indexed(str)` when a collection finished indexing."""
+
+    collections_changed = Signal()
+    indexed = Signal(str)
+
+    def __init__(self, services: Any, show_error: Callable[[str], None],
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.services = services
+        self.show_error = show_error
+        self.syncs: dict[str, StreamTask] = {}
+        self.progress_text: dict[str, str] = {}
+        self.infos: dict[str, Any] = {}
+        self.setAcceptDrops(True)
+
+        self.collections = QListWidget()
+        self.collections.setAccessibleName("Collections")
+        self.collections.currentItemChanged.connect(lambda *_: self._show_selected())
+        self.new_button = QPushButton("New collection…")
+        self.new_button.setAccessibleName("New collection")
+        self.new_button.clicked.connect(self._new_dialog)
+        left = QVBoxLayout()
+        left.addWidget(QLabel("<b>Collections</b>"))
+        left.addWidget(self.collections, 1)
+        left.addWidget(self.new_button)
+
+        self.title = QLabel("Add a collection, then folders or files to it. Drop them here.")
+        self.title.setWordWrap(True)
+        self.sources = QListWidget()
+        self.sources.setAccessibleName("Folders and files of the collection")
+        self.sources.setMaximumHeight(110)
+        self.add_folder_button = QPushButton("Add folder…")
+        self.add_folder_button.clicked.connect(self._add_folder_dialog)
+        self.add_files_button = QPushButton("Add files…")
+        self.add_files_button.clicked.connect(self._add_files_dialog)
+        self.remove_source_button = QPushButton("Remove from collection")
+        self.remove_source_button.setAccessibleName("Remove the selected folder or file")
+        self.remove_source_button.clicked.connect(self._remove_source)
+        self.sync_button = QPushButton("Re-sync")
+        self.sync_button.setAccessibleName("Index what changed")
+        self.sync_button.clicked.connect(lambda: self.sync(self.selected()))
+        self.stop_button = QPushButton("Stop indexing")
+        self.stop_button.clicked.connect(lambda: self.stop(self.selected()))
+        self.delete_button = QPushButton("Delete collection…")
+        self.delete_button.clicked.connect(lambda: self.delete(self.selected(), confirm=True))
+        self.progress = QProgressBar()
+        self.progress.setAccessibleName("Indexing progress")
+        self.progress_label = QLabel()
+        self.progress_label.setWordWrap(True)
+        self.only_problems = QCheckBox("Only files with problems")
+        self.only_problems.toggled.connect(lambda *_: self._show_selected())
+        self.files = QTableWidget(0, 4)
+        self.files.setAccessibleName("Files and their status")
+        self.files.setHorizontalHeaderLabels(["File", "Status", "Passages", "Reason"])
+        self.files.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.files.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.files.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.files.verticalHeader().setVisible(False)
+
+        for b in (self.add_folder_button, self.add_files_button, self.remove_source_button,
+                  self.sync_button, self.stop_button, self.delete_button):
+            b.setAccessibleName(b.accessibleName() or b.text().rstrip("…"))
+        source_buttons = QHBoxLayout()
+        for b in (self.add_folder_button, self.add_files_button, self.remove_source_button):
+            source_buttons.addWidget(b)
+        source_buttons.addStretch(1)
+        index_buttons = QHBoxLayout()
+        for b in (self.sync_button, self.stop_button, self.delete_button):
+            index_buttons.addWidget(b)
+        index_buttons.addStretch(1)
+        index_buttons.addWidget(self.only_problems)
+        right = QVBoxLayout()
+        right.addWidget(self.title)
+        right.addWidget(self.sources)
+        right.addLayout(source_buttons)
+        right.addWidget(self.progress)
+        right.addWidget(self.progress_label)
+        right.addLayout(index_buttons)
+        right.addWidget(self.files, 1)
+        layout = QHBoxLayout(self)
+        layout.addLayout(left, 1)
+        layout.addLayout(right, 3)
+        self._enable()
+
+    # -- data --------------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        run_call(self, lambda: self.services.documents.collections(), self._show_collections,
+                 self.show_error)
+
+    def _show_collections(self, infos: list[Any]) -> None:
+        current = self.selected()
+        self.infos = {i.name: i for i in infos}
+        self.collections.blockSignals(True)
+        self.collections.clear()
+        for info in infos:
+            item = QListWidgetItem(self._label(info.name))
+            item.setData(Qt.ItemDataRole.UserRole, info.name)
+            self.collections.addItem(item)
+            if info.name == current:
+                self.collections.setCurrentItem(item)
+        if self.collections.currentItem() is None and self.collections.count():
+            self.collections.setCurrentRow(0)
+        self.collections.blockSignals(False)
+        self._show_selected()
+
+    def _label(self, name: str) -> str:
+        info = self.infos.get(name)
+        counts = info.counts if info is not None else {}
+        text = f"{name} · {counts.get('indexed', 0)} files"
+        problems = sum(counts.get(s, 0) for s in PROBLEMS)
+        if problems:
+            text += f" · {problems} with problems"
+        if name in self.syncs:
+            text += f" · {self.progress_text.get(name, 'indexing…')}"
+        return text
+
+    def selected(self) -> str | None:
+        item = self.collections.currentItem()
+        return None if item is None else str(item.data(Qt.ItemDataRole.UserRole))
+
+    def _show_selected(self) -> None:
+        name = self.selected()
+        self._enable()
+        info = self.infos.get(name) if name else None
+        self.sources.clear()
+        if info is None:
+            self.files.setRowCount(0)
+            return
+        counts = info.counts
+        self.title.setText(f"<b>{name}</b> · {counts.get('indexed', 0)} files indexed, "
+                           f"{counts.get('chunks', 0)} passages")
+        for s in info.sources:
+            self.sources.addItem(s)
+        self._show_progress(name)
+        only_problems = self.only_problems.isChecked()
+        run_call(self, lambda: self.services.documents.documents(name),
+                 lambda rows: self._show_files(name, rows, only_problems), self.show_error)
+
+    def _show_files(self, name: str, rows: list[Any], only_problems: bool) -> None:
+        if name != self.selected():
+            return
+        rows = [r for r in rows if r.status in PROBLEMS] if only_problems else rows
+        self.files.setRowCount(len(rows))
+        for i, r in enumerate(rows):
+            for col, value in enumerate((r.path, r.status, str(r.chunk_count), r.reason or "")):
+                cell = QTableWidgetItem(value)
+                cell.setToolTip(value)
+                self.files.setItem(i, col, cell)
+        self.files.resizeColumnToContents(1)
+        self.files.resizeColumnToContents(2)
+
+    def _show_progress(self, name: str | None) -> None:
+        running = name in self.syncs
+        self.progress.setVisible(running)
+        self.progress_label.setText(self.progress_text.get(name or "", ""))
+
+    def _enable(self) -> None:
+        name = self.selected()
+        has = name is not None
+        running = has and name in self.syncs
+        for b in (self.add_folder_button, self.add_files_button, self.remove_source_button,
+                  self.delete_button):
+            b.setEnabled(has and not running)
+        self.sync_button.setEnabled(has and not running)
+        self.stop_button.setEnabled(bool(running))
+
+    # -- collections -------------------------------------------------------------------------
+
+    def create(self, name: str, paths: list[str] | None = None) -> None:
+        def done(_info: Any) -> None:
+            self.collections_changed.emit()
+            self.refresh()
+            self._select(name)
+            if paths:
+                self.sync(name)
+
+        run_call(self, lambda: self.services.documents.create(name, paths), done,
+                 self.show_error)
+
+    def add_paths(self, name: str, paths: list[str]) -> None:
+        run_call(self, lambda: self.services.documents.add(name, paths),
+                 lambda _info: (self.refresh(), self.sync(name)), self.show_error)
+
+    def delete(self, name: str | None, confirm: bool = True) -> None:
+        if name is None:
+            return
+        if confirm and QMessageBox.question(
+                self, "Delete collection", f"Delete the collection “{name}” and its index? "
+                "Your files are not touched.") != QMessageBox.StandardButton.Yes:
+            return
+        run_call(self, lambda: self.services.documents.delete(name),
+                 lambda _r: (self.collections_changed.emit(), self.refresh()), self.show_error)
+
+    def _select(self, name: str) -> None:
+        for i in range(self.collections.count()):
+            if self.collections.item(i).data(Qt.ItemDataRole.UserRole) == name:
+                self.collections.setCurrentRow(i)
+
+    def _new_dialog(self) -> None:
+        name, ok = QInputDialog.getText(self, "New collection", "Name:")
+        if ok and name.strip():
+            self.create(name.strip())
+
+    def _add_folder_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder", str(Path.home()))
+        if folder and self.selected():
+            self.add_paths(str(self.selected()), [folder])
+
+    def _add_files_dialog(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Add files", str(Path.home()))
+        if files and self.selected():
+            self.add_paths(str(self.selected()), files)
+
+    def _remove_source(self) -> None:
+        name, item = self.selected(), self.sources.currentItem()
+        if name is None or item is None:
+            return
+        path = item.text()
+        run_call(self, lambda: self.services.documents.remove_paths(name, [path]),
+                 lambda _info: self.sync(name), self.show_error)
+
+    # -- indexing ----------------------------------------------------------------------------
+
+    def sync(self, name: str | None) -> None:
+        if name is None or name in self.syncs:
+            return
+        task = StreamTask(lambda: self.services.documents.sync(name), parent=self)
+        task.item.connect(lambda event, n=name: self._on_progress(n, event))
+        task.failed.connect(self.show_error)
+        task.finished.connect(lambda n=name: self._sync_ended(n))
+        self.syncs[name] = task
+        self.progress_text[name] = "Starting…"
+        self._refresh_labels()
+        task.start()
+
+    def stop(self, name: str | None) -> None:
+        task = self.syncs.get(name or "")
+        if task is not None:
+            task.stop()  # closes the sync between files; what was indexed stays
+
+    def _on_progress(self, name: str, event: Any) -> None:
+        if type(event).__name__ == "IndexDone":
+            problems = event.failed + event.skipped
+            self.progress_text[name] = (
+                f"Done in {event.seconds:.1f} s: {event.indexed} indexed, {event.unchanged} "
+                f"unchanged, {event.removed} removed"
+                + (f", {problems} with problems (see the list)" if problems else "") + ".")
+            self.indexed.emit(name)
+        else:
+            eta = f", about {event.eta_s:.0f} s left" if event.eta_s else ""
+            self.progress_text[name] = (
+                f"{event.phase.capitalize()}: {event.files_done} of {event.files_total} files, "
+                f"{event.chunks} passages ({event.chunks_per_s:.0f}/s{eta})"
+                + (f" · {Path(event.current).name}" if event.current else ""))
+            if name == self.selected():
+                self.progress.setMaximum(max(event.files_total, 1))
+                self.progress.setValue(event.files_done)
+        self._refresh_labels()
+
+    def _sync_ended(self, name: str) -> None:
+        self.syncs.pop(name, None)
+        if not self.progress_text.get(name, "").startswith("Done"):
+            self.progress_text[name] = "Stopped; Re-sync continues with what is left."
+        self.refresh()
+
+    def _refresh_labels(self) -> None:
+        for i in range(self.collections.count()):
+            item = self.collections.item(i)
+            item.setText(self._label(str(item.data(Qt.ItemDataRole.UserRole))))
+        self._show_progress(self.selected())
+        self._enable()
+
+    # -- drag and drop -----------------------------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt's name)
+        if any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt's name)
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if not paths:
+            return
+        event.acceptProposedAction()
+        name = self.selected()
+        if name is None:
+            self.create("Documents", paths)
+        else:
+            self.add_paths(name, paths)
+
+    def shutdown(self) -> None:
+        for task in list(self.syncs.values()):
+            task.stop()

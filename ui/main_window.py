@@ -1,0 +1,200 @@
+"""The main window: lays out the four pages and wires them; no business logic of its own.
+
+Errors from every page come to one place, `show_error`: a banner above the pages that the user
+dismisses (never a chat message, never a modal that stops the window).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QApplication,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QMainWindow,
+    QPushButton,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ui.adapter import run_call
+from ui.chat_page import ChatPage
+from ui.chat_settings import ChatSettingsDialog
+from ui.documents_page import DocumentsPage
+from ui.models_page import ModelsPage
+from ui.settings_page import SettingsPage
+
+log = logging.getLogger(__name__)
+PAGES = ("Chat", "Models", "Documents", "Settings")
+
+
+class MainWindow(QMainWindow):
+    """Lives on the GUI thread; owns the pages, the error banner and the window state."""
+
+    def __init__(self, services: Any) -> None:
+        super().__init__()
+        self.services = services
+        self.setWindowTitle("Hearth")
+        self.setAccessibleName("Hearth")
+        self.state_file = QSettings(str(services.paths.config / "window.ini"),
+                                    QSettings.Format.IniFormat)
+
+        self.banner = QLabel()
+        self.banner.setWordWrap(True)
+        self.banner.setAccessibleName("Error")
+        self.banner.setStyleSheet("background:#fde7e9; color:#5c0b10; padding:6px;")
+        self.banner_close = QPushButton("Dismiss")
+        self.banner_close.setAccessibleName("Dismiss the error")
+        self.banner_close.clicked.connect(self.clear_error)
+        banner_row = QHBoxLayout()
+        banner_row.addWidget(self.banner, 1)
+        banner_row.addWidget(self.banner_close)
+        self.banner_box = QWidget()
+        self.banner_box.setLayout(banner_row)
+        self.banner_box.setVisible(False)
+
+        self.chat = ChatPage(services, self.show_error)
+        self.models = ModelsPage(services, self.show_error)
+        self.documents = DocumentsPage(services, self.show_error)
+        self.settings_page = SettingsPage(services, self.show_error)
+        self.stack = QStackedWidget()
+        for page in (self.chat, self.models, self.documents, self.settings_page):
+            self.stack.addWidget(page)
+        self.nav = QListWidget()
+        self.nav.setAccessibleName("Pages")
+        self.nav.addItems(PAGES)
+        self.nav.setFixedWidth(self.nav.sizeHintForColumn(0) + 36)
+        self.nav.currentRowChanged.connect(self.show_page)
+        for i in range(len(PAGES)):
+            QShortcut(QKeySequence(f"Ctrl+{i + 1}"), self,
+                      activated=lambda i=i: self.nav.setCurrentRow(i))
+
+        body = QHBoxLayout()
+        body.addWidget(self.nav)
+        body.addWidget(self.stack, 1)
+        outer = QVBoxLayout()
+        outer.addWidget(self.banner_box)
+        outer.addLayout(body, 1)
+        central = QWidget()
+        central.setLayout(outer)
+        self.setCentralWidget(central)
+        self.statusBar().setAccessibleName("Status")
+
+        self.chat.status.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.chat.open_chat_settings.connect(self.open_chat_settings)
+        self.models.use_model.connect(self.use_model)
+        self.documents.indexed.connect(
+            lambda name: self.statusBar().showMessage(f"“{name}” is indexed.", 8000))
+        self.settings_page.changed.connect(self._setting_changed)
+        self._loaded_pages: set[int] = set()
+        self._restore_state()
+
+    # -- pages -------------------------------------------------------------------------------
+
+    def show_page(self, index: int) -> None:
+        self.stack.setCurrentIndex(index)
+        if index not in self._loaded_pages:  # fill a page the first time it is shown
+            self._loaded_pages.add(index)
+            page = self.stack.widget(index)
+            refresh = getattr(page, "refresh", None)
+            if refresh is not None and page is not self.settings_page:
+                refresh()
+        elif index in (1, 2):
+            self.stack.widget(index).refresh()  # type: ignore[attr-defined]
+
+    def start(self) -> None:
+        """After show(): open the last chat and load its model in the background."""
+        self.chat.start(self.state_file.value("chat_id", None, type=int) or None)
+
+    def show_error(self, message: str) -> None:
+        log.warning("shown to the user: %s", message)
+        self.banner.setText(message)
+        self.banner_box.setVisible(True)
+
+    def clear_error(self) -> None:
+        self.banner_box.setVisible(False)
+
+    def open_chat_settings(self, chat_id: int) -> None:
+        services = self.services
+
+        def gather() -> tuple[Any, list[Any], list[str]]:
+            from engine import models
+
+            names = [c.name for c in services.documents.collections()]
+            return services.chats.chat(chat_id), models.installed(services.paths), names
+
+        run_call(self, gather, self._chat_settings_dialog, self.show_error)
+
+    def _chat_settings_dialog(self, data: tuple[Any, list[Any], list[str]]) -> None:
+        chat, installed, names = data
+        dialog = ChatSettingsDialog(chat, self.services.settings, installed, names, self)
+        if dialog.exec():
+            self.services.chats.configure(chat.id, **dialog.changes())
+            self.chat.preload()
+
+    def use_model(self, model_id: str) -> None:
+        if self.chat.chat_id is None:
+            return
+        self.services.chats.configure(self.chat.chat_id, model=model_id)
+        self.nav.setCurrentRow(0)
+        self.chat.preload()
+
+    def _setting_changed(self, key: str) -> None:
+        if key == "ui.theme":
+            apply_theme(self.services.settings.get("ui.theme"))
+
+    # -- state -------------------------------------------------------------------------------
+
+    def _restore_state(self) -> None:
+        geometry = self.state_file.value("geometry")
+        if isinstance(geometry, QByteArray) and self.restoreGeometry(geometry):
+            pass
+        else:
+            self.resize(1100, 720)
+        splitter = self.state_file.value("chat_splitter")
+        if isinstance(splitter, QByteArray):
+            self.chat.splitter.restoreState(splitter)
+        self.nav.setCurrentRow(int(self.state_file.value("page", 0, type=int) or 0))
+
+    def save_state(self) -> None:
+        self.state_file.setValue("geometry", self.saveGeometry())
+        self.state_file.setValue("chat_splitter", self.chat.splitter.saveState())
+        self.state_file.setValue("page", self.nav.currentRow())
+        if self.chat.chat_id is not None:
+            self.state_file.setValue("chat_id", self.chat.chat_id)
+        self.state_file.sync()
+
+    def shutdown(self) -> None:
+        """Stop what runs in the background; the caller then waits for the pool."""
+        for page in (self.chat, self.models, self.documents):
+            page.shutdown()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt's name)
+        self.save_state()
+        self.shutdown()
+        super().closeEvent(event)
+
+    def bring_to_front(self) -> None:
+        """A second launch asked for this window."""
+        self.setWindowState((self.windowState() & ~Qt.WindowState.WindowMinimized)
+                            | Qt.WindowState.WindowActive)
+        self.show()
+        self.raise_()
+        self.activateWindow()
+
+
+def apply_theme(theme: str) -> None:
+    """System, light or dark, through Qt's colour scheme (Qt 6.8+)."""
+    app = QApplication.instance()
+    hints = app.styleHints() if isinstance(app, QApplication) else None
+    if hints is None or not hasattr(hints, "setColorScheme"):
+        return
+    scheme = {"light": Qt.ColorScheme.Light, "dark": Qt.ColorScheme.Dark}.get(
+        theme, Qt.ColorScheme.Unknown)
+    hints.setColorScheme(scheme)

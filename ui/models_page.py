@@ -1,0 +1,388 @@
+"""The models page: what is installed, what other apps downloaded, and the catalog with a fit
+badge for this machine. Downloads show progress, speed and ETA and can be paused, resumed and
+cancelled; a paused download keeps its partial file and resumes where it stopped."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine import catalog, discovery, downloads, fit, hardware, models
+from ui.adapter import StreamTask, run_call
+
+BADGE = {"gpu": ("Runs on the GPU", "#1b7f3b"), "partial": ("Part on the GPU", "#8a6d00"),
+         "cpu": ("Runs on the CPU", "#2b5797"), "no": ("Too big for this computer", "#a4262c")}
+
+
+def mb(n: float) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB"
+
+
+@dataclass(frozen=True)
+class Overview:
+    installed: list[models.InstalledModel]
+    found: list[discovery.Found]
+    catalog: list[tuple[catalog.CatalogModel, fit.FitEstimate]]
+    paused: set[str]  # catalog ids with a partial download
+
+
+def overview(services: Any) -> Overview:
+    """Everything the page shows, gathered off the GUI thread (it reads files and probes the
+    hardware)."""
+    installed = models.installed(services.paths)
+    found = discovery.discover(services.settings.get("models.search_folders"),
+                               exclude=services.paths.models)
+    known = {m.path.resolve() for m in installed}
+    found = [f for f in found if f.real_path not in known]
+    hw = hardware.detect()
+    ctx = int(services.settings.get("inference.context_length"))
+    rows = [(m, fit.estimate(fit.ModelShape.from_catalog(m), hw, ctx))
+            for m in catalog.load().search("")]
+    partial = downloads.partial_downloads(services.paths)
+    paused = {m.id for m, _ in rows
+              if any(p.get("repo") == m.repo and p.get("file") == m.file for p in partial)}
+    return Overview(installed, found, rows, paused)
+
+
+class ModelCard(QFrame):
+    """One catalog model: facts, fit badge with its explanation, and its download controls."""
+
+    def __init__(self, model: catalog.CatalogModel, estimate: fit.FitEstimate,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setAccessibleName(f"Catalog model {model.title}")
+        title = QLabel(f"<b>{model.title}</b>")
+        size = ("~" if not model.size_exact else "") + mb(model.size_bytes)
+        facts = QLabel(f"{model.family} · {model.parameters / 1e9:.1f} B parameters · {size} · "
+                       f"licence {model.license_spdx}")
+        text, colour = BADGE[estimate.verdict]
+        self.badge = QLabel(f'<span style="color:white; background:{colour}">&nbsp;{text}'
+                            "&nbsp;</span>")
+        self.badge.setAccessibleName(f"Fit: {text}")
+        self.badge.setToolTip(estimate.explanation)
+        why = QLabel(estimate.explanation)
+        why.setWordWrap(True)
+        why.setStyleSheet("color: palette(mid)")
+        description = QLabel(model.description)
+        description.setWordWrap(True)
+        self.progress = QProgressBar()
+        self.progress.setAccessibleName(f"Download progress of {model.title}")
+        self.progress.setVisible(False)
+        self.progress_label = QLabel()
+        self.download_button = QPushButton("Download")
+        self.download_button.setAccessibleName(f"Download {model.title}")
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.setAccessibleName(f"Pause download of {model.title}")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setAccessibleName(f"Cancel download of {model.title}")
+        head = QHBoxLayout()
+        head.addWidget(title)
+        head.addWidget(self.badge)
+        head.addStretch(1)
+        head.addWidget(self.download_button)
+        head.addWidget(self.pause_button)
+        head.addWidget(self.cancel_button)
+        box = QVBoxLayout(self)
+        box.addLayout(head)
+        box.addWidget(facts)
+        box.addWidget(description)
+        box.addWidget(why)
+        box.addWidget(self.progress)
+        box.addWidget(self.progress_label)
+        self.set_state("available")
+
+    def set_state(self, state: str) -> None:
+        """available | paused | downloading | installed"""
+        self.state = state
+        self.download_button.setVisible(state in ("available", "paused"))
+        self.download_button.setText("Resume" if state == "paused" else "Download")
+        self.pause_button.setVisible(state == "downloading")
+        self.cancel_button.setVisible(state in ("downloading", "paused"))
+        self.progress.setVisible(state in ("downloading", "paused"))
+        if state == "installed":
+            self.progress_label.setText("Installed.")
+        elif state == "paused" and not self.progress_label.text():
+            self.progress_label.setText("Paused; Resume continues where it stopped.")
+
+    def show_progress(self, p: downloads.DownloadProgress) -> None:
+        self.progress.setMaximum(1000)
+        self.progress.setValue(int(p.fraction * 1000))
+        if p.stage == "downloading":
+            eta = f" · {p.eta_s:.0f} s left" if p.eta_s is not None else ""
+            self.progress_label.setText(f"{mb(p.done)} of {mb(p.total)} · "
+                                        f"{p.speed_bps / 1e6:.1f} MB/s{eta}")
+        else:
+            self.progress_label.setText(p.stage + (f": {p.message}" if p.message else ""))
+
+
+class ModelsPage(QWidget):
+    """Lives on the GUI thread. Emits `use_model(str)` when the user picks an installed model
+    for the open chat, and `models_changed()` after an install or delete."""
+
+    use_model = Signal(str)
+    models_changed = Signal()
+
+    def __init__(self, services: Any, show_error: Callable[[str], None],
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.services = services
+        self.show_error = show_error
+        self.cards: dict[str, ModelCard] = {}
+        self.downloads: dict[str, StreamTask] = {}
+        self._cancelled: set[str] = set()
+        self._overview: Overview | None = None
+        self.setAcceptDrops(True)
+
+        self.installed = QListWidget()
+        self.installed.setAccessibleName("Installed models")
+        self.use_button = QPushButton("Use in this chat")
+        self.use_button.setAccessibleName("Use the selected model in this chat")
+        self.use_button.clicked.connect(self._use_selected)
+        self.delete_button = QPushButton("Delete…")
+        self.delete_button.setAccessibleName("Delete the selected model")
+        self.delete_button.clicked.connect(lambda: self.delete_selected(confirm=True))
+        self.import_button = QPushButton("Import GGUF…")
+        self.import_button.setAccessibleName("Import a GGUF file")
+        self.import_button.clicked.connect(self._import_dialog)
+        self.in_place = QCheckBox("Use imported files where they are (no copy)")
+        self.found = QListWidget()
+        self.found.setAccessibleName("Models found in other apps")
+        self.use_found_button = QPushButton("Use without copying")
+        self.use_found_button.setAccessibleName("Use the selected found model without copying")
+        self.use_found_button.clicked.connect(self._use_found)
+        self.hint = QLabel("Drop .gguf files here to import them.")
+        self.cards_box = QVBoxLayout()
+        self.cards_box.addStretch(1)
+        cards = QWidget()
+        cards.setLayout(self.cards_box)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(cards)
+        scroll.setAccessibleName("Model catalog")
+
+        buttons = QHBoxLayout()
+        for w in (self.use_button, self.delete_button, self.import_button, self.in_place):
+            buttons.addWidget(w)
+        buttons.addStretch(1)
+        left = QVBoxLayout()
+        left.addWidget(QLabel("<b>Installed</b>"))
+        left.addWidget(self.installed, 2)
+        left.addLayout(buttons)
+        left.addWidget(self.hint)
+        left.addWidget(QLabel("<b>Found in other apps</b> (used in place, nothing copied)"))
+        left.addWidget(self.found, 1)
+        left.addWidget(self.use_found_button)
+        right = QVBoxLayout()
+        right.addWidget(QLabel("<b>Catalog</b>: the badge says how the model would run on this "
+                               "computer"))
+        right.addWidget(scroll, 1)
+        layout = QHBoxLayout(self)
+        layout.addLayout(left, 2)
+        layout.addLayout(right, 3)
+
+    # -- data --------------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        run_call(self, lambda: overview(self.services), self._show, self.show_error)
+
+    def _show(self, ov: Overview) -> None:
+        self._overview = ov
+        self.installed.clear()
+        for m in ov.installed:
+            size = mb(m.path.stat().st_size) if m.path.exists() else "missing"
+            text = f"{m.id}  ·  {size}  ·  {m.source}"
+            if m.problem:
+                text += f"  ·  cannot be used: {m.problem}"
+            item = QListWidgetItem(text)
+            item.setData(Qt.ItemDataRole.UserRole, m.id)
+            self.installed.addItem(item)
+        self.found.clear()
+        for f in ov.found:
+            label = f"{f.name or f.path.name} ({f.quantization or '?'}) · {mb(f.size)} · {f.app}"
+            item = QListWidgetItem(label + (f" · {f.problem}" if f.problem else ""))
+            item.setData(Qt.ItemDataRole.UserRole, str(f.path))
+            item.setToolTip(str(f.real_path))
+            self.found.addItem(item)
+        if not ov.found:
+            self.found.addItem("Nothing found in LM Studio, GPT4All, Jan, Ollama or the "
+                               "Hugging Face cache.")
+        installed_ids = {m.catalog_id for m in ov.installed if m.catalog_id and not m.problem}
+        for model, estimate in ov.catalog:
+            card = self.cards.get(model.id)
+            if card is None:
+                card = ModelCard(model, estimate)
+                card.download_button.clicked.connect(lambda _=False, i=model.id:
+                                                     self.download(i))
+                card.pause_button.clicked.connect(lambda _=False, i=model.id: self.pause(i))
+                card.cancel_button.clicked.connect(lambda _=False, i=model.id: self.cancel(i))
+                self.cards[model.id] = card
+                self.cards_box.insertWidget(self.cards_box.count() - 1, card)
+            if model.id in self.downloads:
+                continue
+            card.set_state("installed" if model.id in installed_ids
+                           else "paused" if model.id in ov.paused else "available")
+
+    # -- downloads ---------------------------------------------------------------------------
+
+    def download(self, model_id: str) -> None:
+        card = self.cards[model_id]
+        request = downloads.DownloadRequest.for_model(card.model)
+        config = downloads.DownloadConfig.from_settings(self.services.settings)
+        paths = self.services.paths
+
+        def stream() -> Iterator[Any]:
+            yield from downloads.download(request, paths, config)
+
+        task = StreamTask(stream, parent=self)
+        task.item.connect(lambda event, i=model_id: self._on_download(i, event))
+        task.failed.connect(lambda message, i=model_id: self._download_failed(i, message))
+        task.finished.connect(lambda i=model_id: self._download_ended(i))
+        self.downloads[model_id] = task
+        card.progress_label.setText("Connecting…")
+        card.set_state("downloading")
+        task.start()
+
+    def pause(self, model_id: str) -> None:
+        task = self.downloads.get(model_id)
+        if task is not None:
+            task.stop()  # closes the download at its next block; the partial file stays
+
+    def cancel(self, model_id: str) -> None:
+        task = self.downloads.get(model_id)
+        if task is not None:
+            self._cancelled.add(model_id)
+            task.stop()
+        else:
+            self._discard(model_id)
+
+    def _discard(self, model_id: str) -> None:
+        request = downloads.DownloadRequest.for_model(self.cards[model_id].model)
+        if downloads.discard_partial(request, self.services.paths):
+            card = self.cards[model_id]
+            card.progress_label.setText("Cancelled; the partial file was deleted.")
+            card.set_state("available")
+
+    def _on_download(self, model_id: str, event: Any) -> None:
+        card = self.cards[model_id]
+        if isinstance(event, downloads.DownloadProgress):
+            card.show_progress(event)
+        elif isinstance(event, downloads.DownloadDone):
+            card.progress.setValue(card.progress.maximum())
+            card.set_state("installed")
+            card.progress_label.setText(f"Installed, sha256 verified against "
+                                        f"{event.verified_against}.")
+
+    def _download_failed(self, model_id: str, message: str) -> None:
+        self.cards[model_id].progress_label.setText(message)
+        self.show_error(message)
+
+    def _download_ended(self, model_id: str) -> None:
+        self.downloads.pop(model_id, None)
+        card = self.cards[model_id]
+        if model_id in self._cancelled:
+            self._cancelled.discard(model_id)
+            self._discard(model_id)
+        elif card.state == "downloading":
+            card.set_state("paused")
+            card.progress_label.setText("Paused; Resume continues where it stopped.")
+        if card.state == "installed":
+            self.models_changed.emit()
+        self.refresh()
+
+    # -- installed models --------------------------------------------------------------------
+
+    def selected_model(self) -> str | None:
+        item = self.installed.currentItem()
+        return None if item is None else str(item.data(Qt.ItemDataRole.UserRole))
+
+    def _use_selected(self) -> None:
+        model_id = self.selected_model()
+        if model_id is not None:
+            self.use_model.emit(model_id)
+
+    def delete_selected(self, confirm: bool = True) -> None:
+        model_id = self.selected_model()
+        if model_id is None:
+            return
+        if confirm and QMessageBox.question(
+                self, "Delete model", f"Delete “{model_id}”? A file Hearth copied or "
+                "downloaded is deleted; a file used in place is only forgotten."
+                ) != QMessageBox.StandardButton.Yes:
+            return
+        paths = self.services.paths
+        run_call(self, lambda: models.delete(model_id, paths), self._after_change,
+                 self.show_error)
+
+    def import_files(self, files: list[str], copy: bool | None = None) -> None:
+        copy = (not self.in_place.isChecked()) if copy is None else copy
+        paths = self.services.paths
+
+        def work() -> Iterator[Any]:
+            for f in files:
+                yield from models.import_model(Path(f), paths, copy=copy)
+
+        task = StreamTask(work, parent=self)
+        task.item.connect(self._on_import)
+        task.failed.connect(self.show_error)
+        task.finished.connect(lambda: self._after_change(None))
+        task.start()
+
+    def _on_import(self, event: Any) -> None:
+        if isinstance(event, models.ImportProgress):
+            self.hint.setText(f"Copying… {event.done / max(event.total, 1):.0%}")
+        else:
+            self.hint.setText(f"Imported as {event.model.id}.")
+
+    def _after_change(self, _result: Any) -> None:
+        self.models_changed.emit()
+        self.refresh()
+
+    def _import_dialog(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Import GGUF models", str(Path.home()),
+                                                "GGUF models (*.gguf)")
+        if files:
+            self.import_files(files)
+
+    def _use_found(self) -> None:
+        item = self.found.currentItem()
+        path = item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+        if path:
+            self.import_files([str(path)], copy=False)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt's name)
+        if any(u.toLocalFile().lower().endswith(".gguf") for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt's name)
+        files = [u.toLocalFile() for u in event.mimeData().urls()
+                 if u.toLocalFile().lower().endswith(".gguf")]
+        if files:
+            self.import_files(files)
+            event.acceptProposedAction()
+
+    def shutdown(self) -> None:
+        for task in list(self.downloads.values()):
+            task.stop()
+

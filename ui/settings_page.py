@@ -1,0 +1,244 @@
+"""App-wide settings, generated from the engine's schema. A setting fixed by machine policy is
+shown disabled, with a lock and the policy's reason; the engine refuses changes to it anyway.
+Each change is validated by the engine and saved at once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine import settings as settings_module
+from engine.errors import HearthError
+from ui.adapter import run_call
+
+SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Answers", ("sampling.temperature", "sampling.top_p", "sampling.top_k", "sampling.min_p",
+                 "sampling.repeat_penalty", "sampling.max_tokens", "sampling.seed",
+                 "chat.system_prompt")),
+    ("Model", ("inference.context_length", "inference.threads", "inference.gpu_layers",
+               "inference.batch_size")),
+    ("Appearance", ("ui.theme",)),
+    ("Privacy and downloads", ("privacy.offline_mode", "downloads.allowed",
+                               "downloads.endpoint")),
+    ("Documents", ("documents.top_k", "documents.min_score")),
+)
+LABELS = {
+    "sampling.temperature": "Temperature", "sampling.top_p": "Top P", "sampling.top_k": "Top K",
+    "sampling.min_p": "Min P", "sampling.repeat_penalty": "Repeat penalty",
+    "sampling.max_tokens": "Longest answer (tokens)", "sampling.seed": "Seed",
+    "chat.system_prompt": "System prompt", "inference.context_length": "Context (tokens)",
+    "inference.threads": "CPU threads", "inference.gpu_layers": "GPU layers",
+    "inference.batch_size": "Batch size", "ui.theme": "Theme",
+    "privacy.offline_mode": "Offline mode", "downloads.allowed": "Allow model downloads",
+    "downloads.endpoint": "Download from", "documents.top_k": "Passages per question",
+    "documents.min_score": "Least similarity",
+}
+
+
+class SettingsPage(QWidget):
+    """Lives on the GUI thread. Emits `changed(str)` with the key after a saved change."""
+
+    changed = Signal(str)
+
+    def __init__(self, services: Any, show_error: Callable[[str], None],
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.services = services
+        self.settings = services.settings
+        self.show_error = show_error
+        self.editors: dict[str, QWidget] = {}
+        self.lock_labels: dict[str, QLabel] = {}
+        specs = {d["key"]: d for d in settings_module.describe()}
+
+        body = QVBoxLayout()
+        for title, keys in SECTIONS:
+            body.addWidget(QLabel(f"<h3>{title}</h3>"))
+            form = QFormLayout()
+            for key in keys:
+                form.addRow(LABELS[key], self._row(key, specs[key]))
+            body.addLayout(form)
+        body.addWidget(QLabel("<h3>Data</h3>"))
+        data = QHBoxLayout()
+        folder = QLineEdit(str(services.paths.data))
+        folder.setReadOnly(True)
+        folder.setAccessibleName("Data folder")
+        open_button = QPushButton("Open")
+        open_button.setAccessibleName("Open the data folder")
+        open_button.clicked.connect(lambda: QDesktopServices.openUrl(
+            QUrl.fromLocalFile(str(services.paths.data))))
+        data.addWidget(folder, 1)
+        data.addWidget(open_button)
+        body.addLayout(data)
+        body.addWidget(QLabel("To keep Hearth's data elsewhere (another disk, a USB stick), start "
+                              "it with the HEARTH_HOME environment variable set to that folder."))
+        body.addStretch(1)
+        inner = QWidget()
+        inner.setLayout(body)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(inner)
+        layout = QVBoxLayout(self)
+        layout.addWidget(scroll)
+
+    # -- rows --------------------------------------------------------------------------------
+
+    def _row(self, key: str, spec: dict[str, Any]) -> QWidget:
+        value = self.settings.get(key)
+        editor: QWidget
+        if key == "inference.gpu_layers":
+            editor = self._gpu_layers_row(value)
+        elif spec["choices"]:
+            combo = QComboBox()
+            for choice in spec["choices"]:
+                combo.addItem(str(choice).capitalize(), choice)
+            combo.setCurrentIndex(max(combo.findData(value), 0))
+            combo.currentIndexChanged.connect(lambda _i, k=key, c=combo: self.apply(
+                k, c.currentData()))
+            editor = combo
+        elif spec["type"] == "bool":
+            box = QCheckBox()
+            box.setChecked(bool(value))
+            box.toggled.connect(lambda checked, k=key: self.apply(k, checked))
+            editor = box
+        elif spec["type"] == "int":
+            spin = QSpinBox()
+            spin.setRange(int(spec["minimum"] if spec["minimum"] is not None else -2**31),
+                          int(min(spec["maximum"] if spec["maximum"] is not None else 2**31 - 1,
+                                  2**31 - 1)))
+            spin.setValue(int(value))
+            spin.editingFinished.connect(lambda k=key, s=spin: self.apply(k, s.value()))
+            editor = spin
+        elif spec["type"] == "float":
+            dspin = QDoubleSpinBox(decimals=2, singleStep=0.05)
+            dspin.setRange(float(spec["minimum"] or 0.0), float(spec["maximum"] or 1e9))
+            dspin.setValue(float(value))
+            dspin.editingFinished.connect(lambda k=key, s=dspin: self.apply(
+                k, round(s.value(), 4)))
+            editor = dspin
+        elif key == "chat.system_prompt":
+            text = QPlainTextEdit(str(value))
+            text.setMaximumHeight(80)
+            text.textChanged.connect(lambda k=key, t=text: self.apply(k, t.toPlainText()))
+            editor = text
+        else:
+            line = QLineEdit(str(value))
+            line.editingFinished.connect(lambda k=key, e=line: self.apply(k, e.text().strip()))
+            editor = line
+        editor.setAccessibleName(LABELS[key])
+        editor.setToolTip(spec["description"])
+        self.editors[key] = editor
+        row = QWidget()
+        box_layout = QHBoxLayout(row)
+        box_layout.setContentsMargins(0, 0, 0, 0)
+        box_layout.addWidget(editor, 1)
+        if key in self.settings.locked:
+            reason = self.settings.locked[key]
+            editor.setEnabled(False)
+            lock = QLabel(f"🔒 {reason}")
+            lock.setWordWrap(True)
+            lock.setAccessibleName(f"{LABELS[key]} is locked")
+            editor.setToolTip(f"Locked: {reason}")
+            editor.setAccessibleDescription(f"Locked by machine policy: {reason}")
+            self.lock_labels[key] = lock
+            box_layout.addWidget(lock, 1)
+        return row
+
+    def _gpu_layers_row(self, value: int) -> QWidget:
+        """Auto (-1: all that fit, as the fit estimate says) or a manual layer count."""
+        self.gpu_auto = QCheckBox("Automatic")
+        self.gpu_auto.setAccessibleName("GPU layers automatic")
+        self.gpu_spin = QSpinBox()
+        self.gpu_spin.setRange(0, 100_000)
+        self.gpu_spin.setAccessibleName("GPU layers manual")
+        self.gpu_auto.setChecked(value == -1)
+        self.gpu_spin.setValue(max(value, 0))
+        self.gpu_spin.setEnabled(value != -1)
+        self.gpu_fit = QLabel("Working out what fits…")
+        self.gpu_fit.setWordWrap(True)
+
+        def changed() -> None:
+            self.gpu_spin.setEnabled(not self.gpu_auto.isChecked())
+            self.apply("inference.gpu_layers",
+                       -1 if self.gpu_auto.isChecked() else self.gpu_spin.value())
+
+        self.gpu_auto.toggled.connect(lambda _c: changed())
+        self.gpu_spin.editingFinished.connect(changed)
+        row = QWidget()
+        box = QVBoxLayout(row)
+        box.setContentsMargins(0, 0, 0, 0)
+        line = QHBoxLayout()
+        line.addWidget(self.gpu_auto)
+        line.addWidget(self.gpu_spin, 1)
+        box.addLayout(line)
+        box.addWidget(self.gpu_fit)
+        self.refresh_fit()
+        return row
+
+    def refresh_fit(self) -> None:
+        services = self.services
+
+        def estimate() -> str:
+            from engine import fit, gguf, hardware, models
+
+            path = models.resolve(services.settings.get("model.default"), services.paths)
+            shape = fit.ModelShape.from_gguf(gguf.inspect(path))
+            est = fit.estimate(shape, hardware.detect(),
+                               services.settings.get("inference.context_length"))
+            return (f"For {path.name}: {est.explanation} Automatic offloads "
+                    + ("all layers." if est.gpu_layers == -1 else f"{est.gpu_layers} layers."))
+
+        run_call(self, estimate, self.gpu_fit.setText,
+                 lambda message: self.gpu_fit.setText(f"No estimate: {message}"))
+
+    # -- saving ------------------------------------------------------------------------------
+
+    def apply(self, key: str, value: Any) -> bool:
+        """Validate, set and save one value; on refusal show why and restore the editor."""
+        if value == self.settings.get(key):
+            return True
+        try:
+            self.settings.set(key, value)
+            self.settings.save()
+        except HearthError as exc:
+            self.show_error(exc.user_message)
+            self._restore(key)
+            return False
+        except OSError as exc:
+            self.show_error(f"The settings could not be saved: {exc}")
+            return False
+        self.changed.emit(key)
+        if key in ("inference.context_length", "model.default"):
+            self.refresh_fit()
+        return True
+
+    def _restore(self, key: str) -> None:
+        editor, value = self.editors.get(key), self.settings.get(key)
+        editor_any: Any = editor
+        editor_any.blockSignals(True)
+        if isinstance(editor, QCheckBox):
+            editor.setChecked(bool(value))
+        elif isinstance(editor, (QSpinBox, QDoubleSpinBox)):
+            editor.setValue(value)
+        elif isinstance(editor, QComboBox):
+            editor.setCurrentIndex(max(editor.findData(value), 0))
+        elif isinstance(editor, QLineEdit):
+            editor.setText(str(value))
+        editor_any.blockSignals(False)
