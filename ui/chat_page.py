@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 from engine.chats import Chat
 from engine.conversation import Loading, ModelReady, Saved
 from engine.runtime import Done, LoadedModel, Notice, TextPiece
-from ui.adapter import StreamTask, run_call
+from ui.adapter import StreamTask
 from ui.chat_view import ChatView
 from ui.open_file import open_source
 
@@ -401,7 +401,7 @@ class ChatPage(QWidget):
 
     # -- keys ------------------------------------------------------------------------------
 
-    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt's name)
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.KeyPress:
             key = event.key()  # type: ignore[attr-defined]
             mods = event.modifiers()  # type: ignore[attr-defined]

@@ -195,6 +195,6 @@ class ChatView(QTextBrowser):
         elif kind == "source" and len(ids) == 2:
             self.source_requested.emit(ids[0], ids[1])
 
-    def loadResource(self, kind: int, url: QUrl) -> Any:  # noqa: N802 (Qt's name)
+    def loadResource(self, kind: int, url: QUrl) -> Any:
         self.resource_requests.append(url.toString())
         return None

@@ -175,7 +175,7 @@ class MainWindow(QMainWindow):
         for page in (self.chat, self.models, self.documents):
             page.shutdown()
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt's name)
+    def closeEvent(self, event: QCloseEvent) -> None:
         self.save_state()
         self.shutdown()
         super().closeEvent(event)

@@ -74,7 +74,7 @@ def test_esc_stops_a_long_answer_and_keeps_it(qtbot, window: MainWindow) -> None
     qtbot.keyClick(window.chat.composer, Qt.Key.Key_Escape)
     qtbot.waitUntil(lambda: not window.chat.busy(), timeout=10_000)
     answer = messages(window)[-1]
-    assert answer.status == "stopped" and 50 < len(answer.content)
+    assert answer.status == "stopped" and len(answer.content) > 50
     assert answer.stats["generated_tokens"] < 3000
     assert "(stopped)" in window.chat.view.toPlainText()
 
