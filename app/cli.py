@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 WORKER_FLAG = "--hearth-model-worker"  # a frozen build starts its model worker this way
 PARSE_WORKER_FLAG = "--hearth-parse-worker"  # ... and the process that reads documents
+DOCUMENTS_WORKER_FLAG = "--hearth-documents-worker"  # ... and the GUI's indexer and searcher
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,6 +92,11 @@ def main(argv: list[str] | None = None) -> int:
         from engine.documents import parse_worker
 
         parse_worker.main()
+        return EXIT_OK
+    if argv[:1] == [DOCUMENTS_WORKER_FLAG]:
+        from engine.documents import service_worker
+
+        service_worker.main()
         return EXIT_OK
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -27,6 +27,7 @@ class Services:
     settings: Settings
     runtime: ModelRuntime
     policy: Policy | None = None
+    isolate_documents: bool = False  # the GUI: heavy document work in child processes
     _documents: Any = None
     _chats: Any = None
     _conversations: Any = None
@@ -39,6 +40,10 @@ class Services:
             from engine.documents.library import DocumentLibrary
 
             self._documents = DocumentLibrary(self.paths.data / "documents", self.settings)
+            if self.isolate_documents:
+                from engine.documents.isolated import IsolatedLibrary
+
+                self._documents = IsolatedLibrary(self._documents)
             log.info("documents service ready (%s)", self._documents.folder)
         return self._documents
 
@@ -60,6 +65,8 @@ class Services:
 
     def close(self) -> None:
         self.runtime.close()
+        if self._documents is not None and hasattr(self._documents, "close"):
+            self._documents.close()
         if self._chats is not None:
             self._chats.close()
 
@@ -82,7 +89,7 @@ def configure_logging(paths: DataPaths, verbose: bool = False) -> None:
         root.addHandler(handler)
 
 
-def build(verbose: bool = False) -> Services:
+def build(verbose: bool = False, isolate_documents: bool = False) -> Services:
     data_paths = paths_module.resolve().ensure()
     configure_logging(data_paths, verbose)
     log.info("data folders: %s", data_paths.as_dict())
@@ -91,4 +98,4 @@ def build(verbose: bool = False) -> Services:
     log.info("settings loaded (%d locked by %s)", len(settings.locked), machine_policy.path)
     runtime = ModelRuntime()
     log.info("model runtime ready (worker starts on first load)")
-    return Services(data_paths, settings, runtime, machine_policy)
+    return Services(data_paths, settings, runtime, machine_policy, isolate_documents)

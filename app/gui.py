@@ -18,7 +18,7 @@ PROBE_ENV = "HEARTH_STARTUP_PROBE"  # bench/: print when the window is interacti
 
 
 def main(argv: list[str] | None = None) -> int:
-    from app.cli import PARSE_WORKER_FLAG, WORKER_FLAG
+    from app.cli import DOCUMENTS_WORKER_FLAG, PARSE_WORKER_FLAG, WORKER_FLAG
 
     if sys.argv[1:2] == [WORKER_FLAG]:  # a frozen build re-runs itself as the model worker
         from engine.runtime import worker
@@ -29,6 +29,11 @@ def main(argv: list[str] | None = None) -> int:
         from engine.documents import parse_worker
 
         parse_worker.main()
+        return 0
+    if sys.argv[1:2] == [DOCUMENTS_WORKER_FLAG]:
+        from engine.documents import service_worker
+
+        service_worker.main()
         return 0
     from PySide6.QtCore import QThreadPool, QTimer
     from PySide6.QtWidgets import QApplication
@@ -48,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     from app import compose
     from ui.main_window import MainWindow, apply_theme
 
-    services = compose.build()
+    services = compose.build(isolate_documents=True)
     apply_theme(services.settings.get("ui.theme"))
     window = MainWindow(services)
     instance.activated.connect(window.bring_to_front)

@@ -59,12 +59,22 @@ class StreamTask(QObject):
         """For tests and shutdown only: block until the task has finished."""
         return self._done.wait(timeout)
 
+    @staticmethod
+    def _emit(signal: Any, *args: Any) -> bool:
+        """Emit, unless the window that owned this task has been deleted meanwhile."""
+        try:
+            signal.emit(*args)
+        except RuntimeError:  # "Signal source has been deleted"
+            return False
+        return True
+
     def _run(self) -> None:
         gen: Iterator[Any] | None = None
         try:
             gen = self._factory()
             for value in gen:
-                self.item.emit(value)
+                if not self._emit(self.item, value):
+                    break  # nobody is left to receive it
                 # A generator with its own stop (on_stop) ends by itself and still delivers
                 # its final item (e.g. Done with stats); others are cut off here.
                 if self._stop.is_set() and self._on_stop is None:
@@ -72,10 +82,10 @@ class StreamTask(QObject):
         except Cancelled:
             pass
         except HearthError as exc:
-            self.failed.emit(exc.user_message)
+            self._emit(self.failed, exc.user_message)
         except Exception as exc:  # a bug: show it rather than leave the UI spinning
             log.exception("background task failed")
-            self.failed.emit(f"Unexpected error: {type(exc).__name__}: {exc}")
+            self._emit(self.failed, f"Unexpected error: {type(exc).__name__}: {exc}")
         finally:
             close = getattr(gen, "close", None)
             if close is not None:
@@ -84,7 +94,7 @@ class StreamTask(QObject):
                 except Exception:
                     log.exception("closing a background generator failed")
             self._done.set()
-            self.finished.emit()
+            self._emit(self.finished)
 
 
 class _Runner(QRunnable):

@@ -375,8 +375,6 @@ class ChatPage(QWidget):
     def _on_failed(self, message: str) -> None:
         if self.model_state.startswith("loading"):
             self.model_state = "not loaded"
-        self.model_name = ""
-        self._closing = False
         self.show_error(message)
 
     def _on_finished(self) -> None:

@@ -48,6 +48,7 @@ class DocumentsPage(QWidget):
         self.syncs: dict[str, StreamTask] = {}
         self.progress_text: dict[str, str] = {}
         self.infos: dict[str, Any] = {}
+        self.closing = False  # set by shutdown(): late signals start no new work
         self.setAcceptDrops(True)
 
         self.collections = QListWidget()
@@ -122,6 +123,8 @@ class DocumentsPage(QWidget):
     # -- data --------------------------------------------------------------------------------
 
     def refresh(self) -> None:
+        if self.closing:
+            return
         run_call(self, lambda: self.services.documents.collections(), self._show_collections,
                  self.show_error)
 
@@ -171,6 +174,8 @@ class DocumentsPage(QWidget):
             self.sources.addItem(s)
         self._show_progress(name)
         only_problems = self.only_problems.isChecked()
+        if self.closing:
+            return
         run_call(self, lambda: self.services.documents.documents(name),
                  lambda rows: self._show_files(name, rows, only_problems), self.show_error)
 
@@ -260,7 +265,7 @@ class DocumentsPage(QWidget):
     # -- indexing ----------------------------------------------------------------------------
 
     def sync(self, name: str | None) -> None:
-        if name is None or name in self.syncs:
+        if name is None or name in self.syncs or self.closing:
             return
         task = StreamTask(lambda: self.services.documents.sync(name), parent=self)
         task.item.connect(lambda event, n=name: self._on_progress(n, event))
@@ -326,5 +331,6 @@ class DocumentsPage(QWidget):
             self.add_paths(name, paths)
 
     def shutdown(self) -> None:
+        self.closing = True
         for task in list(self.syncs.values()):
             task.stop()

@@ -153,6 +153,7 @@ class ModelsPage(QWidget):
         self.downloads: dict[str, StreamTask] = {}
         self._cancelled: set[str] = set()
         self._overview: Overview | None = None
+        self.closing = False  # set by shutdown(): late signals start no new work
         self.setAcceptDrops(True)
 
         self.installed = QListWidget()
@@ -205,6 +206,8 @@ class ModelsPage(QWidget):
     # -- data --------------------------------------------------------------------------------
 
     def refresh(self) -> None:
+        if self.closing:
+            return
         run_call(self, lambda: overview(self.services), self._show, self.show_error)
 
     def _show(self, ov: Overview) -> None:
@@ -383,6 +386,7 @@ class ModelsPage(QWidget):
             event.acceptProposedAction()
 
     def shutdown(self) -> None:
+        self.closing = True
         for task in list(self.downloads.values()):
             task.stop()
 

@@ -29,7 +29,7 @@ def ready(window: MainWindow) -> bool:
 
 @pytest.fixture
 def services() -> Iterator[compose.Services]:
-    s = compose.build()
+    s = compose.build(isolate_documents=True)  # as the app builds them
     yield s
     s.close()
 

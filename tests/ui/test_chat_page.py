@@ -110,7 +110,7 @@ def test_chats_survive_a_restart_and_the_sidebar_finds_them(qtbot, window: MainW
     window.nav.setCurrentRow(2)
     close(qtbot, window)
 
-    services = compose.build()
+    services = compose.build(isolate_documents=True)
     again = MainWindow(services)
     qtbot.addWidget(again)
     try:

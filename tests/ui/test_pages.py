@@ -124,7 +124,7 @@ def test_a_policy_locked_setting_cannot_be_changed(qtbot, tmp_path: Path,
     from app import compose
     from tests.ui.conftest import close
 
-    services = compose.build()
+    services = compose.build(isolate_documents=True)
     win = MainWindow(services)
     qtbot.addWidget(win)
     try:

@@ -1,0 +1,47 @@
+"""The GUI's documents service: indexing and search in child processes, same results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.documents.indexer import IndexDone, IndexProgress
+from engine.documents.isolated import IsolatedLibrary
+from engine.documents.library import DocumentLibrary
+from engine.errors import CollectionNotFound
+from engine.settings import Settings
+from tests.app.test_cli_docs import make_docs
+
+
+def test_sync_and_search_in_children_and_a_cancelled_sync_resumes(tmp_path: Path) -> None:
+    docs = make_docs(tmp_path / "docs")
+    for i in range(40):
+        (docs / f"note-{i:02}.txt").write_text(f"Note {i}. " + "Harbours shelter boats. " * 150)
+    lib = IsolatedLibrary(DocumentLibrary(tmp_path / "store", Settings.load(None)))
+    try:
+        lib.create("work", [str(docs)])
+        stream = lib.sync("work")
+        seen = []
+        for event in stream:
+            seen.append(event)
+            if isinstance(event, IndexProgress) and event.phase == "reading" \
+                    and event.files_done >= 5:
+                break
+        stream.close()  # kills the child mid-sync
+        assert 0 < lib.info("work").counts["indexed"] < 42  # what was committed stays
+        events = list(lib.sync("work"))
+        done = events[-1]
+        assert isinstance(done, IndexDone) and done.counts["indexed"] == 42
+        assert all(isinstance(e, IndexProgress) for e in events[:-1])
+
+        result = lib.search("work", "What is the vault code word?")
+        assert (Path(result.hits[0].path).name, result.hits[0].page) == ("report.pdf", 3)
+        assert "PELICAN" in result.hits[0].text
+        with pytest.raises(CollectionNotFound):
+            lib.search("nope", "anything")
+        assert lib.search("work", "hotel per night").hits  # the child survived the error
+        lib.delete("work")
+        assert lib.collections() == []
+    finally:
+        lib.close()
