@@ -73,6 +73,8 @@ class ChatPage(QWidget):
         self.new_button.clicked.connect(self.new_chat)
         self.chat_list = QListWidget()
         self.chat_list.setAccessibleName("Chats")
+        self.chat_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.chat_list.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.chat_list.currentItemChanged.connect(self._on_pick)
         self.chat_list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.chat_list.customContextMenuRequested.connect(self._chat_menu)
@@ -152,7 +154,7 @@ class ChatPage(QWidget):
                   context=Qt.ShortcutContext.WindowShortcut)
         QShortcut(QKeySequence.StandardKey.Find, self, activated=self.search.setFocus,
                   context=Qt.ShortcutContext.WindowShortcut)
-        self._update_header()
+        self.update_header()
 
     # -- chats -----------------------------------------------------------------------------
 
@@ -189,6 +191,7 @@ class ChatPage(QWidget):
         self.cancel_edit()
         self.refresh_list()
         self.view.set_messages(self.store.messages(chat_id))
+        self.update_header()
         self.composer.setFocus()
 
     def new_chat(self) -> None:
@@ -343,11 +346,11 @@ class ChatPage(QWidget):
             return
         if isinstance(event, Loading):
             self.model_state = f"loading {event.model}…"
-            self._update_header()
+            self.update_header()
         elif isinstance(event, ModelReady):
             self.model_name = event.name
             self.model_state = describe_loaded(event.loaded, event.name)
-            self._update_header()
+            self.update_header()
         elif isinstance(event, Saved):
             msg = event.message
             if msg.chat_id != self.chat_id:
@@ -368,7 +371,7 @@ class ChatPage(QWidget):
             stopped = " (stopped)" if s.stop_reason == "cancelled" else ""
             self.last_speed = (f"{s.tokens_per_s:.1f} tokens/s · first token "
                                f"{s.time_to_first_token_s * 1000:.0f} ms{stopped}")
-            self._update_header()
+            self.update_header()
         elif type(event).__name__ == "Retrieved":
             self.view.attach_sources([s.as_dict() for s in event.sources], list(event.notes))
 
@@ -386,15 +389,19 @@ class ChatPage(QWidget):
         loaded = self.services.runtime.loaded
         if loaded is not None and not self.model_state.endswith("ready"):
             self.model_state = describe_loaded(loaded, self.model_name or loaded.name)
-        self._update_header()
+        self.update_header()
 
     def _set_busy(self, busy: bool) -> None:
         self.stop_button.setEnabled(busy)
         self.send_button.setEnabled(not busy)
         self.view.set_busy(busy)
 
-    def _update_header(self) -> None:
+    def update_header(self) -> None:
         parts = [self.model_state] + ([self.last_speed] if self.last_speed else [])
+        chat = self.current_chat()
+        if chat is not None and chat.collections:
+            only = " only" if chat.documents_only else ""
+            parts.append(f"answers from{only}: {', '.join(chat.collections)}")
         self.header.setText(" · ".join(parts))
 
     # -- keys ------------------------------------------------------------------------------

@@ -94,6 +94,7 @@ class DocumentsPage(QWidget):
         self.files.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.files.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
         self.files.verticalHeader().setVisible(False)
+        self.files.setWordWrap(False)
 
         for b in (self.add_folder_button, self.add_files_button, self.remove_source_button,
                   self.sync_button, self.stop_button, self.delete_button):
@@ -183,12 +184,16 @@ class DocumentsPage(QWidget):
         if name != self.selected():
             return
         rows = [r for r in rows if r.status in PROBLEMS] if only_problems else rows
+        info = self.infos.get(name)
+        roots = [Path(s) for s in info.sources] if info is not None else []
         self.files.setRowCount(len(rows))
         for i, r in enumerate(rows):
-            for col, value in enumerate((r.path, r.status, str(r.chunk_count), r.reason or "")):
+            shown = _relative(Path(r.path), roots)
+            for col, value in enumerate((shown, r.status, str(r.chunk_count), r.reason or "")):
                 cell = QTableWidgetItem(value)
-                cell.setToolTip(value)
+                cell.setToolTip(r.path if col == 0 else value)
                 self.files.setItem(i, col, cell)
+        self.files.resizeColumnToContents(0)
         self.files.resizeColumnToContents(1)
         self.files.resizeColumnToContents(2)
 
@@ -334,3 +339,11 @@ class DocumentsPage(QWidget):
         self.closing = True
         for task in list(self.syncs.values()):
             task.stop()
+
+
+def _relative(path: Path, roots: list[Path]) -> str:
+    """A file as the user added it: relative to its folder (with the folder's name)."""
+    for root in roots:
+        if path != root and path.is_relative_to(root):
+            return str(Path(root.name) / path.relative_to(root))
+    return path.name

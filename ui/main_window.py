@@ -136,6 +136,7 @@ class MainWindow(QMainWindow):
         dialog = ChatSettingsDialog(chat, self.services.settings, installed, names, self)
         if dialog.exec():
             self.services.chats.configure(chat.id, **dialog.changes())
+            self.chat.update_header()
             self.chat.preload()
 
     def use_model(self, model_id: str) -> None:

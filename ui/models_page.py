@@ -77,6 +77,7 @@ class ModelCard(QFrame):
         size = ("~" if not model.size_exact else "") + mb(model.size_bytes)
         facts = QLabel(f"{model.family} · {model.parameters / 1e9:.1f} B parameters · {size} · "
                        f"licence {model.license_spdx}")
+        facts.setWordWrap(True)
         text, colour = BADGE[estimate.verdict]
         self.badge = QLabel(f'<span style="color:white; background:{colour}">&nbsp;{text}'
                             "&nbsp;</span>")
@@ -180,6 +181,7 @@ class ModelsPage(QWidget):
         cards.setLayout(self.cards_box)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(cards)
         scroll.setAccessibleName("Model catalog")
 

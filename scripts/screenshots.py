@@ -1,0 +1,93 @@
+"""Screenshots of the real window for docs/ and the README: run under Xvfb (xcb platform).
+
+    xvfb-run -s "-screen 0 1280x800x24" .venv/bin/python scripts/screenshots.py
+
+It builds a fresh data folder, asks the bundled model a question, indexes two sample files and
+asks about them, then grabs the X screen once per page.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+OUT = ROOT / "docs" / "screenshots"
+
+
+def main() -> None:
+    home = Path(tempfile.mkdtemp())
+    os.environ["HEARTH_HOME"] = str(home / "home")
+    from PySide6.QtCore import QThreadPool
+    from PySide6.QtWidgets import QApplication
+
+    from app import compose
+    from tests.app.test_cli_docs import make_docs
+    from ui.main_window import MainWindow
+
+    app = QApplication(sys.argv)
+    services = compose.build(isolate_documents=True)
+    win = MainWindow(services)
+    win.setGeometry(0, 0, 1280, 800)
+    win.show()
+    win.start()
+
+    def wait(cond, timeout: float = 240) -> None:
+        deadline = time.monotonic() + timeout
+        while not cond() and time.monotonic() < deadline:
+            app.processEvents()
+            time.sleep(0.01)
+
+    def shot(name: str) -> None:
+        for _ in range(30):
+            app.processEvents()
+            time.sleep(0.02)
+        screen = app.primaryScreen()
+        screen.grabWindow(0).save(str(OUT / f"{name}.png"))
+        print("saved", OUT / f"{name}.png")
+
+    wait(lambda: win.chat.model_state.endswith("ready") and not win.chat.busy())
+    shot("welcome")
+    chat = win.chat
+    services.chats.configure(chat.chat_id, sampling={"temperature": 0.0, "max_tokens": 200})
+    chat.composer.setPlainText("Write a Python function that reverses a string, with an "
+                               "example.")
+    chat.send()
+    wait(lambda: not chat.busy())
+    shot("chat")
+
+    win.nav.setCurrentRow(2)
+    docs = make_docs(home / "Documents")
+    done: list[str] = []
+    win.documents.indexed.connect(done.append)
+    win.documents.create("Work", [str(docs)])
+    wait(lambda: bool(done))
+    wait(lambda: win.documents.files.rowCount() == 2, 30)
+    shot("documents")
+
+    win.nav.setCurrentRow(0)
+    chat.new_chat()
+    services.chats.configure(chat.chat_id, collections=["Work"],
+                             sampling={"temperature": 0.0, "max_tokens": 60})
+    chat.composer.setPlainText("What is the vault code word?")
+    chat.send()
+    wait(lambda: not chat.busy())
+    shot("chat-with-sources")
+
+    win.nav.setCurrentRow(1)
+    wait(lambda: bool(win.models.cards), 60)
+    shot("models")
+    win.nav.setCurrentRow(3)
+    shot("settings")
+    win.close()
+    QThreadPool.globalInstance().waitForDone(30_000)
+    services.close()
+
+
+if __name__ == "__main__":
+    main()
