@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.chats import Chat
+from engine.chats import Chat, ChatNotFound
 from engine.conversation import Loading, ModelReady, Saved
 from engine.runtime import Done, LoadedModel, Notice, TextPiece
 from ui.adapter import StreamTask
@@ -211,7 +211,7 @@ class ChatPage(QWidget):
             return None
         try:
             return self.store.chat(self.chat_id)
-        except Exception:
+        except ChatNotFound:
             return None
 
     def rename_chat(self, chat_id: int, title: str | None = None) -> None:

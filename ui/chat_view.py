@@ -68,6 +68,8 @@ class ChatView(QTextBrowser):
 
     def set_messages(self, messages: list[Message], busy: bool = False) -> None:
         self._messages = list(messages)
+        shown = {m.id for m in self._messages}
+        self._cache = {k: v for k, v in self._cache.items() if k[0] in shown}
         self._live_id = None
         self._busy = busy
         self._render()

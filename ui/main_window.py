@@ -173,6 +173,7 @@ class MainWindow(QMainWindow):
 
     def shutdown(self) -> None:
         """Stop what runs in the background; the caller then waits for the pool."""
+        self.settings_page.flush()
         for page in (self.chat, self.models, self.documents):
             page.shutdown()
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QUrl, Signal
+from PySide6.QtCore import QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -136,7 +136,11 @@ class SettingsPage(QWidget):
         elif key == "chat.system_prompt":
             text = QPlainTextEdit(str(value))
             text.setMaximumHeight(80)
-            text.textChanged.connect(lambda k=key, t=text: self.apply(k, t.toPlainText()))
+            # saved when typing pauses, not on every key (each save writes and syncs a file)
+            self._prompt_timer = QTimer(self, singleShot=True, interval=700)
+            self._prompt_timer.timeout.connect(lambda k=key, t=text: self.apply(
+                k, t.toPlainText()))
+            text.textChanged.connect(self._prompt_timer.start)
             editor = text
         else:
             line = QLineEdit(str(value))
@@ -242,3 +246,10 @@ class SettingsPage(QWidget):
         elif isinstance(editor, QLineEdit):
             editor.setText(str(value))
         editor_any.blockSignals(False)
+
+    def flush(self) -> None:
+        """Save a system prompt still waiting for a pause in typing (the window is closing)."""
+        timer = getattr(self, "_prompt_timer", None)
+        if timer is not None and timer.isActive():
+            timer.stop()
+            timer.timeout.emit()

@@ -142,6 +142,9 @@ def test_a_policy_locked_setting_cannot_be_changed(qtbot, tmp_path: Path,
         assert page.apply("sampling.temperature", 0.2)
         saved = json.loads(services.paths.settings_file.read_text())
         assert saved["values"] == {"sampling.temperature": 0.2}
+        page.editors["chat.system_prompt"].setPlainText("Be brief.")  # saved after a pause,
+        page.flush()  # or when the window closes
+        assert services.settings.get("chat.system_prompt") == "Be brief."
     finally:
         close(qtbot, win)
         services.close()
