@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.db import wal_mode
 from engine.errors import HearthError
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,7 @@ class ChatStore:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
                                    timeout=10)
         self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
+        wal_mode(self._db)
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: a crash loses no committed data
         self._db.execute("PRAGMA foreign_keys=ON")
         self._migrate()
@@ -144,6 +145,8 @@ class ChatStore:
                 log.info("chat store backed up to %s before migrating", backup)
             for name, migration in todo:
                 with self._tx() as db:
+                    if db.execute("SELECT 1 FROM migrations WHERE name=?", (name,)).fetchone():
+                        continue  # another process applied it while we waited for the lock
                     migration(db)
                     db.execute("INSERT INTO migrations VALUES (?, ?)", (name, time.time()))
                 log.info("chat store migration %s applied", name)

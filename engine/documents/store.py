@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.db import wal_mode
 from engine.errors import CollectionNotFound, DocumentError
 
 log = logging.getLogger(__name__)
@@ -163,7 +164,7 @@ class DocumentStore:
         try:
             self.db = sqlite3.connect(path, timeout=30.0, isolation_level=None,
                                       check_same_thread=False)
-            self.db.execute("PRAGMA journal_mode=WAL")
+            wal_mode(self.db)
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=ON")
             self._migrate(backup=existed)
@@ -188,6 +189,9 @@ class DocumentStore:
             shutil.copy2(self.path, copy)
         for name, sql in pending:
             with self.transaction():
+                if self.db.execute("SELECT 1 FROM migrations WHERE name = ?",
+                                   (name,)).fetchone():
+                    continue  # another connection applied it while we waited for the lock
                 for statement in _split_sql(sql):
                     self.db.execute(statement)
                 self.db.execute("INSERT INTO migrations VALUES (?, ?)", (name, time.time()))

@@ -98,3 +98,30 @@ def test_a_newer_migration_backs_up_the_store_first(tmp_path: Path, monkeypatch)
         assert db.execute("SELECT content FROM messages").fetchone()[0] == "keep me"
     with sqlite3.connect(path) as db:
         assert "pinned" in [r[1] for r in db.execute("PRAGMA table_info(chats)")]
+
+
+def test_first_opens_racing_on_a_new_file_all_succeed(tmp_path: Path) -> None:
+    """The window's pages (and a CLI command) may open a brand-new store at the same moment;
+    SQLite refuses the WAL switch of all but one without waiting. Each must still open."""
+    import threading
+
+    from engine.documents.store import DocumentStore
+
+    for n, opener in enumerate((ChatStore, DocumentStore)):
+        path = tmp_path / f"store-{n}.sqlite"
+        errors: list[BaseException] = []
+        start = threading.Barrier(8)
+
+        def open_it(opener=opener, path=path, start=start, errors=errors) -> None:
+            start.wait()
+            try:
+                opener(path).close()
+            except BaseException as exc:  # collected for the assert below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=open_it) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert errors == []
