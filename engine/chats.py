@@ -17,13 +17,13 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.db import wal_mode
+from engine.db import immediate, migrate, wal_mode
 from engine.errors import HearthError
 
 log = logging.getLogger(__name__)
@@ -64,8 +64,8 @@ class Message:
     notes: list[str] = field(default_factory=list)
 
 
-def _m001_initial(db: sqlite3.Connection) -> None:
-    _script(db, """
+MIGRATIONS: tuple[tuple[str, str], ...] = (
+    ("001_initial", """
         CREATE TABLE chats (
             id INTEGER PRIMARY KEY AUTOINCREMENT,  -- ids never reused: the UI holds them
             title TEXT NOT NULL,
@@ -93,18 +93,7 @@ def _m001_initial(db: sqlite3.Connection) -> None:
         );
         CREATE INDEX messages_by_chat ON messages (chat_id, seq);
         CREATE INDEX chats_by_updated ON chats (updated DESC);
-    """)
-
-
-def _script(db: sqlite3.Connection, sql: str) -> None:
-    """Run statements inside the caller's transaction (executescript would commit)."""
-    for statement in sql.split(";"):
-        if statement.strip():
-            db.execute(statement)
-
-
-MIGRATIONS: tuple[tuple[str, Callable[[sqlite3.Connection], None]], ...] = (
-    ("001_initial", _m001_initial),
+    """),
 )
 
 
@@ -119,7 +108,8 @@ class ChatStore:
         wal_mode(self._db)
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: a crash loses no committed data
         self._db.execute("PRAGMA foreign_keys=ON")
-        self._migrate()
+        with self._lock:
+            migrate(self._db, path, MIGRATIONS, "chat store")
         with self._tx() as db:
             n = db.execute("UPDATE messages SET status='interrupted' WHERE status='streaming'"
                            ).rowcount
@@ -130,37 +120,10 @@ class ChatStore:
         with self._lock:
             self._db.close()
 
-    # -- migrations --------------------------------------------------------------------
-
-    def _migrate(self) -> None:
-        with self._lock:
-            self._db.execute("CREATE TABLE IF NOT EXISTS migrations "
-                             "(name TEXT PRIMARY KEY, applied REAL NOT NULL)")
-            done = {r[0] for r in self._db.execute("SELECT name FROM migrations")}
-            todo = [(n, f) for n, f in MIGRATIONS if n not in done]
-            if todo and done:
-                backup = self.path.with_name(f"{self.path.name}.before-{todo[0][0]}")
-                with sqlite3.connect(backup) as copy:
-                    self._db.backup(copy)
-                log.info("chat store backed up to %s before migrating", backup)
-            for name, migration in todo:
-                with self._tx() as db:
-                    if db.execute("SELECT 1 FROM migrations WHERE name=?", (name,)).fetchone():
-                        continue  # another process applied it while we waited for the lock
-                    migration(db)
-                    db.execute("INSERT INTO migrations VALUES (?, ?)", (name, time.time()))
-                log.info("chat store migration %s applied", name)
-
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        with self._lock, immediate(self._db) as db:
+            yield db
 
     # -- chats -------------------------------------------------------------------------
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import shutil
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -24,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.db import wal_mode
+from engine.db import immediate, migrate, wal_mode
 from engine.errors import CollectionNotFound, DocumentError
 
 log = logging.getLogger(__name__)
@@ -160,14 +159,13 @@ class DocumentStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        existed = path.exists() and path.stat().st_size > 0
         try:
             self.db = sqlite3.connect(path, timeout=30.0, isolation_level=None,
                                       check_same_thread=False)
             wal_mode(self.db)
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=ON")
-            self._migrate(backup=existed)
+            migrate(self.db, path, MIGRATIONS, "document store")
         except sqlite3.DatabaseError as exc:
             raise DocumentError(
                 f"The document database {path} could not be opened: {exc}. Move it away to "
@@ -178,34 +176,10 @@ class DocumentStore:
 
     # -- schema ------------------------------------------------------------------------------
 
-    def _migrate(self, *, backup: bool) -> None:
-        self.db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, "
-                        "applied REAL NOT NULL)")
-        done = {r[0] for r in self.db.execute("SELECT name FROM migrations")}
-        pending = [(n, sql) for n, sql in MIGRATIONS if n not in done]
-        if pending and backup:
-            copy = self.path.with_name(f"{self.path.name}.before-{pending[0][0]}")
-            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            shutil.copy2(self.path, copy)
-        for name, sql in pending:
-            with self.transaction():
-                if self.db.execute("SELECT 1 FROM migrations WHERE name = ?",
-                                   (name,)).fetchone():
-                    continue  # another connection applied it while we waited for the lock
-                for statement in _split_sql(sql):
-                    self.db.execute(statement)
-                self.db.execute("INSERT INTO migrations VALUES (?, ?)", (name, time.time()))
-            log.info("document store migration applied: %s", name)
-
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        with immediate(self.db) as db:
+            yield db
 
     # -- collections -------------------------------------------------------------------------
 
@@ -433,22 +407,3 @@ def fts_query(text: str) -> str:
             word = []
     unique = list(dict.fromkeys(t.lower() for t in terms if len(t) > 1 or t.isdigit()))
     return " OR ".join(f'"{t}"' for t in unique[:64])
-
-
-def _split_sql(script: str) -> list[str]:
-    """Split a migration into statements; trigger bodies contain semicolons."""
-    statements: list[str] = []
-    current: list[str] = []
-    in_trigger = False
-    for line in script.strip().splitlines():
-        current.append(line)
-        stripped = line.strip().upper()
-        if stripped.startswith("CREATE TRIGGER"):
-            in_trigger = True
-        if (in_trigger and stripped == "END;") or (not in_trigger and stripped.endswith(";")):
-            statements.append("\n".join(current))
-            current = []
-            in_trigger = False
-    if "".join(current).strip():
-        statements.append("\n".join(current))
-    return statements

@@ -88,8 +88,8 @@ def test_a_newer_migration_backs_up_the_store_first(tmp_path: Path, monkeypatch)
     s = ChatStore(path)
     s.add_message(s.create().id, "user", "keep me")
     s.close()
-    added = (*chats.MIGRATIONS, ("002_test", lambda db: db.execute(
-        "ALTER TABLE chats ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0")))
+    added = (*chats.MIGRATIONS,
+             ("002_test", "ALTER TABLE chats ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;"))
     monkeypatch.setattr(chats, "MIGRATIONS", added)
     s = ChatStore(path)
     s.close()
