@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from engine import __version__
+from engine import __version__, workers
 from engine.errors import Cancelled, HearthError
 
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
@@ -76,27 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-WORKER_FLAG = "--hearth-model-worker"  # a frozen build starts its model worker this way
-PARSE_WORKER_FLAG = "--hearth-parse-worker"  # ... and the process that reads documents
-DOCUMENTS_WORKER_FLAG = "--hearth-documents-worker"  # ... and the GUI's indexer and searcher
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == [WORKER_FLAG]:
-        from engine.runtime import worker
-
-        worker.main()
-        return EXIT_OK
-    if argv[:1] == [PARSE_WORKER_FLAG]:
-        from engine.documents import parse_worker
-
-        parse_worker.main()
-        return EXIT_OK
-    if argv[:1] == [DOCUMENTS_WORKER_FLAG]:
-        from engine.documents import service_worker
-
-        service_worker.main()
+    if workers.run_if_worker(argv):  # a frozen build re-runs itself as one of its workers
         return EXIT_OK
     parser = build_parser()
     args = parser.parse_args(argv)

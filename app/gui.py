@@ -18,22 +18,9 @@ PROBE_ENV = "HEARTH_STARTUP_PROBE"  # bench/: print when the window is interacti
 
 
 def main(argv: list[str] | None = None) -> int:
-    from app.cli import DOCUMENTS_WORKER_FLAG, PARSE_WORKER_FLAG, WORKER_FLAG
+    from engine import workers
 
-    if sys.argv[1:2] == [WORKER_FLAG]:  # a frozen build re-runs itself as the model worker
-        from engine.runtime import worker
-
-        worker.main()
-        return 0
-    if sys.argv[1:2] == [PARSE_WORKER_FLAG]:
-        from engine.documents import parse_worker
-
-        parse_worker.main()
-        return 0
-    if sys.argv[1:2] == [DOCUMENTS_WORKER_FLAG]:
-        from engine.documents import service_worker
-
-        service_worker.main()
+    if workers.run_if_worker(sys.argv[1:]):  # a frozen build re-runs itself as a worker
         return 0
     from PySide6.QtCore import QThreadPool, QTimer
     from PySide6.QtWidgets import QApplication

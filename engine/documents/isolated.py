@@ -14,30 +14,25 @@ from __future__ import annotations
 import json
 import logging
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from engine import errors
+from engine import errors, workers
 from engine.documents.indexer import IndexDone, IndexProgress
 from engine.documents.library import DocumentLibrary, SearchResult
 from engine.documents.retrieval import Hit
 from engine.errors import HearthError
 
 log = logging.getLogger(__name__)
-WORKER_FLAG = "--hearth-documents-worker"
 
 
 class _Child:
     """One worker process; one request at a time."""
 
     def __init__(self, folder: Path) -> None:
-        if getattr(sys, "frozen", False):  # a PyInstaller build: the app dispatches the flag
-            argv = [sys.executable, WORKER_FLAG, str(folder)]
-        else:
-            argv = [sys.executable, "-m", "engine.documents.service_worker", str(folder)]
+        argv = workers.command("engine.documents.service_worker", str(folder))
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      text=True, encoding="utf-8", bufsize=1)
         log.info("documents worker started (pid %d)", self.proc.pid)

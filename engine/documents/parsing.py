@@ -13,16 +13,16 @@ import logging
 import os
 import queue
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from engine import workers
+
 log = logging.getLogger(__name__)
 
-WORKER_FLAG = "--hearth-parse-worker"  # a frozen build starts its parse worker this way
 
 
 @dataclass(frozen=True)
@@ -99,10 +99,7 @@ class FileParser:
         if self._proc is not None and self._proc.poll() is None:
             return
         self._kill()
-        if getattr(sys, "frozen", False):
-            argv = [sys.executable, WORKER_FLAG]
-        else:
-            argv = [sys.executable, "-m", "engine.documents.parse_worker"]
+        argv = workers.command("engine.documents.parse_worker")
         env = dict(os.environ, PYTHONUNBUFFERED="1", HEARTH_PARSE_MEMORY_MB=str(self.memory_mb),
                    OMP_NUM_THREADS="1")
         self._results = queue.Queue()

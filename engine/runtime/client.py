@@ -22,7 +22,6 @@ import os
 import queue
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -30,7 +29,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from engine import gguf
+from engine import gguf, workers
 from engine.errors import (
     Cancelled,
     GenerationError,
@@ -248,10 +247,7 @@ class ModelRuntime:
         if self._alive():
             return
         self._kill_worker()
-        if getattr(sys, "frozen", False):  # a PyInstaller build: app.cli/app.gui dispatch it
-            argv = [sys.executable, "--hearth-model-worker"]
-        else:
-            argv = [sys.executable, "-m", "engine.runtime.worker"]
+        argv = workers.command("engine.runtime.worker")
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=None, env=env, close_fds=True)

@@ -1,0 +1,31 @@
+"""The child processes Hearth starts, and how each is started: `python -m module` from a
+source install, or the frozen executable re-run with a flag (a PyInstaller build has no -m;
+app/cli.py and app/gui.py hand the flag to `run_if_worker`)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+WORKERS = {
+    "--hearth-model-worker": "engine.runtime.worker",  # owns llama.cpp
+    "--hearth-parse-worker": "engine.documents.parse_worker",  # reads untrusted files
+    "--hearth-documents-worker": "engine.documents.service_worker",  # the GUI's index/search
+}
+
+
+def command(module: str, *args: str) -> list[str]:
+    """The argv that starts the worker `module` with `args`."""
+    if getattr(sys, "frozen", False):
+        flag = next(f for f, m in WORKERS.items() if m == module)
+        return [sys.executable, flag, *args]
+    return [sys.executable, "-m", module, *args]
+
+
+def run_if_worker(argv: list[str]) -> bool:
+    """If argv[0] is a worker flag, run that worker to its end and return True."""
+    module = WORKERS.get(argv[0]) if argv else None
+    if module is None:
+        return False
+    importlib.import_module(module).main()
+    return True
