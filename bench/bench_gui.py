@@ -61,28 +61,14 @@ def bare_qt() -> list[float]:
 
 
 def gaps_while(app, until, timeout_s: float) -> list[float]:
-    from PySide6.QtCore import QElapsedTimer, QTimer
+    from tests.event_loop import GapRecorder
 
-    gaps: list[float] = []
-    clock = QElapsedTimer()
-    clock.start()
-    last = [clock.nsecsElapsed()]
-
-    def tick() -> None:
-        now = clock.nsecsElapsed()
-        gaps.append((now - last[0]) / 1e6)
-        last[0] = now
-
-    timer = QTimer()
-    timer.setInterval(10)
-    timer.timeout.connect(tick)
-    timer.start()
     deadline = time.monotonic() + timeout_s
-    while not until() and time.monotonic() < deadline:
-        app.processEvents()
-        time.sleep(0.001)
-    timer.stop()
-    return gaps
+    with GapRecorder() as recorder:
+        while not until() and time.monotonic() < deadline:
+            app.processEvents()
+            time.sleep(0.001)
+    return recorder.gaps
 
 
 def make_folder(folder: Path) -> Path:

@@ -11,9 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QElapsedTimer, QTimer
-
 from tests.app.test_cli_docs import make_docs
+from tests.event_loop import GapRecorder
 from ui.main_window import MainWindow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,25 +60,9 @@ def test_a_second_launch_raises_the_first_and_a_killed_ones_lock_is_taken_over(
 
 def watch_event_loop(qtbot, until, timeout_ms: int) -> list[float]:
     """Gaps (ms) between ticks of a 10 ms timer while `until()` is false."""
-    gaps: list[float] = []
-    clock = QElapsedTimer()
-    clock.start()
-    last = [clock.nsecsElapsed()]
-
-    def tick() -> None:
-        now = clock.nsecsElapsed()
-        gaps.append((now - last[0]) / 1e6)
-        last[0] = now
-
-    timer = QTimer()
-    timer.setInterval(10)
-    timer.timeout.connect(tick)
-    timer.start()
-    try:
+    with GapRecorder() as recorder:
         qtbot.waitUntil(until, timeout=timeout_ms)
-    finally:
-        timer.stop()
-    return gaps
+    return recorder.gaps
 
 
 def test_the_event_loop_keeps_answering_while_generating_and_indexing(
