@@ -60,7 +60,7 @@ class ChatPage(QWidget):
         self.last_speed = ""
         self.model_state = "not loaded"
         self.model_name = ""
-        self._closing = False
+        self.closing = False  # set by shutdown(): late signals start no new work
 
         # sidebar
         self.search = QLineEdit(placeholderText="Search chats")
@@ -342,7 +342,7 @@ class ChatPage(QWidget):
         task.start()
 
     def _on_event(self, event: Any) -> None:
-        if self._closing:  # a last queued signal after shutdown: the services may be closed
+        if self.closing:  # a last queued signal after shutdown: the services may be closed
             return
         if isinstance(event, Loading):
             self.model_state = f"loading {event.model}…"
@@ -381,7 +381,7 @@ class ChatPage(QWidget):
         self.show_error(message)
 
     def _on_finished(self) -> None:
-        if self._closing:
+        if self.closing:
             return
         self._set_busy(False)
         if self.chat_id is not None:
@@ -425,6 +425,6 @@ class ChatPage(QWidget):
         return super().eventFilter(obj, event)
 
     def shutdown(self) -> None:
-        self._closing = True
+        self.closing = True
         self.stop()
         self.view.stop_rendering()

