@@ -111,14 +111,6 @@ class IsolatedLibrary:
         data = replies[0][1]
         return SearchResult([Hit(**h) for h in data["hits"]], data["mode"], data["notes"])
 
-    def warm(self) -> None:
-        """Start the search child and load the embedder, so the first question is quick."""
-        with self._search_lock:
-            if self._searcher is None or not self._searcher.alive():
-                self._searcher = _Child(self.folder)
-            for _ in self._searcher.request(self._request("warm")):
-                pass
-
     def delete(self, name: str) -> None:
         child = _Child(self.folder)
         try:

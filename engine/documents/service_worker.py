@@ -56,8 +56,6 @@ def serve(folder: Path, requests: IO[str], out: IO[str]) -> None:
                                             "mode": result.mode, "notes": result.notes})
             elif op == "delete":
                 library.delete(request["name"])
-            elif op == "warm":
-                library.embedder.embed(["warm up"])
             else:
                 raise ValueError(f"unknown request {op!r}")
             _send(out, "end")
