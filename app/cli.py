@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from engine import __version__, workers
+from engine import __version__, network, workers
 from engine.errors import Cancelled, HearthError
 
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
@@ -80,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    network.install("hearth")
     if workers.run_if_worker(argv):  # a frozen build re-runs itself as one of its workers
         return EXIT_OK
     parser = build_parser()
@@ -330,8 +331,16 @@ def cmd_doctor(args: argparse.Namespace, services: Any) -> int:
         print(f"  {m['id']}: {m['size'] / 1e6:.1f} MB at {m['path']}")
         if "sha256" in m:
             print(f"    sha256 of {m['sha256_of']}: {m['sha256']}{check}")
+    privacy = report["privacy"]
+    print("\nPrivacy:")
+    print(f"  network guard: {'on' if privacy['guard_installed'] else 'OFF'}; Hugging Face and "
+          f"chromadb offline, telemetry off")
+    print(f"  network attempts recorded: {privacy['attempts']} ({privacy['allowed']} allowed "
+          f"downloads, {privacy['refused']} refused), log {privacy['egress_log']}")
+    found = privacy["analytics_packages"]
+    print(f"  analytics or crash-reporting packages: {', '.join(found) if found else 'none'}")
     bad = [m for m in report["bundled_models"] if not m["present"] or m.get("sha256_ok") is False]
-    return EXIT_ERROR if bad else EXIT_OK
+    return EXIT_ERROR if bad or found else EXIT_OK
 
 
 if __name__ == "__main__":

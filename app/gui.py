@@ -18,8 +18,9 @@ PROBE_ENV = "HEARTH_STARTUP_PROBE"  # bench/: print when the window is interacti
 
 
 def main(argv: list[str] | None = None) -> int:
-    from engine import workers
+    from engine import network, workers
 
+    network.install("app")
     if workers.run_if_worker(sys.argv[1:]):  # a frozen build re-runs itself as a worker
         return 0
     from PySide6.QtCore import QThreadPool, QTimer

@@ -7,7 +7,7 @@ import sys
 from importlib import metadata
 from typing import Any
 
-from engine import __version__, bundled, llama_build
+from engine import __version__, bundled, llama_build, network
 from engine.errors import BundledAssetMissing
 from engine.paths import DataPaths
 
@@ -58,4 +58,5 @@ def report(paths: DataPaths, with_hashes: bool = True) -> dict[str, Any]:
         "llama_cpp": llama_build.build_info(),
         "paths": paths.as_dict(),
         "bundled_models": bundled_models(with_hashes),
+        "privacy": network.status(),
     }

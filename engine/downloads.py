@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import catalog as catalog_mod
+from engine import network
 from engine.bundled import sha256_file
 from engine.errors import (
     ChecksumMismatch,
@@ -159,6 +160,9 @@ def check_allowed(request: DownloadRequest, config: DownloadConfig) -> None:
     if config.offline:
         raise DownloadsDisabled("Offline mode is on, so Hearth will not download anything. "
                                 "Turn it off in Settings > Privacy to download models.")
+    if network.user_forced_offline():
+        raise DownloadsDisabled("Hugging Face offline mode (HF_HUB_OFFLINE) is set in your "
+                                "environment, so Hearth will not download anything.")
     if not config.allowed:
         raise DownloadsDisabled("Downloads are turned off on this computer by its policy. "
                                 "Ask your IT department for the model.")
@@ -206,7 +210,9 @@ def download(request: DownloadRequest, paths: DataPaths, config: DownloadConfig,
         raise DownloadError("This model is already being downloaded by another Hearth "
                             "window or command.") from None
     try:
-        yield from _download_locked(request, paths, config, base_name, key)
+        # The one place Hearth opens the network: this thread, for this file, while it lasts.
+        with network.allow(f"download {request.repo}/{request.file}"):
+            yield from _download_locked(request, paths, config, base_name, key)
     finally:
         lock.release()
 

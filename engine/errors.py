@@ -87,3 +87,8 @@ class CollectionNotFound(DocumentError):
 
 class IndexBusy(DocumentError):
     """Another process is writing this document index."""
+
+
+class NetworkBlocked(HearthError, ConnectionRefusedError):
+    """A network request outside a download the user started; refused before it left.
+    An OSError, so libraries that try the network on their own treat it as being offline."""

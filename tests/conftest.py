@@ -11,6 +11,12 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+from engine import network
+
+# The suite runs under the same guard as the app: a test (or a library under test) that tries
+# to reach past loopback fails with NetworkBlocked instead of quietly going online.
+network.install("tests")
+
 
 @pytest.fixture(autouse=True)
 def hearth_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

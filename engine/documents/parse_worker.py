@@ -56,6 +56,9 @@ def handle(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
+    from engine import network
+
+    network.install("file reader")
     memory_mb = int(os.environ.get("HEARTH_PARSE_MEMORY_MB", "2048"))
     limit_memory(memory_mb)
     out = sys.stdout.buffer

@@ -70,6 +70,9 @@ def serve(folder: Path, requests: IO[str], out: IO[str]) -> None:
 
 
 def main() -> None:
+    from engine import network
+
+    network.install("documents worker")
     out = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     sys.stdout = sys.stderr
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -75,7 +74,6 @@ class VectorIndex:
 
     def _problem(self) -> str | None:
         """Why the folder cannot be trusted as it is, or None. Cheap: a stat and a tiny read."""
-        os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
         if not self.folder.exists():
             if self.store.db.execute("SELECT 1 FROM chunks WHERE in_vectors = 1 LIMIT 1"
                                      ).fetchone():

@@ -34,6 +34,7 @@ import threading
 import time
 from typing import Any, BinaryIO
 
+from engine import network
 from engine.runtime import chat_template
 from engine.runtime.params import (
     ChatRequest,
@@ -51,6 +52,7 @@ PIECE_INTERVAL_S = 0.03
 
 def main() -> None:
     """Entry point of the worker process (``python -m engine.runtime.worker``)."""
+    network.install("model worker")
     # Ctrl-C in a terminal goes to the whole process group; the CLI turns it into a soft stop,
     # so the worker must not die of it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

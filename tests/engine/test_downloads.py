@@ -274,9 +274,8 @@ def test_unreachable_endpoint_says_offline(paths: DataPaths) -> None:
 def test_hf_hub_offline_is_respected_with_no_connection_attempt(
         hub: HFServer, paths: DataPaths, no_connections: list[object],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    import huggingface_hub.constants
-
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the user's own, not the one Hearth sets
+    monkeypatch.delenv("HEARTH_SET_HF_OFFLINE", raising=False)
     with pytest.raises(DownloadsDisabled, match="HF_HUB_OFFLINE"):
         run(catalog_request(), paths, config(hub))
     assert no_connections == [] and hub.requests == []
