@@ -23,6 +23,21 @@ system_libs() {
     fi
 }
 
+# system_tools "COMMANDS" "DEBIAN PACKAGES": the same for programs (the tests need strace).
+system_tools() {
+    local missing=()
+    for tool in $1; do
+        command -v "$tool" >/dev/null || missing+=("$tool")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "hearth: installing ${missing[*]}" >&2
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $2 >/dev/null
+    else
+        echo "hearth: the tests need ${missing[*]} (install: $2)" >&2
+    fi
+}
+
 # Qt needs these even offscreen (the tests); a window on an X11/XWayland desktop needs the
 # xcb ones too (scripts/run).
 qt_system_libs() {
