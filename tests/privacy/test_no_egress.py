@@ -21,8 +21,6 @@ from tests.doc_files import make_docx, make_pdf
 ROOT = Path(__file__).resolve().parents[2]
 FLOW = Path(__file__).with_name("headless_flow.py")
 
-pytestmark = pytest.mark.skipif(not (shutil.which("unshare") and shutil.which("strace")),
-                                reason="needs unshare and strace (scripts/test installs them)")
 
 _ADDRESS = re.compile(
     r'sin_addr=inet_addr\("(?P<v4>[^"]+)"\)|inet_pton\(AF_INET6, "(?P<v6>[^"]+)"')
@@ -50,6 +48,8 @@ def egress(trace: Path) -> list[str]:
 
 def run_isolated(argv: list[str], trace: Path, env: dict[str, str],
                  timeout: float) -> subprocess.CompletedProcess[str]:
+    if not (shutil.which("unshare") and shutil.which("strace")):
+        pytest.fail("the no-egress proof needs unshare and strace (scripts/test installs them)")
     return subprocess.run(
         ["unshare", "-rn", "strace", "-f", "-qq", "-e", "trace=network", "-o", str(trace),
          *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
