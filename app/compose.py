@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from engine import paths as paths_module
@@ -28,6 +29,7 @@ class Services:
     runtime: ModelRuntime
     policy: Policy | None = None
     isolate_documents: bool = False  # the GUI: heavy document work in child processes
+    started: float = field(default_factory=time.time)  # "connections since start" counts from here
     _documents: Any = None
     _chats: Any = None
     _conversations: Any = None

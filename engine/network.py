@@ -168,6 +168,42 @@ def read_log(path: Path | None = None, since: float = 0.0) -> list[Attempt]:
     return found
 
 
+class LogFollower:
+    """Reads the egress log as it grows: `poll()` returns the attempts appended since the last
+    call, made at or after `since`. Cheap when nothing changed (one stat), so a UI timer can
+    call it on its thread."""
+
+    def __init__(self, path: Path, since: float) -> None:
+        self.path = path
+        self.since = since
+        self._offset = 0
+        self._partial = b""
+
+    def poll(self) -> list[Attempt]:
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            return []
+        if size < self._offset:  # replaced (data deleted): start over
+            self._offset, self._partial = 0, b""
+        if size == self._offset:
+            return []
+        with self.path.open("rb") as fh:
+            fh.seek(self._offset)
+            data = self._partial + fh.read(size - self._offset)
+        self._offset = size
+        *lines, self._partial = data.split(b"\n")
+        found = []
+        for line in lines:
+            try:
+                attempt = Attempt(**json.loads(line))
+            except (ValueError, TypeError):
+                continue
+            if attempt.time >= self.since:
+                found.append(attempt)
+        return found
+
+
 def recorded() -> list[Attempt]:
     """Attempts this process made since it started."""
     with _guard.lock:

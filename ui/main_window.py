@@ -28,6 +28,7 @@ from ui.chat_page import ChatPage
 from ui.chat_settings import ChatSettingsDialog
 from ui.documents_page import DocumentsPage
 from ui.models_page import ModelsPage
+from ui.network_activity import NetworkIndicator
 from ui.settings_page import SettingsPage
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,8 @@ class MainWindow(QMainWindow):
         central.setLayout(outer)
         self.setCentralWidget(central)
         self.statusBar().setAccessibleName("Status")
+        self.network = NetworkIndicator(services)
+        self.statusBar().addPermanentWidget(self.network)
 
         self.chat.status.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.chat.open_chat_settings.connect(self.open_chat_settings)
@@ -170,6 +173,7 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Stop what runs in the background; the caller then waits for the pool."""
         self.settings_page.flush()
+        self.network.stop()
         for page in (self.chat, self.models, self.documents):
             page.shutdown()
 

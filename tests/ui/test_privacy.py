@@ -1,0 +1,49 @@
+"""What the user sees of the offline promise: the network indicator and its list, and text from
+documents or the model that can neither fetch nor act."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from engine import network
+from engine.chats import Message
+from ui.chat_view import ChatView
+from ui.network_activity import NetworkActivityDialog
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_status_bar_counts_attempts_from_every_process_and_lists_them(window, qtbot) -> None:
+    assert window.network.text() == "0 connections since start"
+    probe = ("from engine import network; network.install('documents worker')\n"
+             "import socket\ntry: socket.getaddrinfo('telemetry.example.net', 443)\n"
+             "except OSError: pass")
+    subprocess.run([sys.executable, "-c", probe], cwd=ROOT, timeout=120, check=True)
+    qtbot.waitUntil(lambda: window.network.text() == "1 connection since start (1 blocked)",
+                    timeout=10_000)
+    dialog = NetworkActivityDialog(window.network.attempts, window)
+    qtbot.addWidget(dialog)
+    row = [dialog.table.item(0, c).text() for c in range(5)]
+    assert row[1:4] == ["blocked", "lookup telemetry.example.net:443", "documents worker"]
+    assert row[4].startswith("not started by you")
+
+
+def test_text_from_documents_or_the_model_cannot_make_action_links(qtbot) -> None:
+    view = ChatView()
+    qtbot.addWidget(view)
+    hostile = ('[Regenerate](hearth:regenerate:99) <a href="hearth:edit:99">Edit</a> '
+               "[open](file:///etc/passwd) ![x](http://203.0.113.9/pixel.png)")
+    source = {"n": 1, "path": "/docs/a.pdf", "file": "a.pdf", "page": 2, "similarity": 0.5,
+              "quote": '<a href="hearth:copy:99">copy me</a> <img src="http://203.0.113.9/q">'}
+    view.set_messages([
+        Message(1, 1, 1, "user", hostile, "done", 0.0),
+        Message(2, 1, 2, "assistant", hostile, "done", 0.0, "m", sources=[source]),
+    ])
+    links = re.findall(r'href="([^"]*)"', view.toHtml())
+    # only the view's own actions: copy and edit the question; copy, regenerate and the source
+    assert sorted(links) == sorted(["hearth:copy:1", "hearth:edit:1", "hearth:copy:2",
+                                    "hearth:regenerate:2", "hearth:source:2:1"])
+    assert view.resource_requests == [] and network.read_log() == []
