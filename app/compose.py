@@ -73,13 +73,13 @@ class Services:
             self._chats.close()
 
 
-def configure_logging(paths: DataPaths, verbose: bool = False) -> None:
-    """Log to a rotating file in the logs folder (never prompts or answers), and warnings
-    to stderr."""
+def configure_logging(paths: DataPaths, verbose: bool = False, debug: bool = False) -> None:
+    """Log to a rotating file in the logs folder, and warnings to stderr. Prompts, answers and
+    document text are logged only at DEBUG: `--verbose` or the privacy.debug_logging setting."""
     root = logging.getLogger()
     if any(getattr(h, "_hearth", False) for h in root.handlers):
         return
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    root.setLevel(logging.DEBUG if verbose or debug else logging.INFO)
     file_handler = logging.handlers.RotatingFileHandler(
         paths.logs / "hearth.log", maxBytes=2_000_000, backupCount=3, encoding="utf-8")
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -93,10 +93,10 @@ def configure_logging(paths: DataPaths, verbose: bool = False) -> None:
 
 def build(verbose: bool = False, isolate_documents: bool = False) -> Services:
     data_paths = paths_module.resolve().ensure()
-    configure_logging(data_paths, verbose)
-    log.info("data folders: %s", data_paths.as_dict())
     machine_policy = policy.load()
     settings = Settings.load(data_paths.settings_file, locks=machine_policy.locks)
+    configure_logging(data_paths, verbose, bool(settings.get("privacy.debug_logging")))
+    log.info("data folders: %s", data_paths.as_dict())
     log.info("settings loaded (%d locked by %s)", len(settings.locked), machine_policy.path)
     runtime = ModelRuntime()
     log.info("model runtime ready (worker starts on first load)")

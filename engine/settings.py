@@ -94,6 +94,9 @@ SCHEMA: tuple[Setting, ...] = (
             choices=("system", "light", "dark")),
     Setting("privacy.offline_mode", bool, False,
             "Forbid every network request, downloads included."),
+    Setting("privacy.debug_logging", bool, False,
+            "Write prompts, answers and document passages to the log file, to diagnose a "
+            "problem. Off, the log holds no content."),
     Setting("downloads.allowed", bool, True,
             "Allow model downloads. A machine policy can turn this off."),
     Setting("downloads.endpoint", str, "https://huggingface.co",

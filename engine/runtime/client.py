@@ -161,6 +161,12 @@ class ModelRuntime:
             finished = False
             try:
                 self._send(["generate", req_id, chat_request_to_dict(request)])
+                # Content reaches the log only when the user turned on debug logging.
+                debug = log.isEnabledFor(logging.DEBUG)
+                if debug:
+                    log.debug("request %d: %s", req_id,
+                              json.dumps(chat_request_to_dict(request), ensure_ascii=False))
+                pieces: list[str] = []
                 while True:
                     msg = self._recv(None, doing="generating an answer")
                     if msg is None:  # a soft stop was not enough: stop hard
@@ -174,11 +180,15 @@ class ModelRuntime:
                     if kind == "piece":
                         if t_first is None:
                             t_first = time.perf_counter()
+                        if debug:
+                            pieces.append(msg[2])
                         yield TextPiece(msg[2])
                     elif kind == "notice":
                         yield Notice(msg[2])
                     elif kind == "done":
                         finished = True
+                        if debug:
+                            log.debug("answer %d: %r", req_id, "".join(pieces))
                         yield Done(_stats(msg[2], t0, t_first))
                         return
                     elif kind == "error":

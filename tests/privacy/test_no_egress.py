@@ -101,6 +101,8 @@ def test_the_whole_flow_sends_nothing_beyond_loopback(tmp_path: Path) -> None:
     assert (did["asked"], did["chatted"], did["messages"]) == ("done", "done", 4)
     assert json.loads(export.read_text())["messages"][1]["sources"]
     assert did["recorded"] == 0  # and no Python-level attempt was even refused
+    logs = "".join(p.read_text(errors="replace") for p in (home / "logs").rglob("*.log"))
+    assert "model loaded" in logs and "pelican" not in logs.lower()  # no content in the log
 
     lines = trace.read_text().splitlines()
     pids = {line.split()[0] for line in lines if line.split()}
