@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_docs.add_parser(sub)
 
+    erase = sub.add_parser("erase", help="delete all my data: chats, indexes, models, logs…")
+    erase.add_argument("--yes", action="store_true", help="do not ask (for scripts)")
+
     doctor = sub.add_parser("doctor", help="versions, llama.cpp build, devices, data paths")
     doctor.add_argument("--json", action="store_true")
     doctor.add_argument("--no-hash", action="store_true",
@@ -90,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     handlers: dict[str, Callable[[argparse.Namespace, Any], int]] = {
         "chat": cmd_chat, "ask": cmd_ask, "models": cmd_models, "doctor": cmd_doctor,
-        "docs": cmd_docs}
+        "docs": cmd_docs, "erase": cmd_erase}
     from app import compose
 
     services = compose.build(verbose=args.verbose)
@@ -292,6 +295,25 @@ def cmd_models(args: argparse.Namespace, services: Any) -> int:
     from app import cli_models
 
     return cli_models.run(args, services)
+
+
+def cmd_erase(args: argparse.Namespace, services: Any) -> int:
+    from engine import erase
+
+    print("This deletes everything Hearth keeps for you on this computer, for good:")
+    for area in erase.inventory(services.paths):
+        print(f"  {area.name}: {area.files} files, {area.size / 1e6:.1f} MB  ({area.folder})")
+    print("Model files imported in place or downloaded by other apps are not touched.")
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print("hearth: nothing deleted; confirm with --yes", file=sys.stderr)
+            return EXIT_ERROR
+        if input("Type DELETE to confirm: ").strip() != "DELETE":
+            print("Nothing was deleted.")
+            return EXIT_OK
+    areas = services.erase_all_data()
+    print(f"Deleted {sum(a.files for a in areas)} files. Hearth's data folders are gone.")
+    return EXIT_OK
 
 
 def cmd_doctor(args: argparse.Namespace, services: Any) -> int:

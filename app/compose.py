@@ -13,7 +13,7 @@ from typing import Any
 
 from engine import paths as paths_module
 from engine import policy
-from engine.chats import ChatStore
+from engine.chats import ChatStore, open_store
 from engine.paths import DataPaths
 from engine.policy import Policy
 from engine.runtime import ModelRuntime
@@ -52,7 +52,8 @@ class Services:
     @property
     def chats(self) -> ChatStore:
         if self._chats is None:
-            self._chats = ChatStore(self.paths.data / "chats.sqlite")
+            self._chats = open_store(self.paths.data / "chats.sqlite", self.paths,
+                                     bool(self.settings.get("privacy.encrypt_chats")))
         return self._chats  # type: ignore[no-any-return]
 
     @property
@@ -64,6 +65,19 @@ class Services:
             self._conversations = Conversations(self.chats, self.runtime, self.settings,
                                                 self.paths, lambda: self.documents)
         return self._conversations
+
+    def erase_all_data(self) -> list[Any]:
+        """Stop everything that holds Hearth's files, then delete them all (engine/erase.py).
+        The log file handlers go too, so nothing writes a new log into the emptied folders."""
+        from engine import erase
+
+        self.close()
+        root = logging.getLogger()
+        for handler in [h for h in root.handlers if getattr(h, "_hearth", False)
+                        and isinstance(h, logging.FileHandler)]:
+            root.removeHandler(handler)
+            handler.close()
+        return erase.erase_all(self.paths)
 
     def close(self) -> None:
         self.runtime.close()

@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     apply_theme(services.settings.get("ui.theme"))
     window = MainWindow(services)
     instance.activated.connect(window.bring_to_front)
+    window.erased.connect(window.close)
     install_excepthook(window)
     window.show()
     QTimer.singleShot(0, window.start)

@@ -23,8 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine import vault
 from engine.db import immediate, migrate, wal_mode
 from engine.errors import HearthError
+from engine.paths import DataPaths
 
 log = logging.getLogger(__name__)
 
@@ -97,14 +99,46 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
 )
 
 
+def open_store(path: Path, paths: DataPaths, encrypt: bool) -> ChatStore:
+    """The chat store as the settings want it: encrypted with the keyring's key when `encrypt`,
+    converting the file in place when the setting changed since the last start."""
+    if vault.is_encrypted(path):
+        key = vault.key(paths, create=False)
+        if key is None:
+            raise vault.EncryptionUnavailable(
+                "The chat history is encrypted, but its key is not in this computer's keyring, "
+                "so it cannot be read.")
+        if encrypt:
+            return ChatStore(path, key=key)
+        vault.convert(path, key, encrypt=False)
+        vault.forget_key(paths)
+        return ChatStore(path)
+    if encrypt:
+        key = vault.key(paths, create=True)
+        assert key is not None
+        if path.exists():
+            vault.convert(path, key, encrypt=True)
+        return ChatStore(path, key=key)
+    return ChatStore(path)
+
+
 class ChatStore:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, key: str | None = None) -> None:
+        """Open (or create) the store; with `key`, an SQLCipher database encrypted with it."""
         self.path = path
+        self.encrypted = key is not None
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
-                                   timeout=10)
-        self._db.row_factory = sqlite3.Row
+        dbapi: Any = vault.sqlcipher() if key is not None else sqlite3
+        self._db = dbapi.connect(str(path), check_same_thread=False, isolation_level=None,
+                                 timeout=10)
+        self._db.row_factory = dbapi.Row
+        if key is not None:
+            try:
+                vault.apply_key(self._db, key)
+            except vault.EncryptionUnavailable:
+                self._db.close()
+                raise
         wal_mode(self._db)
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: a crash loses no committed data
         self._db.execute("PRAGMA foreign_keys=ON")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -69,9 +70,13 @@ def migrate(db: sqlite3.Connection, path: Path, migrations: Sequence[tuple[str, 
     pending = [(name, sql) for name, sql in migrations if name not in done]
     if pending and done:
         backup = path.with_name(f"{path.name}.before-{pending[0][0]}")
-        with sqlite3.connect(backup) as copy:
-            db.backup(copy)
-        copy.close()
+        if isinstance(db, sqlite3.Connection):
+            with sqlite3.connect(backup) as copy:
+                db.backup(copy)
+            copy.close()
+        else:  # SQLCipher: a copy of the encrypted file stays encrypted
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            shutil.copyfile(path, backup)
         log.info("%s backed up to %s before migrating", what, backup)
     for name, sql in pending:
         with immediate(db):

@@ -97,6 +97,9 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("privacy.debug_logging", bool, False,
             "Write prompts, answers and document passages to the log file, to diagnose a "
             "problem. Off, the log holds no content."),
+    Setting("privacy.encrypt_chats", bool, False,
+            "Encrypt the chat history on disk (SQLCipher), with a key kept in this computer's "
+            "keyring. Applied when Hearth next starts; needs a keyring."),
     Setting("downloads.allowed", bool, True,
             "Allow model downloads. A machine policy can turn this off."),
     Setting("downloads.endpoint", str, "https://huggingface.co",

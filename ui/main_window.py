@@ -6,10 +6,11 @@ dismisses (never a chat message, never a modal that stops the window).
 
 from __future__ import annotations
 
+import html
 import logging
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
@@ -17,6 +18,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QMainWindow,
+    QMessageBox,
     QPushButton,
     QStackedWidget,
     QVBoxLayout,
@@ -38,9 +40,12 @@ PAGES = ("Chat", "Models", "Documents", "Settings")
 class MainWindow(QMainWindow):
     """Lives on the GUI thread; owns the pages, the error banner and the window state."""
 
+    erased = Signal()  # all data deleted; the app should quit
+
     def __init__(self, services: Any) -> None:
         super().__init__()
         self.services = services
+        self.erasing = False
         self.setWindowTitle("Hearth")
         self.setAccessibleName("Hearth")
         self.state_file = QSettings(str(services.paths.config / "window.ini"),
@@ -95,6 +100,8 @@ class MainWindow(QMainWindow):
         self.documents.indexed.connect(
             lambda name: self.statusBar().showMessage(f"“{name}” is indexed.", 8000))
         self.settings_page.changed.connect(self._setting_changed)
+        self.settings_page.notice.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.settings_page.erase_requested.connect(self.confirm_erase)
         self._restore_state()
 
     # -- pages -------------------------------------------------------------------------------
@@ -149,6 +156,39 @@ class MainWindow(QMainWindow):
         if key == "ui.theme":
             apply_theme(self.services.settings.get("ui.theme"))
 
+    # -- delete all my data ------------------------------------------------------------------
+
+    def confirm_erase(self) -> None:
+        from engine import erase
+
+        paths = self.services.paths
+        run_call(self, lambda: erase.inventory(paths), self._ask_erase, self.show_error)
+
+    def _ask_erase(self, areas: list[Any]) -> None:
+        listed = "".join(f"<li>{html.escape(a.name)}: {a.files} files, {_size(a.size)}</li>"
+                         for a in areas if a.files)
+        text = ("<p>This deletes everything Hearth keeps for you, on this computer, for good:"
+                f"</p><ul>{listed}</ul><p>Model files you imported in place or that other apps "
+                "downloaded are not touched. Hearth closes when it is done.</p>")
+        if self.confirm("Delete all my data", text, "Delete everything"):
+            self.erase_all_data()
+
+    def confirm(self, title: str, text: str, action: str) -> bool:
+        """A modal question with Cancel as the default (tests replace this)."""
+        box = QMessageBox(QMessageBox.Icon.Warning, title, text, parent=self)
+        yes = box.addButton(action, QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(box.addButton(QMessageBox.StandardButton.Cancel))
+        box.exec()
+        return box.clickedButton() is yes
+
+    def erase_all_data(self) -> None:
+        """Stop the pages' work, then close the services and delete the data off the GUI
+        thread; the window closes when it is done (nothing is saved again on the way out)."""
+        self.erasing = True
+        self.shutdown()
+        run_call(self, self.services.erase_all_data, lambda _areas: self.erased.emit(),
+                 self.show_error)
+
     # -- state -------------------------------------------------------------------------------
 
     def _restore_state(self) -> None:
@@ -178,6 +218,10 @@ class MainWindow(QMainWindow):
             page.shutdown()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self.erasing:  # the data folders are gone: write nothing back
+            self.shutdown()
+            super().closeEvent(event)
+            return
         self.save_state()
         self.shutdown()
         super().closeEvent(event)
@@ -189,6 +233,13 @@ class MainWindow(QMainWindow):
         self.show()
         self.raise_()
         self.activateWindow()
+
+
+def _size(n: int) -> str:
+    for factor, unit in ((1e9, "GB"), (1e6, "MB"), (1e3, "KB")):
+        if n >= factor:
+            return f"{n / factor:.1f} {unit}"
+    return f"{n} bytes"
 
 
 def apply_theme(theme: str) -> None:

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine import settings as settings_module
+from engine import vault
 from engine.errors import HearthError
 from ui.adapter import run_call
 
@@ -36,7 +37,8 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Model", ("inference.context_length", "inference.threads", "inference.gpu_layers",
                "inference.batch_size")),
     ("Appearance", ("ui.theme",)),
-    ("Privacy and downloads", ("privacy.offline_mode", "downloads.allowed",
+    ("Privacy and downloads", ("privacy.offline_mode", "privacy.encrypt_chats",
+                               "privacy.debug_logging", "downloads.allowed",
                                "downloads.endpoint")),
     ("Documents", ("documents.top_k", "documents.min_score")),
 )
@@ -47,16 +49,22 @@ LABELS = {
     "chat.system_prompt": "System prompt", "inference.context_length": "Context (tokens)",
     "inference.threads": "CPU threads", "inference.gpu_layers": "GPU layers",
     "inference.batch_size": "Batch size", "ui.theme": "Theme",
-    "privacy.offline_mode": "Offline mode", "downloads.allowed": "Allow model downloads",
+    "privacy.offline_mode": "Offline mode", "privacy.encrypt_chats": "Encrypt chat history",
+    "privacy.debug_logging": "Log content (debugging)",
+    "downloads.allowed": "Allow model downloads",
     "downloads.endpoint": "Download from", "documents.top_k": "Passages per question",
     "documents.min_score": "Least similarity",
 }
 
 
 class SettingsPage(QWidget):
-    """Lives on the GUI thread. Emits `changed(str)` with the key after a saved change."""
+    """Lives on the GUI thread. Emits `changed(str)` with the key after a saved change, and
+    `erase_requested()` when the user asks to delete all data (the window confirms), and
+    `notice(str)` with a message for the status bar."""
 
     changed = Signal(str)
+    erase_requested = Signal()
+    notice = Signal(str)
 
     def __init__(self, services: Any, show_error: Callable[[str], None],
                  parent: QWidget | None = None) -> None:
@@ -89,6 +97,14 @@ class SettingsPage(QWidget):
         body.addLayout(data)
         body.addWidget(QLabel("To keep Hearth's data elsewhere (another disk, a USB stick), start "
                               "it with the HEARTH_HOME environment variable set to that folder."))
+        erase = QPushButton("Delete all my data…")
+        erase.setAccessibleName("Delete all my data")
+        erase.setToolTip("Chats, document indexes, downloaded models, caches, logs and settings")
+        erase.clicked.connect(self.erase_requested.emit)
+        erase_row = QHBoxLayout()
+        erase_row.addWidget(erase)
+        erase_row.addStretch(1)
+        body.addLayout(erase_row)
         body.addStretch(1)
         inner = QWidget()
         inner.setLayout(body)
@@ -229,9 +245,20 @@ class SettingsPage(QWidget):
             self.show_error(f"The settings could not be saved: {exc}")
             return False
         self.changed.emit(key)
+        if key == "privacy.encrypt_chats" and value:
+            # Checked now, not at the next start: turning it on must not fail silently later.
+            run_call(self, vault.check_available, lambda _ok: self.notice.emit(
+                "The chat history will be encrypted when Hearth next starts."),
+                lambda message: self._refuse(key, message))
         if key in ("inference.context_length", "model.default"):
             self.refresh_fit()
         return True
+
+    def _refuse(self, key: str, message: str) -> None:
+        self.settings.reset(key)
+        self.settings.save()
+        self._restore(key)
+        self.show_error(message)
 
     def _restore(self, key: str) -> None:
         editor, value = self.editors.get(key), self.settings.get(key)

@@ -98,3 +98,21 @@ def test_chat_ctrl_c_stops_the_answer_not_the_program() -> None:
     answers = out.split("ai> ")
     assert len(answers) == 3, out  # the stopped story, then a whole second answer
     assert answers[2].strip().removesuffix("you>").strip()
+
+
+def test_erase_asks_first_then_deletes_everything(tmp_path: Path) -> None:
+    from engine import erase, paths
+
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HEARTH_HOME=str(tmp_path / "home"))
+    run = [sys.executable, "-m", "app.cli"]
+    assert subprocess.run([*run, "ask", "--max-tokens", "4", "Hi"], env=env,
+                          capture_output=True, timeout=120).returncode == 0
+    refused = subprocess.run([*run, "erase"], env=env, capture_output=True, text=True,
+                             stdin=subprocess.DEVNULL, timeout=120)
+    assert refused.returncode == 1 and "confirm with --yes" in refused.stderr
+    assert (tmp_path / "home" / "logs" / "hearth.log").exists()
+    done = subprocess.run([*run, "erase", "--yes"], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "logs, including the network log" in done.stdout
+    assert erase.leftovers(paths.resolve(env)) == [] and not (tmp_path / "home").exists()

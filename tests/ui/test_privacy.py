@@ -47,3 +47,34 @@ def test_text_from_documents_or_the_model_cannot_make_action_links(qtbot) -> Non
     assert sorted(links) == sorted(["hearth:copy:1", "hearth:edit:1", "hearth:copy:2",
                                     "hearth:regenerate:2", "hearth:source:2:1"])
     assert view.resource_requests == [] and network.read_log() == []
+
+
+def test_delete_all_my_data_asks_then_leaves_nothing_and_closes(window, qtbot,
+                                                                monkeypatch) -> None:
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QPushButton
+
+    from engine import erase
+
+    paths = window.services.paths
+    window.services.chats.add_message(window.services.chats.create().id, "user", "private")
+    answers = [False, True]  # Cancel first, then "Delete everything"
+    asked: list[str] = []
+
+    def confirm(_title: str, text: str, _action: str) -> bool:
+        asked.append(text)
+        return answers.pop(0)
+
+    monkeypatch.setattr(window, "confirm", confirm)
+    window.nav.setCurrentRow(3)
+    button = next(b for b in window.settings_page.findChildren(QPushButton)
+                  if b.accessibleName() == "Delete all my data")
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(asked) == 1, timeout=10_000)
+    assert (paths.data / "chats.sqlite").exists() and not window.erasing  # cancelled
+    with qtbot.waitSignal(window.erased, timeout=30_000):
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert "chats, document indexes and other data" in asked[0]
+    assert erase.leftovers(paths) == []
+    window.close()
+    assert erase.leftovers(paths) == []  # closing wrote nothing back (window state, settings)
