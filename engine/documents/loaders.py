@@ -19,6 +19,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+from engine.documents import hidden
+
 
 class Skip(Exception):
     """The file is deliberately not indexed (reason in the message)."""
@@ -232,6 +234,8 @@ _FENCE = re.compile(r"^ {0,3}(```|~~~)")
 
 def load_markdown(path: Path) -> Extracted:
     text, note = _read_text(path)
+    text, found = hidden.strip_comments(text)
+    note = hidden.note(found, note)
     headings: list[tuple[int, str]] = []
     stack: list[tuple[int, str]] = []
     offset = 0
@@ -337,6 +341,8 @@ _BLOCK_TAGS = frozenset(
         "caption",
     ]
 )
+_VOID_TAGS = frozenset(("area", "base", "br", "col", "embed", "hr", "img", "input", "link",
+                        "meta", "param", "source", "track", "wbr"))
 _SKIP_TAGS = frozenset(
     ["script", "style", "noscript", "template", "svg", "head", "iframe", "object"]
 )
@@ -356,12 +362,29 @@ class _HtmlText(HTMLParser):
         self.stack: list[tuple[int, str]] = []
         self.headings: list[tuple[int, str]] = []
         self.pre = 0
+        self.capture: list[list[Any]] = []  # [kind, open tags, text] of hidden or white elements
+        self.found: list[hidden.Finding] = []
 
     def _emit(self, text: str) -> None:
         self.parts.append(text)
         self.length += len(text)
 
+    def handle_comment(self, data: str) -> None:
+        if len(data.split()) >= 3 and not self.skip:  # a few-word marker is not a message
+            self.found.append(hidden.Finding(hidden.COMMENT, data.strip()))
+
+    def _hiding(self) -> bool:
+        return any(c[0] != hidden.WHITE for c in self.capture)
+
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in _VOID_TAGS:
+            for c in self.capture:
+                c[1] += 1
+            kind = hidden.html_element_kind(attrs)
+            if kind is not None:
+                self.capture.append([kind, 1, []])
+        if self._hiding():
+            return
         if tag in _SKIP_TAGS:
             self.skip += 1
         if tag == "title":
@@ -376,6 +399,17 @@ class _HtmlText(HTMLParser):
             self.heading_level, self.heading_text, self.heading_at = int(tag[1]), [], self.length
 
     def handle_endtag(self, tag: str) -> None:
+        if tag not in _VOID_TAGS and self.capture:
+            hiding = self._hiding()
+            for c in self.capture:
+                c[1] -= 1
+            while self.capture and self.capture[-1][1] <= 0:
+                kind, _depth, parts = self.capture.pop()
+                text = " ".join("".join(parts).split())
+                if text:
+                    self.found.append(hidden.Finding(kind, text))
+            if hiding:
+                return
         if tag in _SKIP_TAGS and self.skip:
             self.skip -= 1
         if tag == "title":
@@ -404,6 +438,10 @@ class _HtmlText(HTMLParser):
             return
         if self.skip:
             return
+        for c in self.capture:
+            c[2].append(data)
+        if self._hiding():
+            return
         if not self.pre:
             data = re.sub(r"\s+", " ", data)
         if self.heading_level:
@@ -426,7 +464,7 @@ def load_html(path: Path) -> Extracted:
     title = " ".join("".join(parser.title).split())
     if title and (not headings or headings[0][0] > 0):
         headings.insert(0, (0, title))
-    return Extracted("html", compact, headings=headings, note=note)
+    return Extracted("html", compact, headings=headings, note=hidden.note(parser.found, note))
 
 
 def _squeeze_newlines(text: str) -> tuple[str, Any]:
@@ -556,9 +594,12 @@ def load_pdf(path: Path) -> Extracted:
         pages: list[int] = []
         offset = 0
         empty = 0
-        for page in reader.pages:
+        found: list[hidden.Finding] = []
+        for number, page in enumerate(reader.pages, 1):
             pages.append(offset)
-            text = _clean(page.extract_text() or "").strip()
+            raw, on_page = hidden.pdf_page_text(page, number)
+            found += on_page
+            text = _clean(raw).strip()
             if not text:
                 empty += 1
             parts.append(text)
@@ -581,7 +622,7 @@ def load_pdf(path: Path) -> Extracted:
     ) as exc:
         raise Fail(f"damaged or unreadable PDF: {type(exc).__name__}: {str(exc)[:160]}") from exc
     note = f"{empty} of {len(pages)} pages have no text layer" if 0 < empty < len(pages) else None
-    return Extracted("pdf", "\n\n".join(parts), pages=pages, note=note)
+    return Extracted("pdf", "\n\n".join(parts), pages=pages, note=hidden.note(found, note))
 
 
 # -- DOCX -------------------------------------------------------------------------------------
@@ -633,6 +674,7 @@ def load_docx(path: Path) -> Extracted:
     headings: list[tuple[int, str]] = []
     stack: list[tuple[int, str]] = []
     offset = 0
+    found: list[hidden.Finding] = []
 
     def page_breaks(element: Any) -> int:
         if rendered:
@@ -644,7 +686,9 @@ def load_docx(path: Path) -> Extracted:
             from docx.text.paragraph import Paragraph
 
             para = Paragraph(block, document)
-            text = para.text.strip()
+            raw, on_para = hidden.docx_paragraph_text(para)
+            found += on_para
+            text = raw.strip()
             style = (para.style.name if para.style is not None else "") or ""
             for _ in range(page_breaks(block)):
                 pages.append(offset)
@@ -672,7 +716,8 @@ def load_docx(path: Path) -> Extracted:
         offset += len(text) + 1
     text = "\n".join(parts)
     # Two breaks at one offset are a blank page: keep both so later pages count right.
-    return Extracted("docx", text, pages=pages if len(pages) > 1 else [], headings=headings)
+    return Extracted("docx", text, pages=pages if len(pages) > 1 else [], headings=headings,
+                     note=hidden.note(found))
 
 
 def _heading_level(style: str) -> int:
