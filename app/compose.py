@@ -9,6 +9,7 @@ import logging
 import logging.handlers
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from engine import paths as paths_module
@@ -18,6 +19,7 @@ from engine.paths import DataPaths
 from engine.policy import Policy
 from engine.runtime import ModelRuntime
 from engine.settings import Settings
+from engine.vault import EncryptionUnavailable
 
 log = logging.getLogger("hearth")
 
@@ -30,6 +32,7 @@ class Services:
     policy: Policy | None = None
     isolate_documents: bool = False  # the GUI: heavy document work in child processes
     started: float = field(default_factory=time.time)  # "connections since start" counts from here
+    chats_problem: str | None = None  # why the saved chat history could not be opened
     _documents: Any = None
     _chats: Any = None
     _conversations: Any = None
@@ -52,8 +55,16 @@ class Services:
     @property
     def chats(self) -> ChatStore:
         if self._chats is None:
-            self._chats = open_store(self.paths.data / "chats.sqlite", self.paths,
-                                     bool(self.settings.get("privacy.encrypt_chats")))
+            try:
+                self._chats = open_store(self.paths.data / "chats.sqlite", self.paths,
+                                         bool(self.settings.get("privacy.encrypt_chats")))
+            except EncryptionUnavailable as exc:
+                # Fail closed: the history is never written in clear. This session's chats
+                # live in memory only, and the window says so.
+                log.error("chat history not opened: %s", exc.user_message)
+                self.chats_problem = (f"{exc.user_message} Chats in this session are kept in "
+                                      "memory only and will not be saved.")
+                self._chats = ChatStore(Path(":memory:"))
         return self._chats  # type: ignore[no-any-return]
 
     @property

@@ -116,6 +116,8 @@ class MainWindow(QMainWindow):
 
     def start(self) -> None:
         """After show(): open the last chat and load its model in the background."""
+        if self.services.chats_problem:
+            self.show_error(self.services.chats_problem)
         self.chat.start(self.state_file.value("chat_id", None, type=int) or None)
 
     def show_error(self, message: str) -> None:

@@ -78,3 +78,52 @@ def test_delete_all_my_data_asks_then_leaves_nothing_and_closes(window, qtbot,
     assert erase.leftovers(paths) == []
     window.close()
     assert erase.leftovers(paths) == []  # closing wrote nothing back (window state, settings)
+
+
+def test_encryption_without_a_keyring_opens_the_window_and_writes_no_clear_history(
+        qtbot, monkeypatch, hearth_home, tmp_path) -> None:
+    import keyring.core
+
+    from app import compose
+    from engine.settings import Settings
+    from tests.ui.conftest import close, ready
+    from ui.main_window import MainWindow
+
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    keyring.core.init_backend()
+    settings = Settings.load(hearth_home / "config" / "settings.json")
+    settings.set("privacy.encrypt_chats", True)
+    settings.save()
+    services = compose.build(isolate_documents=True)
+    win = MainWindow(services)
+    qtbot.addWidget(win)
+    win.show()
+    win.start()
+    try:
+        qtbot.waitUntil(lambda: ready(win), timeout=60_000)
+        assert win.banner_box.isVisible() and "no keyring" in win.banner.text()
+        assert "memory only" in win.banner.text()
+        assert not (services.paths.data / "chats.sqlite").exists()
+    finally:
+        close(qtbot, win)
+        services.close()
+        monkeypatch.undo()
+        keyring.core.init_backend()
+
+
+def test_turning_encryption_on_without_a_keyring_is_refused_at_once(window, qtbot,
+                                                                    monkeypatch) -> None:
+    import keyring.core
+
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    keyring.core.init_backend()
+    try:
+        box = window.settings_page.editors["privacy.encrypt_chats"]
+        box.setChecked(True)
+        qtbot.waitUntil(lambda: window.banner_box.isVisible(), timeout=10_000)
+        assert "no keyring" in window.banner.text()
+        assert not box.isChecked()
+        assert window.services.settings.get("privacy.encrypt_chats") is False
+    finally:
+        monkeypatch.undo()
+        keyring.core.init_backend()
