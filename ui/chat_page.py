@@ -6,12 +6,14 @@ which chat is open.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
+    QFileDialog,
     QHBoxLayout,
     QInputDialog,
     QLabel,
@@ -27,10 +29,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine import chat_export
 from engine.chats import Chat, ChatNotFound
 from engine.conversation import Loading, ModelReady, Saved
 from engine.runtime import Done, LoadedModel, Notice, TextPiece
-from ui.adapter import StreamTask
+from ui.adapter import StreamTask, run_call
 from ui.chat_view import ChatView
 from ui.open_file import open_source
 
@@ -243,6 +246,23 @@ class ChatPage(QWidget):
         else:
             self.refresh_list()
 
+    def export_chat(self, chat_id: int, path: Path | None = None) -> None:
+        """Write the chat (with sources) to a file the user picks: Markdown or JSON."""
+        if path is None:
+            title = self.store.chat(chat_id).title
+            name = "".join(c if c.isalnum() or c in " -_" else "_" for c in title).strip()
+            chosen, _filter = QFileDialog.getSaveFileName(
+                self, "Export chat", str(Path.home() / f"{name or 'chat'}.md"),
+                "Markdown (*.md);;JSON (*.json)")
+            if not chosen:
+                return
+            path = Path(chosen)
+        store = self.store
+        target = path
+        run_call(self, lambda: chat_export.write(store, chat_id, target),
+                 lambda written: self.status.emit(f"Chat exported to {written}."),
+                 self.show_error)
+
     def _on_pick(self, item: QListWidgetItem | None, _previous: Any) -> None:
         if item is not None:
             self.select(int(item.data(Qt.ItemDataRole.UserRole)))
@@ -254,6 +274,7 @@ class ChatPage(QWidget):
         chat_id = int(item.data(Qt.ItemDataRole.UserRole))
         menu = QMenu(self)
         menu.addAction("Rename…", lambda: self.rename_chat(chat_id))
+        menu.addAction("Export…", lambda: self.export_chat(chat_id))
         menu.addAction("Delete…", lambda: self.delete_chat(chat_id))
         menu.exec(self.chat_list.mapToGlobal(pos))
 

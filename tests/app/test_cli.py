@@ -116,3 +116,31 @@ def test_erase_asks_first_then_deletes_everything(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "logs, including the network log" in done.stdout
     assert erase.leftovers(paths.resolve(env)) == [] and not (tmp_path / "home").exists()
+
+
+def test_chats_list_and_export_read_the_windows_history(tmp_path: Path) -> None:
+    from engine.chats import ChatStore
+
+    home = tmp_path / "home"
+    store = ChatStore(home / "data" / "chats.sqlite")
+    chat = store.create(title="Pelican facts")
+    store.add_message(chat.id, "user", "What do pelicans eat?")
+    store.add_message(chat.id, "assistant", "Fish.", model="SmolLM2")
+    store.close()
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HEARTH_HOME=str(home))
+    run = [sys.executable, "-m", "app.cli", "chats"]
+    listed = subprocess.run([*run, "list", "pelicans"], env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert listed.returncode == 0 and "Pelican facts" in listed.stdout
+    shown = subprocess.run([*run, "export", str(chat.id)], env=env, capture_output=True,
+                           text=True, timeout=120)
+    assert shown.returncode == 0 and "# Pelican facts" in shown.stdout and "Fish." in shown.stdout
+    out = tmp_path / "pelicans.json"
+    written = subprocess.run([*run, "export", str(chat.id), "-o", str(out)], env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert written.returncode == 0, written.stderr
+    assert [m["content"] for m in json.loads(out.read_text())["messages"]] == [
+        "What do pelicans eat?", "Fish."]
+    missing = subprocess.run([*run, "export", "999"], env=env, capture_output=True, text=True,
+                             timeout=120)
+    assert missing.returncode == 1 and "no longer exists" in missing.stderr

@@ -29,8 +29,10 @@ def main(docs: str, export_to: str) -> int:
         services.chats.configure(chat.id, collections=[])
         chatted = [e for e in services.conversations.send(chat.id, "Thank you. Say goodbye.")
                    if isinstance(e, Saved)][-1].message
+        from engine import chat_export
+
+        chat_export.write(services.chats, chat.id, Path(export_to))  # .json or .md by suffix
         export = services.chats.export(chat.id)
-        Path(export_to).write_text(json.dumps(export, default=str), encoding="utf-8")
         print(json.dumps({"indexed": indexed.indexed, "sources": [s["file"] for s in asked.sources],
                           "asked": asked.status, "chatted": chatted.status,
                           "messages": len(export["messages"]),

@@ -127,3 +127,14 @@ def test_turning_encryption_on_without_a_keyring_is_refused_at_once(window, qtbo
     finally:
         monkeypatch.undo()
         keyring.core.init_backend()
+
+
+def test_a_chat_exports_from_the_sidebar_to_markdown(window, qtbot, tmp_path) -> None:
+    store = window.services.chats
+    chat = store.create(title="Export me")
+    store.add_message(chat.id, "user", "Hello there")
+    target = tmp_path / "export me.md"
+    with qtbot.waitSignal(window.chat.status, timeout=10_000) as status:
+        window.chat.export_chat(chat.id, target)
+    assert status.args == [f"Chat exported to {target}."]
+    assert "# Export me" in target.read_text() and "Hello there" in target.read_text()
