@@ -109,3 +109,14 @@ def test_the_whole_flow_sends_nothing_beyond_loopback(tmp_path: Path) -> None:
     assert len(pids) >= 4, "strace should have followed the app, model, documents and file " \
                            "reader processes"
     assert egress(trace) == []
+
+
+def test_the_window_starts_without_touching_the_network(tmp_path: Path) -> None:
+    """Qt's own native start-up (platform plugin, fonts, the single-instance socket) too."""
+    env = clean_env(tmp_path / "home") | {"QT_QPA_PLATFORM": "offscreen",
+                                          "HEARTH_STARTUP_PROBE": "1"}
+    trace = tmp_path / "trace.txt"
+    result = run_isolated([sys.executable, "-m", "app"], trace, env, 120)
+    assert result.returncode == 0 and "interactive" in result.stdout, result.stderr[-2000:]
+    assert "AF_UNIX" in trace.read_text()  # the trace is live: the instance socket shows
+    assert egress(trace) == []
