@@ -7,45 +7,34 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PYTHON=${PYTHON:-python3}
 EXTRAS=${1:-}
 
-# system_libs "LIBS" "DEBIAN PACKAGES": install the packages only if a library is missing.
-system_libs() {
+# system_needs KIND "ITEMS" "DEBIAN PACKAGES": install the packages only if an item is missing.
+# KIND is "lib" (a shared library ldconfig knows) or "tool" (a command on PATH).
+system_needs() {
     local missing=()
-    for lib in $1; do
-        ldconfig -p 2>/dev/null | grep -q "$lib" || missing+=("$lib")
+    for item in $2; do
+        if [ "$1" = lib ]; then
+            ldconfig -p 2>/dev/null | grep -q "$item" || missing+=("$item")
+        else
+            command -v "$item" >/dev/null || missing+=("$item")
+        fi
     done
     [ ${#missing[@]} -eq 0 ] && return 0
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        echo "hearth: installing system libraries Qt needs (${missing[*]})" >&2
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $2 >/dev/null
+        echo "hearth: installing $3 (for ${missing[*]})" >&2
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $3 >/dev/null
     else
-        echo "hearth: Qt may need system libraries: ${missing[*]} (install them with your" \
-             "package manager: $2)" >&2
-    fi
-}
-
-# system_tools "COMMANDS" "DEBIAN PACKAGES": the same for programs (the tests need strace).
-system_tools() {
-    local missing=()
-    for tool in $1; do
-        command -v "$tool" >/dev/null || missing+=("$tool")
-    done
-    [ ${#missing[@]} -eq 0 ] && return 0
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        echo "hearth: installing ${missing[*]}" >&2
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $2 >/dev/null
-    else
-        echo "hearth: the tests need ${missing[*]} (install: $2)" >&2
+        echo "hearth: missing ${missing[*]}; install with your package manager: $3" >&2
     fi
 }
 
 # Qt needs these even offscreen (the tests); a window on an X11/XWayland desktop needs the
 # xcb ones too (scripts/run).
 qt_system_libs() {
-    system_libs "libEGL.so.1 libGL.so.1 libfontconfig.so.1 libxkbcommon.so.0 libdbus-1.so.3" \
+    system_needs lib "libEGL.so.1 libGL.so.1 libfontconfig.so.1 libxkbcommon.so.0 libdbus-1.so.3" \
         "libegl1 libgl1 libfontconfig1 libxkbcommon0 libdbus-1-3"
 }
 qt_desktop_libs() {
-    system_libs "libxcb-cursor.so.0 libxkbcommon-x11.so.0 libxcb-icccm.so.4 libxcb-keysyms.so.1 \
+    system_needs lib "libxcb-cursor.so.0 libxkbcommon-x11.so.0 libxcb-icccm.so.4 libxcb-keysyms.so.1 \
 libxcb-shape.so.0 libxcb-render-util.so.0 libxcb-image.so.0" \
         "libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 \
 libxcb-render-util0 libxcb-image0"
