@@ -16,13 +16,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 OUT = ROOT / "docs" / "screenshots"
 
 
 def main() -> None:
     home = Path(tempfile.mkdtemp())
     os.environ["HEARTH_HOME"] = str(home / "home")
+    from engine import network
+
+    network.install("app")  # as app/gui.py does
     from PySide6.QtCore import QThreadPool
     from PySide6.QtWidgets import QApplication
 
@@ -84,6 +86,19 @@ def main() -> None:
     shot("models")
     win.nav.setCurrentRow(3)
     shot("settings")
+    import contextlib
+    import socket
+
+    from ui.network_activity import NetworkActivityDialog
+
+    with contextlib.suppress(OSError):  # one blocked attempt, on purpose, to show a row
+        socket.getaddrinfo("telemetry.example.net", 443)
+    win.network.refresh()
+    dialog = NetworkActivityDialog(win.network.attempts, win)
+    dialog.resize(1000, 300)
+    dialog.show()
+    shot("network-activity")
+    dialog.close()
     win.close()
     QThreadPool.globalInstance().waitForDone(30_000)
     services.close()

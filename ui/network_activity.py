@@ -70,7 +70,8 @@ class NetworkActivityDialog(QDialog):
         self.resize(760, 360)
         layout = QVBoxLayout(self)
         if attempts:
-            summary = (f"{len(attempts)} outbound attempts since Hearth started: "
+            n = len(attempts)
+            summary = (f"{n} outbound attempt{'s' if n != 1 else ''} since Hearth started: "
                        f"{sum(a.allowed for a in attempts)} for downloads you started, "
                        f"{sum(not a.allowed for a in attempts)} blocked.")
         else:
@@ -81,7 +82,7 @@ class NetworkActivityDialog(QDialog):
         layout.addWidget(label)
         self.table = QTableWidget(len(attempts), 5)
         self.table.setAccessibleName("Outbound attempts")
-        self.table.setHorizontalHeaderLabels(["Time", "Result", "Host", "Process", "Purpose"])
+        self.table.setHorizontalHeaderLabels(["Time", "Result", "Attempt", "Process", "Purpose"])
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
