@@ -82,17 +82,15 @@ class _Guard:
     def __init__(self) -> None:
         self.installed = False
         self.process = "hearth"
-        self.log_path: Path | None = None  # None: resolve from HEARTH_HOME at each record
         self.local = threading.local()
         self.lock = threading.Lock()
-        self.recorded: list[Attempt] = []
         self.hub_users = 0  # threads inside allow()
 
 
 _guard = _Guard()
 
 
-def install(process: str, log_path: Path | None = None) -> None:
+def install(process: str) -> None:
     """Make this process offline by default. Call first thing in every entry point and worker,
     before anything imports Hugging Face or chromadb. Idempotent."""
     early = [name for name in _LIBRARIES if name in sys.modules]
@@ -102,15 +100,9 @@ def install(process: str, log_path: Path | None = None) -> None:
         os.environ[_OURS_ENV] = "1"
     os.environ.update(OFFLINE_ENV)
     _guard.process = process
-    if log_path is not None:
-        _guard.log_path = log_path
     if not _guard.installed:
         _guard.installed = True
         sys.addaudithook(_hook)
-
-
-def installed() -> bool:
-    return _guard.installed
 
 
 def user_forced_offline() -> bool:
@@ -143,8 +135,7 @@ def allow(purpose: str) -> Iterator[None]:
 
 
 def log_file() -> Path:
-    if _guard.log_path is not None:
-        return _guard.log_path
+    """The egress log of the data folder in use (HEARTH_HOME is read at each call)."""
     from engine import paths
 
     return paths.resolve().logs / LOG_NAME
@@ -202,12 +193,6 @@ class LogFollower:
             if attempt.time >= self.since:
                 found.append(attempt)
         return found
-
-
-def recorded() -> list[Attempt]:
-    """Attempts this process made since it started."""
-    with _guard.lock:
-        return list(_guard.recorded)
 
 
 # -- the hook ---------------------------------------------------------------------------------
@@ -292,7 +277,6 @@ def _caller() -> str:
 def _record(attempt: Attempt) -> None:
     line = json.dumps(asdict(attempt), ensure_ascii=True) + "\n"
     with _guard.lock:
-        _guard.recorded.append(attempt)
         try:
             path = log_file()
             path.parent.mkdir(parents=True, exist_ok=True)
