@@ -1,0 +1,87 @@
+"""packaging/verify accepts a release signed by the given key and fails on anything tampered,
+signed by another key, or missing. Keys are made in the test (tests/packaging/signing.py)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.packaging.signing import ThrowawayKey, write_sums
+
+ROOT = Path(__file__).resolve().parents[2]
+VERIFY = ROOT / "packaging" / "verify"
+
+
+@pytest.fixture
+def publisher(tmp_path: Path) -> Iterator[ThrowawayKey]:
+    key = ThrowawayKey(tmp_path / "publisher-gnupg")
+    yield key
+    key.close()
+
+
+@pytest.fixture
+def release(tmp_path: Path, publisher: ThrowawayKey) -> Path:
+    folder = tmp_path / "release"
+    folder.mkdir()
+    (folder / "hearth-1.0-linux-x86_64.tar.gz").write_bytes(b"tarball" * 1000)
+    (folder / "hearth_1.0_amd64.deb").write_bytes(b"debian" * 1000)
+    publisher.sign(write_sums(folder, ["hearth-1.0-linux-x86_64.tar.gz",
+                                       "hearth_1.0_amd64.deb"]))
+    return folder
+
+
+def verify(folder: Path, key: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(VERIFY), str(folder), "--key", str(key), *extra],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_a_good_release_verifies(release: Path, publisher: ThrowawayKey, tmp_path: Path) -> None:
+    key = publisher.export(tmp_path / "publisher.asc")
+    result = verify(release, key, "--fingerprint", publisher.fingerprint)
+    assert result.returncode == 0, result.stderr
+    assert "OK  hearth_1.0_amd64.deb" in result.stdout and "all artifacts verified" in result.stdout
+
+
+def test_a_tampered_artifact_fails(release: Path, publisher: ThrowawayKey, tmp_path: Path) -> None:
+    deb = release / "hearth_1.0_amd64.deb"
+    deb.write_bytes(deb.read_bytes()[:-1] + b"X")
+    result = verify(release, publisher.export(tmp_path / "publisher.asc"))
+    assert result.returncode == 1
+    assert "hearth_1.0_amd64.deb: sha256 does not match" in result.stderr
+
+
+def test_edited_sums_break_the_signature(release: Path, publisher: ThrowawayKey,
+                                         tmp_path: Path) -> None:
+    deb = release / "hearth_1.0_amd64.deb"
+    deb.write_bytes(b"evil")
+    write_sums(release, ["hearth-1.0-linux-x86_64.tar.gz", "hearth_1.0_amd64.deb"])
+    result = verify(release, publisher.export(tmp_path / "publisher.asc"))
+    assert result.returncode == 1 and "bad signature" in result.stderr
+
+
+def test_a_signature_by_another_key_fails(release: Path, publisher: ThrowawayKey,
+                                          tmp_path: Path) -> None:
+    other = ThrowawayKey(tmp_path / "attacker-gnupg", "Someone Else")
+    try:
+        other.sign(release / "SHA256SUMS")
+        result = verify(release, publisher.export(tmp_path / "publisher.asc"))
+        assert result.returncode == 1 and "not signed by the given key" in result.stderr
+        wrong = verify(release, other.export(tmp_path / "other.asc"), "--fingerprint",
+                       publisher.fingerprint)
+        assert wrong.returncode == 1 and "was made by" in wrong.stderr
+    finally:
+        other.close()
+
+
+def test_a_missing_artifact_or_signature_fails(release: Path, publisher: ThrowawayKey,
+                                               tmp_path: Path) -> None:
+    key = publisher.export(tmp_path / "publisher.asc")
+    (release / "hearth-1.0-linux-x86_64.tar.gz").unlink()
+    result = verify(release, key)
+    assert result.returncode == 1 and "tar.gz: missing" in result.stderr
+    (release / "SHA256SUMS.asc").unlink()
+    assert verify(release, key).returncode == 1
