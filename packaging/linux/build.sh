@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Build Hearth's Linux release from this checkout:
+#   build/release/hearth-VERSION-linux-ARCH.tar.gz   the frozen folder, unpack anywhere
+#   build/release/hearth_VERSION_DEBARCH.deb         per-machine install under /opt/hearth,
+#                                                    `hearth`/`hearth-gui` on PATH, desktop entry
+#   build/release/SHA256SUMS [+ SHA256SUMS.asc]      sums, and their detached GPG signature
+# then runs packaging/linux/smoke.sh on the frozen folder.
+#
+#   packaging/linux/build.sh [--sign KEY-ID] [--allow-native] [--skip-freeze]
+#
+# --sign KEY-ID   sign SHA256SUMS with this gpg key (e.g. from CI secrets, imported first)
+# --allow-native  accept a llama.cpp built for this machine's CPU (a local test build); a
+#                 release needs portable CPU kernels with runtime dispatch (see docs/deploying.md)
+# --skip-freeze   reuse build/dist/hearth from an earlier run
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+PY=${PYTHON_VENV:-.venv}/bin/python
+SIGN="" ALLOW_NATIVE=0 FREEZE=1
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --sign) SIGN=$2; shift 2 ;;
+        --allow-native) ALLOW_NATIVE=1; shift ;;
+        --skip-freeze) FREEZE=0; shift ;;
+        *) echo "unknown option $1" >&2; exit 2 ;;
+    esac
+done
+
+VERSION=$("$PY" -c "import engine; print(engine.__version__)")
+ARCH=$(uname -m)
+DEBARCH=$(dpkg --print-architecture 2>/dev/null || echo amd64)
+OUT=build/release
+DIST=build/dist/hearth
+
+dispatch=$("$PY" -c "from engine import llama_build; print(llama_build.build_info()['cpu_dispatch'])")
+echo "llama.cpp CPU kernels: $dispatch"
+if [[ "$dispatch" != runtime* && $ALLOW_NATIVE = 0 ]]; then
+    echo "build.sh: this llama.cpp was compiled for this machine's CPU; a release must run on" \
+         "any x86-64 CPU. Rebuild llama-cpp-python with portable kernels (docs/deploying.md)" \
+         "or pass --allow-native for a local test build." >&2
+    exit 1
+fi
+
+if [ $FREEZE = 1 ]; then
+    "$PY" -m PyInstaller --noconfirm --log-level WARN --distpath build/dist \
+        --workpath build/pyinstaller packaging/hearth.spec
+fi
+rm -rf "$OUT" && mkdir -p "$OUT"
+
+# Reproducible archive order, owners and times.
+EPOCH=$(git log -1 --format=%ct 2>/dev/null || date +%s)
+tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$EPOCH" -C build/dist \
+    -czf "$OUT/hearth-$VERSION-linux-$ARCH.tar.gz" hearth
+
+STAGE=build/deb
+rm -rf "$STAGE" && mkdir -p "$STAGE/DEBIAN" "$STAGE/opt" "$STAGE/usr/bin" \
+    "$STAGE/usr/share/applications" "$STAGE/usr/share/icons/hicolor/scalable/apps" \
+    "$STAGE/usr/share/doc/hearth"
+cp -a "$DIST" "$STAGE/opt/hearth"
+ln -s /opt/hearth/hearth "$STAGE/usr/bin/hearth"
+ln -s /opt/hearth/hearth-gui "$STAGE/usr/bin/hearth-gui"
+cp packaging/linux/hearth.desktop "$STAGE/usr/share/applications/hearth.desktop"
+cp packaging/linux/hearth.svg "$STAGE/usr/share/icons/hicolor/scalable/apps/hearth.svg"
+cp packaging/policy.example.json "$STAGE/usr/share/doc/hearth/policy.example.json"
+SIZE=$(du -sk "$STAGE" | cut -f1)
+cat > "$STAGE/DEBIAN/control" <<CONTROL
+Package: hearth
+Version: $VERSION
+Architecture: $DEBARCH
+Maintainer: Hearth developers <hearth@example.invalid>
+Installed-Size: $SIZE
+Depends: libc6 (>= 2.31), libegl1, libgl1, libfontconfig1, libxkbcommon0, libdbus-1-3, libxcb-cursor0, libxkbcommon-x11-0, libxcb-icccm4, libxcb-keysyms1, libxcb-shape0, libxcb-render-util0, libxcb-image0
+Section: utils
+Priority: optional
+Homepage: https://example.invalid/hearth
+Description: private AI on your own machine
+ Chat with open-weight language models and ask questions over your own
+ documents, with sources. Runs offline; nothing leaves the machine. Ships a
+ small chat model and an embedding model. Machine policy: /etc/hearth/policy.json.
+CONTROL
+fakeroot dpkg-deb --build --root-owner-group -Zxz "$STAGE" "$OUT/hearth_${VERSION}_${DEBARCH}.deb" >/dev/null
+
+(cd "$OUT" && sha256sum -- *.tar.gz *.deb > SHA256SUMS)
+if [ -n "$SIGN" ]; then
+    gpg --batch --yes --armor --detach-sign --local-user "$SIGN" --output "$OUT/SHA256SUMS.asc" \
+        "$OUT/SHA256SUMS"
+fi
+
+packaging/linux/smoke.sh "$DIST"
+ls -l "$OUT"

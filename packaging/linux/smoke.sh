@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Smoke test of a frozen Hearth folder (packaging/linux/build.sh runs it on what it built):
+# --version, doctor, an answer from the bundled model inside a network namespace with no
+# network, documents indexed and asked, and the window started offscreen.
+#   packaging/linux/smoke.sh FROZEN_DIR
+set -euo pipefail
+APP=$(cd "$1" && pwd)
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+export HEARTH_HOME="$WORK/home" HEARTH_POLICY="$WORK/no-policy.json"
+offline() { unshare -rn "$@"; }
+
+"$APP/hearth" --version
+"$APP/hearth" doctor --no-hash > "$WORK/doctor.txt" || { cat "$WORK/doctor.txt"; exit 1; }
+grep -q "network guard: on" "$WORK/doctor.txt"
+grep -q "analytics or crash-reporting packages: none" "$WORK/doctor.txt"
+
+answer=$(offline "$APP/hearth" ask --temperature 0 --max-tokens 16 "What is the capital of France?")
+echo "ask: $answer"
+grep -qi "paris" <<<"$answer"
+
+mkdir "$WORK/docs"
+printf 'The lighthouse keeper on Cape Verity is named Odile Marchand.\n' > "$WORK/docs/keeper.txt"
+offline "$APP/hearth" docs add keepers "$WORK/docs" >/dev/null 2>&1
+sourced=$(offline "$APP/hearth" ask --docs keepers --temperature 0 --max-tokens 24 \
+    "Who keeps the lighthouse on Cape Verity?")
+grep -q "keeper.txt" <<<"$sourced"
+
+QT_QPA_PLATFORM=offscreen HEARTH_STARTUP_PROBE=1 HEARTH_HOME="$WORK/gui" \
+    timeout 60 "$APP/hearth-gui" > "$WORK/gui.txt" 2>&1
+grep -q "^interactive" "$WORK/gui.txt"
+
+if [ -s "$HEARTH_HOME/logs/egress.jsonl" ]; then
+    echo "smoke test FAILED: network attempts were recorded:" >&2
+    cat "$HEARTH_HOME/logs/egress.jsonl" >&2
+    exit 1
+fi
+echo "smoke test passed: version, doctor, ask offline, documents offline, window offscreen"
