@@ -78,7 +78,7 @@ Description: private AI on your own machine
  documents, with sources. Runs offline; nothing leaves the machine. Ships a
  small chat model and an embedding model. Machine policy: /etc/hearth/policy.json.
 CONTROL
-fakeroot dpkg-deb --build --root-owner-group -Zxz "$STAGE" "$OUT/hearth_${VERSION}_${DEBARCH}.deb" >/dev/null
+fakeroot dpkg-deb --build --root-owner-group -Zgzip "$STAGE" "$OUT/hearth_${VERSION}_${DEBARCH}.deb" >/dev/null
 
 (cd "$OUT" && sha256sum -- *.tar.gz *.deb > SHA256SUMS)
 if [ -n "$SIGN" ]; then
