@@ -38,3 +38,79 @@ def test_unreadable_policy_fails_closed_and_missing_policy_is_none(tmp_path: Pat
     assert "could not be read" in pol.locks["downloads.allowed"][1]
     assert policy.load(tmp_path / "absent.json").locks == {}
     assert policy.default_path({"HEARTH_POLICY": str(bad)}) == bad
+
+
+# -- macOS managed preferences and the Windows registry ---------------------------------------
+# Real plist files; the Windows registry is stood in for by an object with winreg's interface
+# (this machine has no Windows; docs/deploying.md marks the registry path untested there).
+
+def test_a_macos_managed_preferences_plist_locks_settings(tmp_path) -> None:
+    import plistlib
+
+    from engine import policy
+
+    managed = tmp_path / "org.hearth.Hearth.plist"
+    managed.write_bytes(plistlib.dumps({"reason": "Set by MDM", "settings": {
+        "privacy.offline_mode": True, "sampling.max_tokens": 256}}))
+    loaded = policy.load(managed)
+    assert loaded.locks == {"privacy.offline_mode": (True, "Set by MDM"),
+                            "sampling.max_tokens": (256, "Set by MDM")}
+    managed.write_bytes(b"<?xml garbage")
+    assert policy.load(managed).locks["downloads.allowed"][0] is False  # fails closed
+
+
+class StandInRegistry:
+    """winreg's interface over a dict of HKLM subkeys -> [(name, value, kind)]."""
+
+    HKEY_LOCAL_MACHINE, REG_SZ, REG_DWORD, REG_MULTI_SZ = object(), 1, 4, 7
+
+    def __init__(self, keys: dict[str, list[tuple[str, object, int]]] | Exception) -> None:
+        self.keys = keys
+
+    def OpenKey(self, root: object, name: str):
+        assert root is self.HKEY_LOCAL_MACHINE
+        if isinstance(self.keys, Exception):
+            raise self.keys
+        if name not in self.keys:
+            raise FileNotFoundError(name)
+        values = self.keys[name]
+
+        class Key:  # like winreg's PyHKEY: a context manager that is its own handle
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc: object) -> None:
+                return None
+
+        key = Key()
+        key.values = values
+        return key
+
+    def EnumValue(self, key, index: int):
+        if index >= len(key.values):
+            raise OSError("no more data")
+        return key.values[index]
+
+
+def test_the_windows_policy_key_locks_settings_with_their_types() -> None:
+    from engine import policy
+
+    reg = StandInRegistry({policy.REGISTRY_KEY: [
+        ("Reason", "Set by Contoso IT", StandInRegistry.REG_SZ),
+        ("privacy.offline_mode", 1, StandInRegistry.REG_DWORD),
+        ("downloads.allowed", 0, StandInRegistry.REG_DWORD),
+        ("sampling.max_tokens", "512", StandInRegistry.REG_SZ),
+        ("downloads.allowed_models", ["qwen2.5-0.5b-instruct-q4_k_m"],
+         StandInRegistry.REG_MULTI_SZ),
+        ("no.such.setting", 1, StandInRegistry.REG_DWORD),
+    ]})
+    loaded = policy.load(registry=reg)
+    assert loaded.locks == {
+        "privacy.offline_mode": (True, "Set by Contoso IT"),
+        "downloads.allowed": (False, "Set by Contoso IT"),
+        "sampling.max_tokens": (512, "Set by Contoso IT"),
+        "downloads.allowed_models": (["qwen2.5-0.5b-instruct-q4_k_m"], "Set by Contoso IT")}
+    assert len(loaded.warnings) == 1 and "no.such.setting" in loaded.warnings[0]
+    assert policy.load(registry=StandInRegistry({})).locks == {}  # no key: no policy
+    denied = policy.load(registry=StandInRegistry(PermissionError("access denied")))
+    assert denied.locks["privacy.offline_mode"][0] is True  # unreadable: fails closed
