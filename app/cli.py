@@ -127,6 +127,7 @@ def _request_parts(args: argparse.Namespace, services: Any) -> tuple[Any, Any, s
 
     settings = services.settings
     model_path = models.resolve(args.model or settings.get("model.default"), services.paths)
+    models.check_allowed(model_path, services.paths, settings.get("models.allowed_sha256"))
     load, sampling, system = from_settings(settings, str(model_path))
     load_overrides = {"context_length": args.ctx, "threads": args.threads,
                       "gpu_layers": args.gpu_layers, "batch_size": args.batch_size}

@@ -84,6 +84,7 @@ class Conversations:
 
     def load_params(self, chat: Chat) -> LoadParams:
         path = models.resolve(self.model_id(chat), self.paths)
+        models.check_allowed(path, self.paths, self.settings.get("models.allowed_sha256"))
         load, _, _ = from_settings(self.settings, str(path))
         return load
 

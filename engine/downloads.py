@@ -63,6 +63,7 @@ class DownloadConfig:
     offline: bool = False
     allowed: bool = True
     allowed_models: tuple[str, ...] = ()
+    allowed_sha256: tuple[str, ...] = ()
     retries: int = 4
     backoff_s: float = 0.5
     timeout_s: float = 20.0
@@ -75,6 +76,7 @@ class DownloadConfig:
             offline=bool(settings.get("privacy.offline_mode")),
             allowed=bool(settings.get("downloads.allowed")),
             allowed_models=tuple(settings.get("downloads.allowed_models")),
+            allowed_sha256=tuple(h.strip().lower() for h in settings.get("models.allowed_sha256")),
         )
 
 
@@ -169,6 +171,10 @@ def check_allowed(request: DownloadRequest, config: DownloadConfig) -> None:
     if config.allowed_models and request.catalog_id not in config.allowed_models:
         raise DownloadsDisabled(f"This computer's policy does not allow downloading "
                                 f"“{request.catalog_id or request.file}”.")
+    if config.allowed_sha256 and (request.sha256 or "").lower() not in config.allowed_sha256:
+        raise DownloadsDisabled(f"This computer's policy allows only models with listed SHA-256 "
+                                f"checksums, and “{request.catalog_id or request.file}” is not "
+                                "one of them.")
     if not _REPO_ID.match(request.repo):
         raise UnsafeFileName(
             f"Refused to download from “{request.repo[:80]}”: not a repository id.")

@@ -29,6 +29,10 @@ class ModelNotFound(HearthError):
     """A model id or path names nothing that is installed."""
 
 
+class ModelNotAllowed(HearthError):
+    """The machine policy's list of allowed model checksums does not include this file."""
+
+
 class ModelLoadError(HearthError):
     """llama.cpp could not load a file that passed our validation."""
 

@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 from engine import bundled, gguf
 from engine.bundled import sha256_file
-from engine.errors import BundledAssetMissing, HearthError, InvalidModelFile, ModelNotFound
+from engine.errors import (
+    BundledAssetMissing,
+    HearthError,
+    InvalidModelFile,
+    ModelNotAllowed,
+    ModelNotFound,
+)
 from engine.paths import DataPaths
 
 if TYPE_CHECKING:
@@ -176,6 +182,43 @@ def resolve(model: str, paths: DataPaths) -> Path:
         return as_path.resolve()
     raise ModelNotFound(
         f"No installed model is called “{model}”. `hearth models list` shows what is installed.")
+
+
+def check_allowed(path: Path, paths: DataPaths, allowed: list[str]) -> None:
+    """Refuse a model file whose sha256 is not on the policy's list (an empty list allows
+    any). The file itself is hashed, not its name or our records of it; the result is cached
+    against its size, mtime and ctime, so a changed file is hashed again."""
+    if not allowed:
+        return
+    digest = _sha256_cached(path, paths)
+    if digest not in {h.strip().lower() for h in allowed}:
+        raise ModelNotAllowed(
+            f"This computer's policy does not allow the model “{path.name}” (its SHA-256 "
+            f"checksum is not on the allowed list). Ask your IT department.", digest)
+
+
+def _sha256_cached(path: Path, paths: DataPaths) -> str:
+    st = path.stat()
+    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}|{st.st_ino}"
+    cache_file = paths.cache / "model-sha256.json"
+    try:
+        cache = json.loads(cache_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        cache = {}
+    if isinstance(cache, dict) and isinstance(cache.get(key), str):
+        return str(cache[key])
+    digest = sha256_file(path)
+    cache = {k: v for k, v in cache.items() if not k.startswith(f"{path.resolve()}|")} \
+        if isinstance(cache, dict) else {}
+    cache[key] = digest
+    try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(cache), encoding="utf-8")
+        os.replace(tmp, cache_file)
+    except OSError:
+        pass  # hashed again next time
+    return digest
 
 
 @dataclass(frozen=True)

@@ -107,6 +107,9 @@ SCHEMA: tuple[Setting, ...] = (
             "that speaks the same protocol."),
     Setting("downloads.allowed_models", list, [],
             "Catalog ids that may be downloaded; empty allows every catalog model."),
+    Setting("models.allowed_sha256", list, [],
+            "SHA-256 checksums of the model files that may be loaded or downloaded; empty "
+            "allows any. Usually set by machine policy."),
     Setting("models.search_folders", list, [],
             "Extra folders to look in for GGUF files other apps downloaded."),
     Setting("documents.top_k", int, 6,

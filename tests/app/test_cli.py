@@ -144,3 +144,14 @@ def test_chats_list_and_export_read_the_windows_history(tmp_path: Path) -> None:
     missing = subprocess.run([*run, "export", "999"], env=env, capture_output=True, text=True,
                              timeout=120)
     assert missing.returncode == 1 and "no longer exists" in missing.stderr
+
+
+def test_a_policy_checksum_list_refuses_other_models(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"reason": "Contoso IT", "settings": {
+        "models.allowed_sha256": ["ab" * 32]}}))
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HEARTH_HOME=str(tmp_path / "home"),
+               HEARTH_POLICY=str(policy))
+    result = subprocess.run([sys.executable, "-m", "app.cli", "ask", "Hi"], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "policy does not allow the model" in result.stderr
