@@ -65,6 +65,9 @@ class Services:
                 self.chats_problem = (f"{exc.user_message} Chats in this session are kept in "
                                       "memory only and will not be saved.")
                 self._chats = ChatStore(Path(":memory:"))
+            days = int(self.settings.get("privacy.retention_days"))
+            if days:
+                self._chats.delete_older_than(days)
         return self._chats  # type: ignore[no-any-return]
 
     @property

@@ -142,6 +142,7 @@ class ChatStore:
         wal_mode(self._db)
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: a crash loses no committed data
         self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA secure_delete=ON")  # deleted text is zeroed, not left in pages
         with self._lock:
             migrate(self._db, path, MIGRATIONS, "chat store")
         with self._tx() as db:
@@ -221,6 +222,17 @@ class ChatStore:
     def delete(self, chat_id: int) -> None:
         with self._tx() as db:
             db.execute("DELETE FROM chats WHERE id=?", (chat_id,))
+
+    def delete_older_than(self, days: int) -> int:
+        """Delete chats untouched for `days` days (data retention); how many went."""
+        cutoff = time.time() - days * 86400
+        with self._tx() as db:
+            n = int(db.execute("DELETE FROM chats WHERE updated < ?", (cutoff,)).rowcount)
+        if n:
+            with self._lock:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # out of the WAL too
+            log.info("retention: %d chat(s) older than %d days deleted", n, days)
+        return n
 
     def _update_chat(self, chat_id: int, touch: bool = True, **values: Any) -> None:
         if touch:

@@ -100,6 +100,9 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("privacy.encrypt_chats", bool, False,
             "Encrypt the chat history on disk (SQLCipher), with a key kept in this computer's "
             "keyring. Applied when Hearth next starts; needs a keyring."),
+    Setting("privacy.retention_days", int, 0,
+            "Delete chats not used for this many days, at start; 0 keeps them.",
+            minimum=0, maximum=36_500),
     Setting("downloads.allowed", bool, True,
             "Allow model downloads. A machine policy can turn this off."),
     Setting("downloads.endpoint", str, "https://huggingface.co",

@@ -125,3 +125,23 @@ def test_first_opens_racing_on_a_new_file_all_succeed(tmp_path: Path) -> None:
         for t in threads:
             t.join(30)
         assert errors == []
+
+
+def test_retention_deletes_chats_untouched_for_longer(tmp_path) -> None:
+    import sqlite3
+    import time as time_module
+
+    from engine.chats import ChatStore
+
+    store = ChatStore(tmp_path / "chats.sqlite")
+    old = store.create(title="Old case")
+    store.add_message(old.id, "user", "FORGOTTEN-DETAIL")
+    recent = store.create(title="Recent")
+    store._db.execute("UPDATE chats SET updated=? WHERE id=?",
+                      (time_module.time() - 31 * 86400, old.id))
+    assert store.delete_older_than(30) == 1
+    assert [c.title for c in store.chats()] == ["Recent"] and recent.id
+    store.close()
+    raw = sqlite3.connect(tmp_path / "chats.sqlite")
+    assert raw.execute("SELECT count(*) FROM messages").fetchone() == (0,)
+    raw.close()
