@@ -42,7 +42,7 @@ if [[ "$dispatch" != runtime* && $ALLOW_NATIVE = 0 ]]; then
 fi
 
 if [ $FREEZE = 1 ]; then
-    "$PY" -m PyInstaller --noconfirm --log-level WARN --distpath build/dist \
+    "$PY" -m PyInstaller --noconfirm --clean --log-level WARN --distpath build/dist \
         --workpath build/pyinstaller packaging/hearth.spec
 fi
 rm -rf "$OUT" && mkdir -p "$OUT"
