@@ -116,7 +116,8 @@ def test_the_windows_policy_key_locks_settings_with_their_types() -> None:
     assert denied.locks["privacy.offline_mode"][0] is True  # unreadable: fails closed
 
 
-def test_only_models_with_an_allowed_checksum_load_or_download(tmp_path, bundled_gguf) -> None:
+def test_only_models_with_an_allowed_checksum_load_or_download(tmp_path, bundled_gguf,
+                                                               monkeypatch) -> None:
     import shutil
 
     import pytest
@@ -139,6 +140,7 @@ def test_only_models_with_an_allowed_checksum_load_or_download(tmp_path, bundled
     with pytest.raises(ModelNotAllowed, match="not on the allowed list"):
         models.check_allowed(copy, paths, [bundled_sha])
 
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # scripts/test sets it; not the point
     settings = Settings.load(None, locks={"models.allowed_sha256": ([bundled_sha], "policy")})
     config = downloads.DownloadConfig.from_settings(settings)
     other = downloads.DownloadRequest("Qwen/Qwen2.5-0.5B-Instruct-GGUF", "model.gguf",
