@@ -310,10 +310,11 @@ def cmd_chats(args: argparse.Namespace, services: Any) -> int:
 
 def cmd_erase(args: argparse.Namespace, services: Any) -> int:
     from engine import erase
+    from engine.units import size_text
 
     print("This deletes everything Hearth keeps for you on this computer, for good:")
     for area in erase.inventory(services.paths):
-        print(f"  {area.name}: {area.files} files, {area.size / 1e6:.1f} MB  ({area.folder})")
+        print(f"  {area.name}: {area.files} files, {size_text(area.size)}  ({area.folder})")
     print("Model files imported in place or downloaded by other apps are not touched.")
     if not args.yes:
         if not sys.stdin.isatty():

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from engine.units import size_text
+
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
 
 
@@ -66,10 +68,6 @@ def _print_json(data: Any) -> None:
     sys.stdout.write("\n")
 
 
-def _mb(n: int) -> str:
-    return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB"
-
-
 def _list(args: argparse.Namespace, services: Any) -> int:
     from engine import downloads, models
 
@@ -89,14 +87,14 @@ def _list(args: argparse.Namespace, services: Any) -> int:
             print(f"{m['id']}  UNUSABLE: {m['problem']}  [{m['source']}]")
             continue
         print(f"{m['id']}  {m['name']}  {m['parameters'] / 1e6:.0f}M params  "
-              f"{m['quantization']}  ctx {m['context_length']}  {_mb(m['file_size'])}  "
+              f"{m['quantization']}  ctx {m['context_length']}  {size_text(m['file_size'])}  "
               f"[{m['source']}]")
     for p in partial:
-        print(f"(paused) {p['file']} from {p['repo']}: {_mb(p['have'])} of {_mb(p['size'])}; "
-              "`hearth models download` continues it")
+        print(f"(paused) {p['file']} from {p['repo']}: {size_text(p['have'])} of "
+              f"{size_text(p['size'])}; `hearth models download` continues it")
     for f in found:
         state = "" if f["usable"] else f"  UNUSABLE: {f['problem']}"
-        print(f"(found in {f['app']}) {f['path']}  {_mb(f['size'])}{state}")
+        print(f"(found in {f['app']}) {f['path']}  {size_text(f['size'])}{state}")
     if found:
         print("Use one without copying: hearth models import PATH --in-place")
     return EXIT_OK
@@ -125,7 +123,7 @@ def _search(args: argparse.Namespace, services: Any) -> int:
         print("No catalog model matches.")
     for r in rows:
         mark = "installed" if r["installed"] else r["fit"]["verdict"].upper()
-        size = ("~" if not r["size_exact"] else "") + _mb(r["size_bytes"])
+        size = ("~" if not r["size_exact"] else "") + size_text(r["size_bytes"])
         print(f"{r['id']:40} {size:>9}  {r['license']['spdx']:32} [{mark}]")
         print(f"    {r['description']}")
     return EXIT_OK
@@ -150,8 +148,8 @@ def _download(args: argparse.Namespace, services: Any) -> int:
             if args.json:
                 print(json.dumps({"event": "progress", **event.__dict__}), flush=True)
             elif event.stage == "downloading":
-                line = (f"{event.fraction:6.1%}  {_mb(event.done)} of {_mb(event.total)}  "
-                        f"{event.speed_bps / 1e6:6.1f} MB/s"
+                line = (f"{event.fraction:6.1%}  {size_text(event.done)} of "
+                        f"{size_text(event.total)}  {event.speed_bps / 1e6:6.1f} MB/s"
                         + (f"  ETA {event.eta_s:4.0f} s" if event.eta_s is not None else ""))
                 print(("\r" + line) if tty else line, end="" if tty else "\n",
                       file=sys.stderr, flush=True)
@@ -206,7 +204,7 @@ def _delete(args: argparse.Namespace, services: Any) -> int:
     if args.json:
         _print_json(result)
     elif result["deleted_file"]:
-        print(f"deleted {result['id']}: freed {_mb(result['freed_bytes'])}")
+        print(f"deleted {result['id']}: freed {size_text(result['freed_bytes'])}")
     else:
         print(f"forgot {result['id']}; the file at {result['path']} was left where it is")
     return EXIT_OK
@@ -232,8 +230,8 @@ def _fit(args: argparse.Namespace, services: Any) -> int:
               "no": "won't fit"}
     print(f"{args.id}: {labels[est.verdict]}")
     print(f"  {est.explanation}")
-    print(f"  weights {_mb(est.weights_bytes)} + KV cache {_mb(est.kv_bytes)} "
-          f"({est.context} tokens) + compute {_mb(est.compute_bytes)} + runtime")
+    print(f"  weights {size_text(est.weights_bytes)} + KV cache {size_text(est.kv_bytes)} "
+          f"({est.context} tokens) + compute {size_text(est.compute_bytes)} + runtime")
     if est.runs:
         print(f"  recommended: --ctx {est.context} --gpu-layers {est.gpu_layers}")
     return EXIT_OK

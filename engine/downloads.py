@@ -41,6 +41,7 @@ from engine.errors import (
     UnsafeFileName,
 )
 from engine.paths import DataPaths
+from engine.units import size_text
 
 log = logging.getLogger(__name__)
 
@@ -516,8 +517,8 @@ def check_space(folder: Path, still_needed: int, size: int) -> None:
     free = shutil.disk_usage(folder).free
     if free < still_needed + SPACE_MARGIN:
         raise NotEnoughSpace(
-            f"Not enough disk space: the model needs {_gb(still_needed)} more and "
-            f"{folder} has {_gb(free)} free. Nothing was downloaded or copied.",
+            f"Not enough disk space: the model needs {size_text(still_needed)} more and "
+            f"{folder} has {size_text(free)} free. Nothing was downloaded or copied.",
             f"size {size}, still needed {still_needed}, free {free}")
 
 
@@ -536,10 +537,6 @@ def _quarantine(paths: DataPaths, part: Path, base_name: str, reason: str) -> Pa
 def _forget_partial(part: Path, state_path: Path) -> None:
     part.unlink(missing_ok=True)
     state_path.unlink(missing_ok=True)
-
-
-def _gb(n: int) -> str:
-    return f"{n / 1e9:.2f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
 
 
 class _Speed:

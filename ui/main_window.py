@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.units import size_text
 from ui.adapter import run_call
 from ui.chat_page import ChatPage
 from ui.chat_settings import ChatSettingsDialog
@@ -167,7 +168,7 @@ class MainWindow(QMainWindow):
         run_call(self, lambda: erase.inventory(paths), self._ask_erase, self.show_error)
 
     def _ask_erase(self, areas: list[Any]) -> None:
-        listed = "".join(f"<li>{html.escape(a.name)}: {a.files} files, {_size(a.size)}</li>"
+        listed = "".join(f"<li>{html.escape(a.name)}: {a.files} files, {size_text(a.size)}</li>"
                          for a in areas if a.files)
         text = ("<p>This deletes everything Hearth keeps for you, on this computer, for good:"
                 f"</p><ul>{listed}</ul><p>Model files you imported in place or that other apps "
@@ -235,13 +236,6 @@ class MainWindow(QMainWindow):
         self.show()
         self.raise_()
         self.activateWindow()
-
-
-def _size(n: int) -> str:
-    for factor, unit in ((1e9, "GB"), (1e6, "MB"), (1e3, "KB")):
-        if n >= factor:
-            return f"{n / factor:.1f} {unit}"
-    return f"{n} bytes"
 
 
 def apply_theme(theme: str) -> None:

@@ -28,14 +28,11 @@ from PySide6.QtWidgets import (
 )
 
 from engine import catalog, discovery, downloads, fit, hardware, models
+from engine.units import size_text
 from ui.adapter import StreamTask, run_call
 
 BADGE = {"gpu": ("Runs on the GPU", "#1b7f3b"), "partial": ("Part on the GPU", "#8a6d00"),
          "cpu": ("Runs on the CPU", "#2b5797"), "no": ("Too big for this computer", "#a4262c")}
-
-
-def mb(n: float) -> str:
-    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB"
 
 
 @dataclass(frozen=True)
@@ -74,7 +71,7 @@ class ModelCard(QFrame):
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setAccessibleName(f"Catalog model {model.title}")
         title = QLabel(f"<b>{model.title}</b>")
-        size = ("~" if not model.size_exact else "") + mb(model.size_bytes)
+        size = ("~" if not model.size_exact else "") + size_text(model.size_bytes)
         facts = QLabel(f"{model.family} · {model.parameters / 1e9:.1f} B parameters · {size} · "
                        f"licence {model.license_spdx}")
         facts.setWordWrap(True)
@@ -132,7 +129,7 @@ class ModelCard(QFrame):
         self.progress.setValue(int(p.fraction * 1000))
         if p.stage == "downloading":
             eta = f" · {p.eta_s:.0f} s left" if p.eta_s is not None else ""
-            self.progress_label.setText(f"{mb(p.done)} of {mb(p.total)} · "
+            self.progress_label.setText(f"{size_text(p.done)} of {size_text(p.total)} · "
                                         f"{p.speed_bps / 1e6:.1f} MB/s{eta}")
         else:
             self.progress_label.setText(p.stage + (f": {p.message}" if p.message else ""))
@@ -216,7 +213,7 @@ class ModelsPage(QWidget):
         self._overview = ov
         self.installed.clear()
         for m in ov.installed:
-            size = mb(m.path.stat().st_size) if m.path.exists() else "missing"
+            size = size_text(m.path.stat().st_size) if m.path.exists() else "missing"
             text = f"{m.id}  ·  {size}  ·  {m.source}"
             if m.problem:
                 text += f"  ·  cannot be used: {m.problem}"
@@ -225,7 +222,8 @@ class ModelsPage(QWidget):
             self.installed.addItem(item)
         self.found.clear()
         for f in ov.found:
-            label = f"{f.name or f.path.name} ({f.quantization or '?'}) · {mb(f.size)} · {f.app}"
+            label = (f"{f.name or f.path.name} ({f.quantization or '?'}) · {size_text(f.size)} · "
+                     f"{f.app}")
             item = QListWidgetItem(label + (f" · {f.problem}" if f.problem else ""))
             item.setData(Qt.ItemDataRole.UserRole, str(f.path))
             item.setToolTip(str(f.real_path))
