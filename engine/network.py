@@ -143,32 +143,26 @@ def log_file() -> Path:
 
 def read_log(path: Path | None = None, since: float = 0.0) -> list[Attempt]:
     """Attempts recorded by any Hearth process since `since` (a time.time()), oldest first."""
-    path = log_file() if path is None else path
-    found: list[Attempt] = []
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except FileNotFoundError:
-        return found
-    for line in lines:
-        try:
-            attempt = Attempt(**json.loads(line))
-        except (ValueError, TypeError):
-            continue  # a torn line from a killed process
-        if attempt.time >= since:
-            found.append(attempt)
-    return found
+    return LogFollower(log_file() if path is None else path, since).poll()
 
 
 class LogFollower:
     """Reads the egress log as it grows: `poll()` returns the attempts appended since the last
     call, made at or after `since`. Cheap when nothing changed (one stat), so a UI timer can
-    call it on its thread."""
+    call it on its thread. A log last written before `since` is not read at all: the window
+    does not parse months of old lines at start."""
 
     def __init__(self, path: Path, since: float) -> None:
         self.path = path
         self.since = since
         self._offset = 0
         self._partial = b""
+        try:
+            st = path.stat()
+            if st.st_mtime < since:
+                self._offset = st.st_size
+        except FileNotFoundError:
+            pass
 
     def poll(self) -> list[Attempt]:
         try:
@@ -189,7 +183,7 @@ class LogFollower:
             try:
                 attempt = Attempt(**json.loads(line))
             except (ValueError, TypeError):
-                continue
+                continue  # a torn line from a killed process
             if attempt.time >= self.since:
                 found.append(attempt)
         return found
