@@ -36,6 +36,7 @@ from engine.runtime import Done, LoadedModel, Notice, TextPiece
 from ui.adapter import StreamTask, run_call
 from ui.chat_view import ChatView
 from ui.open_file import open_source
+from ui.page import Page
 
 
 def describe_loaded(loaded: LoadedModel, name: str) -> str:
@@ -43,7 +44,7 @@ def describe_loaded(loaded: LoadedModel, name: str) -> str:
     return f"{name} · {'GPU' if on_gpu else 'CPU'} · ready"
 
 
-class ChatPage(QWidget):
+class ChatPage(Page):
     """Lives on the GUI thread. Emits `status(str)` for the window's status bar and
     `open_chat_settings(int)` when the user asks for a chat's settings."""
 
@@ -52,18 +53,15 @@ class ChatPage(QWidget):
 
     def __init__(self, services: Any, show_error: Callable[[str], None],
                  parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.services = services
+        super().__init__(services, show_error, parent)
         self.store = services.chats
         self.conversations = services.conversations
-        self.show_error = show_error
         self.chat_id: int | None = None
         self.task: StreamTask | None = None
         self.editing_id: int | None = None
         self.last_speed = ""
         self.model_state = "not loaded"
         self.model_name = ""
-        self.closing = False  # set by shutdown(): late signals start no new work
 
         # sidebar
         self.search = QLineEdit(placeholderText="Search chats")
@@ -446,6 +444,6 @@ class ChatPage(QWidget):
         return super().eventFilter(obj, event)
 
     def shutdown(self) -> None:
-        self.closing = True
+        super().shutdown()
         self.stop()
         self.view.stop_rendering()

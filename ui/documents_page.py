@@ -29,11 +29,12 @@ from PySide6.QtWidgets import (
 )
 
 from ui.adapter import StreamTask, run_call
+from ui.page import Page
 
 PROBLEMS = ("failed", "skipped")
 
 
-class DocumentsPage(QWidget):
+class DocumentsPage(Page):
     """Lives on the GUI thread. Emits `collections_changed()` when collections are added or
     removed, and `indexed(str)` when a collection finished indexing."""
 
@@ -42,13 +43,10 @@ class DocumentsPage(QWidget):
 
     def __init__(self, services: Any, show_error: Callable[[str], None],
                  parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.services = services
-        self.show_error = show_error
+        super().__init__(services, show_error, parent)
         self.syncs: dict[str, StreamTask] = {}
         self.progress_text: dict[str, str] = {}
         self.infos: dict[str, Any] = {}
-        self.closing = False  # set by shutdown(): late signals start no new work
         self.setAcceptDrops(True)
 
         self.collections = QListWidget()
@@ -336,7 +334,7 @@ class DocumentsPage(QWidget):
             self.add_paths(name, paths)
 
     def shutdown(self) -> None:
-        self.closing = True
+        super().shutdown()
         for task in list(self.syncs.values()):
             task.stop()
 

@@ -215,9 +215,8 @@ class MainWindow(QMainWindow):
 
     def shutdown(self) -> None:
         """Stop what runs in the background; the caller then waits for the pool."""
-        self.settings_page.flush()
         self.network.stop()
-        for page in (self.chat, self.models, self.documents):
+        for page in (self.chat, self.models, self.documents, self.settings_page):
             page.shutdown()
 
     def closeEvent(self, event: QCloseEvent) -> None:

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from engine import catalog, discovery, downloads, fit, hardware, models
 from engine.units import size_text
 from ui.adapter import StreamTask, run_call
+from ui.page import Page
 
 BADGE = {"gpu": ("Runs on the GPU", "#1b7f3b"), "partial": ("Part on the GPU", "#8a6d00"),
          "cpu": ("Runs on the CPU", "#2b5797"), "no": ("Too big for this computer", "#a4262c")}
@@ -135,7 +136,7 @@ class ModelCard(QFrame):
             self.progress_label.setText(p.stage + (f": {p.message}" if p.message else ""))
 
 
-class ModelsPage(QWidget):
+class ModelsPage(Page):
     """Lives on the GUI thread. Emits `use_model(str)` when the user picks an installed model
     for the open chat, and `models_changed()` after an install or delete."""
 
@@ -144,14 +145,11 @@ class ModelsPage(QWidget):
 
     def __init__(self, services: Any, show_error: Callable[[str], None],
                  parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.services = services
-        self.show_error = show_error
+        super().__init__(services, show_error, parent)
         self.cards: dict[str, ModelCard] = {}
         self.downloads: dict[str, StreamTask] = {}
         self._cancelled: set[str] = set()
         self._overview: Overview | None = None
-        self.closing = False  # set by shutdown(): late signals start no new work
         self.setAcceptDrops(True)
 
         self.installed = QListWidget()
@@ -386,7 +384,7 @@ class ModelsPage(QWidget):
             event.acceptProposedAction()
 
     def shutdown(self) -> None:
-        self.closing = True
+        super().shutdown()
         for task in list(self.downloads.values()):
             task.stop()
 

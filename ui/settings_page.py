@@ -29,6 +29,7 @@ from engine import settings as settings_module
 from engine import vault
 from engine.errors import HearthError
 from ui.adapter import run_call
+from ui.page import Page
 
 SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Answers", ("sampling.temperature", "sampling.top_p", "sampling.top_k", "sampling.min_p",
@@ -57,7 +58,7 @@ LABELS = {
 }
 
 
-class SettingsPage(QWidget):
+class SettingsPage(Page):
     """Lives on the GUI thread. Emits `changed(str)` with the key after a saved change, and
     `erase_requested()` when the user asks to delete all data (the window confirms), and
     `notice(str)` with a message for the status bar."""
@@ -68,10 +69,8 @@ class SettingsPage(QWidget):
 
     def __init__(self, services: Any, show_error: Callable[[str], None],
                  parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.services = services
+        super().__init__(services, show_error, parent)
         self.settings = services.settings
-        self.show_error = show_error
         self.editors: dict[str, QWidget] = {}
         self.lock_labels: dict[str, QLabel] = {}
         specs = {d["key"]: d for d in settings_module.describe()}
@@ -273,6 +272,10 @@ class SettingsPage(QWidget):
         elif isinstance(editor, QLineEdit):
             editor.setText(str(value))
         editor_any.blockSignals(False)
+
+    def shutdown(self) -> None:
+        super().shutdown()
+        self.flush()
 
     def flush(self) -> None:
         """Save a system prompt still waiting for a pause in typing (the window is closing)."""

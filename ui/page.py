@@ -1,0 +1,24 @@
+"""What every page of the main window shares: the services, the one error presenter, and a
+`closing` flag that `shutdown()` sets so late queued signals start no new work."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtWidgets import QWidget
+
+
+class Page(QWidget):
+    """Base of the four pages; lives on the GUI thread."""
+
+    def __init__(self, services: Any, show_error: Callable[[str], None],
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.services = services
+        self.show_error = show_error
+        self.closing = False
+
+    def shutdown(self) -> None:
+        """The window is closing: stop background work (subclasses add theirs)."""
+        self.closing = True
