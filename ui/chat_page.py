@@ -36,7 +36,7 @@ from engine.runtime import Done, LoadedModel, Notice, TextPiece
 from ui.adapter import StreamTask, run_call
 from ui.chat_view import ChatView
 from ui.open_file import open_source
-from ui.page import Page
+from ui.page import Page, button
 
 
 def describe_loaded(loaded: LoadedModel, name: str) -> str:
@@ -117,9 +117,7 @@ class ChatPage(Page):
         self.composer.setAccessibleName("Message")
         self.composer.setMaximumHeight(120)
         self.composer.installEventFilter(self)
-        self.send_button = QPushButton("Send")
-        self.send_button.setAccessibleName("Send message")
-        self.send_button.clicked.connect(self.send)
+        self.send_button = button("Send", "Send message", self.send)
         self.stop_button = QPushButton("Stop")
         self.stop_button.setAccessibleName("Stop answer")
         self.stop_button.setEnabled(False)

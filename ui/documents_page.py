@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui.adapter import StreamTask, run_call
-from ui.page import Page
+from ui.page import Page, button
 
 PROBLEMS = ("failed", "skipped")
 
@@ -52,9 +52,7 @@ class DocumentsPage(Page):
         self.collections = QListWidget()
         self.collections.setAccessibleName("Collections")
         self.collections.currentItemChanged.connect(lambda *_: self._show_selected())
-        self.new_button = QPushButton("New collection…")
-        self.new_button.setAccessibleName("New collection")
-        self.new_button.clicked.connect(self._new_dialog)
+        self.new_button = button("New collection…", "New collection", self._new_dialog)
         left = QVBoxLayout()
         left.addWidget(QLabel("<b>Collections</b>"))
         left.addWidget(self.collections, 1)
@@ -69,12 +67,10 @@ class DocumentsPage(Page):
         self.add_folder_button.clicked.connect(self._add_folder_dialog)
         self.add_files_button = QPushButton("Add files…")
         self.add_files_button.clicked.connect(self._add_files_dialog)
-        self.remove_source_button = QPushButton("Remove from collection")
-        self.remove_source_button.setAccessibleName("Remove the selected folder or file")
-        self.remove_source_button.clicked.connect(self._remove_source)
-        self.sync_button = QPushButton("Re-sync")
-        self.sync_button.setAccessibleName("Index what changed")
-        self.sync_button.clicked.connect(lambda: self.sync(self.selected()))
+        self.remove_source_button = button(
+            "Remove from collection", "Remove the selected folder or file", self._remove_source)
+        self.sync_button = button("Re-sync", "Index what changed",
+                                  lambda: self.sync(self.selected()))
         self.stop_button = QPushButton("Stop indexing")
         self.stop_button.clicked.connect(lambda: self.stop(self.selected()))
         self.delete_button = QPushButton("Delete collection…")

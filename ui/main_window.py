@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QListWidget,
     QMainWindow,
     QMessageBox,
-    QPushButton,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -32,6 +31,7 @@ from ui.chat_settings import ChatSettingsDialog
 from ui.documents_page import DocumentsPage
 from ui.models_page import ModelsPage
 from ui.network_activity import NetworkIndicator
+from ui.page import button
 from ui.settings_page import SettingsPage
 
 log = logging.getLogger(__name__)
@@ -56,9 +56,7 @@ class MainWindow(QMainWindow):
         self.banner.setWordWrap(True)
         self.banner.setAccessibleName("Error")
         self.banner.setStyleSheet("background:#fde7e9; color:#5c0b10; padding:6px;")
-        self.banner_close = QPushButton("Dismiss")
-        self.banner_close.setAccessibleName("Dismiss the error")
-        self.banner_close.clicked.connect(self.clear_error)
+        self.banner_close = button("Dismiss", "Dismiss the error", self.clear_error)
         banner_row = QHBoxLayout()
         banner_row.addWidget(self.banner, 1)
         banner_row.addWidget(self.banner_close)

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 from engine import catalog, discovery, downloads, fit, hardware, models
 from engine.units import size_text
 from ui.adapter import StreamTask, run_call
-from ui.page import Page
+from ui.page import Page, button
 
 BADGE = {"gpu": ("Runs on the GPU", "#1b7f3b"), "partial": ("Part on the GPU", "#8a6d00"),
          "cpu": ("Runs on the CPU", "#2b5797"), "no": ("Too big for this computer", "#a4262c")}
@@ -154,21 +154,17 @@ class ModelsPage(Page):
 
         self.installed = QListWidget()
         self.installed.setAccessibleName("Installed models")
-        self.use_button = QPushButton("Use in this chat")
-        self.use_button.setAccessibleName("Use the selected model in this chat")
-        self.use_button.clicked.connect(self._use_selected)
-        self.delete_button = QPushButton("Delete…")
-        self.delete_button.setAccessibleName("Delete the selected model")
-        self.delete_button.clicked.connect(lambda: self.delete_selected(confirm=True))
-        self.import_button = QPushButton("Import GGUF…")
-        self.import_button.setAccessibleName("Import a GGUF file")
-        self.import_button.clicked.connect(self._import_dialog)
+        self.use_button = button("Use in this chat", "Use the selected model in this chat",
+                                 self._use_selected)
+        self.delete_button = button("Delete…", "Delete the selected model",
+                                    lambda: self.delete_selected(confirm=True))
+        self.import_button = button("Import GGUF…", "Import a GGUF file", self._import_dialog)
         self.in_place = QCheckBox("Use imported files where they are (no copy)")
         self.found = QListWidget()
         self.found.setAccessibleName("Models found in other apps")
-        self.use_found_button = QPushButton("Use without copying")
-        self.use_found_button.setAccessibleName("Use the selected found model without copying")
-        self.use_found_button.clicked.connect(self._use_found)
+        self.use_found_button = button(
+            "Use without copying", "Use the selected found model without copying",
+            self._use_found)
         self.hint = QLabel("Drop .gguf files here to import them.")
         self.cards_box = QVBoxLayout()
         self.cards_box.addStretch(1)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QPushButton, QWidget
 
 
 class Page(QWidget):
@@ -22,3 +22,11 @@ class Page(QWidget):
     def shutdown(self) -> None:
         """The window is closing: stop background work (subclasses add theirs)."""
         self.closing = True
+
+
+def button(text: str, accessible_name: str, on_click: Callable[[], Any]) -> QPushButton:
+    """A push button with the name screen readers announce, wired to its action."""
+    widget = QPushButton(text)
+    widget.setAccessibleName(accessible_name)
+    widget.clicked.connect(on_click)
+    return widget

@@ -29,7 +29,7 @@ from engine import settings as settings_module
 from engine import vault
 from engine.errors import HearthError
 from ui.adapter import run_call
-from ui.page import Page
+from ui.page import Page, button
 
 SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Answers", ("sampling.temperature", "sampling.top_p", "sampling.top_k", "sampling.min_p",
@@ -96,10 +96,8 @@ class SettingsPage(Page):
         body.addLayout(data)
         body.addWidget(QLabel("To keep Hearth's data elsewhere (another disk, a USB stick), start "
                               "it with the HEARTH_HOME environment variable set to that folder."))
-        erase = QPushButton("Delete all my data…")
-        erase.setAccessibleName("Delete all my data")
+        erase = button("Delete all my data…", "Delete all my data", self.erase_requested.emit)
         erase.setToolTip("Chats, document indexes, downloaded models, caches, logs and settings")
-        erase.clicked.connect(self.erase_requested.emit)
         erase_row = QHBoxLayout()
         erase_row.addWidget(erase)
         erase_row.addStretch(1)
