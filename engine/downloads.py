@@ -338,7 +338,6 @@ def _metadata(url: str, config: DownloadConfig) -> Any:
     from huggingface_hub.errors import (
         GatedRepoError,
         HfHubHTTPError,
-        OfflineModeIsEnabled,
         RemoteEntryNotFoundError,
         RepositoryNotFoundError,
         RevisionNotFoundError,
@@ -347,9 +346,6 @@ def _metadata(url: str, config: DownloadConfig) -> Any:
     try:
         return get_hf_file_metadata(url, token=config.token or False, timeout=config.timeout_s,
                                     endpoint=config.endpoint)
-    except OfflineModeIsEnabled:
-        raise DownloadsDisabled("Hugging Face offline mode (HF_HUB_OFFLINE) is set, so nothing "
-                                "was downloaded.") from None
     except GatedRepoError:
         raise RemoteError("This model is gated: accept its licence on the model's page, then give "
                           "Hearth an access token (HF_TOKEN).") from None
