@@ -42,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     from ui.main_window import MainWindow, apply_theme
 
     services = compose.build(isolate_documents=True)
+    # Open the chat history now, before any window exists: with encryption on, this asks the
+    # keyring (which may prompt to unlock) and may convert the file once; a window that did
+    # it in a page's constructor would sit frozen meanwhile.
+    services.chats  # noqa: B018 - opened for its effect
     apply_theme(services.settings.get("ui.theme"))
     window = MainWindow(services)
     instance.activated.connect(window.bring_to_front)
