@@ -15,9 +15,16 @@ from typing import Any
 
 from engine.errors import CatalogError
 
-ROOT = Path(__file__).resolve().parent.parent
-CATALOG_PATH = ROOT / "model_catalog.json"
-SCHEMA_PATH = ROOT / "model_catalog.schema.json"
+
+def _shipped(name: str) -> Path:
+    """The catalog lives at the top of the repository (a source checkout, an editable install);
+    wheels and the frozen app carry it inside the engine package (setup.py, hearth.spec)."""
+    packaged = Path(__file__).resolve().parent / name
+    return packaged if packaged.exists() else Path(__file__).resolve().parent.parent / name
+
+
+CATALOG_PATH = _shipped("model_catalog.json")
+SCHEMA_PATH = _shipped("model_catalog.schema.json")
 
 
 @dataclass(frozen=True)
