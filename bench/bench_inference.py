@@ -28,7 +28,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine import bundled  # noqa: E402
+from engine import bundled, llama_build  # noqa: E402
 from engine.runtime import (  # noqa: E402
     ChatMessage,
     ChatRequest,
@@ -103,6 +103,7 @@ def direct_runs(model: Path, threads: int | None, repeats: int) -> dict[str, lis
     """llama-cpp-python's high-level API as an app would use it (threads=None: its defaults)."""
     from llama_cpp import Llama
 
+    llama_build.load_backends()  # a portable build has no CPU backend until one is loaded
     kwargs: dict[str, Any] = {"n_ctx": 8192, "verbose": False}
     if threads is not None:
         kwargs.update(n_threads=threads, n_threads_batch=threads)

@@ -2,6 +2,10 @@
 
 The device list comes from ggml's backend registry (ggml_backend_dev_*), which
 llama-cpp-python does not bind, so we call it through ctypes on the bundled libggml.
+
+A release build (packaging/build_llama.sh) compiles ggml's backends as loadable modules, one
+CPU module per instruction-set level plus CUDA where built. ggml then starts with no backend at
+all, and llama-cpp-python never loads one, so `load_backends()` must run before any model.
 """
 
 from __future__ import annotations
@@ -23,14 +27,48 @@ def _lib_dir() -> Path:
     return Path(llama_cpp.__file__).parent / "lib"
 
 
-def _devices() -> list[dict[str, Any]]:
+_backends_loaded = False
+
+
+def _ggml() -> ctypes.CDLL | None:
+    """The libggml llama_cpp itself loaded (dlopen of the same file returns the same handle)."""
+    import llama_cpp  # noqa: F401  (loads libggml first, with its own search rules)
+
     lib_dir = _lib_dir()
     candidates = sorted(lib_dir.glob("libggml.so*")) + sorted(lib_dir.glob("libggml.dylib")) \
         + sorted(lib_dir.glob("ggml.dll"))
     if not candidates:
-        return []
+        return None
+    return ctypes.CDLL(str(candidates[0]))
+
+
+def load_backends() -> None:
+    """Load ggml's backend modules from llama_cpp/lib if the build has them (a no-op for a
+    build with its CPU backend linked in). ggml keeps the best CPU variant this CPU supports,
+    and a GPU module only where its driver loads. Raises RuntimeError if none loads."""
+    global _backends_loaded
+    if _backends_loaded:
+        return
+    ggml = _ggml()
+    if ggml is None:  # a layout we do not know: leave it to llama_cpp
+        _backends_loaded = True
+        return
+    ggml.ggml_backend_reg_count.restype = ctypes.c_size_t
+    if ggml.ggml_backend_reg_count() == 0:
+        ggml.ggml_backend_load_all_from_path.argtypes = [ctypes.c_char_p]
+        ggml.ggml_backend_load_all_from_path(str(_lib_dir()).encode())
+        if ggml.ggml_backend_reg_count() == 0:
+            raise RuntimeError(f"llama.cpp found no usable backend in {_lib_dir()}: the "
+                               "installation is incomplete, or no CPU variant fits this CPU")
+        log.info("loaded %d ggml backends from %s", ggml.ggml_backend_reg_count(), _lib_dir())
+    _backends_loaded = True
+
+
+def _devices() -> list[dict[str, Any]]:
     try:
-        ggml = ctypes.CDLL(str(candidates[0]))
+        ggml = _ggml()
+        if ggml is None:
+            return []
         ggml.ggml_backend_dev_count.restype = ctypes.c_size_t
         ggml.ggml_backend_dev_get.restype = ctypes.c_void_p
         ggml.ggml_backend_dev_get.argtypes = [ctypes.c_size_t]
@@ -79,6 +117,7 @@ def build_info() -> dict[str, Any]:
     """Everything `hearth doctor` reports about llama.cpp. Imports llama_cpp (not cheap)."""
     import llama_cpp
 
+    load_backends()
     system_info = llama_cpp.llama_print_system_info().decode(errors="replace")
     features = parse_system_info(system_info)
     cpu = features.get("CPU", {})

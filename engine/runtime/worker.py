@@ -34,7 +34,7 @@ import threading
 import time
 from typing import Any, BinaryIO
 
-from engine import network
+from engine import llama_build, network
 from engine.runtime import chat_template
 from engine.runtime.params import (
     ChatRequest,
@@ -139,6 +139,7 @@ class _Worker:
             import llama_cpp
             from llama_cpp import Llama
 
+            llama_build.load_backends()
             threads = params.resolved_threads()
             llm = Llama(
                 model_path=params.model_path,

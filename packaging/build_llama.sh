@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Build the llama-cpp-python wheel a release ships: portable CPU kernels chosen at run time,
+# never this machine's -march=native.
+#
+#   packaging/build_llama.sh [--cuda] [--out DIR]        -> DIR/llama_cpp_python-*.whl
+#
+# x86-64 and Linux arm64: ggml's CPU backend is built once per instruction-set level
+# (GGML_CPU_ALL_VARIANTS: x64, sse42, sandybridge, haswell, skylakex, icelake, alderlake, zen4,
+# sapphirerapids, ...) as loadable modules (GGML_BACKEND_DL). At start, engine/llama_build.py
+# asks ggml to load them from llama_cpp/lib and ggml keeps the best one the CPU supports.
+# --cuda adds the CUDA backend as one more module: it loads where an NVIDIA driver is present
+# and is skipped elsewhere, so the same build runs on machines without a GPU.
+# macOS: Metal, with GGML_NATIVE off (llama-cpp-python turns Metal on for Apple itself).
+#
+# The version is the one installed in the build venv, so the release ships what the tests ran.
+# --no-cache-dir: pip's wheel cache is keyed by version, not by CMAKE_ARGS, and would hand
+# back the native build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON_VENV:-.venv}/bin/python
+OUT=build/wheels CUDA=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --cuda) CUDA=1; shift ;;
+        --out) OUT=$2; shift 2 ;;
+        *) echo "unknown option $1" >&2; exit 2 ;;
+    esac
+done
+VERSION=$("$PY" -c "from importlib.metadata import version; print(version('llama-cpp-python'))")
+
+args=(-DGGML_NATIVE=OFF)
+case "$(uname -s)" in
+    Darwin) ;;
+    *)
+        # The variant modules go beside libggml in llama_cpp/lib (ggml installs them to
+        # CMAKE_INSTALL_BINDIR, which would otherwise be a top-level bin/ in site-packages).
+        args+=(-DGGML_BACKEND_DL=ON -DGGML_CPU_ALL_VARIANTS=ON -DCMAKE_INSTALL_BINDIR=llama_cpp/lib)
+        if [ $CUDA = 1 ]; then
+            # Turing to Hopper, plus PTX for newer GPUs to JIT.
+            args+=(-DGGML_CUDA=ON "-DCMAKE_CUDA_ARCHITECTURES=75-real;80-real;86-real;89-real;90-real;90-virtual")
+        fi
+        ;;
+esac
+
+mkdir -p "$OUT"
+rm -f "$OUT"/llama_cpp_python-*.whl
+echo "building llama-cpp-python $VERSION with: ${args[*]}" >&2
+CMAKE_ARGS="${args[*]}" "$PY" -m pip wheel --no-cache-dir --no-deps --no-binary llama-cpp-python \
+    -w "$OUT" "llama-cpp-python==$VERSION"
+ls "$OUT"/llama_cpp_python-*.whl
