@@ -35,8 +35,12 @@ def _ggml() -> ctypes.CDLL | None:
     import llama_cpp  # noqa: F401  (loads libggml first, with its own search rules)
 
     lib_dir = _lib_dir()
-    candidates = sorted(lib_dir.glob("libggml.so*")) + sorted(lib_dir.glob("libggml.dylib")) \
-        + sorted(lib_dir.glob("ggml.dll"))
+    # The file libllama links against is the one named by libggml's soname (libggml.so.0,
+    # libggml.0.dylib). Wheels store libggml.so, .so.0 and .so.0.x.y as three separate copies,
+    # and loading another copy makes a second ggml with its own, empty backend registry.
+    patterns = ("libggml.so.[0-9]", "libggml.[0-9].dylib", "libggml.so*", "libggml.dylib",
+                "ggml.dll")
+    candidates = [path for pattern in patterns for path in sorted(lib_dir.glob(pattern))]
     if not candidates:
         return None
     return ctypes.CDLL(str(candidates[0]))
@@ -55,6 +59,11 @@ def load_backends() -> None:
         return
     ggml.ggml_backend_reg_count.restype = ctypes.c_size_t
     if ggml.ggml_backend_reg_count() == 0:
+        # ggml reports each module it loads through llama-cpp-python's log callback, which
+        # prints to stderr until a Llama(verbose=False) quiets it; quiet it first, as that would.
+        native_log = logging.getLogger("llama-cpp-python")
+        if native_log.level == logging.NOTSET:
+            native_log.setLevel(logging.ERROR)
         ggml.ggml_backend_load_all_from_path.argtypes = [ctypes.c_char_p]
         ggml.ggml_backend_load_all_from_path(str(_lib_dir()).encode())
         if ggml.ggml_backend_reg_count() == 0:
