@@ -73,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_chats.add_parser(sub)
 
+    from app import cli_packs
+
+    cli_packs.add_parser(sub)
+
     erase = sub.add_parser("erase", help="delete all my data: chats, indexes, models, logs…")
     erase.add_argument("--yes", action="store_true", help="do not ask (for scripts)")
 
@@ -97,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     handlers: dict[str, Callable[[argparse.Namespace, Any], int]] = {
         "chat": cmd_chat, "ask": cmd_ask, "models": cmd_models, "doctor": cmd_doctor,
-        "docs": cmd_docs, "chats": cmd_chats, "erase": cmd_erase}
+        "docs": cmd_docs, "chats": cmd_chats, "packs": cmd_packs, "erase": cmd_erase}
     from app import compose
 
     services = compose.build(verbose=args.verbose)
@@ -306,6 +310,12 @@ def cmd_chats(args: argparse.Namespace, services: Any) -> int:
     from app import cli_chats
 
     return cli_chats.run(args, services)
+
+
+def cmd_packs(args: argparse.Namespace, services: Any) -> int:
+    from app import cli_packs
+
+    return cli_packs.run(args, services)
 
 
 def cmd_erase(args: argparse.Namespace, services: Any) -> int:

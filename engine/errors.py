@@ -81,6 +81,11 @@ class RemoteError(DownloadError):
     """The server said no (401/403/404) or kept failing (5xx, network) after retries."""
 
 
+class PackError(HearthError):
+    """A model pack is incomplete, damaged, unsigned or signed by a key we do not trust.
+    Nothing was installed."""
+
+
 class DocumentError(HearthError):
     """A collection, the document index or a search could not do what was asked."""
 

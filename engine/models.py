@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 class InstalledModel:
     id: str
     path: Path
-    source: str  # "bundled", "downloaded", "imported", "in place", "models folder"
+    source: str  # "bundled", "downloaded", "imported", "pack", "in place", "models folder"
     info: gguf.GGUFInfo | None
     problem: str | None = None  # why it cannot be used, if it cannot
     catalog_id: str | None = None
@@ -49,7 +49,7 @@ class InstalledModel:
     @property
     def owned(self) -> bool:
         """Whether deleting the model deletes the file (only files in our models folder)."""
-        return self.source in ("downloaded", "imported", "models folder")
+        return self.source in ("downloaded", "imported", "pack", "models folder")
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "path": str(self.path), "source": self.source,

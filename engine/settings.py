@@ -113,6 +113,9 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("models.allowed_sha256", list, [],
             "SHA-256 checksums of the model files that may be loaded or downloaded; empty "
             "allows any. Usually set by machine policy."),
+    Setting("models.pack_keys", list, [],
+            "Public keys (ed25519:…) whose signed model packs may be imported. Usually set "
+            "by machine policy; when the policy sets it, no other key is accepted."),
     Setting("models.search_folders", list, [],
             "Extra folders to look in for GGUF files other apps downloaded."),
     Setting("documents.top_k", int, 6,
