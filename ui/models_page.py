@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine import catalog, discovery, downloads, fit, hardware, models
+from engine import catalog, discovery, downloads, fit, hardware, model_packs, models
 from engine.units import size_text
 from ui.adapter import StreamTask, run_call
 from ui.page import Page, button
@@ -159,6 +159,10 @@ class ModelsPage(Page):
         self.delete_button = button("Delete…", "Delete the selected model",
                                     lambda: self.delete_selected(confirm=True))
         self.import_button = button("Import GGUF…", "Import a GGUF file", self._import_dialog)
+        self.pack_button = button("Import model pack…",
+                                  "Install the models of a signed model pack folder",
+                                  self._pack_clicked)
+        self.pack_task: StreamTask | None = None
         self.in_place = QCheckBox("Use imported files where they are (no copy)")
         self.found = QListWidget()
         self.found.setAccessibleName("Models found in other apps")
@@ -177,7 +181,8 @@ class ModelsPage(Page):
         scroll.setAccessibleName("Model catalog")
 
         buttons = QHBoxLayout()
-        for w in (self.use_button, self.delete_button, self.import_button, self.in_place):
+        for w in (self.use_button, self.delete_button, self.import_button, self.pack_button,
+                  self.in_place):
             buttons.addWidget(w)
         buttons.addStretch(1)
         left = QVBoxLayout()
@@ -352,6 +357,50 @@ class ModelsPage(Page):
         else:
             self.hint.setText(f"Imported as {event.model.id}.")
 
+    def import_pack(self, folder: str) -> None:
+        """Verify a signed model pack against the keys this computer trusts (models.pack_keys,
+        usually machine policy), then install its models; the button cancels meanwhile."""
+        paths, settings = self.services.paths, self.services.settings
+
+        def work() -> Iterator[Any]:
+            keys = model_packs.keys_for(settings)
+            yield from model_packs.import_pack(Path(folder), paths, keys,
+                                               settings.get("models.allowed_sha256"))
+
+        task = StreamTask(work, parent=self)
+        task.item.connect(self._on_pack)
+        task.failed.connect(self.show_error)
+        task.finished.connect(self._pack_finished)
+        self.pack_task = task
+        self.pack_button.setText("Cancel pack import")
+        self.hint.setText("Checking the model pack…")
+        task.start()
+
+    def _pack_clicked(self) -> None:
+        if self.pack_task is not None:
+            self.pack_task.stop()
+            self.hint.setText("Cancelling; nothing from the pack is installed.")
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Import a model pack", str(Path.home()))
+        if folder:
+            self.import_pack(folder)
+
+    def _on_pack(self, event: Any) -> None:
+        if isinstance(event, model_packs.PackProgress):
+            what = "Checking the pack" if event.stage == "checking" else "Installing"
+            self.hint.setText(f"{what}… {event.done / max(event.total, 1):.0%}")
+            return
+        names = ", ".join(m.id for m in event.installed) or "nothing new"
+        extra = (f"; already here: {', '.join(event.already_installed)}"
+                 if event.already_installed else "")
+        self.hint.setText(f"From the pack signed by key {model_packs.key_id(event.pack.signer)}:"
+                          f" installed {names}{extra}.")
+
+    def _pack_finished(self) -> None:
+        self.pack_task = None
+        self.pack_button.setText("Import model pack…")
+        self._after_change(None)
+
     def _after_change(self, _result: Any) -> None:
         self.models_changed.emit()
         self.refresh()
@@ -383,4 +432,6 @@ class ModelsPage(Page):
         super().shutdown()
         for task in list(self.downloads.values()):
             task.stop()
+        if self.pack_task is not None:
+            self.pack_task.stop()
 

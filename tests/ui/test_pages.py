@@ -1,9 +1,11 @@
 """Models, documents and settings pages on the real engine: a download from the loopback
-mirror, a folder indexed and answered from with sources, a policy-locked setting."""
+mirror, a folder indexed and answered from with sources, a policy-locked setting, a signed
+model pack refused when tampered and installed when intact."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -152,3 +154,40 @@ def test_a_policy_locked_setting_cannot_be_changed(qtbot, tmp_path: Path,
     finally:
         close(qtbot, win)
         services.close()
+
+
+def test_a_model_pack_is_checked_then_installed_from_the_models_page(
+        qtbot, window: MainWindow, tmp_path: Path, bundled_gguf: Path) -> None:
+    from engine import model_packs, models
+    from engine import paths as paths_module
+    from tests.gguf_tools import with_string_metadata
+
+    office = paths_module.resolve({"HEARTH_HOME": str(tmp_path / "office")}).ensure()
+    source = with_string_metadata(bundled_gguf, tmp_path / "audit-helper.gguf", "general.name",
+                                  "Audit helper")
+    list(models.import_model(source, office))
+    key = model_packs.new_private_key()
+    list(model_packs.export_pack(["audit-helper"], tmp_path / "pack", office, key))
+    tampered = tmp_path / "tampered"
+    shutil.copytree(tmp_path / "pack", tampered)
+    victim = tampered / "models" / "audit-helper.gguf"
+    victim.write_bytes(victim.read_bytes()[:-1] + b"\0")
+
+    window.services.settings.set("models.pack_keys", [model_packs.public_key_text(key)])
+    window.nav.setCurrentRow(1)
+    page = window.models
+
+    def ids() -> set[str]:
+        return {page.installed.item(i).data(256) for i in range(page.installed.count())}
+
+    page.import_pack(str(tampered))
+    qtbot.waitUntil(lambda: page.pack_task is None, timeout=60_000)
+    assert window.banner_box.isVisible() and "not the file that was signed" in window.banner.text()
+    assert "audit-helper" not in ids()
+    assert page.pack_button.text() == "Import model pack…"
+
+    page.import_pack(str(tmp_path / "pack"))
+    assert page.pack_button.text() == "Cancel pack import"
+    qtbot.waitUntil(lambda: page.pack_task is None, timeout=60_000)
+    qtbot.waitUntil(lambda: "audit-helper" in ids(), timeout=10_000)
+    assert "installed audit-helper" in page.hint.text()
