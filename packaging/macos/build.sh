@@ -80,5 +80,7 @@ if [ -n "$PROFILE" ]; then
     xcrun stapler staple "$DMG"
     spctl --assess --type open --context context:primary-signature --verbose=2 "$DMG"
 fi
-(cd "$OUT" && shasum -a 256 -- *.dmg > SHA256SUMS)
+"$PY" packaging/sbom.py --python "$PY" -o "$OUT/hearth-$VERSION.cdx.json"
+PIP_AUDIT=build/venv/bin/pip-audit packaging/audit.sh "$PY" "$OUT"
+(cd "$OUT" && shasum -a 256 -- *.dmg *.cdx.json requirements.lock audit.json > SHA256SUMS)
 ls -l "$OUT"

@@ -81,6 +81,11 @@ Run $Iscc @isccArgs packaging\windows\hearth.iss
 $setup = Join-Path $release "hearth-$appVersion-windows-x64-setup.exe"
 if ($PfxPath) { Run signtool verify /pa $setup }
 
+# SBOM and vulnerability audit of what was frozen (the audit script is bash: Git Bash has it).
+Run $py packaging\sbom.py --python $py -o (Join-Path $release "hearth-$appVersion.cdx.json")
+$env:PIP_AUDIT = "build/venv/Scripts/pip-audit.exe"
+Run bash packaging/audit.sh build/venv/Scripts/python.exe build/release
+
 Compress-Archive -Path build\dist\hearth -DestinationPath (Join-Path $release "hearth-$appVersion-windows-x64.zip")
 Get-ChildItem $release -File | Where-Object Name -ne SHA256SUMS | ForEach-Object {
     "{0}  {1}" -f (Get-FileHash -Algorithm SHA256 $_.FullName).Hash.ToLower(), $_.Name
