@@ -8,6 +8,7 @@ may not download. A key's passphrase, if any, comes from $HEARTH_PACK_KEY_PASSPH
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
@@ -103,7 +104,7 @@ def _checked(args: argparse.Namespace, services: Any, install: bool) -> Any:
         events = model_packs.import_pack(args.folder, services.paths, keys, allowed)
     else:
         pack = model_packs.read_pack(args.folder, keys)
-        events = (*model_packs.verify_files(pack, allowed), pack)
+        events = itertools.chain(model_packs.verify_files(pack, allowed), [pack])
     result = None
     for event in events:
         if isinstance(event, model_packs.PackProgress):

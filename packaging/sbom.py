@@ -100,13 +100,14 @@ def build(python: str) -> dict[str, Any]:
     found = probe(python)
     bom = python_packages(python)
     bom["components"] = [c for c in bom.get("components", []) if c.get("name") != "hearth"]
-    bom["components"] += extra_components(found)
+    extras = extra_components(found)
+    bom["components"] += extras
     root = bom.setdefault("metadata", {}).setdefault("component", {})
     root.update({"type": "application", "name": "hearth", "version": found["version"]})
     deps = bom.setdefault("dependencies", [])
     root_ref = root.get("bom-ref", "hearth")
     root["bom-ref"] = root_ref
-    extra_refs = [c["bom-ref"] for c in bom["components"][-len(found["models"]) - 1:]]
+    extra_refs = [c["bom-ref"] for c in extras]
     for dep in deps:
         if dep.get("ref") == root_ref:
             dep.setdefault("dependsOn", []).extend(extra_refs)
