@@ -22,7 +22,11 @@ if [ "${HEARTH_EXPECT_PORTABLE:-0}" = 1 ]; then
         || { echo "smoke test FAILED: llama.cpp is not the portable build" >&2; exit 1; }
 fi
 
-answer=$(offline "$APP/hearth" ask --temperature 0 --max-tokens 16 "What is the capital of France?")
+# "Answer in one word": the 135M model's greedy answer to the bare question differs between
+# ggml's CPU variants (AVX2 kernels round differently from AVX-512 ones; perplexity is the same),
+# and this smoke test runs on whatever CPU the build machine has.
+answer=$(offline "$APP/hearth" ask --temperature 0 --max-tokens 16 \
+    "What is the capital of France? Answer in one word.")
 echo "ask: $answer"
 grep -qi "paris" <<<"$answer"
 
