@@ -181,14 +181,14 @@ class ModelsPage(Page):
         scroll.setAccessibleName("Model catalog")
 
         buttons = QHBoxLayout()
-        for w in (self.use_button, self.delete_button, self.import_button, self.pack_button,
-                  self.in_place):
+        for w in (self.use_button, self.delete_button, self.import_button, self.pack_button):
             buttons.addWidget(w)
         buttons.addStretch(1)
         left = QVBoxLayout()
         left.addWidget(QLabel("<b>Installed</b>"))
         left.addWidget(self.installed, 2)
         left.addLayout(buttons)
+        left.addWidget(self.in_place)  # its own line: beside the buttons it widened the pane
         left.addWidget(self.hint)
         left.addWidget(QLabel("<b>Found in other apps</b> (used in place, nothing copied)"))
         left.addWidget(self.found, 1)
