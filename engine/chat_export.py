@@ -4,12 +4,11 @@ Answers keep their sources (file, page, exact quote), so an exported answer stay
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from engine import files
 from engine.chats import ChatStore
 from engine.errors import HearthError
 
@@ -51,10 +50,7 @@ def write(store: ChatStore, chat_id: int, path: Path, fmt: str | None = None) ->
     fmt = fmt or ("json" if path.suffix.lower() == ".json" else "md")
     text = render(store.export(chat_id), fmt)
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
+        files.write_atomic(path, text)
     except OSError as exc:
         raise HearthError(f"The chat could not be written to {path}: {exc.strerror or exc}.",
                           str(exc)) from None

@@ -34,7 +34,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from engine import __version__, bundled, catalog, gguf, models
+from engine import __version__, bundled, catalog, files, gguf, models
 from engine.errors import ModelNotAllowed, ModelNotFound, PackError
 from engine.paths import DataPaths
 from engine.settings import Settings
@@ -44,9 +44,8 @@ SIGNATURE = "hearth-pack.json.sig"
 FORMAT = "hearth-model-pack"
 KEY_PREFIX = "ed25519:"
 MAX_MANIFEST_BYTES = 1024 * 1024
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}\.gguf$")
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,199}\.gguf$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_BLOCK = 8 * 1024 * 1024
 
 
 # -- keys ---------------------------------------------------------------------------------
@@ -201,22 +200,12 @@ def export_pack(model_ids: Sequence[str], dest: Path, paths: DataPaths,
     used: set[str] = set()
     done = 0
     for model in chosen:
-        name = _safe_file_name(model.path.name, used)
+        name = _pack_file_name(model.path.name, used)
         target = dest / "models" / name
         digest = hashlib.sha256()
-        tmp = target.with_name(f".{name}.partial")
-        try:
-            with model.path.open("rb") as src, tmp.open("wb") as out:
-                while block := src.read(_BLOCK):
-                    out.write(block)
-                    digest.update(block)
-                    done += len(block)
-                    yield PackProgress("copying", name, done, total)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
+        for copied in files.copy(model.path, target, digest):
+            yield PackProgress("copying", name, done + copied, total)
+        done += target.stat().st_size
         sha = digest.hexdigest()
         entry = known.find(model.catalog_id) if model.catalog_id else known.by_sha256(sha)
         entries.append(PackFile(
@@ -234,27 +223,19 @@ def export_pack(model_ids: Sequence[str], dest: Path, paths: DataPaths,
     }
     data = (json.dumps(manifest, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
     signature = base64.b64encode(key.sign(data)) + b"\n"
-    _write_atomic(dest / SIGNATURE, signature)
-    _write_atomic(dest / MANIFEST, data)  # last: without it, the folder is not a pack
+    files.write_atomic(dest / SIGNATURE, signature)
+    files.write_atomic(dest / MANIFEST, data)  # last: without it, the folder is not a pack
     yield ExportDone(read_pack(dest, [public_key_text(key)]))
 
 
-def _safe_file_name(name: str, used: set[str]) -> str:
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(name).stem).strip("-.")[:150] or "model"
+def _pack_file_name(name: str, used: set[str]) -> str:
+    """A plain, unique name for the pack (import accepts nothing else)."""
+    stem = models.slug(Path(name).stem)
     candidate, n = f"{stem}.gguf", 2
-    while candidate.lower() in used:
+    while candidate in used:
         candidate, n = f"{stem}-{n}.gguf", n + 1
-    used.add(candidate.lower())
+    used.add(candidate)
     return candidate
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 # -- reading and verifying ------------------------------------------------------------------
@@ -343,7 +324,7 @@ def verify_files(pack: Pack, allowed_sha256: Sequence[str] = (),
                             "differs). Nothing was installed.")
         digest = hashlib.sha256()
         with path.open("rb") as fh:
-            while block := fh.read(_BLOCK):
+            while block := fh.read(files.BLOCK):
                 digest.update(block)
                 done += len(block)
                 yield PackProgress("checking", f.file, done, pack.total_bytes)
@@ -378,14 +359,9 @@ def import_pack(folder: Path, paths: DataPaths, keys: Sequence[str],
             tmp = paths.models / f".{Path(f.file).name}.from-pack"
             staged.append((f, tmp))
             digest = hashlib.sha256()
-            with (pack.folder / f.file).open("rb") as src, tmp.open("wb") as out:
-                while block := src.read(_BLOCK):
-                    out.write(block)
-                    digest.update(block)
-                    done += len(block)
-                    yield PackProgress("installing", f.file, done, total)
-                out.flush()
-                os.fsync(out.fileno())
+            for copied in files.copy(pack.folder / f.file, tmp, digest):
+                yield PackProgress("installing", f.file, done + copied, total)
+            done += f.size
             if digest.hexdigest() != f.sha256:
                 raise PackError(f"“{f.file}” changed while it was being copied from the pack. "
                                 "Nothing was installed.")
@@ -393,7 +369,7 @@ def import_pack(folder: Path, paths: DataPaths, keys: Sequence[str],
         installed = []
         known = catalog.load()
         for f, tmp in staged:
-            target = _free_name(paths.models, Path(f.file).name)
+            target = files.unused_path(paths.models, Path(f.file).name)
             os.replace(tmp, target)
             local = known.find(f.catalog_entry["id"]) if f.catalog_entry else None
             model_id = registry.put(models.slug(f.model_id), {
@@ -408,10 +384,3 @@ def import_pack(folder: Path, paths: DataPaths, keys: Sequence[str],
             tmp.unlink(missing_ok=True)
     yield ImportDone(pack, tuple(installed), already)
 
-
-def _free_name(folder: Path, name: str) -> Path:
-    target, n = folder / name, 2
-    while target.exists():
-        target = folder / f"{Path(name).stem}-{n}.gguf"
-        n += 1
-    return target

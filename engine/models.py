@@ -9,9 +9,10 @@ provenance, never a model file.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import logging
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine import bundled, gguf
+from engine import bundled, files, gguf
 from engine.bundled import sha256_file
 from engine.errors import (
     BundledAssetMissing,
@@ -85,9 +86,7 @@ class Registry:
 
     def _write(self, entries: dict[str, dict[str, Any]]) -> None:
         self.paths.models.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps({"version": 1, "models": entries}, indent=1), encoding="utf-8")
-        os.replace(tmp, self.path)
+        files.write_atomic(self.path, json.dumps({"version": 1, "models": entries}, indent=1))
 
     def _unique_id(self, wanted: str, entries: dict[str, Any]) -> str:
         candidate, n = wanted, 2
@@ -211,13 +210,9 @@ def _sha256_cached(path: Path, paths: DataPaths) -> str:
     cache = {k: v for k, v in cache.items() if not k.startswith(f"{path.resolve()}|")} \
         if isinstance(cache, dict) else {}
     cache[key] = digest
-    try:
+    with contextlib.suppress(OSError):  # not cached: hashed again next time
         cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(cache), encoding="utf-8")
-        os.replace(tmp, cache_file)
-    except OSError:
-        pass  # hashed again next time
+        files.write_atomic(cache_file, json.dumps(cache))
     return digest
 
 
@@ -252,26 +247,12 @@ def import_model(source: Path, paths: DataPaths, copy: bool = True,
 
     size = source.stat().st_size
     check_space(paths.models, size, size)
-    target = paths.models / source.name
-    n = 2
-    while target.exists():
-        target = paths.models / f"{source.stem}-{n}{source.suffix}"
-        n += 1
-    tmp = paths.models / f".{target.name}.importing"
-    done = 0
-    try:
-        with source.open("rb") as src, tmp.open("wb") as dst:
-            while block := src.read(8 * 1024 * 1024):
-                dst.write(block)
-                done += len(block)
-                yield ImportProgress(done, size)
-            dst.flush()
-            os.fsync(dst.fileno())
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    target = files.unused_path(paths.models, source.name)
+    digest = hashlib.sha256()
+    for done in files.copy(source, target, digest):
+        yield ImportProgress(done, size)
     model_id = registry.put(slug(target.stem), {"path": str(target), "source": "imported",
-                                                "sha256": sha256_file(target)})
+                                                "sha256": digest.hexdigest()})
     yield ImportDone(InstalledModel(model_id, target, "imported", gguf.inspect(target)))
 
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine import files
 from engine.errors import SettingsError
 
 log = logging.getLogger(__name__)
@@ -222,16 +221,7 @@ class Settings:
                   if k not in self.locked and v != _BY_KEY[k].default}
         doc = {"version": SCHEMA_VERSION, "values": values}
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".settings-", suffix=".json")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(doc, fh, indent=2, sort_keys=True)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        files.write_atomic(self.path, json.dumps(doc, indent=2, sort_keys=True))
 
 
 def declaration(key: str) -> Setting:

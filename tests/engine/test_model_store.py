@@ -35,7 +35,7 @@ def test_import_copies_after_validating_and_delete_frees_the_disk(
     imported = done.model
     assert imported.path.parent == paths.models and imported.path.read_bytes() == \
         source.read_bytes()
-    assert not list(paths.models.glob(".*.importing"))
+    assert not list(paths.models.glob(".*.partial"))
     assert imported.id in {m.id for m in models.installed(paths)}
     result = models.delete(imported.id, paths)
     assert result["deleted_file"] and result["freed_bytes"] == source.stat().st_size

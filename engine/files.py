@@ -1,0 +1,58 @@
+"""Writing and copying files so that a crash, a full disk or a cancel never leaves half a file
+where a whole one is expected: write beside the target under a temporary name, fsync, rename."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+BLOCK = 8 * 1024 * 1024
+
+
+def write_atomic(path: Path, data: bytes | str) -> None:
+    """Replace `path` with `data` whole (text is written as UTF-8). The folder must exist."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def copy(source: Path, target: Path, digest: Any = None) -> Iterator[int]:
+    """Copy `source` to `target`, yielding the bytes copied so far after each block and
+    feeding every block to `digest` (a hashlib object) when given, so the copy is hashed
+    without a second read. `target` appears only when the copy is complete; if the copy fails
+    or the generator is closed (the user cancelled), the partial file is removed."""
+    tmp = target.with_name(f".{target.name}.partial")
+    done = 0
+    try:
+        with source.open("rb") as src, tmp.open("wb") as out:
+            while block := src.read(BLOCK):
+                out.write(block)
+                if digest is not None:
+                    digest.update(block)
+                done += len(block)
+                yield done
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def unused_path(folder: Path, name: str) -> Path:
+    """`folder/name`, or `folder/stem-2.suffix`, `-3`… : the first that does not exist."""
+    target, n = folder / name, 2
+    stem, suffix = Path(name).stem, Path(name).suffix
+    while target.exists():
+        target = folder / f"{stem}-{n}{suffix}"
+        n += 1
+    return target
