@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine import catalog, discovery, downloads, fit, hardware, model_packs, models
+from engine import catalog, discovery, downloads, fit, hardware, models
 from engine.units import size_text
 from ui.adapter import StreamTask, run_call
 from ui.page import Page, button
@@ -360,6 +360,8 @@ class ModelsPage(Page):
     def import_pack(self, folder: str) -> None:
         """Verify a signed model pack against the keys this computer trusts (models.pack_keys,
         usually machine policy), then install its models; the button cancels meanwhile."""
+        from engine import model_packs  # on first use: it loads cryptography, off the start-up path
+
         paths, settings = self.services.paths, self.services.settings
 
         def work() -> Iterator[Any]:
@@ -386,6 +388,8 @@ class ModelsPage(Page):
             self.import_pack(folder)
 
     def _on_pack(self, event: Any) -> None:
+        from engine import model_packs
+
         if isinstance(event, model_packs.PackProgress):
             what = "Checking the pack" if event.stage == "checking" else "Installing"
             self.hint.setText(f"{what}… {event.done / max(event.total, 1):.0%}")
