@@ -38,11 +38,9 @@ print("RESULT " + json.dumps({{"prefill": runs["prefill"][0], "decode": runs["de
 
 
 def one_run(portable: Path | None, threads: int) -> dict[str, Any]:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    if portable is not None:
-        env["PYTHONPATH"] = os.pathsep.join([str(portable), str(ROOT)])
-    else:
-        env["PYTHONPATH"] = str(ROOT)
+    first = [str(portable)] if portable is not None else []
+    env = {**os.environ, "HF_HUB_OFFLINE": "1",
+           "PYTHONPATH": os.pathsep.join([*first, str(ROOT)])}
     code = CHILD.format(bench=str(ROOT / "bench"), threads=threads)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                          timeout=600, cwd=ROOT)
