@@ -160,6 +160,9 @@ class Conversations:
                                         model=model_name)
         yield Saved(answer)
         sampling, system = self.sampling(chat), self.system_prompt(chat)
+        # Named with the request: the API server shares the runtime and may have loaded
+        # another model since ensure_loaded().
+        params = self.load_params(chat)
         parts: list[str] = []
         saved_at = time.monotonic()
         status = "failed"
@@ -173,10 +176,12 @@ class Conversations:
 
                 events = grounded(self.runtime, self._documents(), list(chat.collections),
                                   question.content, sampling=sampling, system=system,
-                                  history=history, documents_only=chat.documents_only)
+                                  history=history, documents_only=chat.documents_only,
+                                  model=params)
             else:
                 events = self.runtime.stream_chat(ChatRequest(
-                    (*history, ChatMessage("user", question.content)), sampling, system))
+                    (*history, ChatMessage("user", question.content)), sampling, system),
+                    model=params)
             status = "stopped"  # until a Done says otherwise
             for event in cast(Iterator[Any], events):  # kinds told apart by name below
                 if self._stop.is_set():

@@ -45,6 +45,10 @@ class GenerationError(HearthError):
     """Generation failed for a reason other than a dead worker."""
 
 
+class PromptTooLong(GenerationError):
+    """The prompt alone fills the model's context window; nothing was generated."""
+
+
 class SettingsError(HearthError):
     """A setting has an unknown key or a value outside its schema."""
 
@@ -92,6 +96,10 @@ class DocumentError(HearthError):
 
 class CollectionNotFound(DocumentError):
     """No collection has that name."""
+
+
+class EmbeddingInputTooLong(DocumentError):
+    """A text to embed is longer than the embedder reads; nothing was embedded."""
 
 
 class IndexBusy(DocumentError):

@@ -13,7 +13,7 @@ from typing import Any
 from engine.documents.library import DocumentLibrary, SearchResult
 from engine.documents.prompting import Source, build_request
 from engine.runtime.events import Event
-from engine.runtime.params import ChatMessage, SamplingParams
+from engine.runtime.params import ChatMessage, LoadParams, SamplingParams
 
 
 @dataclass(frozen=True)
@@ -36,11 +36,13 @@ class NothingRelevant:
 def answer(runtime: Any, library: DocumentLibrary, collection: str | Sequence[str],
            question: str, *, sampling: SamplingParams, system: str | None,
            history: tuple[ChatMessage, ...] = (), documents_only: bool = False,
+           model: LoadParams | None = None,
            ) -> Iterator[Retrieved | NothingRelevant | Event]:
     """Yield Retrieved (or NothingRelevant), then the runtime's TextPiece/Notice/Done.
 
     Several collections are searched one by one and their passages merged by fused score
-    (rank-based, so comparable across collections)."""
+    (rank-based, so comparable across collections). With `model`, that model answers (see
+    `ModelRuntime.stream_chat`); otherwise the one loaded."""
     names = [collection] if isinstance(collection, str) else list(collection)
     label = "”, “".join(names)  # shown inside “…”
     result = _search_all(library, names, question)
@@ -50,10 +52,12 @@ def answer(runtime: Any, library: DocumentLibrary, collection: str | Sequence[st
             "guess. Try other words, or add the documents that cover it."))
         return
     loaded = runtime.loaded
-    context_length = loaded.params.context_length if loaded is not None else 4096
+    params = model or (loaded.params if loaded is not None else None)
+    context_length = params.context_length if params is not None else 4096
     request, sources = build_request(
         question, result.hits, history=history, system=system, sampling=sampling,
-        context_length=context_length, count_tokens=runtime.count_tokens)
+        context_length=context_length,
+        count_tokens=lambda req: runtime.count_tokens(req, model=model))
     notes = list(result.notes)
     if not result.hits:
         notes.append(f"Nothing in “{label}” was relevant; the model answers on its own.")
@@ -61,7 +65,7 @@ def answer(runtime: Any, library: DocumentLibrary, collection: str | Sequence[st
         notes.append(f"{len(result.hits) - len(sources)} passages left out to fit the "
                      "context window.")
     yield Retrieved(label, sources, notes)
-    yield from runtime.stream_chat(request)
+    yield from runtime.stream_chat(request, model=model)
 
 
 def _search_all(library: DocumentLibrary, names: list[str], question: str) -> SearchResult:

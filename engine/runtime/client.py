@@ -34,6 +34,7 @@ from engine.errors import (
     Cancelled,
     GenerationError,
     ModelLoadError,
+    PromptTooLong,
     WorkerCrashed,
 )
 from engine.runtime.events import Done, Event, GenerationStats, Notice, TextPiece
@@ -149,13 +150,17 @@ class ModelRuntime:
             with contextlib.suppress(OSError):
                 self._send(["stop", self._active_id])
 
-    def stream_chat(self, request: ChatRequest) -> Iterator[Event]:
+    def stream_chat(self, request: ChatRequest, *, model: LoadParams | None = None
+                    ) -> Iterator[Event]:
         """Yield TextPiece and Notice events, then one Done with the stats.
 
+        With `model`, that model answers: loaded first, in the same turn, if another one (or
+        the same with other parameters) is loaded. Two callers sharing the runtime (the window
+        and the API server) can then never get an answer from each other's model.
         Closing the generator early stops the answer the same way `stop()` does.
         """
         with self._turn:
-            req_id = self._active_id = self._begin_request()
+            req_id = self._active_id = self._begin_request(model)
             t0 = time.perf_counter()
             t_first: float | None = None
             finished = False
@@ -193,14 +198,20 @@ class ModelRuntime:
                         return
                     elif kind == "error":
                         finished = True
+                        if msg[3] == "prompt_too_long":
+                            raise PromptTooLong(msg[2])
                         raise GenerationError(msg[2], msg[3])
             finally:
                 self._active_id = 0
                 if not finished:  # the caller closed the generator: stop and drain
                     self._abandon(req_id)
 
-    def _begin_request(self) -> int:
-        """With the turn lock held: a loaded, live worker and a fresh request id."""
+    def _begin_request(self, model: LoadParams | None = None) -> int:
+        """With the turn lock held: a loaded, live worker (with `model`, that model) and a
+        fresh request id."""
+        if model is not None and (self._loaded is None or self._loaded.params != model):
+            self._stop_at = None
+            self._load_locked(model, gguf.inspect(model.model_path).summary())
         if self._loaded is None:
             raise ModelLoadError("No model is loaded. Load a model first.")
         self._stop_at = None
@@ -210,10 +221,11 @@ class ModelRuntime:
         self._next_id += 1
         return self._next_id
 
-    def count_tokens(self, request: ChatRequest) -> int:
-        """Tokens the loaded model's chat template makes of `request` (prompt only)."""
+    def count_tokens(self, request: ChatRequest, *, model: LoadParams | None = None) -> int:
+        """Tokens the loaded model's chat template makes of `request` (prompt only); with
+        `model`, that model's (loaded first if need be)."""
         with self._turn:
-            req_id = self._begin_request()
+            req_id = self._begin_request(model)
             self._send(["count", req_id, chat_request_to_dict(request)])
             while True:
                 msg = self._recv(time.monotonic() + 60, doing="counting prompt tokens")

@@ -36,6 +36,8 @@ class SamplingParams:
     top_k: int = 40
     min_p: float = 0.05
     repeat_penalty: float = 1.1
+    frequency_penalty: float = 0.0  # OpenAI's: subtracted per earlier use of a token
+    presence_penalty: float = 0.0  # OpenAI's: subtracted once a token has been used
     max_tokens: int = 1024
     seed: int = -1  # -1: a new random seed for every answer
     stop: tuple[str, ...] = ()
@@ -55,6 +57,9 @@ class ChatRequest:
     messages: tuple[ChatMessage, ...]
     sampling: SamplingParams = field(default_factory=SamplingParams)
     system_prompt: str | None = None
+    # Text to continue exactly as given, without the chat template (the API's /v1/completions);
+    # `messages` and `system_prompt` are then ignored.
+    raw_prompt: str | None = None
 
     def template_messages(self) -> list[dict[str, str]]:
         """The messages as the chat template expects them, system prompt first."""
@@ -95,6 +100,7 @@ def chat_request_to_dict(req: ChatRequest) -> dict[str, Any]:
         "messages": [m.as_dict() for m in req.messages],
         "sampling": {**req.sampling.__dict__, "stop": list(req.sampling.stop)},
         "system_prompt": req.system_prompt,
+        "raw_prompt": req.raw_prompt,
     }
 
 
@@ -105,4 +111,5 @@ def chat_request_from_dict(d: dict[str, Any]) -> ChatRequest:
         messages=tuple(ChatMessage(m["role"], m["content"]) for m in d["messages"]),
         sampling=SamplingParams(**sampling),
         system_prompt=d.get("system_prompt"),
+        raw_prompt=d.get("raw_prompt"),
     )

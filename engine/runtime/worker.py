@@ -220,6 +220,11 @@ class _Worker:
 
         llm = self.llm
         vocab = llama_cpp.llama_model_get_vocab(llm.model)
+        if request.raw_prompt is not None:
+            # Special-token text is parsed, so a caller may write a template by hand.
+            raw: list[int] = llm.tokenize(request.raw_prompt.encode("utf-8"), special=True,
+                                          add_bos=bool(llama_cpp.llama_vocab_get_add_bos(vocab)))
+            return raw
 
         def token_text(token: int) -> str:
             if token < 0:
@@ -304,9 +309,11 @@ class _Worker:
 
         chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
         add = llama_cpp.llama_sampler_chain_add
-        if sampling.repeat_penalty != 1.0:
+        if (sampling.repeat_penalty != 1.0 or sampling.frequency_penalty
+                or sampling.presence_penalty):
             add(chain, llama_cpp.llama_sampler_init_penalties(
-                self.llm.n_vocab(), 64, sampling.repeat_penalty, 0.0, 0.0))
+                self.llm.n_vocab(), 64, sampling.repeat_penalty, sampling.frequency_penalty,
+                sampling.presence_penalty))
         if sampling.temperature <= 0:
             add(chain, llama_cpp.llama_sampler_init_greedy())
             return chain
@@ -332,7 +339,7 @@ class _Worker:
             self.send(("error", req_id,
                        f"The conversation ({len(tokens):,} tokens) does not fit in the model's "
                        f"context window ({n_ctx:,} tokens). Start a new chat or raise the "
-                       f"context length.", None))
+                       f"context length.", "prompt_too_long"))
             return
         n_cached = self._reuse_prefix(tokens)
         t_prefill = time.perf_counter()
