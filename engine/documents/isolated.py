@@ -93,11 +93,22 @@ class IsolatedLibrary:
 
     def search(self, name: str, query: str, *, top_k: int | None = None,
                min_score: float | None = None, mode: str = "hybrid") -> SearchResult:
+        data = self._ask_searcher(self._request("search", name=name, query=query, top_k=top_k,
+                                                min_score=min_score, mode=mode))
+        return SearchResult([Hit(**h) for h in data["hits"]], data["mode"], data["notes"])
+
+    def embed(self, texts: list[str]) -> tuple[Any, list[int]]:
+        """As DocumentLibrary.embed, in the long-lived search child (its embedder is loaded)."""
+        import numpy as np
+
+        data = self._ask_searcher(self._request("embed", texts=texts))
+        return np.asarray(data["vectors"], dtype=np.float32), list(data["tokens"])
+
+    def _ask_searcher(self, request: dict[str, Any]) -> Any:
+        """One request to the search child (started if need be); its one reply's data."""
         with self._search_lock:
             if self._searcher is None or not self._searcher.alive():
                 self._searcher = _Child(self.folder)
-            request = self._request("search", name=name, query=query, top_k=top_k,
-                                    min_score=min_score, mode=mode)
             try:
                 replies = list(self._searcher.request(request))  # read up to its "end"
             except HearthError:
@@ -107,9 +118,8 @@ class IsolatedLibrary:
                 self._searcher = None
                 raise
         if not replies:
-            raise HearthError("The documents worker gave no search result.")
-        data = replies[0][1]
-        return SearchResult([Hit(**h) for h in data["hits"]], data["mode"], data["notes"])
+            raise HearthError(f"The documents worker gave no answer to “{request['op']}”.")
+        return replies[0][1]
 
     def delete(self, name: str) -> None:
         child = _Child(self.folder)

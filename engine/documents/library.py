@@ -17,11 +17,11 @@ from typing import Any
 from filelock import Timeout
 
 from engine.documents import indexer, retrieval
-from engine.documents.embedder import Embedder
+from engine.documents.embedder import MAX_SEQ_TOKENS, Embedder
 from engine.documents.indexer import IndexDone, IndexOptions, IndexProgress
 from engine.documents.store import Collection, DocumentRow, DocumentStore
 from engine.documents.vectors import VectorIndex
-from engine.errors import DocumentError
+from engine.errors import DocumentError, EmbeddingInputTooLong
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +179,19 @@ class DocumentLibrary:
             hits = retrieval.search(store, col, query_vector, vector_hits, query, top_k=top_k,
                                     min_score=min_score, mode=mode)
             return SearchResult(hits, mode, notes)
+
+    def embed(self, texts: list[str]) -> tuple[Any, list[int]]:
+        """Unit vectors of `texts` from the embedder the collections use (a numpy array, one
+        row per text) and the word pieces each text took. A text longer than the embedder
+        reads raises EmbeddingInputTooLong before anything is computed: cutting it silently
+        would give a vector for words the caller did not send."""
+        counts = [self.embedder.count_tokens(t) for t in texts]
+        for i, n in enumerate(counts):
+            if n > MAX_SEQ_TOKENS:
+                raise EmbeddingInputTooLong(
+                    f"Input {i} is {n} word pieces long; the embedder reads at most "
+                    f"{MAX_SEQ_TOKENS}. Split it into shorter passages.")
+        return self.embedder.embed(texts), counts
 
     def _rebuild_vectors(self, vectors: VectorIndex, col: Collection, why: str) -> bool:
         try:

@@ -1,5 +1,5 @@
-"""The child process that does the documents' heavy work: indexing, searching, deleting an
-index. It imports torch, sentence-transformers and chromadb, whose imports hold the
+"""The child process that does the documents' heavy work: indexing, searching, embedding,
+deleting an index. It imports torch, sentence-transformers and chromadb, whose imports hold the
 interpreter lock for hundreds of milliseconds at a time; in the app's own process that froze
 the window (see bench/bench_gui.py). One JSON request per line on stdin; JSON event lines on
 the original stdout (stdout itself goes to stderr, so nothing a library prints can corrupt the
@@ -54,6 +54,9 @@ def serve(folder: Path, requests: IO[str], out: IO[str]) -> None:
                                         mode=request.get("mode", "hybrid"))
                 _send(out, "SearchResult", {"hits": [asdict(h) for h in result.hits],
                                             "mode": result.mode, "notes": result.notes})
+            elif op == "embed":
+                vectors, counts = library.embed(list(request["texts"]))
+                _send(out, "Embedded", {"vectors": vectors.tolist(), "tokens": counts})
             elif op == "delete":
                 library.delete(request["name"])
             else:

@@ -45,3 +45,21 @@ def test_sync_and_search_in_children_and_a_cancelled_sync_resumes(tmp_path: Path
         assert lib.collections() == []
     finally:
         lib.close()
+
+
+def test_embedding_in_the_child_gives_the_in_process_vectors(tmp_path: Path) -> None:
+    from engine.errors import EmbeddingInputTooLong
+
+    local = DocumentLibrary(tmp_path / "store", Settings.load(None))
+    lib = IsolatedLibrary(local)
+    try:
+        texts = ["Harbours shelter boats.", "The vault code word is PELICAN."]
+        vectors, tokens = lib.embed(texts)
+        direct, direct_tokens = local.embed(texts)
+        assert vectors.shape == (2, 384) and tokens == direct_tokens
+        assert abs(vectors - direct).max() < 1e-6
+        with pytest.raises(EmbeddingInputTooLong):  # the engine's error, across the process
+            lib.embed(["word " * 400])
+        assert lib.embed(["still serving"])[0].shape == (1, 384)
+    finally:
+        lib.close()
