@@ -163,8 +163,9 @@ def find(model: str, paths: DataPaths) -> InstalledModel | None:
     return next((m for m in installed(paths) if m.id == model), None)
 
 
-def resolve(model: str, paths: DataPaths) -> Path:
-    """A model id (bundled, registered, a file stem in the models folder) or a path -> a GGUF."""
+def locate(model: str, paths: DataPaths) -> Path | None:
+    """The file of an installed model id (bundled, registered, a file stem in the models
+    folder), without validating it; never a path given as the id. None when nothing is."""
     spec = bundled.by_id(model)
     if spec is not None:
         return spec.path()
@@ -172,8 +173,16 @@ def resolve(model: str, paths: DataPaths) -> Path:
     if rec is not None:
         return Path(rec["path"])
     candidate = paths.models / f"{model}.gguf"
-    if candidate.is_file():
+    if "/" not in model and "\\" not in model and candidate.is_file():
         return candidate
+    return None
+
+
+def resolve(model: str, paths: DataPaths) -> Path:
+    """A model id (bundled, registered, a file stem in the models folder) or a path -> a GGUF."""
+    found = locate(model, paths)
+    if found is not None:
+        return found
     as_path = Path(model).expanduser()
     if as_path.suffix.lower() == ".gguf" or as_path.exists():
         if not as_path.is_file():
