@@ -117,6 +117,28 @@ SCHEMA: tuple[Setting, ...] = (
             "by machine policy; when the policy sets it, no other key is accepted."),
     Setting("models.search_folders", list, [],
             "Extra folders to look in for GGUF files other apps downloaded."),
+    Setting("api.enabled", bool, False,
+            "Run the local OpenAI-compatible API server while Hearth runs. Every request "
+            "needs this installation's token. A machine policy can turn it off."),
+    Setting("api.host", str, "127.0.0.1",
+            "Address the API server listens on. Only this computer (127.0.0.1 or ::1) "
+            "unless the machine policy lists the address in api.allowed_hosts."),
+    Setting("api.port", int, 8431, "TCP port of the API server.", minimum=1, maximum=65_535),
+    Setting("api.allowed_hosts", list, [],
+            "Addresses other than loopback the API server may listen on (0.0.0.0 for all). "
+            "Honoured only when set by a machine policy."),
+    Setting("api.cors_origins", list, [],
+            "Web page origins (like http://localhost:3000) allowed to call the API from a "
+            "browser; empty allows none."),
+    Setting("api.load_models", bool, True,
+            "Let an API request load another installed model in place of the one loaded "
+            "(there is only ever one)."),
+    Setting("api.max_request_mb", int, 4,
+            "Largest request body the API server reads, in megabytes.", minimum=1,
+            maximum=1024),
+    Setting("api.max_queue", int, 16,
+            "API requests that may wait for the model at once; more are told the server is "
+            "busy (HTTP 503).", minimum=1, maximum=1024),
     Setting("documents.top_k", int, 6,
             "Passages retrieved from documents for each question.", minimum=1, maximum=50),
     Setting("documents.min_score", float, 0.30,

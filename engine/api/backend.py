@@ -1,0 +1,142 @@
+"""What the API serves, with the app's own services: the one model runtime (shared with the
+window, so a request waits its turn instead of loading a second copy), the documents service
+and the bundled embedder.
+
+Model ids are those of `hearth models list`; only installed models can be named, never a path.
+"docs/NAME" is an alias: the loaded model (or the default one) answering from the collection
+NAME, with the sources returned beside the answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from engine import bundled, models
+from engine.api import protocol
+from engine.api.protocol import COLLECTION_PREFIX, ApiError, ChatCall, CompletionCall
+from engine.paths import DataPaths
+from engine.runtime import ChatMessage, ChatRequest, LoadParams, ModelRuntime
+from engine.runtime.params import from_settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A checked request, ready to run when its turn comes: `run()` yields engine events
+    (for collections: Retrieved or NothingRelevant first)."""
+
+    model: str  # as the caller named it, echoed in responses
+    run: Callable[[], Iterator[Any]]
+
+
+class Backend:
+    """Turns parsed API calls into engine work. Thread-safe; the runtime serialises answers."""
+
+    def __init__(self, runtime: ModelRuntime, settings: Any, paths: DataPaths,
+                 documents: Callable[[], Any]) -> None:
+        self.runtime = runtime
+        self.settings = settings
+        self.paths = paths
+        self._documents = documents  # called only when a request needs documents
+
+    # -- /v1/models ------------------------------------------------------------------------
+
+    def models(self) -> list[dict[str, Any]]:
+        loaded = self.runtime.loaded
+        out = []
+        for m in models.installed(self.paths):
+            if m.problem is not None:
+                continue
+            out.append(protocol.model_entry(
+                m.id, _mtime(m.path), kind="chat", name=models.display_name(m.id),
+                loaded=loaded is not None and loaded.params.model_path == str(m.path)))
+        out.append(protocol.model_entry(bundled.EMBEDDER.id, _mtime(bundled.EMBEDDER.path()),
+                                        kind="embedding", name=bundled.EMBEDDER.name))
+        for col in self._documents().collections():
+            out.append(protocol.model_entry(
+                COLLECTION_PREFIX + col.name, 0, kind="collection",
+                name=f"Documents: {col.name}", documents=col.counts.get("documents", 0)))
+        return out
+
+    # -- chat and completions ----------------------------------------------------------------
+
+    def prepare_chat(self, call: ChatCall) -> Job:
+        """Check the model, the collections and the sampling now (errors before queueing)."""
+        params = self._load_params(None if call.model.startswith(COLLECTION_PREFIX)
+                                   else call.model)
+        sampling = self._sampling(call.sampling)
+        if not call.collections:
+            request = ChatRequest(call.messages, sampling, system_prompt=None)
+            return Job(call.model, lambda: self.runtime.stream_chat(request, model=params))
+        library = self._documents()
+        for name in call.collections:
+            library.info(name)  # CollectionNotFound now, not after the wait
+        system = "\n\n".join(m.content for m in call.messages if m.role == "system") or None
+        turns = [m for m in call.messages if m.role != "system"]
+        history = tuple(ChatMessage(m.role, m.content) for m in turns[:-1])
+
+        def run() -> Iterator[Any]:
+            from engine.documents.answer import answer
+
+            yield from answer(self.runtime, library, list(call.collections), turns[-1].content,
+                              sampling=sampling, system=system, history=history,
+                              documents_only=call.documents_only, model=params)
+
+        return Job(call.model, run)
+
+    def prepare_completion(self, call: CompletionCall) -> Job:
+        params = self._load_params(call.model)
+        request = ChatRequest((), self._sampling(call.sampling), raw_prompt=call.prompt)
+        return Job(call.model, lambda: self.runtime.stream_chat(request, model=params))
+
+    # -- /v1/embeddings -----------------------------------------------------------------------
+
+    def embed(self, call: protocol.EmbeddingCall) -> dict[str, Any]:
+        if call.model != bundled.EMBEDDER.id:
+            raise ApiError(404, f"“{call.model}” is not an embedding model here; use "
+                                f"“{bundled.EMBEDDER.id}”.", param="model",
+                           code="model_not_found")
+        vectors, tokens = self._documents().embed(list(call.inputs))
+        return protocol.embeddings_response(call.model, vectors, call.encoding, tokens)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _load_params(self, model_id: str | None) -> LoadParams:
+        """Load parameters for an installed model id; None: the loaded model, else the
+        default one."""
+        loaded = self.runtime.loaded
+        if model_id is None:
+            if loaded is not None:
+                return loaded.params
+            model_id = str(self.settings.get("model.default"))
+        # Looked up by id alone (validating every installed file would cost each request
+        # tens of milliseconds); a file that is not a usable model fails when it is loaded.
+        path = models.locate(model_id, self.paths)
+        if path is None:
+            raise ApiError(404, f"There is no model “{model_id}” here. GET /v1/models lists "
+                                "what this server offers.", param="model",
+                           code="model_not_found")
+        models.check_allowed(path, self.paths, self.settings.get("models.allowed_sha256"))
+        params, _, _ = from_settings(self.settings, str(path))
+        if loaded is not None and loaded.params.model_path == params.model_path:
+            return loaded.params  # as loaded, even if settings changed since
+        if not self.settings.get("api.load_models"):
+            raise ApiError(409, f"The model “{model_id}” is not loaded, and loading models "
+                                "from the API is turned off (setting api.load_models).",
+                           param="model", code="model_not_loaded")
+        return params
+
+    def _sampling(self, overrides: dict[str, Any]) -> Any:
+        _, defaults, _ = from_settings(self.settings, "")
+        return protocol.sampling_params(defaults, overrides)
+
+
+def _mtime(path: Any) -> int:
+    try:
+        return int(path.stat().st_mtime)
+    except OSError:
+        return 0
