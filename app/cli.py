@@ -1,4 +1,5 @@
-"""The `hearth` command: chat, ask, models (list/search/download/import/delete/fit), doctor.
+"""The `hearth` command: chat, ask, models (list/search/download/import/delete/fit), docs,
+chats, packs, serve and api (the local OpenAI-compatible server), erase, doctor.
 
 Engine errors print their user message to stderr and exit 1; nothing prints a traceback
 unless --verbose. Ctrl-C during an answer stops the answer (the model stays loaded).
@@ -77,6 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_packs.add_parser(sub)
 
+    from app import cli_api
+
+    cli_api.add_parser(sub)
+
     erase = sub.add_parser("erase", help="delete all my data: chats, indexes, models, logs…")
     erase.add_argument("--yes", action="store_true", help="do not ask (for scripts)")
 
@@ -101,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     handlers: dict[str, Callable[[argparse.Namespace, Any], int]] = {
         "chat": cmd_chat, "ask": cmd_ask, "models": cmd_models, "doctor": cmd_doctor,
-        "docs": cmd_docs, "chats": cmd_chats, "packs": cmd_packs, "erase": cmd_erase}
+        "docs": cmd_docs, "chats": cmd_chats, "packs": cmd_packs, "erase": cmd_erase,
+        "serve": cmd_serve, "api": cmd_api}
     from app import compose
 
     services = compose.build(verbose=args.verbose)
@@ -316,6 +322,18 @@ def cmd_packs(args: argparse.Namespace, services: Any) -> int:
     from app import cli_packs
 
     return cli_packs.run(args, services)
+
+
+def cmd_serve(args: argparse.Namespace, services: Any) -> int:
+    from app import cli_api
+
+    return cli_api.run_serve(args, services)
+
+
+def cmd_api(args: argparse.Namespace, services: Any) -> int:
+    from app import cli_api
+
+    return cli_api.run_api(args, services)
 
 
 def cmd_erase(args: argparse.Namespace, services: Any) -> int:

@@ -36,6 +36,7 @@ class Services:
     _documents: Any = None
     _chats: Any = None
     _conversations: Any = None
+    _api: Any = None
 
     @property
     def documents(self) -> Any:
@@ -80,6 +81,22 @@ class Services:
                                                 self.paths, lambda: self.documents)
         return self._conversations
 
+    @property
+    def api_running(self) -> bool:
+        return self._api is not None and bool(self._api.running)
+
+    def api_server(self, host: str | None = None, port: int | None = None) -> Any:
+        """The API server (`engine.api.server.ApiServer`), not started. It shares this
+        runtime: the window and API clients take turns with one loaded model. A stopped
+        server is rebuilt, so changed settings apply to the next start."""
+        if self._api is None or not self._api.running:
+            from engine.api.backend import Backend
+            from engine.api.server import ApiServer
+
+            backend = Backend(self.runtime, self.settings, self.paths, lambda: self.documents)
+            self._api = ApiServer(backend, self.settings, self.paths, host=host, port=port)
+        return self._api
+
     def erase_all_data(self) -> list[Any]:
         """Stop everything that holds Hearth's files, then delete them all (engine/erase.py).
         The log file handlers go too, so nothing writes a new log into the emptied folders."""
@@ -94,6 +111,8 @@ class Services:
         return erase.erase_all(self.paths)
 
     def close(self) -> None:
+        if self._api is not None:
+            self._api.stop()
         self.runtime.close()
         if self._documents is not None and hasattr(self._documents, "close"):
             self._documents.close()
