@@ -118,6 +118,7 @@ class MainWindow(QMainWindow):
         if self.services.chats_problem:
             self.show_error(self.services.chats_problem)
         self.chat.start(self.state_file.value("chat_id", None, type=int) or None)
+        self.settings_page.api_panel.sync()  # the API server, if the settings turn it on
 
     def show_error(self, message: str) -> None:
         log.warning("shown to the user: %s", message)

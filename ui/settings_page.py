@@ -29,6 +29,7 @@ from engine import settings as settings_module
 from engine import vault
 from engine.errors import HearthError
 from ui.adapter import run_call
+from ui.api_panel import ApiPanel
 from ui.page import Page, button
 
 SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -42,6 +43,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
                                "privacy.debug_logging", "downloads.allowed",
                                "downloads.endpoint")),
     ("Documents", ("documents.top_k", "documents.min_score")),
+    ("API server", ("api.enabled", "api.port")),
 )
 LABELS = {
     "sampling.temperature": "Temperature", "sampling.top_p": "Top P", "sampling.top_k": "Top K",
@@ -55,6 +57,7 @@ LABELS = {
     "downloads.allowed": "Allow model downloads",
     "downloads.endpoint": "Download from", "documents.top_k": "Passages per question",
     "documents.min_score": "Least similarity",
+    "api.enabled": "Run the API server", "api.port": "Port",
 }
 
 
@@ -74,6 +77,8 @@ class SettingsPage(Page):
         self.editors: dict[str, QWidget] = {}
         self.lock_labels: dict[str, QLabel] = {}
         specs = {d["key"]: d for d in settings_module.describe()}
+        self.api_panel = ApiPanel(services, show_error)
+        self.changed.connect(self.api_panel.setting_changed)
 
         body = QVBoxLayout()
         for title, keys in SECTIONS:
@@ -82,6 +87,8 @@ class SettingsPage(Page):
             for key in keys:
                 form.addRow(LABELS[key], self._row(key, specs[key]))
             body.addLayout(form)
+            if title == "API server":
+                body.addWidget(self.api_panel)
         body.addWidget(QLabel("<h3>Data</h3>"))
         data = QHBoxLayout()
         folder = QLineEdit(str(services.paths.data))
