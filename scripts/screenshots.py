@@ -26,6 +26,7 @@ def main() -> None:
 
     network.install("app")  # as app/gui.py does
     from PySide6.QtCore import QThreadPool
+    from PySide6.QtWidgets import QScrollArea
     from PySide6.QtWidgets import QApplication
 
     from app import compose
@@ -86,6 +87,13 @@ def main() -> None:
     shot("models")
     win.nav.setCurrentRow(3)
     shot("settings")
+    page = win.settings_page
+    page.editors["api.enabled"].click()  # the API server, on: its address and token
+    wait(lambda: "Listening" in page.api_panel.status.text(), 30)
+    page.findChild(QScrollArea).ensureWidgetVisible(page.api_panel)
+    shot("settings-api")
+    page.editors["api.enabled"].click()
+    wait(lambda: "off" in page.api_panel.status.text(), 30)
     import contextlib
     import socket
 
