@@ -120,3 +120,6 @@ def test_the_window_starts_without_touching_the_network(tmp_path: Path) -> None:
     assert result.returncode == 0 and "interactive" in result.stdout, result.stderr[-2000:]
     assert "AF_UNIX" in trace.read_text()  # the trace is live: the instance socket shows
     assert egress(trace) == []
+    # and it listens on no network port: the API server is off until the user starts it
+    assert [line for line in trace.read_text().splitlines()
+            if "bind(" in line and "AF_INET" in line] == []
