@@ -34,7 +34,8 @@ class ApiPanel(QWidget):
         self.status = QLabel("The API server is off.")
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.token_note = QLabel("")
+        self.token_note = QLabel("A new token is in use; the old one no longer works.")
+        self.token_note.setVisible(False)  # until the user replaces the token
         self.token = QLineEdit()
         self.token.setReadOnly(True)
         self.token.setEchoMode(QLineEdit.EchoMode.Password)
@@ -135,4 +136,4 @@ class ApiPanel(QWidget):
 
     def _rotated(self, value: str) -> None:
         self.token.setText(value)
-        self.token_note.setText("A new token is in use; the old one no longer works.")
+        self.token_note.setVisible(True)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from PySide6.QtCore import QThreadPool, QTimer
@@ -50,3 +54,21 @@ def close(qtbot, win: MainWindow) -> None:
     win.close()  # saves the window state and stops background work
     qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0,
                     timeout=15_000)
+
+
+@contextlib.contextmanager
+def window_under_policy(qtbot, folder: Path, monkeypatch: pytest.MonkeyPatch, reason: str,
+                        settings: dict[str, Any]) -> Iterator[MainWindow]:
+    """A shown window (not started) over services built under a machine policy file."""
+    policy = folder / "policy.json"
+    policy.write_text(json.dumps({"reason": reason, "settings": settings}))
+    monkeypatch.setenv("HEARTH_POLICY", str(policy))
+    services = compose.build(isolate_documents=True)
+    win = MainWindow(services)
+    qtbot.addWidget(win)
+    try:
+        win.show()
+        yield win
+    finally:
+        close(qtbot, win)
+        services.close()

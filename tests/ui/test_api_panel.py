@@ -63,26 +63,16 @@ def test_the_settings_page_runs_the_server_on_the_windows_model(
 
 def test_a_machine_policy_can_turn_the_server_on(qtbot, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    port = free_port()
-    policy = tmp_path / "policy.json"
-    policy.write_text(json.dumps({"reason": "Example Corp: the API is on for our tools",
-                                  "settings": {"api.enabled": True, "api.port": port}}))
-    monkeypatch.setenv("HEARTH_POLICY", str(policy))
-    from app import compose
-    from tests.ui.conftest import close
+    from tests.ui.conftest import window_under_policy
 
-    services = compose.build(isolate_documents=True)
-    win = MainWindow(services)
-    qtbot.addWidget(win)
-    try:
-        win.show()
+    port = free_port()
+    with window_under_policy(qtbot, tmp_path, monkeypatch,
+                             "Example Corp: the API is on for our tools",
+                             {"api.enabled": True, "api.port": port}) as win:
         win.start()
         panel = win.settings_page.api_panel
         qtbot.waitUntil(lambda: f"127.0.0.1:{port}" in panel.status.text(), timeout=15_000)
         box = win.settings_page.editors["api.enabled"]
         assert box.isChecked() and not box.isEnabled()
-        assert services.api_running
-    finally:
-        close(qtbot, win)
-        services.close()
-    assert not services.api_running
+        assert win.services.api_running
+    assert not win.services.api_running  # closing the services stops it

@@ -123,18 +123,11 @@ def test_adding_a_folder_shows_progress_then_answers_list_sources(
 
 def test_a_policy_locked_setting_cannot_be_changed(qtbot, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    policy = tmp_path / "policy.json"
-    policy.write_text(json.dumps({"reason": "Set by Example Corp IT",
-                                  "settings": {"privacy.offline_mode": True}}))
-    monkeypatch.setenv("HEARTH_POLICY", str(policy))
-    from app import compose
-    from tests.ui.conftest import close
+    from tests.ui.conftest import window_under_policy
 
-    services = compose.build(isolate_documents=True)
-    win = MainWindow(services)
-    qtbot.addWidget(win)
-    try:
-        win.show()
+    with window_under_policy(qtbot, tmp_path, monkeypatch, "Set by Example Corp IT",
+                             {"privacy.offline_mode": True}) as win:
+        services = win.services
         win.nav.setCurrentRow(3)
         page = win.settings_page
         editor = page.editors["privacy.offline_mode"]
@@ -151,9 +144,6 @@ def test_a_policy_locked_setting_cannot_be_changed(qtbot, tmp_path: Path,
         page.editors["chat.system_prompt"].setPlainText("Be brief.")  # saved after a pause,
         page.flush()  # or when the window closes
         assert services.settings.get("chat.system_prompt") == "Be brief."
-    finally:
-        close(qtbot, win)
-        services.close()
 
 
 def test_a_model_pack_is_checked_then_installed_from_the_models_page(
