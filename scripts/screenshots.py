@@ -26,8 +26,7 @@ def main() -> None:
 
     network.install("app")  # as app/gui.py does
     from PySide6.QtCore import QThreadPool
-    from PySide6.QtWidgets import QScrollArea
-    from PySide6.QtWidgets import QApplication
+    from PySide6.QtWidgets import QApplication, QScrollArea
 
     from app import compose
     from tests.app.test_cli_docs import make_docs

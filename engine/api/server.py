@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import unquote
 
 from engine import errors
 from engine.api import protocol, token
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 
 MAX_CONNECTIONS = 64
 READ_TIMEOUT_S = 30.0  # a client must send its request within this (slow-loris guard)
+DRAIN_MAX = 64 * 1024 * 1024  # a refused body up to this size is read and dropped
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 
 
@@ -306,16 +308,22 @@ class Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         self._started = time.monotonic()
         self._entry = {"authorized": False}
+        self._body_read = False
+        self._streaming = False  # response headers sent; an error can no longer be one
         status = 500
         try:
             status = self._route()
-        except ApiError as exc:
-            status = self._send_error(exc)
         except (BrokenPipeError, ConnectionResetError, TimeoutError, Cancelled):
             status = 499  # the client went away (nginx's code for it)
             self.close_connection = True
         except Exception as exc:
-            status = self._send_error(error_from(exc))
+            err = error_from(exc)
+            if self._streaming:
+                self._entry["error"] = err.code
+                self.close_connection = True
+                status = err.status
+            else:
+                status = self._send_error(err)
         finally:
             path = self.path.split("?", 1)[0][:200]
             self.api.audit.write(Entry(
@@ -341,10 +349,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.command == "GET" and path == "/v1/models":
             return self._send_json(200, {"object": "list", "data": self.api.backend.models()})
         if self.command == "GET" and path.startswith("/v1/models/"):
-            wanted = path[len("/v1/models/"):]
-            from urllib.parse import unquote
-
-            wanted = unquote(wanted)
+            wanted = unquote(path[len("/v1/models/"):])
             for entry in self.api.backend.models():
                 if entry["id"] == wanted:
                     return self._send_json(200, entry)
@@ -403,11 +408,11 @@ class Handler(BaseHTTPRequestHandler):
                            code="length_required") from None
         limit = int(self.api.settings.get("api.max_request_mb")) * 1024 * 1024
         if length < 0 or length > limit:
-            self.close_connection = True  # the body is not read: the connection cannot go on
             raise ApiError(413, f"The request is larger than this server takes "
                                 f"({limit // (1024 * 1024)} MB, setting api.max_request_mb).",
                            code="request_too_large")
         raw = self.rfile.read(length)
+        self._body_read = True
         if len(raw) < length:
             raise ConnectionResetError("the client sent less than its Content-Length")
         try:
@@ -415,6 +420,29 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             raise ApiError(400, "The request body is not valid JSON.",
                            code="invalid_json") from None
+
+    def _discard_body(self) -> None:
+        """Read and drop the body of a request refused before reading it: left unread it
+        would be taken for the next request on the connection, and closing on a client still
+        sending makes it see a reset instead of our answer. Past DRAIN_MAX, close anyway."""
+        try:
+            length = int(self.headers.get("Content-Length", "0"))
+        except ValueError:
+            length = -1
+        if self.headers.get("Transfer-Encoding") or not 0 <= length <= DRAIN_MAX:
+            self.close_connection = True
+            return
+        try:
+            while length > 0:
+                got = self.rfile.read(min(length, 1 << 20))
+                if not got:
+                    break
+                length -= len(got)
+        except OSError:
+            pass
+        self._body_read = True
+        if length > 0:
+            self.close_connection = True
 
     def _client_gone(self) -> bool:
         """Whether the client closed its connection (or the server is stopping)."""
@@ -478,6 +506,7 @@ class Handler(BaseHTTPRequestHandler):
 
         def start() -> None:
             nonlocal started
+            self._streaming = True
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream; charset=utf-8")
             self.send_header("Cache-Control", "no-cache")
@@ -568,6 +597,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _send_error(self, err: ApiError) -> int:
         self._entry["error"] = err.code or err.type
+        if not self._body_read:
+            self._discard_body()
         try:
             return self._send_json(err.status, err.body())
         except OSError:

@@ -228,6 +228,8 @@ def test_collections_also_by_extension_field_and_listed_as_models(
     ids = {m.id: m for m in client.models.list()}
     assert {CHAT, EMBED, "docs/Office"} <= set(ids)
     assert (ids["docs/Office"].model_extra or {})["kind"] == "collection"
+    assert client.models.retrieve("docs/Office").id == "docs/Office"
+    assert (client.models.retrieve(EMBED).model_extra or {})["kind"] == "embedding"
     with pytest.raises(openai.NotFoundError):
         client.chat.completions.create(model="docs/Nope", messages=ask("hi"))
 
@@ -252,9 +254,18 @@ def test_a_missing_or_wrong_token_gets_401(api: Api) -> None:
         bad.close()
     status, headers, _ = api.raw("GET", "/v1/models")
     assert status == 401 and headers["WWW-Authenticate"].startswith("Bearer")
-    status, _, _ = api.raw("POST", "/v1/chat/completions", json.dumps(
+    # Refused before its body is read, and the connection still serves the next request:
+    # the body was not taken for one.
+    conn = http.client.HTTPConnection("127.0.0.1", api.server.port, timeout=60)
+    conn.request("POST", "/v1/chat/completions", json.dumps(
         {"model": CHAT, "messages": ask("hi")}).encode(), {"Content-Type": "application/json"})
-    assert status == 401
+    first = conn.getresponse()
+    first.read()
+    conn.request("GET", "/v1/models", headers={"Authorization": f"Bearer {api.token}"})
+    second = conn.getresponse()
+    assert (first.status, second.status) == (401, 200)
+    second.read()
+    conn.close()
     status, _, _ = api.raw("GET", "/v1/nothing-here")
     assert status == 401  # no route answers without the token, not even "not found"
 
