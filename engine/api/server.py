@@ -27,7 +27,7 @@ import socket
 import socketserver
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
@@ -36,6 +36,7 @@ from engine import errors
 from engine.api import protocol, token
 from engine.api.audit import AuditLog, Entry
 from engine.api.backend import Backend, Job
+from engine.api.gate import Gate
 from engine.api.protocol import ApiError
 from engine.errors import Cancelled, HearthError
 from engine.paths import DataPaths
@@ -75,55 +76,6 @@ def check_bind(host: str, settings: Any) -> None:
         f"The API server listens only on this computer (127.0.0.1). Listening on “{host}” "
         "would let other machines reach it; that needs your organisation's machine policy "
         "to list the address in api.allowed_hosts.")
-
-
-class Gate:
-    """First come, first served access to the model for API requests, with a bounded queue."""
-
-    def __init__(self, max_waiting: int) -> None:
-        self.max_waiting = max_waiting
-        self._cond = threading.Condition()
-        self._next_ticket = 0
-        self._serving = 0
-        self._abandoned: set[int] = set()  # tickets whose holders left before their turn
-
-    @property
-    def waiting(self) -> int:
-        """Requests holding or waiting for a turn."""
-        with self._cond:
-            return self._waiting()
-
-    def _waiting(self) -> int:
-        return self._next_ticket - self._serving - len(self._abandoned)
-
-    @contextlib.contextmanager
-    def turn(self, gone: Callable[[], bool]) -> Iterator[None]:
-        """Wait for this request's turn. Raises ApiError(503) when the queue is full and
-        Cancelled when `gone()` turns true while waiting (client left, server stopping)."""
-        with self._cond:
-            if self._waiting() > self.max_waiting:
-                raise ApiError(503, "The server is busy: too many requests are waiting for "
-                                    "the model. Try again shortly.", type="server_error",
-                               code="queue_full")
-            ticket = self._next_ticket
-            self._next_ticket += 1
-        try:
-            with self._cond:
-                while ticket != self._serving:
-                    self._cond.wait(0.1)
-                    if ticket != self._serving and gone():
-                        raise Cancelled()
-            yield
-        finally:
-            with self._cond:
-                if ticket == self._serving:
-                    self._serving += 1
-                else:  # left the queue before its turn: its ticket is skipped when reached
-                    self._abandoned.add(ticket)
-                while self._serving in self._abandoned:
-                    self._abandoned.discard(self._serving)
-                    self._serving += 1
-                self._cond.notify_all()
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -247,7 +199,9 @@ def error_from(exc: BaseException) -> ApiError:
     """The API error for an engine error; the message is the engine's user message."""
     if isinstance(exc, ApiError):
         return exc
-    if isinstance(exc, (errors.ModelNotFound, errors.CollectionNotFound)):
+    if isinstance(exc, errors.ModelNotFound):
+        return ApiError(404, exc.user_message, param="model", code="model_not_found")
+    if isinstance(exc, errors.CollectionNotFound):
         return ApiError(404, exc.user_message, code="not_found")
     if isinstance(exc, errors.InvalidModelFile):
         return ApiError(409, exc.user_message, param="model", code="model_unusable")
@@ -282,32 +236,14 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass  # the audit log records requests, without the query string or any content
 
-    def setup(self) -> None:
-        super().setup()
-        self._entry: dict[str, Any] = {}
-        self._started = time.monotonic()
-
     @property
     def api(self) -> ApiServer:
         return self.server.api
 
-    def do_GET(self) -> None:
-        self._handle()
-
-    def do_POST(self) -> None:
-        self._handle()
-
-    def do_OPTIONS(self) -> None:
-        self._handle()
-
-    def do_PUT(self) -> None:
-        self._handle()
-
-    do_DELETE = do_PATCH = do_HEAD = do_PUT
-
     def _handle(self) -> None:
+        """Every method comes here; the router answers what it does not serve."""
         self._started = time.monotonic()
-        self._entry = {"authorized": False}
+        self._entry: dict[str, Any] = {"authorized": False}
         self._body_read = False
         self._streaming = False  # response headers sent; an error can no longer be one
         status = 500
@@ -331,6 +267,8 @@ class Handler(BaseHTTPRequestHandler):
                 path=path, status=status,
                 duration_ms=int((time.monotonic() - self._started) * 1000), **self._entry))
 
+    do_GET = do_POST = do_OPTIONS = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle
+
     def _route(self) -> int:
         origin = self.headers.get("Origin")
         self._check_host()
@@ -338,7 +276,7 @@ class Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         if self.command == "OPTIONS":  # a CORS preflight from an allowed origin
             self.send_response(204)
-            self._cors_headers(origin)
+            self._cors_headers()
             self.send_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
             self.send_header("Access-Control-Allow-Headers", "Authorization, Content-Type")
             self.send_header("Access-Control-Max-Age", "600")
@@ -382,8 +320,9 @@ class Handler(BaseHTTPRequestHandler):
                                 "to api.cors_origins to allow it.", type="permission_error",
                            code="origin_not_allowed")
 
-    def _cors_headers(self, origin: str | None) -> None:
-        if origin is not None:  # it passed _check_origin, so it is listed
+    def _cors_headers(self) -> None:
+        origin = self.headers.get("Origin")
+        if origin is not None and origin in self.api.settings.get("api.cors_origins"):
             self.send_header("Access-Control-Allow-Origin", origin)
             self.send_header("Vary", "Origin")
 
@@ -479,8 +418,8 @@ class Handler(BaseHTTPRequestHandler):
         rid = protocol.new_id("chatcmpl" if chat else "cmpl")
         created = protocol.now()
         answer = protocol.Answer()
-        with self.api.gate.turn(self._client_gone):
-            events = job.run()
+        # Closing the events stops the answer if it is still running (the client left).
+        with self.api.gate.turn(self._client_gone), contextlib.closing(job.run()) as events:
             try:
                 if stream:
                     return self._stream(events, job.model, rid, created, answer,
@@ -490,9 +429,6 @@ class Handler(BaseHTTPRequestHandler):
                     if self._client_gone():
                         raise Cancelled()
             finally:
-                close = getattr(events, "close", None)
-                if close is not None:
-                    close()  # stops the answer if it is still running
                 self._count(answer)
         body = (protocol.chat_response if chat else protocol.completion_response)(
             rid, created, job.model, answer)
@@ -501,44 +437,39 @@ class Handler(BaseHTTPRequestHandler):
     def _stream(self, events: Iterator[Any], model: str, rid: str, created: int,
                 answer: protocol.Answer, include_usage: bool, chat: bool) -> int:
         """Server-sent events, with chunked transfer encoding so the connection stays
-        usable. An error after the headers goes out as an error event, as OpenAI's does."""
-        started = False
+        usable. The headers go out with the first event, so an error before it (an unknown
+        collection, a model that will not load) is still an ordinary error response; one
+        after it goes out as an error event, as OpenAI's does."""
 
         def start() -> None:
-            nonlocal started
             self._streaming = True
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream; charset=utf-8")
             self.send_header("Cache-Control", "no-cache")
             self.send_header("Transfer-Encoding", "chunked")
-            self._cors_headers(self.headers.get("Origin"))
+            self._cors_headers()
             self.end_headers()
-            started = True
             if chat:
                 self._event(protocol.chat_chunk(rid, created, model,
                                                 {"role": "assistant", "content": ""}))
 
         try:
             for event in events:
-                if not started:
+                if not self._streaming:
                     start()
                 if self.api.stopping.is_set():
                     raise Cancelled()
+                _collect(answer, event)
                 kind = type(event).__name__
-                if kind in ("Retrieved", "NothingRelevant"):
-                    _collect(answer, event)
-                    if chat:
-                        self._event(protocol.chat_chunk(
-                            rid, created, model, {}, sources=answer.sources,
-                            source_notes=answer.source_notes or []))
-                    if kind == "NothingRelevant":
-                        self._piece(rid, created, model, event.message, chat)
+                if kind in ("Retrieved", "NothingRelevant") and chat:
+                    self._event(protocol.chat_chunk(
+                        rid, created, model, {}, sources=answer.sources,
+                        source_notes=answer.source_notes or []))
+                if kind == "NothingRelevant":
+                    self._piece(rid, created, model, event.message, chat)
                 elif isinstance(event, TextPiece):
-                    answer.text += event.text
                     self._piece(rid, created, model, event.text, chat)
-                else:
-                    _collect(answer, event)
-            if not started:
+            if not self._streaming:
                 start()
             finish = protocol.finish_reason(answer.stats)
             if chat:
@@ -550,7 +481,7 @@ class Handler(BaseHTTPRequestHandler):
                     rid, created, model, "chat.completion.chunk" if chat else "text_completion",
                     answer.stats))
         except (ApiError, HearthError) as exc:
-            if not started:
+            if not self._streaming:
                 raise
             err = error_from(exc)
             self._event(err.body())
@@ -584,7 +515,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
-        self._cors_headers(self.headers.get("Origin") if status != 403 else None)
+        self._cors_headers()
         if status == 401:
             self.send_header("WWW-Authenticate", 'Bearer realm="hearth"')
         if status == 503:

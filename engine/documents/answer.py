@@ -6,7 +6,7 @@ quote, scores) beside the answer, never parsed back out of the model's text.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +37,7 @@ def answer(runtime: Any, library: DocumentLibrary, collection: str | Sequence[st
            question: str, *, sampling: SamplingParams, system: str | None,
            history: tuple[ChatMessage, ...] = (), documents_only: bool = False,
            model: LoadParams | None = None,
-           ) -> Iterator[Retrieved | NothingRelevant | Event]:
+           ) -> Generator[Retrieved | NothingRelevant | Event, None, None]:
     """Yield Retrieved (or NothingRelevant), then the runtime's TextPiece/Notice/Done.
 
     Several collections are searched one by one and their passages merged by fused score

@@ -24,7 +24,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -151,7 +151,7 @@ class ModelRuntime:
                 self._send(["stop", self._active_id])
 
     def stream_chat(self, request: ChatRequest, *, model: LoadParams | None = None
-                    ) -> Iterator[Event]:
+                    ) -> Generator[Event, None, None]:
         """Yield TextPiece and Notice events, then one Done with the stats.
 
         With `model`, that model answers: loaded first, in the same turn, if another one (or
