@@ -36,16 +36,14 @@ def add_parser(sub: Any) -> None:
 
 def run_serve(args: argparse.Namespace, services: Any) -> int:
     from engine import models
-    from engine.runtime.params import from_settings
-
-    server = services.api_server(host=args.host, port=args.port)
     from engine.api.server import check_bind
 
+    server = services.api_server(host=args.host, port=args.port)
     check_bind(server.host, services.settings)  # refuse before spending time on the model
+    # The model is looked up as a client's request would be: an installed id, never a path
+    # that no client could then name.
     model = args.model or services.settings.get("model.default")
-    path = models.resolve(model, services.paths)
-    models.check_allowed(path, services.paths, services.settings.get("models.allowed_sha256"))
-    load, _, _ = from_settings(services.settings, str(path))
+    load = server.backend.load_params(model)
     print(f"hearth: loading {models.display_name(model)}…", file=sys.stderr)
     services.runtime.load(load)
     url = server.start()

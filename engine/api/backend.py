@@ -10,15 +10,16 @@ NAME, with the sources returned beside the answer.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, replace
 from typing import Any
 
 from engine import bundled, models
 from engine.api import protocol
 from engine.api.protocol import COLLECTION_PREFIX, ApiError, ChatCall, CompletionCall
+from engine.errors import ModelNotFound
 from engine.paths import DataPaths
-from engine.runtime import ChatMessage, ChatRequest, LoadParams, ModelRuntime
+from engine.runtime import ChatMessage, ChatRequest, LoadParams, ModelRuntime, SamplingParams
 from engine.runtime.params import from_settings
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ class Job:
     (for collections: Retrieved or NothingRelevant first)."""
 
     model: str  # as the caller named it, echoed in responses
-    run: Callable[[], Iterator[Any]]
+    run: Callable[[], Generator[Any, None, None]]  # closed early if the client leaves
 
 
 class Backend:
@@ -66,7 +67,7 @@ class Backend:
 
     def prepare_chat(self, call: ChatCall) -> Job:
         """Check the model, the collections and the sampling now (errors before queueing)."""
-        params = self._load_params(None if call.model.startswith(COLLECTION_PREFIX)
+        params = self.load_params(None if call.model.startswith(COLLECTION_PREFIX)
                                    else call.model)
         sampling = self._sampling(call.sampling)
         if not call.collections:
@@ -79,7 +80,7 @@ class Backend:
         turns = [m for m in call.messages if m.role != "system"]
         history = tuple(ChatMessage(m.role, m.content) for m in turns[:-1])
 
-        def run() -> Iterator[Any]:
+        def run() -> Generator[Any, None, None]:
             from engine.documents.answer import answer
 
             yield from answer(self.runtime, library, list(call.collections), turns[-1].content,
@@ -89,7 +90,7 @@ class Backend:
         return Job(call.model, run)
 
     def prepare_completion(self, call: CompletionCall) -> Job:
-        params = self._load_params(call.model)
+        params = self.load_params(call.model)
         request = ChatRequest((), self._sampling(call.sampling), raw_prompt=call.prompt)
         return Job(call.model, lambda: self.runtime.stream_chat(request, model=params))
 
@@ -105,9 +106,9 @@ class Backend:
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _load_params(self, model_id: str | None) -> LoadParams:
-        """Load parameters for an installed model id; None: the loaded model, else the
-        default one."""
+    def load_params(self, model_id: str | None) -> LoadParams:
+        """Load parameters for an installed model id (never a path: only what clients can
+        name); None: the loaded model, else the default one."""
         loaded = self.runtime.loaded
         if model_id is None:
             if loaded is not None:
@@ -117,22 +118,22 @@ class Backend:
         # tens of milliseconds); a file that is not a usable model fails when it is loaded.
         path = models.locate(model_id, self.paths)
         if path is None:
-            raise ApiError(404, f"There is no model “{model_id}” here. GET /v1/models lists "
-                                "what this server offers.", param="model",
-                           code="model_not_found")
+            raise ModelNotFound(f"There is no model “{model_id}” here. GET /v1/models lists "
+                                "what this server offers.")
         models.check_allowed(path, self.paths, self.settings.get("models.allowed_sha256"))
         params, _, _ = from_settings(self.settings, str(path))
         if loaded is not None and loaded.params.model_path == params.model_path:
             return loaded.params  # as loaded, even if settings changed since
-        if not self.settings.get("api.load_models"):
+        if loaded is not None and not self.settings.get("api.load_models"):
             raise ApiError(409, f"The model “{model_id}” is not loaded, and loading models "
                                 "from the API is turned off (setting api.load_models).",
                            param="model", code="model_not_loaded")
         return params
 
-    def _sampling(self, overrides: dict[str, Any]) -> Any:
+    def _sampling(self, overrides: dict[str, Any]) -> SamplingParams:
+        """The user's settings, with what the request set on top."""
         _, defaults, _ = from_settings(self.settings, "")
-        return protocol.sampling_params(defaults, overrides)
+        return replace(defaults, **overrides)
 
 
 def _mtime(path: Any) -> int:

@@ -71,6 +71,10 @@ def test_serve_refuses_other_addresses_and_a_policy_that_forbids_it(tmp_path: Pa
     result = hearth(home, "serve", "--host", "0.0.0.0", "--port", "0")
     assert result.returncode == 1
     assert "machine policy" in result.stderr and "Traceback" not in result.stderr
+    result = hearth(home, "serve", "--model", "no-such-model", "--port", "0")
+    assert result.returncode == 1
+    assert "There is no model “no-such-model”" in result.stderr and "Traceback" not in \
+        result.stderr
     policy = tmp_path / "policy.json"
     policy.write_text(json.dumps({"reason": "Example Corp: no local servers.",
                                   "settings": {"api.enabled": False}}))
