@@ -15,6 +15,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
 from engine.api import token
+from engine.api.server import is_loopback
 from ui.adapter import run_call
 from ui.page import button
 
@@ -31,6 +32,7 @@ class ApiPanel(QWidget):
         self.show_error = show_error
         self._busy = False  # a start or stop is running in the background
         self._again = False  # settings changed meanwhile: sync once more when it ends
+        self._restart = False  # the address changed while running
         self.status = QLabel("The API server is off.")
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -67,28 +69,21 @@ class ApiPanel(QWidget):
 
     def setting_changed(self, key: str) -> None:
         if key in KEYS:
-            if self._running() and key != "api.enabled":
-                self._stop_then_sync()
-            else:
-                self.sync()
+            # A new port or address applies by stopping the server and starting it again.
+            self._restart = self._restart or (key != "api.enabled" and self._running())
+            self.sync()
 
     def sync(self) -> None:
-        """Start or stop the server to match api.enabled."""
+        """Start or stop the server to match the settings."""
         if self._busy:
             self._again = True
             return
         wanted = bool(self.services.settings.get("api.enabled"))
-        if wanted and not self._running():
-            self._run(lambda: self.services.api_server().start(), self._started)
-        elif not wanted and self._running():
+        if self._running() and (self._restart or not wanted):
+            self._again, self._restart = self._restart, False  # start again once stopped
             self._run(lambda: self.services.api_server().stop(), lambda _r: self._stopped())
-
-    def _stop_then_sync(self) -> None:
-        if self._busy:
-            self._again = True
-            return
-        self._run(lambda: self.services.api_server().stop(), lambda _r: self._stopped())
-        self._again = True
+        elif wanted and not self._running():
+            self._run(lambda: self.services.api_server().start(), self._started)
 
     def _running(self) -> bool:
         return bool(self.services.api_running)
@@ -111,10 +106,9 @@ class ApiPanel(QWidget):
             self.sync()
 
     def _started(self, url: str) -> None:
-        self.status.setText(f"Listening on <b>{url}</b> (this computer only)"
-                            if "127.0.0.1" in url or "[::1]" in url or "localhost" in url
-                            else f"Listening on <b>{url}</b>, reachable from other computers "
-                                 "(allowed by your organisation's policy)")
+        where = ("this computer only" if is_loopback(self.services.api_server().host)
+                 else "reachable from other computers, as your organisation's policy allows")
+        self.status.setText(f"Listening on <b>{url}</b> ({where})")
 
     def _stopped(self) -> None:
         self.status.setText("The API server is off.")

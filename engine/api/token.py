@@ -8,7 +8,6 @@ reads the file on every request, so a rotation needs no restart).
 from __future__ import annotations
 
 import hmac
-import os
 import secrets
 from pathlib import Path
 
@@ -36,9 +35,7 @@ def rotate(paths: DataPaths) -> str:
     token = PREFIX + secrets.token_urlsafe(32)
     target = path(paths)
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    files.write_atomic(target, token + "\n")  # mkstemp makes the file 0600
-    if os.name == "posix":
-        os.chmod(target, 0o600)
+    files.write_atomic(target, token + "\n")  # mkstemp makes it 0600; the rename keeps that
     return token
 
 

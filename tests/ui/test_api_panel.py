@@ -52,6 +52,13 @@ def test_the_settings_page_runs_the_server_on_the_windows_model(
             pytest.raises(openai.AuthenticationError):
         stale.models.list()
 
+    # a new port while running: stopped, then started there
+    old_port, port = port, free_port()
+    assert page.apply("api.port", port)
+    qtbot.waitUntil(lambda: f"127.0.0.1:{port}/v1" in panel.status.text(), timeout=15_000)
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", old_port)) != 0
+
     page.editors["api.enabled"].click()
     qtbot.waitUntil(lambda: "off" in panel.status.text(), timeout=15_000)
     assert not window.services.api_running
