@@ -22,8 +22,9 @@ from engine import paths as paths_module
 from engine.api import token
 from engine.api.audit import AuditLog
 from engine.api.backend import Backend
+from engine.api.gate import Gate
 from engine.api.protocol import ApiError
-from engine.api.server import ApiServer, ApiServerError, Gate
+from engine.api.server import ApiServer, ApiServerError
 from engine.documents.library import DocumentLibrary
 from engine.errors import Cancelled
 from engine.paths import DataPaths
