@@ -25,6 +25,7 @@ import logging
 import select
 import socket
 import socketserver
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -119,6 +120,15 @@ class _HTTPServer(ThreadingHTTPServer):
             with self._open_lock:
                 self._open.pop(request, None)
             self._slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # The default prints a traceback to stderr. A client that left before the last
+        # flush is ordinary; anything else is a bug worth the log.
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError):
+            log.debug("API connection from %s ended: %s", client_address[0], exc)
+        else:
+            log.exception("API connection from %s failed", client_address[0])
 
     def server_close(self) -> None:
         """Close the listening socket, then wait for every connection thread."""
@@ -229,6 +239,10 @@ class Handler(BaseHTTPRequestHandler):
     # Stream chunks are small and go out every few tens of milliseconds: Nagle's algorithm
     # would hold one back until the client acknowledged the last.
     disable_nagle_algorithm = True
+    # Buffered, so a response's last bytes leave in handle_one_request's flush, after
+    # `_handle` has written the audit entry: a client holding a whole answer can count on
+    # the entry being there, even if the app is killed the next moment.
+    wbufsize = -1
     server: _HTTPServer
 
     # -- plumbing ------------------------------------------------------------------------------
@@ -486,8 +500,9 @@ class Handler(BaseHTTPRequestHandler):
             err = error_from(exc)
             self._event(err.body())
             self._entry["error"] = err.code
-        self._chunk(b"data: [DONE]\n\n")
-        self._chunk(b"")
+        # not flushed: these go out after the audit entry is written (see wbufsize)
+        self._chunk(b"data: [DONE]\n\n", flush=False)
+        self._chunk(b"", flush=False)
         return 200
 
     def _piece(self, rid: str, created: int, model: str, text: str, chat: bool) -> None:
@@ -499,9 +514,10 @@ class Handler(BaseHTTPRequestHandler):
     def _event(self, obj: dict[str, Any]) -> None:
         self._chunk(b"data: " + json.dumps(obj, ensure_ascii=False).encode("utf-8") + b"\n\n")
 
-    def _chunk(self, data: bytes) -> None:
+    def _chunk(self, data: bytes, flush: bool = True) -> None:
         self.wfile.write(f"{len(data):x}\r\n".encode("ascii") + data + b"\r\n")
-        self.wfile.flush()
+        if flush:
+            self.wfile.flush()
 
     def _count(self, answer: protocol.Answer) -> None:
         if answer.stats is not None:

@@ -7,6 +7,7 @@ import http.client
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -439,20 +440,30 @@ def test_a_client_that_leaves_mid_answer_stops_it(api: Api) -> None:
     with api.client() as c:
         out = c.chat.completions.create(model=CHAT, messages=ask("Hi"), max_tokens=4)
     assert out.choices[0].finish_reason in ("stop", "length")
-    entries = AuditLog(api.paths.logs).read()
-    assert any(e["status"] == 499 for e in entries), \
-        "the abandoned stream is recorded as the client having left"
+    # The abandoned request's thread writes its entry after giving up its turn, so it may
+    # land just after the next answer.
+    deadline = time.monotonic() + 10
+    while not any(e["status"] == 499 for e in AuditLog(api.paths.logs).read()):
+        assert time.monotonic() < deadline, \
+            "the abandoned stream is recorded as the client having left"
+        time.sleep(0.05)
 
 
 def test_the_audit_log_records_requests_but_never_content(api: Api) -> None:
     secret = "ZEBRA-CROSSING-4471"
+    log = AuditLog(api.paths.logs)
     with api.client() as c:
+        # Each entry is written before the client has the whole answer, streamed or not.
         c.chat.completions.create(model=CHAT, messages=ask(f"Repeat {secret}"), max_tokens=8)
+        assert log.read()[-1]["path"] == "/v1/chat/completions"
         c.embeddings.create(model=EMBED, input=f"embed {secret}")
-        c.completions.create(model=CHAT, prompt=f"{secret} means", max_tokens=4)
+        assert log.read()[-1]["path"] == "/v1/embeddings"
+        list(c.completions.create(model=CHAT, prompt=f"{secret} means", max_tokens=4,
+                                  stream=True))
+        assert log.read()[-1]["path"] == "/v1/completions"
     raw = (api.paths.logs / "api-audit.jsonl").read_text(encoding="utf-8")
     assert secret not in raw and "ZEBRA" not in raw
-    entries = AuditLog(api.paths.logs).read()
+    entries = log.read()
     paths = [e["path"] for e in entries[-3:]]
     assert paths == ["/v1/chat/completions", "/v1/embeddings", "/v1/completions"]
     assert all(e["authorized"] and e["status"] == 200 for e in entries[-3:])
