@@ -277,7 +277,10 @@ class ChatPage(Page):
     # -- turns -----------------------------------------------------------------------------
 
     def busy(self) -> bool:
-        return self.task is not None and self.task.running
+        # Until _on_finished has run on this thread, not merely until the generator ended:
+        # its last events and `finished` are still queued then, and a new turn started in
+        # that gap would be marked idle by the old turn's _on_finished.
+        return self.task is not None
 
     def preload(self) -> None:
         """Load the open chat's model in the background, so the first answer starts fast."""
@@ -398,6 +401,7 @@ class ChatPage(Page):
         self.show_error(message)
 
     def _on_finished(self) -> None:
+        self.task = None
         if self.closing:
             return
         self._set_busy(False)

@@ -60,6 +60,21 @@ def test_enter_sends_and_the_answer_streams_in_with_stats(qtbot, window: MainWin
     assert window.chat.chat_list.item(0).text() == "What is the capital of France?"
 
 
+def test_a_turn_is_busy_until_its_last_events_are_shown(qtbot, window: MainWindow) -> None:
+    """The generator ending on its thread is not the end of the turn: its last events and
+    `finished` are still queued for this thread. A message sent in that gap was once let
+    through, and the old turn's finish then marked the new one idle."""
+    window.chat.preload()
+    task = window.chat.task
+    assert task is not None and task.wait(60)  # ended there; nothing delivered here yet
+    assert window.chat.busy()
+    window.chat.composer.setPlainText("sent too early")
+    window.chat.send()
+    assert window.chat.composer.toPlainText() == "sent too early", "kept, not sent"
+    qtbot.waitUntil(lambda: not window.chat.busy(), timeout=10_000)
+    assert window.chat.send_button.isEnabled()
+
+
 def test_esc_stops_a_long_answer_and_keeps_it(qtbot, window: MainWindow) -> None:
     use_sampling(window, {"temperature": 0.8, "seed": 3, "max_tokens": 3000})
     window.chat.composer.setPlainText("Write a very long story about a lighthouse keeper.")
