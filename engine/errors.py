@@ -49,6 +49,11 @@ class PromptTooLong(GenerationError):
     """The prompt alone fills the model's context window; nothing was generated."""
 
 
+class SchemaRefused(GenerationError):
+    """A JSON schema to hold the answer to cannot be used (invalid, too large, or it refers
+    outside itself); nothing was generated."""
+
+
 class SettingsError(HearthError):
     """A setting has an unknown key or a value outside its schema."""
 

@@ -35,6 +35,7 @@ from engine.errors import (
     GenerationError,
     ModelLoadError,
     PromptTooLong,
+    SchemaRefused,
     WorkerCrashed,
 )
 from engine.runtime.events import Done, Event, GenerationStats, Notice, TextPiece
@@ -200,6 +201,8 @@ class ModelRuntime:
                         finished = True
                         if msg[3] == "prompt_too_long":
                             raise PromptTooLong(msg[2])
+                        if msg[3] == "schema_refused":
+                            raise SchemaRefused(msg[2])
                         raise GenerationError(msg[2], msg[3])
             finally:
                 self._active_id = 0

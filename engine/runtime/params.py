@@ -41,6 +41,9 @@ class SamplingParams:
     max_tokens: int = 1024
     seed: int = -1  # -1: a new random seed for every answer
     stop: tuple[str, ...] = ()
+    # A JSON Schema (as JSON text) the answer must match, enforced token by token by a
+    # llama.cpp grammar (`engine.runtime.json_grammar`); None: free text.
+    json_schema: str | None = None
 
 
 @dataclass(frozen=True)

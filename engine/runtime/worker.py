@@ -35,7 +35,9 @@ import time
 from typing import Any, BinaryIO
 
 from engine import llama_build, network
-from engine.runtime import chat_template
+from engine.errors import SchemaRefused
+from engine.runtime import chat_template, json_grammar
+from engine.runtime.grammar_sampler import GrammarSampler
 from engine.runtime.params import (
     ChatRequest,
     LoadParams,
@@ -196,6 +198,8 @@ class _Worker:
             return
         try:
             self._generate(req_id, request)
+        except SchemaRefused as exc:  # before any token: the cache is still sound
+            self.send(("error", req_id, exc.user_message, "schema_refused"))
         except Exception as exc:  # report, never die: the model stays loaded for the next turn
             self.cached = []
             self._clear_memory()
@@ -333,6 +337,8 @@ class _Worker:
 
         llm = self.llm
         t0 = time.perf_counter()
+        schema = request.sampling.json_schema
+        grammar = None if schema is None else json_grammar.grammar_for(schema)
         tokens = self._prompt_tokens(req_id, request)
         n_ctx = llm.n_ctx()
         if len(tokens) >= n_ctx:
@@ -357,6 +363,13 @@ class _Worker:
 
         vocab = llama_cpp.llama_model_get_vocab(llm.model)
         sampler = self._sampler(request.sampling)
+        constrained = None
+        if grammar is not None:
+            try:
+                constrained = GrammarSampler(llama_cpp, llm.ctx, vocab, sampler, grammar)
+            except SchemaRefused:
+                llama_cpp.llama_sampler_free(sampler)
+                raise
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         stops = StopMatcher(request.sampling.stop)
         one = self._one
@@ -375,7 +388,10 @@ class _Worker:
                 if self._stopped():
                     reason = "cancelled"
                     break
-                token = llama_cpp.llama_sampler_sample(sampler, llm.ctx, -1)
+                if constrained is None:
+                    token = llama_cpp.llama_sampler_sample(sampler, llm.ctx, -1)
+                else:
+                    token = constrained.sample()
                 if llama_cpp.llama_vocab_is_eog(vocab, token):
                     reason = "eos"
                     break
@@ -411,6 +427,8 @@ class _Worker:
                 self.cached.append(token)
         finally:
             llama_cpp.llama_sampler_free(sampler)
+            if constrained is not None:
+                constrained.free()
         tail = decoder.decode(b"", final=True)
         if reason != "stop_string":
             tail = stops.feed(tail) + stops.flush()

@@ -1,0 +1,101 @@
+"""Answers held to a JSON shape: a JSON Schema turned into a llama.cpp grammar.
+
+The conversion is llama-cpp-python's own `json_schema_to_gbnf` (the port of llama.cpp's
+json-schema-to-grammar), and llama.cpp parses the grammar it gives, so this runs in the model
+worker, which already holds llama_cpp. Schemas come from API clients, so they are checked
+first: that converter would fetch an `https://` `$ref` if its asserts were compiled out, and
+llama.cpp's grammar parser recurses once per nesting level, so a `maxLength` of 20,000 is a
+grammar deep enough to overflow the worker's stack (seen here: SIGSEGV).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any
+
+from engine.errors import SchemaRefused
+
+ANY_OBJECT = '{"type": "object"}'  # OpenAI's response_format {"type": "json_object"}
+MAX_SCHEMA_CHARS = 64_000
+MAX_GRAMMAR_CHARS = 256_000
+# llama.cpp refused a 2,000-character string bound on its own ("exceeds sane defaults") and
+# parsed 1,000; past a few thousand it crashes instead of refusing.
+MAX_NESTING = 1_000
+
+
+def check(schema_text: str) -> dict[str, Any]:
+    """The schema, if it is one this module will try (no llama_cpp needed, so the API
+    process refuses the obvious at once); raises SchemaRefused."""
+    if len(schema_text) > MAX_SCHEMA_CHARS:
+        raise SchemaRefused(f"The JSON schema is longer than {MAX_SCHEMA_CHARS:,} characters.")
+    try:
+        schema = json.loads(schema_text)
+    except (ValueError, RecursionError):
+        raise SchemaRefused("The JSON schema is not valid JSON.") from None
+    if schema is True:
+        schema = {}
+    if not isinstance(schema, dict):
+        raise SchemaRefused("A JSON schema must be an object (or true).")
+    _refuse_outside_refs(schema)
+    return schema
+
+
+@functools.lru_cache(maxsize=32)
+def grammar_for(schema_text: str) -> str:
+    """The GBNF grammar (root rule `root`) for `schema_text`; raises SchemaRefused."""
+    schema = check(schema_text)
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    try:
+        grammar = json_schema_to_gbnf(json.dumps(schema))
+    except (AssertionError, ValueError, KeyError, TypeError, AttributeError, IndexError,
+            RecursionError) as exc:  # the converter reports what it cannot do with asserts
+        raise SchemaRefused(f"This JSON schema cannot be turned into a grammar: "
+                            f"{str(exc)[:300]}") from None
+    if len(grammar) > MAX_GRAMMAR_CHARS or nesting(grammar) > MAX_NESTING:
+        raise SchemaRefused("This JSON schema makes too large a grammar; lower its "
+                            "maxLength, maxItems or number bounds.")
+    return grammar
+
+
+def _refuse_outside_refs(node: Any) -> None:
+    """Only `#/...` references into the schema itself: nothing is fetched, nothing read."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            ref = item.get("$ref")
+            if ref is not None and not (isinstance(ref, str) and ref.startswith("#")):
+                raise SchemaRefused(f"The JSON schema refers outside itself ($ref "
+                                    f"{str(ref)[:100]!r}); only #/ references are followed.")
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def nesting(grammar: str) -> int:
+    """The deepest parenthesis nesting in a GBNF grammar, outside literals and classes."""
+    depth = deepest = 0
+    quote: str | None = None  # the closing character while inside "..." or [...]
+    escaped = False
+    for ch in grammar:
+        if quote is not None:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == quote:
+                quote = None
+        elif ch == '"':
+            quote = '"'
+        elif ch == "[":
+            quote = "]"
+        elif ch == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch == ")":
+            depth -= 1
+        elif ch == "#":  # a comment runs to the end of the line
+            quote = "\n"
+    return deepest
