@@ -2,7 +2,7 @@
 response objects and stream chunks.
 
 Strict where leniency would mislead: a parameter Hearth cannot honour (tools, several choices,
-log-probabilities, token arrays, JSON mode) is refused with a 400 that names it, rather than
+log-probabilities, token arrays) is refused with a 400 that names it, rather than
 quietly ignored; unknown parameters are ignored, as other local servers do. Hearth's additions
 ride along as extra fields (`sources`, `source_notes`, `notices`) that OpenAI clients keep.
 """
@@ -10,6 +10,7 @@ ride along as extra fields (`sources`, `source_notes`, `notices`) that OpenAI cl
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 import time
 from collections.abc import Sequence
@@ -18,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from engine.errors import SchemaRefused
+from engine.runtime import json_grammar
 from engine.runtime.events import GenerationStats
 from engine.runtime.params import ChatMessage
 
@@ -96,7 +99,11 @@ def parse_chat(body: Any) -> ChatCall:
         raise bad("“documents_only” must be true or false.", "documents_only")
     if collections and messages[-1].role != "user":
         raise bad("A question to a collection must end with a user message.", "messages")
-    return ChatCall(model, messages, _sampling(body), *_stream(body),
+    sampling = _sampling(body)
+    if documents_only and "json_schema" in sampling:
+        raise bad("“documents_only” answers with a sentence when nothing relevant is found, "
+                  "which no JSON schema matches; leave one of them out.", "response_format")
+    return ChatCall(model, messages, sampling, *_stream(body),
                     tuple(dict.fromkeys(collections)), documents_only)
 
 
@@ -184,10 +191,6 @@ def _refuse_unsupported(body: dict[str, Any], *, chat: bool) -> None:
         if body.get("tools") or body.get("functions") or \
                 body.get("tool_choice") not in (None, "none"):
             raise bad("Hearth's API does not call tools or functions.", "tools")
-        fmt = body.get("response_format")
-        if fmt is not None and (not isinstance(fmt, dict) or fmt.get("type") != "text"):
-            raise bad("Only plain text responses are supported (response_format “text”).",
-                      "response_format")
     else:
         if body.get("echo"):
             raise bad("“echo” is not supported.", "echo")
@@ -229,6 +232,9 @@ def _sampling(body: dict[str, Any]) -> dict[str, Any]:
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise bad("“seed” must be an integer.", "seed")
         out["seed"] = seed % 2**32 if seed >= 0 else -1
+    schema = _json_schema(body)
+    if schema is not None:
+        out["json_schema"] = schema
     stop = body.get("stop")
     if stop is not None:
         stops = [stop] if isinstance(stop, str) else stop
@@ -236,6 +242,41 @@ def _sampling(body: dict[str, Any]) -> dict[str, Any]:
         if len(out["stop"]) > MAX_STOP_STRINGS or not all(out["stop"]):
             raise bad(f"“stop” takes up to {MAX_STOP_STRINGS} non-empty strings.", "stop")
     return out
+
+
+def _json_schema(body: dict[str, Any]) -> str | None:
+    """The JSON Schema the answer must match, as JSON text, from OpenAI's `response_format`
+    (json_object or json_schema) or llama.cpp server's `json_schema` extension."""
+    fmt = body.get("response_format")
+    schema: Any = None
+    param = "response_format"
+    if fmt is not None:
+        kind = fmt.get("type") if isinstance(fmt, dict) else None
+        if kind == "json_object":
+            schema = json.loads(json_grammar.ANY_OBJECT)
+        elif kind == "json_schema":
+            spec = fmt.get("json_schema")
+            if not isinstance(spec, dict):
+                raise bad("“response_format.json_schema” must be an object with a “schema”.",
+                          param)
+            schema = spec.get("schema", {})
+        elif kind != "text":
+            raise bad("“response_format” must be of type text, json_object or json_schema.",
+                      param)
+    if body.get("json_schema") is not None:
+        if schema is not None:
+            raise bad("Give either “response_format” or “json_schema”, not both.", param)
+        schema, param = body["json_schema"], "json_schema"
+    if schema is None:
+        return None
+    try:
+        text = json.dumps(schema, ensure_ascii=False)
+        json_grammar.check(text)
+    except SchemaRefused as exc:
+        raise bad(exc.user_message, param, "invalid_json_schema") from None
+    except (TypeError, ValueError, RecursionError):
+        raise bad("The JSON schema could not be read.", param, "invalid_json_schema") from None
+    return text
 
 
 def _stream(body: dict[str, Any]) -> tuple[bool, bool]:

@@ -219,6 +219,9 @@ def error_from(exc: BaseException) -> ApiError:
         return ApiError(403, exc.user_message, type="permission_error", code="model_not_allowed")
     if isinstance(exc, errors.PromptTooLong):
         return ApiError(400, exc.user_message, code="context_length_exceeded")
+    if isinstance(exc, errors.SchemaRefused):
+        return ApiError(400, exc.user_message, param="response_format",
+                        code="invalid_json_schema")
     if isinstance(exc, errors.EmbeddingInputTooLong):
         return ApiError(400, exc.user_message, param="input", code="input_too_long")
     if isinstance(exc, HearthError):
@@ -370,7 +373,7 @@ class Handler(BaseHTTPRequestHandler):
             raise ConnectionResetError("the client sent less than its Content-Length")
         try:
             return json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python's
             raise ApiError(400, "The request body is not valid JSON.",
                            code="invalid_json") from None
 
