@@ -383,8 +383,9 @@ def test_request_bodies_are_limited(api: Api) -> None:
         assert status == 413 and json.loads(raw)["error"]["code"] == "request_too_large"
     finally:
         api.settings.reset("api.max_request_mb")
-    status, _, raw = api.raw("POST", "/v1/embeddings", b"{not json", auth)
-    assert status == 400 and json.loads(raw)["error"]["code"] == "invalid_json"
+    for bad_body in (b"{not json", b"[" * 200_000 + b"]" * 200_000):  # the second: too deep
+        status, _, raw = api.raw("POST", "/v1/embeddings", bad_body, auth)
+        assert status == 400 and json.loads(raw)["error"]["code"] == "invalid_json"
 
 
 def test_a_non_loopback_bind_needs_the_machine_policy(api: Api) -> None:
