@@ -38,7 +38,10 @@ def check(schema_text: str) -> dict[str, Any]:
     if not isinstance(schema, dict):
         raise SchemaRefused("A JSON schema must be an object (or true).")
     _refuse_outside_refs(schema)
-    return schema
+    try:
+        return _without_empty_items(schema)
+    except RecursionError:
+        raise SchemaRefused("The JSON schema is nested too deeply.") from None
 
 
 @functools.lru_cache(maxsize=32)
@@ -54,8 +57,9 @@ def grammar_for(schema_text: str) -> str:
         raise SchemaRefused(f"This JSON schema cannot be turned into a grammar: "
                             f"{str(exc)[:300]}") from None
     if len(grammar) > MAX_GRAMMAR_CHARS or nesting(grammar) > MAX_NESTING:
-        raise SchemaRefused("This JSON schema makes too large a grammar; lower its "
-                            "maxLength, maxItems or number bounds.")
+        raise SchemaRefused("This JSON schema makes too large a grammar for llama.cpp: "
+                            "lower bounds such as maxLength or maxItems (in the thousands), "
+                            "or nest it less deeply.")
     return grammar
 
 
@@ -72,6 +76,17 @@ def _refuse_outside_refs(node: Any) -> None:
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
+
+
+def _without_empty_items(node: Any) -> Any:
+    """`items: {}` (or true) means any items, as no `items` does; the converter reads the
+    empty schema as falsy and fails looking for `prefixItems` instead."""
+    if isinstance(node, list):
+        return [_without_empty_items(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    return {k: _without_empty_items(v) for k, v in node.items()
+            if not (k == "items" and (v == {} or v is True))}
 
 
 def nesting(grammar: str) -> int:

@@ -25,6 +25,11 @@ def test_a_schema_becomes_a_grammar_that_names_its_fields() -> None:
     assert '\\"name\\"' in grammar and '\\"age\\"' in grammar
 
 
+def test_items_of_any_kind_are_taken_as_the_converter_does_not() -> None:
+    assert "root ::=" in json_grammar.grammar_for(json.dumps(
+        {"type": "object", "properties": {"tags": {"type": "array", "items": {}}}}))
+
+
 @pytest.mark.parametrize(("schema", "says"), [
     ({"$ref": "https://example.com/schema.json"}, "refers outside itself"),
     ({"type": "object", "properties": {"a": {"$ref": "file:///etc/passwd"}}},
@@ -35,6 +40,10 @@ def test_a_schema_becomes_a_grammar_that_names_its_fields() -> None:
     ({"$ref": "#/$defs/missing"}, "cannot be turned into a grammar"),
     # a nesting this deep overflowed llama.cpp's parser (SIGSEGV) before the limit
     ({"type": "string", "maxLength": 20_000}, "too large a grammar"),
+    (json.loads('{"type": "array", "items": ' * 400 + '{"type": "integer"}' + "}" * 400),
+     "too large a grammar"),
+    ({"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"},
+     "cannot be turned into a grammar"),
 ])
 def test_unusable_schemas_are_refused_with_a_reason(schema: Any, says: str) -> None:
     with pytest.raises(SchemaRefused) as err:
