@@ -14,10 +14,12 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from engine import __version__, network, workers
-from engine.errors import Cancelled, HearthError
+from engine.errors import Cancelled, HearthError, SchemaRefused
 
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
 
@@ -61,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--docs-only", action="store_true",
                      help="with --docs: say so instead of answering when nothing relevant "
                           "is found")
+    ask.add_argument("--schema", metavar="FILE", type=Path,
+                     help="answer with JSON matching this JSON Schema file (held to it token "
+                          "by token)")
 
     from app import cli_models
 
@@ -130,8 +135,6 @@ def main(argv: list[str] | None = None) -> int:
 # -- shared ---------------------------------------------------------------------------
 
 def _request_parts(args: argparse.Namespace, services: Any) -> tuple[Any, Any, str | None]:
-    from dataclasses import replace
-
     from engine import models
     from engine.runtime.params import from_settings
 
@@ -186,9 +189,16 @@ def cmd_ask(args: argparse.Namespace, services: Any) -> int:
     if args.docs_only and not args.docs:
         print("hearth: --docs-only needs --docs COLLECTION", file=sys.stderr)
         return EXIT_ERROR
+    if args.docs_only and args.schema:
+        print("hearth: --docs-only answers with a sentence when nothing relevant is found, "
+              "which no schema matches; leave out one of --docs-only and --schema",
+              file=sys.stderr)
+        return EXIT_ERROR
     if args.docs:
         services.documents.info(args.docs)  # an unknown collection fails before loading
     load, sampling, system = _request_parts(args, services)
+    if args.schema:
+        sampling = replace(sampling, json_schema=_read_schema(args.schema))
     assert isinstance(load, LoadParams)
     loaded = services.runtime.load(load)
     if args.docs:
@@ -243,6 +253,18 @@ def cmd_ask(args: argparse.Namespace, services: Any) -> int:
     if stats is not None and stats.stop_reason == "cancelled":
         return EXIT_INTERRUPTED
     return EXIT_OK
+
+
+def _read_schema(path: Path) -> str:
+    """The schema file's text, checked now so a bad file fails before the model loads."""
+    from engine.runtime import json_grammar
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SchemaRefused(f"The schema file {path} could not be read: {exc}") from None
+    json_grammar.check(text)
+    return text
 
 
 def cmd_docs(args: argparse.Namespace, services: Any) -> int:

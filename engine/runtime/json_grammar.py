@@ -22,6 +22,11 @@ MAX_GRAMMAR_CHARS = 256_000
 # llama.cpp refused a 2,000-character string bound on its own ("exceeds sane defaults") and
 # parsed 1,000; past a few thousand it crashes instead of refusing.
 MAX_NESTING = 1_000
+# llama-cpp-python's converter lets raw control characters (a newline, say) into strings,
+# which JSON forbids (seen here: a sampled answer json.loads refused); llama.cpp's own
+# json.gbnf excludes them, and so does this rule.
+_LOOSE_CHAR = r'char ::= [^"\\] |'
+_JSON_CHAR = r'char ::= [^"\\\x7F\x00-\x1F] |'
 
 
 def check(schema_text: str) -> dict[str, Any]:
@@ -56,6 +61,7 @@ def grammar_for(schema_text: str) -> str:
             RecursionError) as exc:  # the converter reports what it cannot do with asserts
         raise SchemaRefused(f"This JSON schema cannot be turned into a grammar: "
                             f"{str(exc)[:300]}") from None
+    grammar = grammar.replace(_LOOSE_CHAR, _JSON_CHAR)
     if len(grammar) > MAX_GRAMMAR_CHARS or nesting(grammar) > MAX_NESTING:
         raise SchemaRefused("This JSON schema makes too large a grammar for llama.cpp: "
                             "lower bounds such as maxLength or maxItems (in the thousands), "

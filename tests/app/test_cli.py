@@ -43,6 +43,27 @@ def test_ask_json(hearth_home: Path) -> None:
     assert "capital of France" not in (hearth_home / "logs" / "hearth.log").read_text()
 
 
+def test_ask_with_a_schema_answers_json_that_matches_it(tmp_path: Path) -> None:
+    import jsonschema
+
+    schema = {"type": "object", "additionalProperties": False, "required": ["city", "country"],
+              "properties": {"city": {"type": "string", "maxLength": 40},
+                             "country": {"type": "string", "maxLength": 40}}}
+    path = tmp_path / "place.json"
+    path.write_text(json.dumps(schema))
+    result = run("ask", "Where is the Eiffel Tower?", "--schema", str(path),
+                 "--temperature", "0.8", "--seed", "5")
+    assert result.returncode == 0, result.stderr
+    jsonschema.validate(json.loads(result.stdout), schema)
+
+    path.write_text('{"$ref": "https://example.com/s.json"}')
+    refused = run("ask", "hi", "--schema", str(path))
+    assert refused.returncode == 1 and "refers outside itself" in refused.stderr
+    missing = run("ask", "hi", "--schema", str(tmp_path / "none.json"))
+    assert missing.returncode == 1 and "could not be read" in missing.stderr
+    assert "Traceback" not in refused.stderr + missing.stderr
+
+
 def test_ask_with_a_broken_model_fails_clearly(tmp_path: Path) -> None:
     bad = tmp_path / "broken.gguf"
     bad.write_bytes(b"GGUF" + b"\x03\0\0\0" + b"\xff" * 16)

@@ -23,6 +23,9 @@ def test_a_schema_becomes_a_grammar_that_names_its_fields() -> None:
     grammar = json_grammar.grammar_for(json.dumps(PERSON))
     assert "root ::=" in grammar
     assert '\\"name\\"' in grammar and '\\"age\\"' in grammar
+    # strings take no raw control characters (JSON forbids them; the converter allowed them)
+    char = [line for line in grammar.splitlines() if line.startswith("char ::=")]
+    assert len(char) == 1 and char[0].startswith(r'char ::= [^"\\\x7F\x00-\x1F] |')
 
 
 def test_items_of_any_kind_are_taken_as_the_converter_does_not() -> None:
