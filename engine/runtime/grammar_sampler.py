@@ -1,8 +1,9 @@
 """Sampling held to a grammar, at close to the speed of free sampling. Worker side only.
 
 A grammar sampler first in the chain checks every token of the vocabulary at every step
-(49,152 for the bundled model; 128k and more for larger ones), which here cut decoding from
-123 to 48-70 tokens/s. This does what llama.cpp's own common sampler does: sample freely,
+(49,152 for the bundled model; 128k and more for larger ones): 5.6 ms a token here, half the
+bundled model's decoding speed, against 0.4 ms this way (bench/bench_structured.py). This
+does what llama.cpp's own common sampler does: sample freely,
 ask the grammar about that one token, and only when it is refused sample again with the
 grammar over the whole vocabulary. That is the same distribution: a token the grammar allows
 is kept with its free probability p, and is also reached by the resample, together
