@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
@@ -61,7 +61,13 @@ class ChatPage(Page):
         self.editing_id: int | None = None
         self.last_speed = ""
         self.model_state = "not loaded"
-        self.model_name = ""
+        self._names: dict[str, str] = {}  # model file -> the name its chats know it by
+        # The runtime is shared with the API server, which may load another model, and the
+        # worker may die while idle: the header follows what is really in memory.
+        self._follow = QTimer(self)
+        self._follow.setInterval(1000)
+        self._follow.timeout.connect(self._follow_runtime)
+        self._follow.start()
 
         # sidebar
         self.search = QLineEdit(placeholderText="Search chats")
@@ -368,7 +374,7 @@ class ChatPage(Page):
             self.model_state = f"loading {event.model}…"
             self.update_header()
         elif isinstance(event, ModelReady):
-            self.model_name = event.name
+            self._names[event.loaded.params.model_path] = event.name
             self.model_state = describe_loaded(event.loaded, event.name)
             self.update_header()
         elif isinstance(event, Saved):
@@ -407,10 +413,22 @@ class ChatPage(Page):
         self._set_busy(False)
         if self.chat_id is not None:
             self.view.set_messages(self.store.messages(self.chat_id))
-        loaded = self.services.runtime.loaded
-        if loaded is not None and not self.model_state.endswith("ready"):
-            self.model_state = describe_loaded(loaded, self.model_name or loaded.name)
+        self._follow_runtime()
         self.update_header()
+
+    def _follow_runtime(self) -> None:
+        """Name the model in memory, whoever loaded it (a plain read: no engine call)."""
+        if self.closing or self.busy():
+            return  # a turn in progress reports its own loading
+        loaded = self.services.runtime.loaded
+        if loaded is None:
+            state = "not loaded"
+        else:
+            path = loaded.params.model_path
+            state = describe_loaded(loaded, self._names.get(path) or loaded.name)
+        if state != self.model_state:
+            self.model_state = state
+            self.update_header()
 
     def _set_busy(self, busy: bool) -> None:
         self.stop_button.setEnabled(busy)
@@ -447,5 +465,6 @@ class ChatPage(Page):
 
     def shutdown(self) -> None:
         super().shutdown()
+        self._follow.stop()
         self.stop()
         self.view.stop_rendering()

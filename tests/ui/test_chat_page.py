@@ -75,6 +75,22 @@ def test_a_turn_is_busy_until_its_last_events_are_shown(qtbot, window: MainWindo
     assert window.chat.send_button.isEnabled()
 
 
+def test_the_header_names_what_is_in_memory_whoever_loaded_it(qtbot, window: MainWindow,
+                                                              bundled_gguf: Path) -> None:
+    """The API server shares the window's runtime: when another caller unloads or loads a
+    model, the header follows within a second or so, without the window asking the engine."""
+    from engine.runtime import LoadParams
+
+    runtime = window.services.runtime
+    assert window.chat.header.text().startswith("SmolLM2 135M Instruct (Q4_1) · CPU · ready")
+    runtime.unload()
+    qtbot.waitUntil(lambda: window.chat.header.text().startswith("not loaded"), timeout=5_000)
+    runtime.load(LoadParams(str(bundled_gguf), context_length=1024))  # as an API request would
+    qtbot.waitUntil(lambda: "· CPU · ready" in window.chat.header.text(), timeout=5_000)
+    assert window.chat.header.text().startswith("SmolLM2 135M Instruct (Q4_1)"), \
+        "a file a chat has loaded keeps the name its chats know it by"
+
+
 def test_esc_stops_a_long_answer_and_keeps_it(qtbot, window: MainWindow) -> None:
     use_sampling(window, {"temperature": 0.8, "seed": 3, "max_tokens": 3000})
     window.chat.composer.setPlainText("Write a very long story about a lighthouse keeper.")
