@@ -62,8 +62,8 @@ class ChatPage(Page):
         self.last_speed = ""
         self.model_state = "not loaded"
         self._names: dict[str, str] = {}  # model file -> the name its chats know it by
-        # The runtime is shared with the API server, which may load another model, and the
-        # worker may die while idle: the header follows what is really in memory.
+        # The runtime is shared with the API server, which may load another model (or find
+        # the worker dead): the header follows what is really in memory.
         self._follow = QTimer(self)
         self._follow.setInterval(1000)
         self._follow.timeout.connect(self._follow_runtime)
