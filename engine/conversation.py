@@ -22,7 +22,7 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -100,15 +100,17 @@ class Conversations:
 
     # -- turns -----------------------------------------------------------------------------
 
-    def ensure_loaded(self, chat: Chat) -> Iterator[Loading | ModelReady]:
-        """Load the chat's model unless it is the one loaded, with the same parameters."""
+    def ensure_loaded(self, chat: Chat) -> Generator[Loading | ModelReady, None, LoadParams]:
+        """Load the chat's model unless it is the one loaded, with the same parameters; the
+        generator returns those parameters, for the answer to name its model with."""
         params = self.load_params(chat)
         loaded = self.runtime.loaded
         if loaded is not None and loaded.params == params:
-            return
+            return params
         name = models.display_name(self.model_id(chat))
         yield Loading(name)
         yield ModelReady(self.runtime.load(params), name)
+        return params
 
     def send(self, chat_id: int, text: str) -> Iterator[Any]:
         """Save `text` as the user's next message and answer it."""
@@ -117,9 +119,9 @@ class Conversations:
             raise HearthError("There is nothing to send.")
         self._stop.clear()
         chat = self.store.chat(chat_id)
-        yield from self.ensure_loaded(chat)
+        params = yield from self.ensure_loaded(chat)
         yield Saved(self.store.add_message(chat_id, "user", text))
-        yield from self._answer(chat)
+        yield from self._answer(chat, params)
 
     def regenerate(self, chat_id: int) -> Iterator[Any]:
         """Answer the last question again, replacing the answer after it."""
@@ -132,8 +134,8 @@ class Conversations:
         after = [m for m in msgs if m.seq > last_user.seq]
         if after:
             self.store.delete_from(after[0].id)
-        yield from self.ensure_loaded(chat)
-        yield from self._answer(chat)
+        params = yield from self.ensure_loaded(chat)
+        yield from self._answer(chat, params)
 
     def edit_and_resend(self, message_id: int, text: str) -> Iterator[Any]:
         """Replace one of the user's messages (and everything after it) and answer anew."""
@@ -150,7 +152,9 @@ class Conversations:
 
     # -- the answer ------------------------------------------------------------------------
 
-    def _answer(self, chat: Chat) -> Iterator[Any]:
+    def _answer(self, chat: Chat, params: LoadParams) -> Iterator[Any]:
+        # The request names its model (`params`, from ensure_loaded): the API server shares
+        # the runtime and may have loaded another model since.
         msgs = self.store.messages(chat.id)
         question = msgs[-1]
         history = tuple(ChatMessage(m.role, m.content) for m in msgs[:-1]
@@ -160,9 +164,6 @@ class Conversations:
                                         model=model_name)
         yield Saved(answer)
         sampling, system = self.sampling(chat), self.system_prompt(chat)
-        # Named with the request: the API server shares the runtime and may have loaded
-        # another model since ensure_loaded().
-        params = self.load_params(chat)
         parts: list[str] = []
         saved_at = time.monotonic()
         status = "failed"
