@@ -253,7 +253,7 @@ def _json_schema(body: dict[str, Any]) -> str | None:
     if fmt is not None:
         kind = fmt.get("type") if isinstance(fmt, dict) else None
         if kind == "json_object":
-            schema = json.loads(json_grammar.ANY_OBJECT)
+            schema = {"type": "object"}  # any object
         elif kind == "json_schema":
             spec = fmt.get("json_schema")
             if not isinstance(spec, dict):

@@ -55,6 +55,12 @@ class LoadedModel:
         return str(self.file.get("name") or Path(self.params.model_path).stem)
 
 
+# Worker error codes for requests refused before any token, raised as their own errors so
+# callers (the API's status codes) can tell them apart; any other code is a GenerationError.
+_REFUSALS: dict[str, type[GenerationError]] = {
+    "prompt_too_long": PromptTooLong, "schema_refused": SchemaRefused}
+
+
 class ModelRuntime:
     """Owns the model worker process. Thread-safe; one answer at a time (others queue)."""
 
@@ -199,10 +205,9 @@ class ModelRuntime:
                         return
                     elif kind == "error":
                         finished = True
-                        if msg[3] == "prompt_too_long":
-                            raise PromptTooLong(msg[2])
-                        if msg[3] == "schema_refused":
-                            raise SchemaRefused(msg[2])
+                        known = _REFUSALS.get(msg[3])
+                        if known is not None:
+                            raise known(msg[2])
                         raise GenerationError(msg[2], msg[3])
             finally:
                 self._active_id = 0

@@ -16,7 +16,6 @@ from typing import Any
 
 from engine.errors import SchemaRefused
 
-ANY_OBJECT = '{"type": "object"}'  # OpenAI's response_format {"type": "json_object"}
 MAX_SCHEMA_CHARS = 64_000
 MAX_GRAMMAR_CHARS = 256_000
 # llama.cpp refused a 2,000-character string bound on its own ("exceeds sane defaults") and
