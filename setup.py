@@ -1,5 +1,5 @@
 """Everything is in pyproject.toml except one build step: a wheel carries the top-level model
-catalog and its schema inside the engine package (engine/catalog.py looks there first), so a
+catalog and its schema inside the engine package (engine/models/catalog.py looks there first), so a
 `pip install hearth` has the catalog without the repository around it."""
 
 from pathlib import Path

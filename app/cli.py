@@ -16,12 +16,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine import __version__, network, workers
 from engine.errors import Cancelled, HearthError, SchemaRefused
 
+if TYPE_CHECKING:  # the services and the runtime load when a command runs, not for --help
+    from app.compose import Services
+    from engine.runtime import LoadParams, ModelRuntime, SamplingParams
+
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
+# What `set_defaults(func=...)` names for each (sub)command.
+Command = Callable[[argparse.Namespace, "Services"], int]
 
 
 def _add_generation_args(p: argparse.ArgumentParser) -> None:
@@ -51,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     chat = sub.add_parser("chat", help="interactive chat in the terminal")
     _add_generation_args(chat)
     chat.add_argument("--stats", action="store_true", help="print speed after each answer")
+    chat.set_defaults(func=cmd_chat)
 
     ask = sub.add_parser("ask", help="answer one question and exit")
     ask.add_argument("question", help="the question (use - to read it from stdin)")
@@ -66,37 +73,23 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--schema", metavar="FILE", type=Path,
                      help="answer with JSON matching this JSON Schema file (held to it token "
                           "by token)")
+    ask.set_defaults(func=cmd_ask)
 
-    from app import cli_models
+    from app import cli_api, cli_chats, cli_docs, cli_models, cli_packs
 
-    cli_models.add_parser(sub)
-
-    from app import cli_docs
-
-    cli_docs.add_parser(sub)
-
-    from app import cli_chats
-
-    cli_chats.add_parser(sub)
-
-    from app import cli_packs
-
-    cli_packs.add_parser(sub)
-
-    from app import cli_api
-
-    cli_api.add_parser(sub)
+    for module in (cli_models, cli_docs, cli_chats, cli_packs, cli_api):
+        module.add_parser(sub)
 
     erase = sub.add_parser("erase", help="delete all my data: chats, indexes, models, logs…")
     erase.add_argument("--yes", action="store_true", help="do not ask (for scripts)")
+    erase.set_defaults(func=cmd_erase)
 
     doctor = sub.add_parser("doctor", help="versions, llama.cpp build, devices, data paths")
     doctor.add_argument("--json", action="store_true")
     doctor.add_argument("--no-hash", action="store_true",
                         help="skip hashing the bundled models")
+    doctor.set_defaults(func=cmd_doctor)
     return parser
-
-
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,18 +99,15 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
+    command: Command | None = getattr(args, "func", None)
+    if command is None:
         parser.print_help()
         return EXIT_OK
-    handlers: dict[str, Callable[[argparse.Namespace, Any], int]] = {
-        "chat": cmd_chat, "ask": cmd_ask, "models": cmd_models, "doctor": cmd_doctor,
-        "docs": cmd_docs, "chats": cmd_chats, "packs": cmd_packs, "erase": cmd_erase,
-        "serve": cmd_serve, "api": cmd_api}
     from app import compose
 
     services = compose.build(verbose=args.verbose)
     try:
-        return handlers[args.command](args, services)
+        return command(args, services)
     except HearthError as exc:
         print(f"hearth: {exc.user_message}", file=sys.stderr)
         if args.verbose and exc.detail:
@@ -134,29 +124,30 @@ def main(argv: list[str] | None = None) -> int:
 
 # -- shared ---------------------------------------------------------------------------
 
-def _request_parts(args: argparse.Namespace, services: Any) -> tuple[Any, Any, str | None]:
+def _request_parts(args: argparse.Namespace, services: Services,
+                   ) -> tuple[LoadParams, SamplingParams, str | None]:
     from engine import models
-    from engine.runtime.params import from_settings
+    from engine.runtime.params import sampling_from_settings
 
     settings = services.settings
-    model_path = models.resolve(args.model or settings.get("model.default"), services.paths)
-    models.check_allowed(model_path, services.paths, settings.get("models.allowed_sha256"))
-    load, sampling, system = from_settings(settings, str(model_path))
-    load_overrides = {"context_length": args.ctx, "threads": args.threads,
-                      "gpu_layers": args.gpu_layers, "batch_size": args.batch_size}
-    load = replace(load, **{k: v for k, v in load_overrides.items() if v is not None})
+    load = models.load_params(
+        args.model or settings.get("model.default"), settings, services.paths, accept_paths=True,
+        context_length=args.ctx, threads=args.threads, gpu_layers=args.gpu_layers,
+        batch_size=args.batch_size)
     sampling_overrides = {
         "temperature": args.temperature, "top_p": args.top_p, "top_k": args.top_k,
         "min_p": args.min_p, "repeat_penalty": args.repeat_penalty,
         "max_tokens": args.max_tokens, "seed": args.seed,
         "stop": tuple(args.stop) if args.stop else None,
     }
-    sampling = replace(sampling, **{k: v for k, v in sampling_overrides.items() if v is not None})
-    return load, sampling, args.system if args.system is not None else system
+    sampling = replace(sampling_from_settings(settings),
+                       **{k: v for k, v in sampling_overrides.items() if v is not None})
+    system = args.system if args.system is not None else settings.get("chat.system_prompt")
+    return load, sampling, system
 
 
 @contextmanager
-def _ctrl_c_stops(runtime: Any) -> Iterator[threading.Event]:
+def _ctrl_c_stops(runtime: ModelRuntime) -> Iterator[threading.Event]:
     """While an answer streams, Ctrl-C asks the runtime to stop instead of killing us."""
     pressed = threading.Event()
 
@@ -181,9 +172,10 @@ def _format_stats(stats: Any) -> str:
 
 # -- commands -------------------------------------------------------------------------
 
-def cmd_ask(args: argparse.Namespace, services: Any) -> int:
-    from engine.documents.answer import NothingRelevant, Retrieved, answer
-    from engine.runtime import ChatMessage, ChatRequest, Done, LoadParams, Notice, TextPiece
+def cmd_ask(args: argparse.Namespace, services: Services) -> int:
+    from engine.documents.answer import answer
+    from engine.documents.events import NothingRelevant, Retrieved
+    from engine.runtime import ChatMessage, ChatRequest, Done, Notice, TextPiece
 
     question = sys.stdin.read() if args.question == "-" else args.question
     if args.docs_only and not args.docs:
@@ -199,7 +191,6 @@ def cmd_ask(args: argparse.Namespace, services: Any) -> int:
     load, sampling, system = _request_parts(args, services)
     if args.schema:
         sampling = replace(sampling, json_schema=_read_schema(args.schema))
-    assert isinstance(load, LoadParams)
     loaded = services.runtime.load(load)
     if args.docs:
         events: Any = answer(services.runtime, services.documents, args.docs, question,
@@ -267,13 +258,7 @@ def _read_schema(path: Path) -> str:
     return text
 
 
-def cmd_docs(args: argparse.Namespace, services: Any) -> int:
-    from app import cli_docs
-
-    return cli_docs.run(args, services)
-
-
-def cmd_chat(args: argparse.Namespace, services: Any) -> int:
+def cmd_chat(args: argparse.Namespace, services: Services) -> int:
     from engine.runtime import ChatMessage, ChatRequest, Done, Notice, TextPiece
 
     load, sampling, system = _request_parts(args, services)
@@ -328,37 +313,7 @@ def cmd_chat(args: argparse.Namespace, services: Any) -> int:
         history.append(ChatMessage("assistant", "".join(answer)))
 
 
-def cmd_models(args: argparse.Namespace, services: Any) -> int:
-    from app import cli_models
-
-    return cli_models.run(args, services)
-
-
-def cmd_chats(args: argparse.Namespace, services: Any) -> int:
-    from app import cli_chats
-
-    return cli_chats.run(args, services)
-
-
-def cmd_packs(args: argparse.Namespace, services: Any) -> int:
-    from app import cli_packs
-
-    return cli_packs.run(args, services)
-
-
-def cmd_serve(args: argparse.Namespace, services: Any) -> int:
-    from app import cli_api
-
-    return cli_api.run_serve(args, services)
-
-
-def cmd_api(args: argparse.Namespace, services: Any) -> int:
-    from app import cli_api
-
-    return cli_api.run_api(args, services)
-
-
-def cmd_erase(args: argparse.Namespace, services: Any) -> int:
+def cmd_erase(args: argparse.Namespace, services: Services) -> int:
     from engine import erase
     from engine.units import size_text
 
@@ -378,7 +333,7 @@ def cmd_erase(args: argparse.Namespace, services: Any) -> int:
     return EXIT_OK
 
 
-def cmd_doctor(args: argparse.Namespace, services: Any) -> int:
+def cmd_doctor(args: argparse.Namespace, services: Services) -> int:
     from engine import diagnostics
 
     report = diagnostics.report(services.paths, with_hashes=not args.no_hash)

@@ -12,7 +12,11 @@ import json
 import signal
 import sys
 import threading
-from typing import Any
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from app.compose import Services
 
 EXIT_OK, EXIT_ERROR = 0, 1
 
@@ -24,17 +28,20 @@ def add_parser(sub: Any) -> None:
     serve.add_argument("--port", type=int, help="TCP port (default: the api.port setting)")
     serve.add_argument("--model", "-m", help="model to load at start (default: the default "
                                              "model); requests may name other installed ones")
+    serve.set_defaults(func=run_serve)
     api = sub.add_parser("api", help="the API server's token and audit log")
     asub = api.add_subparsers(dest="api_command", metavar="SUBCOMMAND", required=True)
     p = asub.add_parser("token", help="print the API token clients must send")
     p.add_argument("--rotate", action="store_true",
                    help="replace it with a new one; the old one stops working at once")
+    p.set_defaults(func=_token)
     p = asub.add_parser("log", help="recent API requests (no content is ever logged)")
     p.add_argument("-n", type=int, default=20, help="how many (default 20)")
     p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_log)
 
 
-def run_serve(args: argparse.Namespace, services: Any) -> int:
+def run_serve(args: argparse.Namespace, services: Services) -> int:
     from engine import models
     from engine.api.server import check_bind
 
@@ -63,24 +70,24 @@ def run_serve(args: argparse.Namespace, services: Any) -> int:
     return EXIT_OK
 
 
-def run_api(args: argparse.Namespace, services: Any) -> int:
+def _token(args: argparse.Namespace, services: Services) -> int:
     from engine.api import token
+
+    value = token.rotate(services.paths) if args.rotate else token.read_or_create(services.paths)
+    print(value)
+    if args.rotate:
+        print("hearth: the previous token no longer works", file=sys.stderr)
+    return EXIT_OK
+
+
+def _log(args: argparse.Namespace, services: Services) -> int:
     from engine.api.audit import AuditLog
 
-    if args.api_command == "token":
-        value = token.rotate(services.paths) if args.rotate else \
-            token.read_or_create(services.paths)
-        print(value)
-        if args.rotate:
-            print("hearth: the previous token no longer works", file=sys.stderr)
-        return EXIT_OK
     entries = AuditLog(services.paths.logs).read(args.n)
     if args.json:
         json.dump(entries, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return EXIT_OK
-    import time
-
     for e in entries:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e["time"]))
         tokens = "" if e.get("completion_tokens") is None else \

@@ -8,13 +8,17 @@ import json
 import sys
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from app.compose import Services
 
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
 
 
 def add_parser(sub: Any) -> None:
     docs = sub.add_parser("docs", help="document collections: index and search your files")
+    docs.set_defaults(func=_list, name=None, problems=False, json=False)  # plain `docs`
     dsub = docs.add_subparsers(dest="docs_command", metavar="SUBCOMMAND")
 
     p = dsub.add_parser("add", help="add folders or files to a collection (created if new) "
@@ -23,15 +27,18 @@ def add_parser(sub: Any) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--no-sync", action="store_true", help="only record the paths")
     p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_add)
 
     p = dsub.add_parser("sync", help="index what changed since the last sync")
     p.add_argument("name")
     p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_sync)
 
     p = dsub.add_parser("list", help="collections, or one collection's files and statuses")
     p.add_argument("name", nargs="?")
     p.add_argument("--problems", action="store_true", help="only skipped and failed files")
     p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_list)
 
     p = dsub.add_parser("search", help="find passages (needs no chat model)")
     p.add_argument("name")
@@ -41,31 +48,19 @@ def add_parser(sub: Any) -> None:
                    help="least cosine similarity (default: documents.min_score)")
     p.add_argument("--mode", choices=("hybrid", "vector", "bm25"), default="hybrid")
     p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_search)
 
     p = dsub.add_parser("remove", help="remove paths from a collection, or the whole "
                                        "collection (your files are never touched)")
     p.add_argument("name")
     p.add_argument("paths", nargs="*", metavar="PATH")
     p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_remove)
 
     p = dsub.add_parser("watch", help="keep a collection in sync while its files change")
     p.add_argument("name")
     p.add_argument("--interval", type=float, default=2.0, help="seconds between checks")
-
-
-def run(args: argparse.Namespace, services: Any) -> int:
-    handlers = {"add": _add, "sync": _sync, "list": _list, "search": _search,
-                "remove": _remove, "watch": _watch}
-    handler = handlers.get(args.docs_command or "list")
-    if handler is None:
-        print("usage: hearth docs {add,sync,list,search,remove,watch}", file=sys.stderr)
-        return EXIT_ERROR
-    if not hasattr(args, "json"):
-        args.json = False
-    if not hasattr(args, "name"):
-        args.name = None
-        args.problems = False
-    return handler(args, services)
+    p.set_defaults(func=_watch)
 
 
 def _emit(args: argparse.Namespace, data: Any) -> None:
@@ -73,7 +68,7 @@ def _emit(args: argparse.Namespace, data: Any) -> None:
     sys.stdout.write("\n")
 
 
-def _add(args: argparse.Namespace, services: Any) -> int:
+def _add(args: argparse.Namespace, services: Services) -> int:
     from engine.errors import CollectionNotFound
 
     lib = services.documents
@@ -93,8 +88,8 @@ def _add(args: argparse.Namespace, services: Any) -> int:
     return _sync(args, services)
 
 
-def _sync(args: argparse.Namespace, services: Any) -> int:
-    from engine.documents.indexer import IndexDone, IndexProgress
+def _sync(args: argparse.Namespace, services: Services) -> int:
+    from engine.documents.events import IndexDone, IndexProgress
 
     lib = services.documents
     done: IndexDone | None = None
@@ -169,7 +164,7 @@ def _doc_dict(r: Any) -> dict[str, Any]:
             "size": r.size, "pages": r.pages, "chunks": r.chunk_count, "sha256": r.sha256}
 
 
-def _list(args: argparse.Namespace, services: Any) -> int:
+def _list(args: argparse.Namespace, services: Services) -> int:
     lib = services.documents
     if args.name is None:
         infos = lib.collections()
@@ -198,7 +193,7 @@ def _list(args: argparse.Namespace, services: Any) -> int:
     return EXIT_OK
 
 
-def _search(args: argparse.Namespace, services: Any) -> int:
+def _search(args: argparse.Namespace, services: Services) -> int:
     result = services.documents.search(args.name, args.query, top_k=args.top_k,
                                        min_score=args.min_score, mode=args.mode)
     if args.json:
@@ -218,7 +213,7 @@ def _search(args: argparse.Namespace, services: Any) -> int:
     return EXIT_OK
 
 
-def _remove(args: argparse.Namespace, services: Any) -> int:
+def _remove(args: argparse.Namespace, services: Services) -> int:
     lib = services.documents
     if not args.paths:
         lib.delete(args.name)
@@ -231,7 +226,7 @@ def _remove(args: argparse.Namespace, services: Any) -> int:
     return _sync(args, services)
 
 
-def _watch(args: argparse.Namespace, services: Any) -> int:
+def _watch(args: argparse.Namespace, services: Services) -> int:
     from engine.documents import watch
 
     args.json = False

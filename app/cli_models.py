@@ -6,15 +6,20 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.units import size_text
+
+if TYPE_CHECKING:
+    from app.compose import Services
+    from engine.models import DownloadDone
 
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
 
 
 def add_parser(sub: Any) -> None:
     models = sub.add_parser("models", help="find, download, import, delete and size up models")
+    models.set_defaults(func=_list, discover=False, folder=[], json=False)  # plain `models`
     msub = models.add_subparsers(dest="models_command", metavar="SUBCOMMAND")
 
     p = msub.add_parser("list", help="installed models (and paused downloads)")
@@ -23,44 +28,38 @@ def add_parser(sub: Any) -> None:
                         "GPT4All, models.search_folders)")
     p.add_argument("--folder", action="append", default=[], help="another folder to look in")
     p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_list)
 
     p = msub.add_parser("search", help="search the catalog")
     p.add_argument("text", nargs="*", help="words to match (id, name, family, tags...)")
     p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_search)
 
     p = msub.add_parser("download", help="download a catalog model (resumes a paused one)")
     p.add_argument("id")
     p.add_argument("--endpoint", help="the Hub or a mirror (default: downloads.endpoint)")
     p.add_argument("--token", help="access token for gated or private models (or HF_TOKEN)")
     p.add_argument("--json", action="store_true", help="progress and result as JSON lines")
+    p.set_defaults(func=_download)
 
     p = msub.add_parser("import", help="add a local GGUF file")
     p.add_argument("path")
     p.add_argument("--in-place", action="store_true",
                    help="use the file where it is instead of copying it")
     p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_import)
 
     p = msub.add_parser("delete", help="delete a model (files elsewhere are only forgotten)")
     p.add_argument("id")
     p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_delete)
 
     p = msub.add_parser("fit", help="will it run here, and how")
     p.add_argument("id", help="catalog id, installed id or GGUF path")
     p.add_argument("--ctx", type=int, help="context length (default: inference.context_length)")
     p.add_argument("--cpu", action="store_true", help="estimate without the GPU")
     p.add_argument("--json", action="store_true")
-
-
-def run(args: argparse.Namespace, services: Any) -> int:
-    handlers = {"list": _list, "search": _search, "download": _download, "import": _import,
-                "delete": _delete, "fit": _fit}
-    handler = handlers.get(args.models_command or "list")
-    if handler is None:
-        print("usage: hearth models {list,search,download,import,delete,fit}", file=sys.stderr)
-        return EXIT_ERROR
-    if not hasattr(args, "json"):
-        args.json = False
-    return handler(args, services)
+    p.set_defaults(func=_fit)
 
 
 def _print_json(data: Any) -> None:
@@ -68,19 +67,15 @@ def _print_json(data: Any) -> None:
     sys.stdout.write("\n")
 
 
-def _list(args: argparse.Namespace, services: Any) -> int:
-    from engine import downloads, models
+def _list(args: argparse.Namespace, services: Services) -> int:
+    from engine import models
 
-    entries = [m.as_dict() for m in models.installed(services.paths)]
-    partial = downloads.partial_downloads(services.paths)
-    found: list[dict[str, Any]] = []
-    if getattr(args, "discover", False) or getattr(args, "folder", []):
-        from engine import discovery
-
-        folders = list(services.settings.get("models.search_folders")) + list(args.folder)
-        found = [f.as_dict() for f in discovery.discover(folders, exclude=services.paths.models)]
+    ov = models.overview(services.settings, services.paths, search=None,
+                         discover=args.discover or bool(args.folder), extra_folders=args.folder)
+    entries = [m.as_dict() for m in ov.installed]
+    found = [f.as_dict() for f in ov.found]
     if args.json:
-        _print_json({"installed": entries, "paused_downloads": partial, "found": found})
+        _print_json({"installed": entries, "paused_downloads": ov.paused, "found": found})
         return EXIT_OK
     for m in entries:
         if not m["usable"]:
@@ -89,7 +84,7 @@ def _list(args: argparse.Namespace, services: Any) -> int:
         print(f"{m['id']}  {m['name']}  {m['parameters'] / 1e6:.0f}M params  "
               f"{m['quantization']}  ctx {m['context_length']}  {size_text(m['file_size'])}  "
               f"[{m['source']}]")
-    for p in partial:
+    for p in ov.paused:
         print(f"(paused) {p['file']} from {p['repo']}: {size_text(p['have'])} of "
               f"{size_text(p['size'])}; `hearth models download` continues it")
     for f in found:
@@ -100,22 +95,12 @@ def _list(args: argparse.Namespace, services: Any) -> int:
     return EXIT_OK
 
 
-def _hardware() -> Any:
-    from engine import hardware
-    return hardware.detect()
+def _search(args: argparse.Namespace, services: Services) -> int:
+    from engine import models
 
-
-def _search(args: argparse.Namespace, services: Any) -> int:
-    from engine import catalog, fit, models
-
-    hits = catalog.load().search(" ".join(args.text))
-    installed = {m.catalog_id for m in models.installed(services.paths) if m.catalog_id}
-    hw = _hardware()
-    ctx = int(services.settings.get("inference.context_length"))
-    rows = []
-    for m in hits:
-        est = fit.estimate(fit.ModelShape.from_catalog(m), hw, ctx)
-        rows.append({**m.as_dict(), "installed": m.id in installed, "fit": est.as_dict()})
+    ov = models.overview(services.settings, services.paths, search=" ".join(args.text),
+                         discover=False)
+    rows = [r.as_dict() for r in ov.catalog]
     if args.json:
         _print_json(rows)
         return EXIT_OK
@@ -129,21 +114,20 @@ def _search(args: argparse.Namespace, services: Any) -> int:
     return EXIT_OK
 
 
-def _download(args: argparse.Namespace, services: Any) -> int:
+def _download(args: argparse.Namespace, services: Services) -> int:
     from dataclasses import replace
 
-    from engine import catalog, downloads
+    from engine import models
 
-    model = catalog.load().get(args.id)
-    config = downloads.DownloadConfig.from_settings(services.settings, token=args.token)
+    model = models.load_catalog().get(args.id)
+    config = models.DownloadConfig.from_settings(services.settings, token=args.token)
     if args.endpoint:
         config = replace(config, endpoint=args.endpoint.rstrip("/"))
-    stream = downloads.download(downloads.DownloadRequest.for_model(model), services.paths,
-                                config)
+    stream = models.download(models.DownloadRequest.for_model(model), services.paths, config)
     tty = sys.stderr.isatty() and not args.json
     try:
         for event in stream:
-            if isinstance(event, downloads.DownloadDone):
+            if isinstance(event, models.DownloadDone):
                 return _download_done(event, args)
             if args.json:
                 print(json.dumps({"event": "progress", **event.__dict__}), flush=True)
@@ -164,7 +148,7 @@ def _download(args: argparse.Namespace, services: Any) -> int:
     return EXIT_ERROR
 
 
-def _download_done(done: Any, args: argparse.Namespace) -> int:
+def _download_done(done: DownloadDone, args: argparse.Namespace) -> int:
     result = {"event": "done", "path": str(done.path), "sha256": done.sha256, "size": done.size,
               "resumed_from": done.resumed_from, "fetched_bytes": done.fetched_bytes,
               "commit": done.commit, "verified_against": done.verified_against,
@@ -179,12 +163,12 @@ def _download_done(done: Any, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _import(args: argparse.Namespace, services: Any) -> int:
+def _import(args: argparse.Namespace, services: Services) -> int:
     from engine import models
 
     result = None
     for event in models.import_model(Path(args.path), services.paths, copy=not args.in_place):
-        if isinstance(event, models.ImportDone):
+        if isinstance(event, models.Imported):
             result = event.model
         elif not args.json and sys.stderr.isatty():
             print(f"\rcopying {event.done / max(event.total, 1):6.1%}", end="", file=sys.stderr)
@@ -197,7 +181,7 @@ def _import(args: argparse.Namespace, services: Any) -> int:
     return EXIT_OK
 
 
-def _delete(args: argparse.Namespace, services: Any) -> int:
+def _delete(args: argparse.Namespace, services: Services) -> int:
     from engine import models
 
     result = models.delete(args.id, services.paths)
@@ -210,21 +194,14 @@ def _delete(args: argparse.Namespace, services: Any) -> int:
     return EXIT_OK
 
 
-def _fit(args: argparse.Namespace, services: Any) -> int:
-    from engine import catalog, fit, gguf, models
+def _fit(args: argparse.Namespace, services: Services) -> int:
+    from engine import models
 
-    entry = catalog.load().find(args.id)
-    if entry is not None:
-        shape, source = fit.ModelShape.from_catalog(entry), "catalog"
-    else:
-        path = models.resolve(args.id, services.paths)
-        shape, source = fit.ModelShape.from_gguf(gguf.inspect(path)), "GGUF header"
-    hw = _hardware()
-    ctx = args.ctx or int(services.settings.get("inference.context_length"))
-    est = fit.estimate(shape, hw, ctx, use_gpu=not args.cpu)
+    context = args.ctx or int(services.settings.get("inference.context_length"))
+    fit = models.fit_for(args.id, services.paths, context, use_gpu=not args.cpu)
+    est = fit.estimate
     if args.json:
-        _print_json({"model": args.id, "shape_from": source, **est.as_dict(),
-                     "hardware": hw.as_dict()})
+        _print_json(fit.as_dict())
         return EXIT_OK
     labels = {"gpu": "fits on the GPU", "partial": "partial GPU offload", "cpu": "CPU only",
               "no": "won't fit"}

@@ -10,10 +10,10 @@ import logging.handlers
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
+from engine import models, policy
 from engine import paths as paths_module
-from engine import policy
 from engine.chats import ChatStore, open_store
 from engine.paths import DataPaths
 from engine.policy import Policy
@@ -21,11 +21,20 @@ from engine.runtime import ModelRuntime
 from engine.settings import Settings
 from engine.vault import EncryptionUnavailable
 
+if TYPE_CHECKING:  # each is built on first use, off the start-up path
+    from engine.api.server import ApiServer
+    from engine.conversation import Conversations
+    from engine.documents.library import Documents
+    from engine.erase import Area
+
 log = logging.getLogger("hearth")
 
 
 @dataclass
 class Services:
+    """What the CLI and the window work with; ui/services.py says what the window needs of
+    it."""
+
     paths: DataPaths
     settings: Settings
     runtime: ModelRuntime
@@ -33,24 +42,26 @@ class Services:
     isolate_documents: bool = False  # the GUI: heavy document work in child processes
     started: float = field(default_factory=time.time)  # "connections since start" counts from here
     chats_problem: str | None = None  # why the saved chat history could not be opened
-    _documents: Any = None
-    _chats: Any = None
-    _conversations: Any = None
-    _api: Any = None
+    _documents: Documents | None = None
+    _chats: ChatStore | None = None
+    _conversations: Conversations | None = None
+    _api: ApiServer | None = None
 
     @property
-    def documents(self) -> Any:
+    def documents(self) -> Documents:
         """The documents service (`engine.documents.library.DocumentLibrary`), built on first
         use: numpy, tokenizers and later torch and chromadb stay off the start path."""
         if self._documents is None:
             from engine.documents.library import DocumentLibrary
 
-            self._documents = DocumentLibrary(self.paths.data / "documents", self.settings)
+            library = DocumentLibrary(self.paths.data / "documents", self.settings)
             if self.isolate_documents:
                 from engine.documents.isolated import IsolatedLibrary
 
-                self._documents = IsolatedLibrary(self._documents)
-            log.info("documents service ready (%s)", self._documents.folder)
+                self._documents = IsolatedLibrary(library)
+            else:
+                self._documents = library
+            log.info("documents service ready (%s)", library.folder)
         return self._documents
 
     @property
@@ -69,10 +80,10 @@ class Services:
             days = int(self.settings.get("privacy.retention_days"))
             if days:
                 self._chats.delete_older_than(days)
-        return self._chats  # type: ignore[no-any-return]
+        return self._chats
 
     @property
-    def conversations(self) -> Any:
+    def conversations(self) -> Conversations:
         """`engine.conversation.Conversations` over the chat store and the one runtime."""
         if self._conversations is None:
             from engine.conversation import Conversations
@@ -85,7 +96,7 @@ class Services:
     def api_running(self) -> bool:
         return self._api is not None and bool(self._api.running)
 
-    def api_server(self, host: str | None = None, port: int | None = None) -> Any:
+    def api_server(self, host: str | None = None, port: int | None = None) -> ApiServer:
         """The API server (`engine.api.server.ApiServer`), not started. It shares this
         runtime: the window and API clients take turns with one loaded model. A stopped
         server is rebuilt, so changed settings apply to the next start."""
@@ -97,7 +108,7 @@ class Services:
             self._api = ApiServer(backend, self.settings, self.paths, host=host, port=port)
         return self._api
 
-    def erase_all_data(self) -> list[Any]:
+    def erase_all_data(self) -> list[Area]:
         """Stop everything that holds Hearth's files, then delete them all (engine/erase.py).
         The log file handlers go too, so nothing writes a new log into the emptied folders."""
         from engine import erase
@@ -114,7 +125,7 @@ class Services:
         if self._api is not None:
             self._api.stop()
         self.runtime.close()
-        if self._documents is not None and hasattr(self._documents, "close"):
+        if self._documents is not None:
             self._documents.close()
         if self._chats is not None:
             self._chats.close()
@@ -133,8 +144,9 @@ def configure_logging(paths: DataPaths, verbose: bool = False, debug: bool = Fal
     console = logging.StreamHandler()
     console.setLevel(logging.DEBUG if verbose else logging.WARNING)
     console.setFormatter(logging.Formatter("hearth: %(levelname)s: %(message)s"))
-    for handler in (file_handler, console):
-        handler._hearth = True  # type: ignore[attr-defined]
+    ours: list[logging.Handler] = [file_handler, console]
+    for handler in ours:
+        handler._hearth = True  # type: ignore[attr-defined]  # for erase_all_data, a 2nd call
         root.addHandler(handler)
 
 
@@ -145,6 +157,7 @@ def build(verbose: bool = False, isolate_documents: bool = False) -> Services:
     configure_logging(data_paths, verbose, bool(settings.get("privacy.debug_logging")))
     log.info("data folders: %s", data_paths.as_dict())
     log.info("settings loaded (%d locked by %s)", len(settings.locked), machine_policy.path)
-    runtime = ModelRuntime()
+    # Every load the runtime makes passes the machine policy's allow-list, whoever asks.
+    runtime = ModelRuntime(admit=models.gate(settings, data_paths))
     log.info("model runtime ready (worker starts on first load)")
     return Services(data_paths, settings, runtime, machine_policy, isolate_documents)

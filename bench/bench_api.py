@@ -33,11 +33,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine import bundled, network  # noqa: E402
+from engine import models, network  # noqa: E402
 from engine import paths as paths_module  # noqa: E402
 from engine.api import token  # noqa: E402
 from engine.api.backend import Backend  # noqa: E402
 from engine.api.server import ApiServer  # noqa: E402
+from engine.models import bundled  # noqa: E402
 from engine.runtime import (  # noqa: E402
     ChatMessage,
     ChatRequest,
@@ -46,7 +47,6 @@ from engine.runtime import (  # noqa: E402
     SamplingParams,
     TextPiece,
 )
-from engine.runtime.params import from_settings  # noqa: E402
 from engine.settings import Settings  # noqa: E402
 
 PROMPT = "Write a long story about a lighthouse keeper and the sea."
@@ -86,14 +86,12 @@ def main() -> int:
     home = Path(tempfile.mkdtemp(prefix="hearth-bench-api-"))
     paths = paths_module.resolve({"HEARTH_HOME": str(home)}).ensure()
     settings = Settings.load(None)
-    runtime = ModelRuntime()
-    runtime.load(from_settings(settings, str(model))[0])
-    # The API names the model by file; register this one under an id if it is not bundled.
+    # The API names models by id; register this one under an id if it is not bundled.
     model_id = bundled.CHAT.id if model == bundled.CHAT.path() else model.stem
     if model_id != bundled.CHAT.id:
-        from engine.models import Registry
-
-        Registry(paths).put(model_id, {"path": str(model), "source": "imported"})
+        models.Registry(paths).put(model_id, {"path": str(model), "source": "imported"})
+    runtime = ModelRuntime(admit=models.gate(settings, paths))
+    runtime.load(models.load_params(model_id, settings, paths))
     server = ApiServer(Backend(runtime, settings, paths, lambda: None), settings, paths, port=0)
     server.start()
     client = openai.OpenAI(base_url=server.url, api_key=token.read_or_create(paths),

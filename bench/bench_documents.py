@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from engine.documents.embedder import Embedder  # noqa: E402
-from engine.documents.indexer import IndexDone  # noqa: E402
+from engine.documents.events import IndexDone  # noqa: E402
 from engine.documents.library import DocumentLibrary  # noqa: E402
 from engine.documents.store import DocumentStore, NewChunk  # noqa: E402
 from engine.settings import Settings  # noqa: E402

@@ -5,7 +5,7 @@
 The file is the bundled GGUF repeated to --size-mb (so the run is long enough to measure) and
 served by tests/hf_server.py (hub + CDN origins, as the Hub does). Per repeat:
   curl         `curl -L` of the resolve URL to a file (raw HTTP, no checks)
-  hearth       engine.downloads.download: HEAD via huggingface_hub, GET, sha256 while writing,
+  hearth       engine.models.download: HEAD via huggingface_hub, GET, sha256 while writing,
                GGUF check skipped (not a GGUF name), fsync, rename
   hearth+verify-only  the sha256 of the finished file alone, to show what hashing costs
 Prints a table and writes bench/results/download-<time>.json. Read the ratio: the machine is
@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine import bundled, downloads  # noqa: E402
+from engine.models import bundled, downloads  # noqa: E402
 from engine.paths import DataPaths  # noqa: E402
 from tests.hf_server import HFServer, HostedFile  # noqa: E402
 

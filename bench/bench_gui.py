@@ -106,7 +106,7 @@ def event_loop(tmp: Path) -> dict[str, list[float]]:
             out["generating"] = gaps_while(app, lambda: not win.chat.busy(), 120)  # noqa: B023
         done: list[str] = []
         win.documents.indexed.connect(done.append)
-        win.documents.create("bench", [str(make_folder(tmp / f"docs-{isolated}"))])
+        win.documents.create_collection("bench", [str(make_folder(tmp / f"docs-{isolated}"))])
         key = "indexing (child process, as shipped)" if isolated else \
             "indexing (in-process, baseline)"
         out[key] = gaps_while(app, lambda: bool(done), 600)  # noqa: B023

@@ -20,6 +20,7 @@ import json
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -28,7 +29,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine import bundled, llama_build  # noqa: E402
+from engine import llama_build, models  # noqa: E402
+from engine import paths as paths_module  # noqa: E402
+from engine.models import bundled  # noqa: E402
 from engine.runtime import (  # noqa: E402
     ChatMessage,
     ChatRequest,
@@ -39,11 +42,19 @@ from engine.runtime import (  # noqa: E402
     TextPiece,
 )
 from engine.runtime.params import default_threads  # noqa: E402
+from engine.settings import Settings  # noqa: E402
 
 LLAMA_BENCH = ROOT / "bench" / ".llama-bench" / "bin" / "llama-bench"
 SHORT = "Write a long story about a lighthouse keeper and the sea."
 N_DECODE = 128
 
+
+
+def open_runtime() -> ModelRuntime:
+    """A runtime held to the policy of default settings (none): the bench names its file."""
+    home = Path(tempfile.mkdtemp(prefix="hearth-bench-"))
+    paths = paths_module.resolve({"HEARTH_HOME": str(home)})
+    return ModelRuntime(admit=models.gate(Settings.load(None), paths))
 
 def long_prompt(nonce: int, facts: int) -> str:
     # The nonce comes first so that no run can reuse another's KV cache.
@@ -54,7 +65,7 @@ def long_prompt(nonce: int, facts: int) -> str:
 def engine_runs(model: Path, threads: int, repeats: int) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {k: [] for k in
                                    ("prefill", "decode", "ttft", "stop_gen", "stop_prefill")}
-    with ModelRuntime() as rt:
+    with open_runtime() as rt:
         rt.load(LoadParams(str(model), context_length=8192, threads=threads, batch_size=512))
         greedy = SamplingParams(temperature=0, max_tokens=N_DECODE, repeat_penalty=1.0)
         for r in range(repeats):

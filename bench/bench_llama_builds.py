@@ -29,7 +29,8 @@ CHILD = """
 import json, sys
 sys.path.insert(1, {bench!r})
 from bench_inference import direct_runs
-from engine import bundled, llama_build
+from engine import llama_build
+from engine.models import bundled
 runs = direct_runs(bundled.CHAT.path(), {threads}, 1)
 info = llama_build.build_info()
 print("RESULT " + json.dumps({{"prefill": runs["prefill"][0], "decode": runs["decode"][0],

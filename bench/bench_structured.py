@@ -24,6 +24,7 @@ import argparse
 import json
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,7 +33,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine import bundled, network  # noqa: E402
+from engine import models, network  # noqa: E402
+from engine import paths as paths_module  # noqa: E402
+from engine.models import bundled  # noqa: E402
 from engine.runtime import (  # noqa: E402
     ChatMessage,
     ChatRequest,
@@ -43,6 +46,7 @@ from engine.runtime import (  # noqa: E402
     json_grammar,
 )
 from engine.runtime.grammar_sampler import GrammarSampler  # noqa: E402
+from engine.settings import Settings  # noqa: E402
 
 QUESTION = ("List ten cities of Europe, each with a one-sentence description, as JSON with a "
             "'cities' list of objects with 'name' and 'description'.")
@@ -56,6 +60,13 @@ SCHEMA = {
                                  "description": {"type": "string", "maxLength": 200}}}}},
 }
 
+
+
+def open_runtime() -> ModelRuntime:
+    """A runtime held to the policy of default settings (none): the bench names its file."""
+    home = Path(tempfile.mkdtemp(prefix="hearth-bench-"))
+    paths = paths_module.resolve({"HEARTH_HOME": str(home)})
+    return ModelRuntime(admit=models.gate(Settings.load(None), paths))
 
 def sampling_loop(llm: Any, tokens: int, grammar: str) -> dict[str, Callable[[], dict[str, float]]]:
     import llama_cpp
@@ -104,7 +115,7 @@ def sampling_loop(llm: Any, tokens: int, grammar: str) -> dict[str, Callable[[],
 
 
 def runtime_ways(model: Path, tokens: int) -> tuple[ModelRuntime, dict[str, Callable[[], Any]]]:
-    runtime = ModelRuntime()
+    runtime = open_runtime()
     runtime.load(LoadParams(str(model), context_length=4096))
 
     def answer(schema: str | None, nonce: str) -> dict[str, float]:

@@ -24,10 +24,11 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from engine import models
 from engine.chats import Chat, ChatStore, Message
+from engine.documents.events import NothingRelevant, Retrieved
 from engine.errors import HearthError
 from engine.paths import DataPaths
 from engine.runtime import (
@@ -40,7 +41,8 @@ from engine.runtime import (
     SamplingParams,
     TextPiece,
 )
-from engine.runtime.params import from_settings
+from engine.runtime.params import sampling_from_settings
+from engine.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +70,7 @@ class Conversations:
     """Turns for chats in `store`, answered by `runtime`. `documents` returns the documents
     service and is only called for chats that use collections (it loads torch)."""
 
-    def __init__(self, store: ChatStore, runtime: ModelRuntime, settings: Any,
+    def __init__(self, store: ChatStore, runtime: ModelRuntime, settings: Settings,
                  paths: DataPaths, documents: Callable[[], Any]) -> None:
         self.store = store
         self.runtime = runtime
@@ -83,13 +85,11 @@ class Conversations:
         return chat.model or self.settings.get("model.default")
 
     def load_params(self, chat: Chat) -> LoadParams:
-        path = models.resolve(self.model_id(chat), self.paths)
-        models.check_allowed(path, self.paths, self.settings.get("models.allowed_sha256"))
-        load, _, _ = from_settings(self.settings, str(path))
-        return load
+        return models.load_params(self.model_id(chat), self.settings, self.paths,
+                                  accept_paths=True)
 
     def sampling(self, chat: Chat) -> SamplingParams:
-        _, sampling, _ = from_settings(self.settings, "")
+        sampling = sampling_from_settings(self.settings)
         overrides = {k: v for k, v in chat.sampling.items() if k in SAMPLING_KEYS}
         return dataclasses.replace(sampling, **overrides)
 
@@ -184,25 +184,25 @@ class Conversations:
                     (*history, ChatMessage("user", question.content)), sampling, system),
                     model=params)
             status = "stopped"  # until a Done says otherwise
-            for event in cast(Iterator[Any], events):  # kinds told apart by name below
+            for event in events:
                 if self._stop.is_set():
                     self.runtime.stop()  # again: a stop may have come before the request
-                kind = type(event).__name__
-                if kind == "Retrieved":
-                    self.store.update_message(
-                        answer.id, sources=[s.as_dict() for s in event.sources],
-                        notes=list(event.notes))
-                elif kind == "NothingRelevant":
-                    parts.append(event.message)
-                    status = "done"
-                elif isinstance(event, TextPiece):
-                    parts.append(event.text)
-                    if time.monotonic() - saved_at >= SAVE_EVERY_S:
-                        self.store.update_message(answer.id, content="".join(parts))
-                        saved_at = time.monotonic()
-                elif isinstance(event, Done):
-                    stats = event.stats.as_dict()
-                    status = "stopped" if event.stats.stop_reason == "cancelled" else "done"
+                match event:
+                    case Retrieved():
+                        self.store.update_message(
+                            answer.id, sources=[s.as_dict() for s in event.sources],
+                            notes=list(event.notes))
+                    case NothingRelevant():
+                        parts.append(event.message)
+                        status = "done"
+                    case TextPiece():
+                        parts.append(event.text)
+                        if time.monotonic() - saved_at >= SAVE_EVERY_S:
+                            self.store.update_message(answer.id, content="".join(parts))
+                            saved_at = time.monotonic()
+                    case Done():
+                        stats = event.stats.as_dict()
+                        status = "stopped" if event.stats.stop_reason == "cancelled" else "done"
                 yield event
         finally:
             self.store.update_message(answer.id, content="".join(parts), status=status,

@@ -7,7 +7,7 @@ import sys
 from importlib import metadata
 from typing import Any
 
-from engine import __version__, bundled, llama_build, network
+from engine import __version__, files, llama_build, models, network
 from engine.errors import BundledAssetMissing
 from engine.paths import DataPaths
 
@@ -25,7 +25,7 @@ def _version(dist: str) -> str | None:
 
 def bundled_models(with_hashes: bool = True) -> list[dict[str, Any]]:
     out = []
-    for model in bundled.ALL:
+    for model in models.BUNDLED:
         entry: dict[str, Any] = {"id": model.id, "name": model.name, "license": model.license}
         try:
             path = model.path()
@@ -33,10 +33,10 @@ def bundled_models(with_hashes: bool = True) -> list[dict[str, Any]]:
             entry.update(present=False, problem=exc.user_message)
             out.append(entry)
             continue
-        entry.update(present=True, path=str(path), size=bundled.folder_size(path))
+        entry.update(present=True, path=str(path), size=files.size_of(path))
         if with_hashes:
             weights = path if path.is_file() else path / "model.safetensors"
-            digest = bundled.sha256_file(weights)
+            digest = files.sha256_file(weights)
             entry["sha256"] = digest
             entry["sha256_of"] = weights.name
             entry["sha256_ok"] = digest == model.sha256

@@ -3,13 +3,19 @@ where a whole one is expected: write beside the target under a temporary name, f
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from engine.errors import NotEnoughSpace
+from engine.units import size_text
+
 BLOCK = 8 * 1024 * 1024
+SPACE_MARGIN = 32 * 1024 * 1024  # room for the registry, logs and the filesystem's own needs
 
 
 def write_atomic(path: Path, data: bytes | str) -> None:
@@ -56,3 +62,30 @@ def unused_path(folder: Path, name: str) -> Path:
         target = folder / f"{stem}-{n}{suffix}"
         n += 1
     return target
+
+
+def sha256_file(path: Path, chunk: int = 4 * 1024 * 1024) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def size_of(path: Path) -> int:
+    """Bytes in a file, or in every file under a folder."""
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def check_space(folder: Path, still_needed: int, size: int) -> None:
+    """Raise NotEnoughSpace unless `folder` can take `still_needed` more bytes and a margin
+    (`size` is the whole file's, for the message)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(folder).free
+    if free < still_needed + SPACE_MARGIN:
+        raise NotEnoughSpace(
+            f"Not enough disk space: the model needs {size_text(still_needed)} more and "
+            f"{folder} has {size_text(free)} free. Nothing was downloaded or copied.",
+            f"size {size}, still needed {still_needed}, free {free}")

@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # Run inside the target environment: what it has installed, not what this script's has.
 PROBE = r"""
 import json
-from engine import __version__, bundled, llama_build
+from engine import __version__, files, llama_build
+from engine.models import bundled
 info = llama_build.build_info()
 models = []
 for m in bundled.ALL:
@@ -36,7 +37,7 @@ for m in bundled.ALL:
     weights = path if path.is_file() else path / "model.safetensors"
     models.append({"id": m.id, "name": m.name, "distribution": m.distribution,
                    "license": m.license, "file": weights.name,
-                   "sha256": bundled.sha256_file(weights), "expected_sha256": m.sha256})
+                   "sha256": files.sha256_file(weights), "expected_sha256": m.sha256})
 print(json.dumps({"version": __version__, "models": models, "llama": {
     "llama_cpp_python": info["llama_cpp_python"], "cpu_dispatch": info["cpu_dispatch"],
     "cpu_kernels": info["cpu_kernels"], "gpu_offload": info["gpu_offload"]}}))

@@ -67,7 +67,7 @@ def main() -> None:
     docs = make_docs(home / "Documents")
     done: list[str] = []
     win.documents.indexed.connect(done.append)
-    win.documents.create("Work", [str(docs)])
+    win.documents.create_collection("Work", [str(docs)])
     wait(lambda: bool(done))
     wait(lambda: win.documents.files.rowCount() == 2, 30)
     shot("documents")

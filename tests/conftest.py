@@ -43,6 +43,6 @@ def no_leftover_threads() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def bundled_gguf() -> Path:
-    from engine import bundled
+    from engine.models import bundled
 
     return bundled.CHAT.path()

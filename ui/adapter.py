@@ -106,6 +106,26 @@ class _Runner(QRunnable):
         self._task._run()
 
 
+def start_task(parent: QObject, factory: Callable[[], Iterator[Any]], *,
+               on_item: Callable[[Any], None] | None = None,
+               on_failed: Callable[[str], None] | None = None,
+               on_finished: Callable[[], None] | None = None,
+               on_stop: Callable[[], None] | None = None) -> StreamTask:
+    """Run `factory()` off the GUI thread with its signals wired to the given slots (called
+    on the GUI thread), and start it. The task deletes itself once `finished` has been
+    delivered: keep the returned task only until then (to stop it), not after."""
+    task = StreamTask(factory, on_stop=on_stop, parent=parent)
+    if on_item is not None:
+        task.item.connect(on_item)
+    if on_failed is not None:
+        task.failed.connect(on_failed)
+    if on_finished is not None:
+        task.finished.connect(on_finished)
+    task.finished.connect(task.deleteLater)  # after the slots above: connections run in order
+    task.start()
+    return task
+
+
 def run_call(parent: QObject, call: Callable[[], Any], on_result: Callable[[Any], None],
              on_error: Callable[[str], None]) -> StreamTask:
     """Run one blocking engine call off the GUI thread; its result arrives on `on_result`."""
@@ -113,9 +133,4 @@ def run_call(parent: QObject, call: Callable[[], Any], on_result: Callable[[Any]
     def once() -> Iterator[Any]:
         yield call()
 
-    task = StreamTask(once, parent=parent)
-    task.item.connect(on_result)
-    task.failed.connect(on_error)
-    task.finished.connect(task.deleteLater)
-    task.start()
-    return task
+    return start_task(parent, once, on_item=on_result, on_failed=on_error)

@@ -18,6 +18,7 @@ from engine.api import token
 from engine.api.server import is_loopback
 from ui.adapter import run_call
 from ui.page import button
+from ui.services import Services
 
 KEYS = ("api.enabled", "api.port", "api.host")
 
@@ -25,7 +26,7 @@ KEYS = ("api.enabled", "api.port", "api.host")
 class ApiPanel(QWidget):
     """Lives on the GUI thread; `sync()` brings the server in line with the settings."""
 
-    def __init__(self, services: Any, show_error: Callable[[str], None],
+    def __init__(self, services: Services, show_error: Callable[[str], None],
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.services = services

@@ -197,6 +197,6 @@ class ChatView(QTextBrowser):
         elif kind == "source" and len(ids) == 2:
             self.source_requested.emit(ids[0], ids[1])
 
-    def loadResource(self, kind: int, url: QUrl) -> Any:
-        self.resource_requests.append(url.toString())
+    def loadResource(self, kind: int, url: QUrl | str) -> Any:
+        self.resource_requests.append(url.toString() if isinstance(url, QUrl) else url)
         return None

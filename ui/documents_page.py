@@ -4,6 +4,7 @@ and every file's status with the reason when it could not be read."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.adapter import StreamTask, run_call
+from engine.documents.events import IndexDone, IndexProgress
+from engine.documents.library import CollectionInfo
+from engine.documents.store import DocumentRow
+from ui.adapter import StreamTask, run_call, start_task
 from ui.page import Page, button
+from ui.services import Services
 
 PROBLEMS = ("failed", "skipped")
 
@@ -41,7 +46,7 @@ class DocumentsPage(Page):
     collections_changed = Signal()
     indexed = Signal(str)
 
-    def __init__(self, services: Any, show_error: Callable[[str], None],
+    def __init__(self, services: Services, show_error: Callable[[str], None],
                  parent: QWidget | None = None) -> None:
         super().__init__(services, show_error, parent)
         self.syncs: dict[str, StreamTask] = {}
@@ -159,7 +164,7 @@ class DocumentsPage(Page):
         self._enable()
         info = self.infos.get(name) if name else None
         self.sources.clear()
-        if info is None:
+        if name is None or info is None:
             self.files.setRowCount(0)
             return
         counts = info.counts
@@ -171,10 +176,11 @@ class DocumentsPage(Page):
         only_problems = self.only_problems.isChecked()
         if self.closing:
             return
-        run_call(self, lambda: self.services.documents.documents(name),
-                 lambda rows: self._show_files(name, rows, only_problems), self.show_error)
+        documents = self.services.documents
+        run_call(self, lambda: documents.documents(name),
+                 partial(self._show_files, name, only_problems=only_problems), self.show_error)
 
-    def _show_files(self, name: str, rows: list[Any], only_problems: bool) -> None:
+    def _show_files(self, name: str, rows: list[DocumentRow], *, only_problems: bool) -> None:
         if name != self.selected():
             return
         rows = [r for r in rows if r.status in PROBLEMS] if only_problems else rows
@@ -208,7 +214,7 @@ class DocumentsPage(Page):
 
     # -- collections -------------------------------------------------------------------------
 
-    def create(self, name: str, paths: list[str] | None = None) -> None:
+    def create_collection(self, name: str, paths: list[str] | None = None) -> None:
         def done(_info: Any) -> None:
             self.collections_changed.emit()
             self.refresh()
@@ -220,8 +226,11 @@ class DocumentsPage(Page):
                  self.show_error)
 
     def add_paths(self, name: str, paths: list[str]) -> None:
-        run_call(self, lambda: self.services.documents.add(name, paths),
-                 lambda _info: (self.refresh(), self.sync(name)), self.show_error)
+        def added(_info: CollectionInfo) -> None:
+            self.refresh()
+            self.sync(name)
+
+        run_call(self, lambda: self.services.documents.add(name, paths), added, self.show_error)
 
     def delete(self, name: str | None, confirm: bool = True) -> None:
         if name is None:
@@ -230,8 +239,11 @@ class DocumentsPage(Page):
                 self, "Delete collection", f"Delete the collection “{name}” and its index? "
                 "Your files are not touched.") != QMessageBox.StandardButton.Yes:
             return
-        run_call(self, lambda: self.services.documents.delete(name),
-                 lambda _r: (self.collections_changed.emit(), self.refresh()), self.show_error)
+        def deleted(_result: None) -> None:
+            self.collections_changed.emit()
+            self.refresh()
+
+        run_call(self, lambda: self.services.documents.delete(name), deleted, self.show_error)
 
     def _select(self, name: str) -> None:
         for i in range(self.collections.count()):
@@ -241,7 +253,7 @@ class DocumentsPage(Page):
     def _new_dialog(self) -> None:
         name, ok = QInputDialog.getText(self, "New collection", "Name:")
         if ok and name.strip():
-            self.create(name.strip())
+            self.create_collection(name.strip())
 
     def _add_folder_dialog(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Add a folder", str(Path.home()))
@@ -266,22 +278,20 @@ class DocumentsPage(Page):
     def sync(self, name: str | None) -> None:
         if name is None or name in self.syncs or self.closing:
             return
-        task = StreamTask(lambda: self.services.documents.sync(name), parent=self)
-        task.item.connect(lambda event, n=name: self._on_progress(n, event))
-        task.failed.connect(self.show_error)
-        task.finished.connect(lambda n=name: self._sync_ended(n))
-        self.syncs[name] = task
         self.progress_text[name] = "Starting…"
+        self.syncs[name] = start_task(
+            self, lambda: self.services.documents.sync(name),
+            on_item=partial(self._on_progress, name), on_failed=self.show_error,
+            on_finished=partial(self._sync_ended, name))
         self._refresh_labels()
-        task.start()
 
     def stop(self, name: str | None) -> None:
         task = self.syncs.get(name or "")
         if task is not None:
             task.stop()  # closes the sync between files; what was indexed stays
 
-    def _on_progress(self, name: str, event: Any) -> None:
-        if type(event).__name__ == "IndexDone":
+    def _on_progress(self, name: str, event: IndexProgress | IndexDone) -> None:
+        if isinstance(event, IndexDone):
             problems = event.failed + event.skipped
             self.progress_text[name] = (
                 f"Done in {event.seconds:.1f} s: {event.indexed} indexed, {event.unchanged} "
@@ -325,7 +335,7 @@ class DocumentsPage(Page):
         event.acceptProposedAction()
         name = self.selected()
         if name is None:
-            self.create("Documents", paths)
+            self.create_collection("Documents", paths)
         else:
             self.add_paths(name, paths)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import logging
+from functools import partial
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
@@ -32,6 +33,7 @@ from ui.documents_page import DocumentsPage
 from ui.models_page import ModelsPage
 from ui.network_activity import NetworkIndicator
 from ui.page import button
+from ui.services import Services
 from ui.settings_page import SettingsPage
 
 log = logging.getLogger(__name__)
@@ -43,7 +45,7 @@ class MainWindow(QMainWindow):
 
     erased = Signal()  # all data deleted; the app should quit
 
-    def __init__(self, services: Any) -> None:
+    def __init__(self, services: Services) -> None:
         super().__init__()
         self.services = services
         self.erasing = False
@@ -77,8 +79,8 @@ class MainWindow(QMainWindow):
         self.nav.setFixedWidth(self.nav.sizeHintForColumn(0) + 36)
         self.nav.currentRowChanged.connect(self.show_page)
         for i in range(len(PAGES)):
-            QShortcut(QKeySequence(f"Ctrl+{i + 1}"), self,
-                      activated=lambda i=i: self.nav.setCurrentRow(i))
+            shortcut = QShortcut(QKeySequence(f"Ctrl+{i + 1}"), self)
+            shortcut.activated.connect(partial(self.nav.setCurrentRow, i))
 
         body = QHBoxLayout()
         body.addWidget(self.nav)
@@ -117,7 +119,8 @@ class MainWindow(QMainWindow):
         """After show(): open the last chat and load its model in the background."""
         if self.services.chats_problem:
             self.show_error(self.services.chats_problem)
-        self.chat.start(self.state_file.value("chat_id", None, type=int) or None)
+        saved = self.state_file.value("chat_id", None, type=int)
+        self.chat.start(saved if isinstance(saved, int) and saved else None)
         self.settings_page.api_panel.sync()  # the API server, if the settings turn it on
 
     def show_error(self, message: str) -> None:
@@ -202,7 +205,8 @@ class MainWindow(QMainWindow):
         splitter = self.state_file.value("chat_splitter")
         if isinstance(splitter, QByteArray):
             self.chat.splitter.restoreState(splitter)
-        self.nav.setCurrentRow(int(self.state_file.value("page", 0, type=int) or 0))
+        page = self.state_file.value("page", 0, type=int)
+        self.nav.setCurrentRow(page if isinstance(page, int) else 0)
 
     def save_state(self) -> None:
         self.state_file.setValue("geometry", self.saveGeometry())
@@ -217,6 +221,7 @@ class MainWindow(QMainWindow):
         self.network.stop()
         for page in (self.chat, self.models, self.documents, self.settings_page):
             page.shutdown()
+        self.statusBar().clearMessage()  # a message shown for 8 s keeps a Qt timer running
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.erasing:  # the data folders are gone: write nothing back

@@ -5,7 +5,7 @@ cancelled; a paused download keeps its partial file and resumes where it stopped
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,45 +27,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine import catalog, discovery, downloads, fit, hardware, models
+from engine import models
 from engine.units import size_text
-from ui.adapter import StreamTask, run_call
+from ui.adapter import StreamTask, run_call, start_task
 from ui.page import Page, button
+from ui.services import Services
 
 BADGE = {"gpu": ("Runs on the GPU", "#1b7f3b"), "partial": ("Part on the GPU", "#8a6d00"),
          "cpu": ("Runs on the CPU", "#2b5797"), "no": ("Too big for this computer", "#a4262c")}
 
 
-@dataclass(frozen=True)
-class Overview:
-    installed: list[models.InstalledModel]
-    found: list[discovery.Found]
-    catalog: list[tuple[catalog.CatalogModel, fit.FitEstimate]]
-    paused: set[str]  # catalog ids with a partial download
-
-
-def overview(services: Any) -> Overview:
-    """Everything the page shows, gathered off the GUI thread (it reads files and probes the
-    hardware)."""
-    installed = models.installed(services.paths)
-    found = discovery.discover(services.settings.get("models.search_folders"),
-                               exclude=services.paths.models)
-    known = {m.path.resolve() for m in installed}
-    found = [f for f in found if f.real_path not in known]
-    hw = hardware.detect()
-    ctx = int(services.settings.get("inference.context_length"))
-    rows = [(m, fit.estimate(fit.ModelShape.from_catalog(m), hw, ctx))
-            for m in catalog.load().search("")]
-    partial = downloads.partial_downloads(services.paths)
-    paused = {m.id for m, _ in rows
-              if any(p.get("repo") == m.repo and p.get("file") == m.file for p in partial)}
-    return Overview(installed, found, rows, paused)
-
-
 class ModelCard(QFrame):
     """One catalog model: facts, fit badge with its explanation, and its download controls."""
 
-    def __init__(self, model: catalog.CatalogModel, estimate: fit.FitEstimate,
+    def __init__(self, model: models.CatalogModel, estimate: models.FitEstimate,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = model
@@ -125,7 +100,7 @@ class ModelCard(QFrame):
         elif state == "paused" and not self.progress_label.text():
             self.progress_label.setText("Paused; Resume continues where it stopped.")
 
-    def show_progress(self, p: downloads.DownloadProgress) -> None:
+    def show_progress(self, p: models.DownloadProgress) -> None:
         self.progress.setMaximum(1000)
         self.progress.setValue(int(p.fraction * 1000))
         if p.stage == "downloading":
@@ -143,13 +118,13 @@ class ModelsPage(Page):
     use_model = Signal(str)
     models_changed = Signal()
 
-    def __init__(self, services: Any, show_error: Callable[[str], None],
+    def __init__(self, services: Services, show_error: Callable[[str], None],
                  parent: QWidget | None = None) -> None:
         super().__init__(services, show_error, parent)
         self.cards: dict[str, ModelCard] = {}
         self.downloads: dict[str, StreamTask] = {}
         self._cancelled: set[str] = set()
-        self._overview: Overview | None = None
+        self._overview: models.Overview | None = None
         self.setAcceptDrops(True)
 
         self.installed = QListWidget()
@@ -206,9 +181,10 @@ class ModelsPage(Page):
     def refresh(self) -> None:
         if self.closing:
             return
-        run_call(self, lambda: overview(self.services), self._show, self.show_error)
+        settings, paths = self.services.settings, self.services.paths
+        run_call(self, lambda: models.overview(settings, paths), self._show, self.show_error)
 
-    def _show(self, ov: Overview) -> None:
+    def _show(self, ov: models.Overview) -> None:
         self._overview = ov
         self.installed.clear()
         for m in ov.installed:
@@ -230,11 +206,11 @@ class ModelsPage(Page):
         if not ov.found:
             self.found.addItem("Nothing found in LM Studio, GPT4All, Jan, Ollama or the "
                                "Hugging Face cache.")
-        installed_ids = {m.catalog_id for m in ov.installed if m.catalog_id and not m.problem}
-        for model, estimate in ov.catalog:
+        for row in ov.catalog:
+            model = row.model
             card = self.cards.get(model.id)
             if card is None:
-                card = ModelCard(model, estimate)
+                card = ModelCard(model, row.fit)
                 card.download_button.clicked.connect(lambda _=False, i=model.id:
                                                      self.download(i))
                 card.pause_button.clicked.connect(lambda _=False, i=model.id: self.pause(i))
@@ -243,28 +219,23 @@ class ModelsPage(Page):
                 self.cards_box.insertWidget(self.cards_box.count() - 1, card)
             if model.id in self.downloads:
                 continue
-            card.set_state("installed" if model.id in installed_ids
-                           else "paused" if model.id in ov.paused else "available")
+            card.set_state("installed" if row.installed
+                           else "paused" if row.paused else "available")
 
     # -- downloads ---------------------------------------------------------------------------
 
     def download(self, model_id: str) -> None:
         card = self.cards[model_id]
-        request = downloads.DownloadRequest.for_model(card.model)
-        config = downloads.DownloadConfig.from_settings(self.services.settings)
+        request = models.DownloadRequest.for_model(card.model)
+        config = models.DownloadConfig.from_settings(self.services.settings)
         paths = self.services.paths
-
-        def stream() -> Iterator[Any]:
-            yield from downloads.download(request, paths, config)
-
-        task = StreamTask(stream, parent=self)
-        task.item.connect(lambda event, i=model_id: self._on_download(i, event))
-        task.failed.connect(lambda message, i=model_id: self._download_failed(i, message))
-        task.finished.connect(lambda i=model_id: self._download_ended(i))
-        self.downloads[model_id] = task
         card.progress_label.setText("Connecting…")
         card.set_state("downloading")
-        task.start()
+        self.downloads[model_id] = start_task(
+            self, lambda: models.download(request, paths, config),
+            on_item=partial(self._on_download, model_id),
+            on_failed=partial(self._download_failed, model_id),
+            on_finished=partial(self._download_ended, model_id))
 
     def pause(self, model_id: str) -> None:
         task = self.downloads.get(model_id)
@@ -280,17 +251,17 @@ class ModelsPage(Page):
             self._discard(model_id)
 
     def _discard(self, model_id: str) -> None:
-        request = downloads.DownloadRequest.for_model(self.cards[model_id].model)
-        if downloads.discard_partial(request, self.services.paths):
+        request = models.DownloadRequest.for_model(self.cards[model_id].model)
+        if models.discard_partial(request, self.services.paths):
             card = self.cards[model_id]
             card.progress_label.setText("Cancelled; the partial file was deleted.")
             card.set_state("available")
 
     def _on_download(self, model_id: str, event: Any) -> None:
         card = self.cards[model_id]
-        if isinstance(event, downloads.DownloadProgress):
+        if isinstance(event, models.DownloadProgress):
             card.show_progress(event)
-        elif isinstance(event, downloads.DownloadDone):
+        elif isinstance(event, models.DownloadDone):
             card.progress.setValue(card.progress.maximum())
             card.set_state("installed")
             card.progress_label.setText(f"Installed, sha256 verified against "
@@ -345,13 +316,10 @@ class ModelsPage(Page):
             for f in files:
                 yield from models.import_model(Path(f), paths, copy=copy)
 
-        task = StreamTask(work, parent=self)
-        task.item.connect(self._on_import)
-        task.failed.connect(self.show_error)
-        task.finished.connect(lambda: self._after_change(None))
-        task.start()
+        start_task(self, work, on_item=self._on_import, on_failed=self.show_error,
+                   on_finished=lambda: self._after_change(None))
 
-    def _on_import(self, event: Any) -> None:
+    def _on_import(self, event: models.ImportProgress | models.Imported) -> None:
         if isinstance(event, models.ImportProgress):
             self.hint.setText(f"Copying… {event.done / max(event.total, 1):.0%}")
         else:
@@ -360,23 +328,12 @@ class ModelsPage(Page):
     def import_pack(self, folder: str) -> None:
         """Verify a signed model pack against the keys this computer trusts (models.pack_keys,
         usually machine policy), then install its models; the button cancels meanwhile."""
-        from engine import model_packs  # on first use: it loads cryptography, off the start-up path
-
         paths, settings = self.services.paths, self.services.settings
-
-        def work() -> Iterator[Any]:
-            keys = model_packs.keys_for(settings)
-            yield from model_packs.import_pack(Path(folder), paths, keys,
-                                               settings.get("models.allowed_sha256"))
-
-        task = StreamTask(work, parent=self)
-        task.item.connect(self._on_pack)
-        task.failed.connect(self.show_error)
-        task.finished.connect(self._pack_finished)
-        self.pack_task = task
         self.pack_button.setText("Cancel pack import")
         self.hint.setText("Checking the model pack…")
-        task.start()
+        self.pack_task = start_task(
+            self, lambda: models.import_pack(Path(folder), paths, settings),
+            on_item=self._on_pack, on_failed=self.show_error, on_finished=self._pack_finished)
 
     def _pack_clicked(self) -> None:
         if self.pack_task is not None:
@@ -387,17 +344,15 @@ class ModelsPage(Page):
         if folder:
             self.import_pack(folder)
 
-    def _on_pack(self, event: Any) -> None:
-        from engine import model_packs
-
-        if isinstance(event, model_packs.PackProgress):
+    def _on_pack(self, event: models.PackProgress | models.PackImported) -> None:
+        if isinstance(event, models.PackProgress):
             what = "Checking the pack" if event.stage == "checking" else "Installing"
             self.hint.setText(f"{what}… {event.done / max(event.total, 1):.0%}")
             return
         names = ", ".join(m.id for m in event.installed) or "nothing new"
         extra = (f"; already here: {', '.join(event.already_installed)}"
                  if event.already_installed else "")
-        self.hint.setText(f"From the pack signed by key {model_packs.key_id(event.pack.signer)}:"
+        self.hint.setText(f"From the pack signed by key {models.pack_key_id(event.pack.signer)}:"
                           f" installed {names}{extra}.")
 
     def _pack_finished(self) -> None:

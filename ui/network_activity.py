@@ -5,7 +5,6 @@ refused, with host, time and purpose."""
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import (
@@ -22,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine import network
+from ui.services import Services
 
 POLL_MS = 2000
 
@@ -30,7 +30,7 @@ class NetworkIndicator(QToolButton):
     """Status-bar button on the GUI thread. Polls the egress log (one stat when nothing
     changed) and shows the count of attempts since the app started; click for the list."""
 
-    def __init__(self, services: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, services: Services, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.attempts: list[network.Attempt] = []
         self.follower = network.LogFollower(network.log_file(), services.started)

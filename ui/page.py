@@ -8,11 +8,13 @@ from typing import Any
 
 from PySide6.QtWidgets import QPushButton, QWidget
 
+from ui.services import Services
+
 
 class Page(QWidget):
     """Base of the four pages; lives on the GUI thread."""
 
-    def __init__(self, services: Any, show_error: Callable[[str], None],
+    def __init__(self, services: Services, show_error: Callable[[str], None],
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.services = services

@@ -25,12 +25,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine import models, vault
 from engine import settings as settings_module
-from engine import vault
 from engine.errors import HearthError
 from ui.adapter import run_call
 from ui.api_panel import ApiPanel
 from ui.page import Page, button
+from ui.services import Services
 
 SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Answers", ("sampling.temperature", "sampling.top_p", "sampling.top_k", "sampling.min_p",
@@ -70,7 +71,7 @@ class SettingsPage(Page):
     erase_requested = Signal()
     notice = Signal(str)
 
-    def __init__(self, services: Any, show_error: Callable[[str], None],
+    def __init__(self, services: Services, show_error: Callable[[str], None],
                  parent: QWidget | None = None) -> None:
         super().__init__(services, show_error, parent)
         self.settings = services.settings
@@ -220,13 +221,11 @@ class SettingsPage(Page):
         services = self.services
 
         def estimate() -> str:
-            from engine import fit, gguf, hardware, models
-
-            path = models.resolve(services.settings.get("model.default"), services.paths)
-            shape = fit.ModelShape.from_gguf(gguf.inspect(path))
-            est = fit.estimate(shape, hardware.detect(),
-                               services.settings.get("inference.context_length"))
-            return (f"For {path.name}: {est.explanation} Automatic offloads "
+            fit = models.fit_for(services.settings.get("model.default"), services.paths,
+                                 services.settings.get("inference.context_length"))
+            est = fit.estimate
+            name = fit.path.name if fit.path is not None else fit.shape.name
+            return (f"For {name}: {est.explanation} Automatic offloads "
                     + ("all layers." if est.gpu_layers == -1 else f"{est.gpu_layers} layers."))
 
         run_call(self, estimate, self.gpu_fit.setText,

@@ -14,13 +14,14 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from engine import bundled, models
+from engine import models
 from engine.api import protocol
 from engine.api.protocol import COLLECTION_PREFIX, ApiError, ChatCall, CompletionCall
 from engine.errors import ModelNotFound
 from engine.paths import DataPaths
 from engine.runtime import ChatMessage, ChatRequest, LoadParams, ModelRuntime, SamplingParams
-from engine.runtime.params import from_settings
+from engine.runtime.params import sampling_from_settings
+from engine.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ class Job:
 class Backend:
     """Turns parsed API calls into engine work. Thread-safe; the runtime serialises answers."""
 
-    def __init__(self, runtime: ModelRuntime, settings: Any, paths: DataPaths,
+    def __init__(self, runtime: ModelRuntime, settings: Settings, paths: DataPaths,
                  documents: Callable[[], Any]) -> None:
         self.runtime = runtime
         self.settings = settings
@@ -55,8 +56,9 @@ class Backend:
             out.append(protocol.model_entry(
                 m.id, _mtime(m.path), kind="chat", name=models.display_name(m.id),
                 loaded=loaded is not None and loaded.params.model_path == str(m.path)))
-        out.append(protocol.model_entry(bundled.EMBEDDER.id, _mtime(bundled.EMBEDDER.path()),
-                                        kind="embedding", name=bundled.EMBEDDER.name))
+        embedder = models.BUNDLED_EMBEDDER
+        out.append(protocol.model_entry(embedder.id, _mtime(embedder.path()), kind="embedding",
+                                        name=embedder.name))
         for col in self._documents().collections():
             out.append(protocol.model_entry(
                 COLLECTION_PREFIX + col.name, 0, kind="collection",
@@ -97,9 +99,9 @@ class Backend:
     # -- /v1/embeddings -----------------------------------------------------------------------
 
     def embed(self, call: protocol.EmbeddingCall) -> dict[str, Any]:
-        if call.model != bundled.EMBEDDER.id:
+        if call.model != models.BUNDLED_EMBEDDER.id:
             raise ApiError(404, f"“{call.model}” is not an embedding model here; use "
-                                f"“{bundled.EMBEDDER.id}”.", param="model",
+                                f"“{models.BUNDLED_EMBEDDER.id}”.", param="model",
                            code="model_not_found")
         vectors, tokens = self._documents().embed(list(call.inputs))
         return protocol.embeddings_response(call.model, vectors, call.encoding, tokens)
@@ -114,14 +116,14 @@ class Backend:
             if loaded is not None:
                 return loaded.params
             model_id = str(self.settings.get("model.default"))
-        # Looked up by id alone (validating every installed file would cost each request
-        # tens of milliseconds); a file that is not a usable model fails when it is loaded.
-        path = models.locate(model_id, self.paths)
-        if path is None:
+        # An id alone, never a path: only what clients can name. Looked up without validating
+        # every installed file (that would cost each request tens of milliseconds); a file
+        # that is not a usable model fails when it is loaded.
+        try:
+            params = models.load_params(model_id, self.settings, self.paths)
+        except ModelNotFound:
             raise ModelNotFound(f"There is no model “{model_id}” here. GET /v1/models lists "
-                                "what this server offers.")
-        models.check_allowed(path, self.paths, self.settings.get("models.allowed_sha256"))
-        params, _, _ = from_settings(self.settings, str(path))
+                                "what this server offers.") from None
         if loaded is not None and loaded.params.model_path == params.model_path:
             return loaded.params  # as loaded, even if settings changed since
         if loaded is not None and not self.settings.get("api.load_models"):
@@ -132,8 +134,7 @@ class Backend:
 
     def _sampling(self, overrides: dict[str, Any]) -> SamplingParams:
         """The user's settings, with what the request set on top."""
-        _, defaults, _ = from_settings(self.settings, "")
-        return replace(defaults, **overrides)
+        return replace(sampling_from_settings(self.settings), **overrides)
 
 
 def _mtime(path: Any) -> int:

@@ -39,6 +39,7 @@ from engine.api.audit import AuditLog, Entry
 from engine.api.backend import Backend, Job
 from engine.api.gate import Gate
 from engine.api.protocol import ApiError
+from engine.documents.events import NothingRelevant, Retrieved
 from engine.errors import Cancelled, HearthError
 from engine.paths import DataPaths
 from engine.runtime.events import Done, Notice, TextPiece
@@ -477,12 +478,11 @@ class Handler(BaseHTTPRequestHandler):
                 if self.api.stopping.is_set():
                     raise Cancelled()
                 _collect(answer, event)
-                kind = type(event).__name__
-                if kind in ("Retrieved", "NothingRelevant") and chat:
+                if isinstance(event, Retrieved | NothingRelevant) and chat:
                     self._event(protocol.chat_chunk(
                         rid, created, model, {}, sources=answer.sources,
                         source_notes=answer.source_notes or []))
-                if kind == "NothingRelevant":
+                if isinstance(event, NothingRelevant):
                     self._piece(rid, created, model, event.message, chat)
                 elif isinstance(event, TextPiece):
                     self._piece(rid, created, model, event.text, chat)
@@ -557,16 +557,16 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def _collect(answer: protocol.Answer, event: Any) -> None:
-    kind = type(event).__name__
-    if kind == "Retrieved":
-        answer.sources = [s.as_dict() for s in event.sources]
-        answer.source_notes = list(event.notes)
-    elif kind == "NothingRelevant":
-        answer.sources, answer.source_notes = [], []
-        answer.text += event.message
-    elif isinstance(event, TextPiece):
-        answer.text += event.text
-    elif isinstance(event, Notice):
-        answer.notices = [*(answer.notices or []), event.message]
-    elif isinstance(event, Done):
-        answer.stats = event.stats
+    match event:
+        case Retrieved():
+            answer.sources = [s.as_dict() for s in event.sources]
+            answer.source_notes = list(event.notes)
+        case NothingRelevant():
+            answer.sources, answer.source_notes = [], []
+            answer.text += event.message
+        case TextPiece():
+            answer.text += event.text
+        case Notice():
+            answer.notices = [*(answer.notices or []), event.message]
+        case Done():
+            answer.stats = event.stats

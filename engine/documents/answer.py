@@ -7,33 +7,16 @@ quote, scores) beside the answer, never parsed back out of the model's text.
 from __future__ import annotations
 
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from engine.documents.library import DocumentLibrary, SearchResult
-from engine.documents.prompting import Source, build_request
+from engine.documents.events import NothingRelevant, Retrieved
+from engine.documents.library import Documents, SearchResult
+from engine.documents.prompting import build_request
 from engine.runtime.events import Event
 from engine.runtime.params import ChatMessage, LoadParams, SamplingParams
 
 
-@dataclass(frozen=True)
-class Retrieved:
-    """First event of a grounded answer: the passages the model is given, as sources."""
-
-    collection: str
-    sources: list[Source]
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class NothingRelevant:
-    """Documents-only mode found no passage above the relevance threshold; no model ran."""
-
-    collection: str
-    message: str
-
-
-def answer(runtime: Any, library: DocumentLibrary, collection: str | Sequence[str],
+def answer(runtime: Any, library: Documents, collection: str | Sequence[str],
            question: str, *, sampling: SamplingParams, system: str | None,
            history: tuple[ChatMessage, ...] = (), documents_only: bool = False,
            model: LoadParams | None = None,
@@ -68,7 +51,7 @@ def answer(runtime: Any, library: DocumentLibrary, collection: str | Sequence[st
     yield from runtime.stream_chat(request, model=model)
 
 
-def _search_all(library: DocumentLibrary, names: list[str], question: str) -> SearchResult:
+def _search_all(library: Documents, names: list[str], question: str) -> SearchResult:
     if len(names) == 1:
         return library.search(names[0], question)
     results = [library.search(n, question) for n in names]

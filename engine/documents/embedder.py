@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from engine import bundled
+from engine import models
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +25,12 @@ CONTEXT_TOKENS = 32  # at most this much of "file › heading" goes in front of 
 class Embedder:
     """Loads lazily (torch takes seconds to import); thread-safe `embed`."""
 
-    def __init__(self, model_id: str = bundled.EMBEDDER.id, *, batch_size: int = 32,
+    def __init__(self, model_id: str = models.BUNDLED_EMBEDDER.id, *, batch_size: int = 32,
                  threads: int | None = None) -> None:
-        if model_id != bundled.EMBEDDER.id:
+        if model_id != models.BUNDLED_EMBEDDER.id:
             raise ValueError(f"unknown embedder {model_id}")
         self.model_id = model_id
-        self.folder: Path = bundled.EMBEDDER.path()
+        self.folder: Path = models.BUNDLED_EMBEDDER.path()
         self.batch_size = batch_size
         self.threads = threads
         self._model: Any = None

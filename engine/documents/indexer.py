@@ -16,19 +16,20 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from engine.bundled import sha256_file
 from engine.documents.chunking import chunk_text
 from engine.documents.embedder import Embedder
+from engine.documents.events import IndexDone, IndexProgress
 from engine.documents.parsing import FileParser, ParseResult
 from engine.documents.store import Collection, DocumentRow, DocumentStore, NewChunk
 from engine.documents.vectors import VectorIndex
 from engine.documents.walk import Found, walk
 from engine.errors import IndexBusy
+from engine.files import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -42,32 +43,6 @@ class IndexOptions:
     parse_timeout_s: float = 60.0
     parse_memory_mb: int = 2048
     max_file_bytes: int = 256 * 2**20
-
-
-@dataclass(frozen=True)
-class IndexProgress:
-    phase: str  # "scanning", "reading", "vectors"
-    files_done: int
-    files_total: int
-    chunks: int
-    chunks_per_s: float
-    eta_s: float | None
-    current: str | None = None
-
-
-@dataclass(frozen=True)
-class IndexDone:
-    collection: str
-    scanned: int
-    unchanged: int
-    indexed: int
-    skipped: int
-    failed: int
-    removed: int
-    chunks_added: int
-    seconds: float
-    counts: dict[str, int] = field(default_factory=dict)  # the whole collection afterwards
-    notes: list[str] = field(default_factory=list)
 
 
 @dataclass

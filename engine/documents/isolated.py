@@ -15,14 +15,15 @@ import json
 import logging
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
 from engine import errors, workers
-from engine.documents.indexer import IndexDone, IndexProgress
-from engine.documents.library import DocumentLibrary, SearchResult
+from engine.documents.events import IndexDone, IndexProgress
+from engine.documents.library import CollectionInfo, DocumentLibrary, SearchResult
 from engine.documents.retrieval import Hit
+from engine.documents.store import DocumentRow
 from engine.errors import HearthError
 
 log = logging.getLogger(__name__)
@@ -76,13 +77,30 @@ class IsolatedLibrary:
         self._searcher: _Child | None = None
         self._search_lock = threading.Lock()
 
-    def __getattr__(self, name: str) -> Any:  # collections(), documents(), create(), add()…
-        return getattr(self.local, name)
+    # Quick SQLite reads and writes stay in this process.
+
+    def create(self, name: str, paths: list[str] | None = None) -> CollectionInfo:
+        return self.local.create(name, paths)
+
+    def add(self, name: str, paths: list[str]) -> CollectionInfo:
+        return self.local.add(name, paths)
+
+    def remove_paths(self, name: str, paths: list[str]) -> CollectionInfo:
+        return self.local.remove_paths(name, paths)
+
+    def collections(self) -> list[CollectionInfo]:
+        return self.local.collections()
+
+    def info(self, name: str) -> CollectionInfo:
+        return self.local.info(name)
+
+    def documents(self, name: str) -> list[DocumentRow]:
+        return self.local.documents(name)
 
     def _request(self, op: str, **fields: Any) -> dict[str, Any]:
         return {"op": op, "settings": self.settings.as_dict(), **fields}
 
-    def sync(self, name: str) -> Iterator[IndexProgress | IndexDone]:
+    def sync(self, name: str) -> Generator[IndexProgress | IndexDone, None, None]:
         """As DocumentLibrary.sync; closing the generator kills the child mid-sync."""
         child = _Child(self.folder)
         try:

@@ -9,16 +9,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from filelock import Timeout
 
 from engine.documents import indexer, retrieval
 from engine.documents.embedder import MAX_SEQ_TOKENS, Embedder
-from engine.documents.indexer import IndexDone, IndexOptions, IndexProgress
+from engine.documents.events import IndexDone, IndexProgress
+from engine.documents.indexer import IndexOptions
 from engine.documents.store import Collection, DocumentRow, DocumentStore
 from engine.documents.vectors import VectorIndex
 from engine.errors import DocumentError, EmbeddingInputTooLong
@@ -45,7 +46,30 @@ class SearchResult:
     notes: list[str] = field(default_factory=list)
 
 
+class Documents(Protocol):
+    """The documents service as the window, the CLI and the API use it: `DocumentLibrary` in
+    this process, or `IsolatedLibrary` with the heavy work in child processes."""
+
+    folder: Path
+    settings: Any
+
+    def create(self, name: str, paths: list[str] | None = None) -> CollectionInfo: ...
+    def add(self, name: str, paths: list[str]) -> CollectionInfo: ...
+    def remove_paths(self, name: str, paths: list[str]) -> CollectionInfo: ...
+    def delete(self, name: str) -> None: ...
+    def collections(self) -> list[CollectionInfo]: ...
+    def info(self, name: str) -> CollectionInfo: ...
+    def documents(self, name: str) -> list[DocumentRow]: ...
+    def sync(self, name: str) -> Generator[IndexProgress | IndexDone, None, None]: ...
+    def search(self, name: str, query: str, *, top_k: int | None = None,
+               min_score: float | None = None, mode: str = "hybrid") -> SearchResult: ...
+    def embed(self, texts: list[str]) -> tuple[Any, list[int]]: ...
+    def close(self) -> None: ...
+
+
 class DocumentLibrary:
+    """The documents service, in this process."""
+
     def __init__(self, folder: Path, settings: Any, embedder: Embedder | None = None) -> None:
         self.folder = folder
         self.settings = settings
@@ -129,7 +153,7 @@ class DocumentLibrary:
             parse_memory_mb=self.settings.get("documents.parse_memory_mb"),
             max_file_bytes=self.settings.get("documents.max_file_mb") * 2**20)
 
-    def sync(self, name: str) -> Iterator[IndexProgress | IndexDone]:
+    def sync(self, name: str) -> Generator[IndexProgress | IndexDone, None, None]:
         """Index what changed; a generator of progress, then one IndexDone. Close it to
         cancel. Raises IndexBusy when another process is writing."""
         with self._open() as (store, vectors):
@@ -193,6 +217,9 @@ class DocumentLibrary:
                     f"{MAX_SEQ_TOKENS}. Split it into shorter passages.")
         return self.embedder.embed(texts), counts
 
+    def close(self) -> None:
+        """Nothing to release: each call opens and closes its own stores."""
+
     def _rebuild_vectors(self, vectors: VectorIndex, col: Collection, why: str) -> bool:
         try:
             self.lock.acquire(timeout=0)
@@ -223,9 +250,9 @@ class DocumentLibrary:
 
 
 def _default_embedder_id() -> str:
-    from engine import bundled
+    from engine import models
 
-    return bundled.EMBEDDER.id
+    return models.BUNDLED_EMBEDDER.id
 
 
 def _normalise(paths: list[str]) -> list[str]:

@@ -3,7 +3,8 @@
 `ModelRuntime` is the one owner of a model in the app. It starts the worker process, validates a
 model file before the worker may open it, and turns the worker's messages into plain events:
 
-    runtime.load(LoadParams(path))
+    runtime = ModelRuntime(admit=engine.models.gate(settings, paths))
+    runtime.load(engine.models.load_params(model_id, settings, paths))
     for event in runtime.stream_chat(request):   # TextPiece | Notice ..., then one Done
         ...
 
@@ -24,7 +25,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -62,9 +63,15 @@ _REFUSALS: dict[str, type[GenerationError]] = {
 
 
 class ModelRuntime:
-    """Owns the model worker process. Thread-safe; one answer at a time (others queue)."""
+    """Owns the model worker process. Thread-safe; one answer at a time (others queue).
 
-    def __init__(self, *, hard_stop_after_s: float = 0.25, load_timeout_s: float = 900.0) -> None:
+    `admit(model_path)` runs before every load and raises when that file may not run here:
+    the app passes `engine.models.gate(...)`, the machine policy's allow-list, so a caller
+    that built LoadParams without `engine.models.load_params` is held to it all the same."""
+
+    def __init__(self, *, admit: Callable[[str], None], hard_stop_after_s: float = 0.25,
+                 load_timeout_s: float = 900.0) -> None:
+        self._admit = admit
         self.hard_stop_after_s = hard_stop_after_s
         self.load_timeout_s = load_timeout_s
         self._proc: subprocess.Popen[bytes] | None = None
@@ -90,14 +97,16 @@ class ModelRuntime:
     # -- lifecycle ---------------------------------------------------------------------
 
     def load(self, params: LoadParams) -> LoadedModel:
-        """Validate the file, then load it in the worker. Raises InvalidModelFile,
-        ModelLoadError, WorkerCrashed or Cancelled."""
+        """Admit and validate the file, then load it in the worker. Raises ModelNotAllowed,
+        InvalidModelFile, ModelLoadError, WorkerCrashed or Cancelled."""
+        self._admit(params.model_path)  # fails before anything waits for the turn
         info = gguf.inspect(params.model_path)  # before llama.cpp ever sees the file
         with self._turn:
             self._stop_at = None
             return self._load_locked(params, info.summary())
 
     def _load_locked(self, params: LoadParams, summary: dict[str, Any]) -> LoadedModel:
+        self._admit(params.model_path)  # again: every load, reloads too, passes the policy
         self._loaded = None
         self._reload_needed = False
         self._ensure_worker()

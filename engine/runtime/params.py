@@ -72,16 +72,10 @@ class ChatRequest:
         return out
 
 
-def from_settings(settings: Any, model_path: str) -> tuple[LoadParams, SamplingParams, str]:
-    """Build load and sampling parameters (and the system prompt) from `engine.settings`."""
-    load = LoadParams(
-        model_path=model_path,
-        context_length=settings.get("inference.context_length"),
-        threads=settings.get("inference.threads"),
-        gpu_layers=settings.get("inference.gpu_layers"),
-        batch_size=settings.get("inference.batch_size"),
-    )
-    sampling = SamplingParams(
+def sampling_from_settings(settings: Any) -> SamplingParams:
+    """The user's sampling settings (`engine.settings`). Load parameters come from
+    `engine.models.load_params`, which also holds the model to the machine policy."""
+    return SamplingParams(
         temperature=settings.get("sampling.temperature"),
         top_p=settings.get("sampling.top_p"),
         top_k=settings.get("sampling.top_k"),
@@ -91,7 +85,6 @@ def from_settings(settings: Any, model_path: str) -> tuple[LoadParams, SamplingP
         seed=settings.get("sampling.seed"),
         stop=tuple(settings.get("chat.stop_strings")),
     )
-    return load, sampling, settings.get("chat.system_prompt")
 
 
 def load_params_from_dict(d: dict[str, Any]) -> LoadParams:

@@ -19,7 +19,7 @@ import psutil
 import pydantic
 import pytest
 
-from engine import bundled
+from engine import models
 from engine import paths as paths_module
 from engine.api import token
 from engine.api.audit import AuditLog
@@ -31,12 +31,11 @@ from engine.documents.library import DocumentLibrary
 from engine.errors import Cancelled
 from engine.paths import DataPaths
 from engine.runtime import ModelRuntime
-from engine.runtime.params import from_settings
 from engine.settings import Settings
 from tests import doc_files
 
-CHAT = bundled.CHAT.id
-EMBED = bundled.EMBEDDER.id
+CHAT = models.BUNDLED_CHAT.id
+EMBED = models.BUNDLED_EMBEDDER.id
 FACT = "The vault code word is PELICAN and it is changed every Tuesday."
 
 
@@ -83,8 +82,8 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     library = DocumentLibrary(data_paths.data / "documents", settings)
     library.create("Office", [str(docs)])
     list(library.sync("Office"))
-    runtime = ModelRuntime()
-    runtime.load(from_settings(settings, str(bundled.CHAT.path()))[0])  # the worker starts now
+    runtime = ModelRuntime(admit=models.gate(settings, data_paths))
+    runtime.load(models.load_params(CHAT, settings, data_paths))  # the worker starts now
     server = ApiServer(Backend(runtime, settings, data_paths, lambda: library), settings,
                        data_paths, port=0)
     server.start()
@@ -162,7 +161,7 @@ def test_parameters_it_cannot_honour_are_refused_by_name(client: openai.OpenAI) 
         client.chat.completions.create(model="gpt-4o", messages=ask("hi"))
     assert "GET /v1/models" in str(err.value)
     with pytest.raises(openai.NotFoundError):  # a path is not a model id
-        client.chat.completions.create(model=str(bundled.CHAT.path()), messages=ask("hi"))
+        client.chat.completions.create(model=str(models.BUNDLED_CHAT.path()), messages=ask("hi"))
 
 
 def test_a_prompt_longer_than_the_context_is_a_400(api: Api, client: openai.OpenAI) -> None:

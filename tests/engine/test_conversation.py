@@ -16,8 +16,9 @@ import pytest
 from engine import paths as paths_module
 from engine.chats import ChatStore
 from engine.conversation import Conversations, Loading, ModelReady, Saved
-from engine.runtime import Done, ModelRuntime, TextPiece
+from engine.runtime import Done, TextPiece
 from engine.settings import Settings
+from tests.runtimes import new_runtime
 
 GREEDY = {"temperature": 0.0, "max_tokens": 24}
 
@@ -26,7 +27,7 @@ GREEDY = {"temperature": 0.0, "max_tokens": 24}
 def convo(tmp_path: Path) -> Iterator[Conversations]:
     paths = paths_module.resolve().ensure()
     store = ChatStore(tmp_path / "chats.sqlite")
-    runtime = ModelRuntime()
+    runtime = new_runtime()
     yield Conversations(store, runtime, Settings.load(None), paths, lambda: None)
     runtime.close()
     store.close()
@@ -92,7 +93,7 @@ CHILD = textwrap.dedent("""
     import sys
     import time
     from pathlib import Path
-    from engine import paths
+    from engine import models, paths
     from engine.chats import ChatStore
     from engine.conversation import Conversations
     from engine.runtime import ModelRuntime, TextPiece
@@ -100,8 +101,9 @@ CHILD = textwrap.dedent("""
 
     QUESTION = sys.argv[2]
     store = ChatStore(Path(sys.argv[1]))
-    convo = Conversations(store, ModelRuntime(), Settings.load(None),
-                          paths.resolve().ensure(), lambda: None)
+    settings, data = Settings.load(None), paths.resolve().ensure()
+    convo = Conversations(store, ModelRuntime(admit=models.gate(settings, data)), settings,
+                          data, lambda: None)
     chat = store.create(sampling={"temperature": 0.8, "seed": 1, "max_tokens": 4000})
     first = None
     for event in convo.send(chat.id, QUESTION):

@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 
 from engine.documents.embedder import Embedder
-from engine.documents.indexer import IndexDone, IndexProgress
+from engine.documents.events import IndexDone, IndexProgress
 from engine.documents.library import DocumentLibrary
 from engine.documents.store import DocumentStore
 from engine.settings import Settings
 from tests import doc_files
+from tests.runtimes import new_runtime
 
 PAGES = [
     "Quarterly report for the board. Revenue grew by nine percent in the northern region.",
@@ -313,15 +314,15 @@ def test_near_duplicates_collapse_and_bm25_finds_rare_identifiers(
 
 def test_documents_only_mode_says_nothing_relevant_without_a_model(
         tmp_path: Path, embedder: Embedder) -> None:
-    from engine.documents.answer import NothingRelevant, answer
-    from engine.runtime import ModelRuntime
+    from engine.documents.answer import answer
+    from engine.documents.events import NothingRelevant
     from engine.runtime.params import SamplingParams
 
     good_files(tmp_path / "docs")
     lib = library(tmp_path / "index", embedder)
     lib.create("c", [str(tmp_path / "docs")])
     run_sync(lib, "c")
-    runtime = ModelRuntime()  # never loaded: using it would raise
+    runtime = new_runtime()  # never loaded: using it would raise
     events = list(answer(runtime, lib, "c", "Which planet has the largest moon?",
                          sampling=SamplingParams(), system=None, documents_only=True))
     assert len(events) == 1 and isinstance(events[0], NothingRelevant)

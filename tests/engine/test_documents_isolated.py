@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.documents.indexer import IndexDone, IndexProgress
+from engine.documents.events import IndexDone, IndexProgress
 from engine.documents.isolated import IsolatedLibrary
 from engine.documents.library import DocumentLibrary
 from engine.errors import CollectionNotFound

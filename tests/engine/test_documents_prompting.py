@@ -11,6 +11,7 @@ from engine.documents.prompting import RULES, build_request
 from engine.documents.retrieval import Hit, fuse
 from engine.runtime import ModelRuntime
 from engine.runtime.params import ChatMessage, LoadParams, SamplingParams
+from tests.runtimes import new_runtime
 
 
 def hit(n: int, text: str, page: int | None = 1) -> Hit:
@@ -20,8 +21,9 @@ def hit(n: int, text: str, page: int | None = 1) -> Hit:
 
 
 @pytest.fixture(scope="module")
-def runtime(bundled_gguf: Path) -> Iterator[ModelRuntime]:
-    rt = ModelRuntime()
+def runtime(bundled_gguf: Path, tmp_path_factory: pytest.TempPathFactory,
+            ) -> Iterator[ModelRuntime]:
+    rt = new_runtime(tmp_path_factory.mktemp("home"))
     rt.load(LoadParams(model_path=str(bundled_gguf), context_length=1024))
     yield rt
     rt.close()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import catalog, downloads, models
+from engine import models
 from engine import paths as paths_module
 from engine.errors import (
     ChecksumMismatch,
@@ -23,6 +23,7 @@ from engine.errors import (
     RemoteError,
     UnsafeFileName,
 )
+from engine.models import catalog, downloads
 from engine.paths import DataPaths
 from tests.hf_server import HFServer, HostedFile
 

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from engine import catalog, fit, gguf, hardware
+from engine import gguf, hardware
 from engine.hardware import GPU, Hardware
+from engine.models import catalog, fit
+from tests.runtimes import new_runtime
 
 GB = 10**9
 MB = 2**20
@@ -104,11 +106,10 @@ def test_estimate_matches_the_measured_memory_of_the_bundled_model(
         bundled_gguf: Path, ctx: int) -> None:
     import psutil
 
-    from engine.runtime import ModelRuntime
     from engine.runtime.params import ChatMessage, ChatRequest, LoadParams, SamplingParams
 
     shape = fit.ModelShape.from_gguf(gguf.inspect(bundled_gguf))
-    runtime = ModelRuntime()
+    runtime = new_runtime()
     try:
         runtime.load(LoadParams(str(bundled_gguf), context_length=ctx, gpu_layers=0))
         request = ChatRequest(messages=(ChatMessage("user", "hello " * 600),),

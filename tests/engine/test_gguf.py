@@ -10,7 +10,8 @@ import pytest
 
 from engine import gguf
 from engine.errors import InvalidModelFile
-from engine.runtime import LoadParams, ModelRuntime
+from engine.runtime import LoadParams
+from tests.runtimes import new_runtime
 
 
 def test_bundled_model_metadata(bundled_gguf: Path) -> None:
@@ -65,7 +66,7 @@ def test_absurd_header_claims_are_refused(tmp_path: Path, payload: bytes, messag
 def test_runtime_refuses_bad_files_before_starting_the_worker(tmp_path: Path) -> None:
     bad = tmp_path / "absurd.gguf"
     bad.write_bytes(_header(2**60, 0) + b"\0" * 64)
-    runtime = ModelRuntime()
+    runtime = new_runtime()
     try:
         with pytest.raises(InvalidModelFile) as caught:
             runtime.load(LoadParams(str(bad)))

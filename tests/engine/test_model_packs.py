@@ -12,11 +12,20 @@ from typing import Any
 
 import pytest
 
-from engine import model_packs, models
+from engine import models
 from engine import paths as paths_module
 from engine.errors import ModelNotAllowed, PackError
+from engine.files import sha256_file
+from engine.models import packs as model_packs
 from engine.paths import DataPaths
+from engine.settings import Settings
 from tests.gguf_tools import with_string_metadata
+
+NO_POLICY = Settings.load(None)
+
+
+def under_policy(allowed_sha256: list[str]) -> Settings:
+    return Settings.load(None, locks={"models.allowed_sha256": (allowed_sha256, "IT policy")})
 
 
 @pytest.fixture
@@ -42,20 +51,20 @@ def two_models(office: DataPaths, bundled_gguf: Path, tmp_path: Path) -> list[st
     ids = []
     for path in (first, second):
         *_, done = models.import_model(path, office, copy=True)
-        assert isinstance(done, models.ImportDone)
+        assert isinstance(done, models.Imported)
         ids.append(done.model.id)
     return ids
 
 
 @pytest.fixture
 def key() -> model_packs.Ed25519PrivateKey:
-    return model_packs.new_private_key()
+    return model_packs.new_pack_key()
 
 
 def export(ids: list[str], dest: Path, office: DataPaths,
            key: model_packs.Ed25519PrivateKey) -> model_packs.Pack:
     *progress, done = model_packs.export_pack(ids, dest, office, key)
-    assert isinstance(done, model_packs.ExportDone)
+    assert isinstance(done, model_packs.PackExported)
     assert progress and progress[-1].done == progress[-1].total
     return done.pack
 
@@ -69,14 +78,14 @@ def test_a_pack_carries_models_to_another_machine_intact(
         office: DataPaths, site: DataPaths, two_models: list[str], key: Any, tmp_path: Path,
 ) -> None:
     pack = export(two_models, tmp_path / "usb" / "pack", office, key)
-    public = model_packs.public_key_text(key)
+    public = model_packs.pack_public_key(key)
     assert pack.signer == public and len(pack.files) == 2
     assert (pack.folder / model_packs.MANIFEST).is_file()
     assert not list(pack.folder.rglob(".*")), "no temporary files left in the pack"
 
-    events = list(model_packs.import_pack(pack.folder, site, [public]))
+    events = list(model_packs.import_pack(pack.folder, site, NO_POLICY, [public]))
     done = events[-1]
-    assert isinstance(done, model_packs.ImportDone)
+    assert isinstance(done, model_packs.PackImported)
     stages = [e.stage for e in events[:-1]]
     # Everything is checked before anything is installed.
     assert stages.index("installing") > max(i for i, s in enumerate(stages) if s == "checking")
@@ -84,17 +93,17 @@ def test_a_pack_carries_models_to_another_machine_intact(
     for f in pack.files:
         model = by_sha[f.sha256]
         assert model.path.parent == site.models
-        assert models.sha256_file(model.path) == f.sha256
+        assert sha256_file(model.path) == f.sha256
     listed = {m.id: m for m in models.installed(site)}
     for m in done.installed:
         assert listed[m.id].problem is None and listed[m.id].source == "pack"
     record = models.Registry(site).entries()[done.installed[0].id]
-    assert record["pack_signer"] == model_packs.key_id(public)
+    assert record["pack_signer"] == model_packs.pack_key_id(public)
 
     # The same pack again installs nothing new.
     before = installed_files(site)
-    again = list(model_packs.import_pack(pack.folder, site, [public]))[-1]
-    assert isinstance(again, model_packs.ImportDone)
+    again = list(model_packs.import_pack(pack.folder, site, NO_POLICY, [public]))[-1]
+    assert isinstance(again, model_packs.PackImported)
     assert not again.installed and len(again.already_installed) == 2
     assert installed_files(site) == before
 
@@ -108,7 +117,8 @@ def test_a_changed_byte_in_a_model_installs_nothing(
     data[len(data) // 2] ^= 0xFF
     victim.write_bytes(bytes(data))
     with pytest.raises(PackError, match="SHA-256 checksum differs"):
-        list(model_packs.import_pack(pack.folder, site, [model_packs.public_key_text(key)]))
+        list(model_packs.import_pack(pack.folder, site, NO_POLICY,
+                                     [model_packs.pack_public_key(key)]))
     assert installed_files(site) == []
 
 
@@ -116,8 +126,8 @@ def test_an_edited_manifest_another_signer_or_no_signature_is_refused(
         office: DataPaths, site: DataPaths, two_models: list[str], key: Any, tmp_path: Path,
 ) -> None:
     pack = export(two_models[:1], tmp_path / "pack", office, key)
-    public = model_packs.public_key_text(key)
-    stranger = model_packs.public_key_text(model_packs.new_private_key())
+    public = model_packs.pack_public_key(key)
+    stranger = model_packs.pack_public_key(model_packs.new_pack_key())
 
     with pytest.raises(PackError, match="not signed by a trusted key"):
         model_packs.read_pack(pack.folder, [stranger])
@@ -128,12 +138,12 @@ def test_an_edited_manifest_another_signer_or_no_signature_is_refused(
     original = manifest.read_bytes()
     manifest.write_bytes(original.replace(b'"size": ', b'"size": 1'))
     with pytest.raises(PackError, match="not signed by a trusted key"):
-        list(model_packs.import_pack(pack.folder, site, [public]))
+        list(model_packs.import_pack(pack.folder, site, NO_POLICY, [public]))
     manifest.write_bytes(original)
 
     (pack.folder / model_packs.SIGNATURE).unlink()
     with pytest.raises(PackError, match="not signed"):
-        list(model_packs.import_pack(pack.folder, site, [public]))
+        list(model_packs.import_pack(pack.folder, site, NO_POLICY, [public]))
     assert installed_files(site) == []
 
 
@@ -146,12 +156,12 @@ def test_a_signed_manifest_cannot_write_outside_the_models_folder(
     shutil.copyfile(bundled_gguf, folder / "evil.gguf")
     manifest = {"format": model_packs.FORMAT, "version": 1, "models": [{
         "file": "models/../evil.gguf", "size": bundled_gguf.stat().st_size,
-        "sha256": models.sha256_file(bundled_gguf), "id": "evil"}]}
+        "sha256": sha256_file(bundled_gguf), "id": "evil"}]}
     data = json.dumps(manifest).encode()
     (folder / model_packs.MANIFEST).write_bytes(data)
     (folder / model_packs.SIGNATURE).write_bytes(base64.b64encode(key.sign(data)))
     with pytest.raises(PackError, match="not valid"):
-        list(model_packs.import_pack(folder, site, [model_packs.public_key_text(key)]))
+        list(model_packs.import_pack(folder, site, NO_POLICY, [model_packs.pack_public_key(key)]))
     assert installed_files(site) == []
 
 
@@ -159,21 +169,20 @@ def test_policy_checksums_and_locked_keys_are_honoured(
         office: DataPaths, site: DataPaths, two_models: list[str], key: Any, tmp_path: Path,
 ) -> None:
     pack = export(two_models, tmp_path / "pack", office, key)
-    public = model_packs.public_key_text(key)
+    public = model_packs.pack_public_key(key)
     only_first = [pack.files[0].sha256]
     with pytest.raises(ModelNotAllowed):
-        list(model_packs.import_pack(pack.folder, site, [public], allowed_sha256=only_first))
+        list(model_packs.import_pack(pack.folder, site, under_policy(only_first), [public]))
     assert installed_files(site) == []
-    done = list(model_packs.import_pack(
-        pack.folder, site, [public],
-        allowed_sha256=[f.sha256.upper() for f in pack.files]))[-1]
-    assert isinstance(done, model_packs.ImportDone) and len(done.installed) == 2
+    listed = under_policy([f.sha256.upper() for f in pack.files])
+    done = list(model_packs.import_pack(pack.folder, site, listed, [public]))[-1]
+    assert isinstance(done, model_packs.PackImported) and len(done.installed) == 2
 
-    assert model_packs.trusted_keys([public], []) == [public]
+    assert model_packs.trusted_pack_keys([public], []) == [public]
     with pytest.raises(PackError, match="Your organisation decides"):
-        model_packs.trusted_keys([public], [public], locked_reason="IT policy")
+        model_packs.trusted_pack_keys([public], [public], locked_reason="IT policy")
     with pytest.raises(PackError, match="not a pack key"):
-        model_packs.trusted_keys(["ssh-ed25519 AAAA"])
+        model_packs.trusted_pack_keys(["ssh-ed25519 AAAA"])
 
 
 def test_an_interrupted_export_is_not_a_pack(
@@ -184,13 +193,13 @@ def test_an_interrupted_export_is_not_a_pack(
     events.close()  # the user cancelled
     assert not list(dest.rglob(".*")), "no partial file left behind"
     with pytest.raises(PackError, match="not a complete model pack"):
-        model_packs.read_pack(dest, [model_packs.public_key_text(key)])
+        model_packs.read_pack(dest, [model_packs.pack_public_key(key)])
     with pytest.raises(PackError, match="not empty"):
         list(model_packs.export_pack(two_models, dest, office, key))
 
 
 def test_the_bundled_model_is_not_packed(office: DataPaths, key: Any, tmp_path: Path) -> None:
-    from engine import bundled
+    from engine.models import bundled
 
     with pytest.raises(PackError, match="bundled"):
         list(model_packs.export_pack([bundled.CHAT.id], tmp_path / "p", office, key))
@@ -198,8 +207,8 @@ def test_the_bundled_model_is_not_packed(office: DataPaths, key: Any, tmp_path: 
 
 def test_keys_round_trip_through_files_with_a_passphrase(tmp_path: Path, key: Any) -> None:
     path = tmp_path / "pack.key"
-    path.write_bytes(model_packs.private_key_pem(key, b"open sesame"))
-    loaded = model_packs.load_private_key(path, b"open sesame")
-    assert model_packs.public_key_text(loaded) == model_packs.public_key_text(key)
+    path.write_bytes(model_packs.pack_key_pem(key, b"open sesame"))
+    loaded = model_packs.load_pack_key(path, b"open sesame")
+    assert model_packs.pack_public_key(loaded) == model_packs.pack_public_key(key)
     with pytest.raises(PackError, match="could not be read"):
-        model_packs.load_private_key(path, b"wrong")
+        model_packs.load_pack_key(path, b"wrong")

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from engine import discovery, models
+from engine import models
 from engine import paths as paths_module
 from engine.errors import HearthError, InvalidModelFile
+from engine.models import discovery
 from engine.paths import DataPaths
 
 
@@ -30,7 +31,7 @@ def test_import_copies_after_validating_and_delete_frees_the_disk(
     source = copy_of(bundled_gguf, tmp_path / "elsewhere" / "My Model.gguf")
     events = list(models.import_model(source, paths, copy=True))
     done = events[-1]
-    assert isinstance(done, models.ImportDone)
+    assert isinstance(done, models.Imported)
     assert isinstance(events[-2], models.ImportProgress) and events[-2].done == events[-2].total
     imported = done.model
     assert imported.path.parent == paths.models and imported.path.read_bytes() == \
@@ -47,7 +48,7 @@ def test_import_in_place_uses_the_file_and_delete_only_forgets_it(
         paths: DataPaths, bundled_gguf: Path, tmp_path: Path) -> None:
     source = copy_of(bundled_gguf, tmp_path / "lmstudio" / "smol.gguf")
     done = list(models.import_model(source, paths, copy=False))[-1]
-    assert isinstance(done, models.ImportDone)
+    assert isinstance(done, models.Imported)
     listed = {m.id: m for m in models.installed(paths)}
     assert listed[done.model.id].path == source and listed[done.model.id].source == "in place"
     assert models.resolve(done.model.id, paths) == source

@@ -120,30 +120,27 @@ def test_only_models_with_an_allowed_checksum_load_or_download(tmp_path, bundled
                                                                monkeypatch) -> None:
     import shutil
 
-    import pytest
-
-    from engine import downloads, models
+    from engine import models
     from engine import paths as paths_module
     from engine.errors import DownloadsDisabled, ModelNotAllowed
-    from engine.settings import Settings
 
     paths = paths_module.resolve().ensure()
-    bundled_sha = models.find("bundled:smollm2-135m-instruct-q4_1", paths).sha256
-    models.check_allowed(bundled_gguf, paths, [bundled_sha.upper()])  # listed: loads
-    models.check_allowed(bundled_gguf, paths, [])  # no list: anything
+    bundled_sha = models.find(models.BUNDLED_CHAT.id, paths).sha256
+    listed = Settings.load(None, locks={"models.allowed_sha256": ([bundled_sha.upper()], "IT")})
+    models.check_file(bundled_gguf, listed, paths)  # listed: loads
+    models.check_file(bundled_gguf, Settings.load(None), paths)  # no list: anything
     copy = tmp_path / "same.gguf"
     shutil.copyfile(bundled_gguf, copy)
-    models.check_allowed(copy, paths, [bundled_sha])  # the bytes count, not the name
+    models.check_file(copy, listed, paths)  # the bytes count, not the name
     with copy.open("r+b") as fh:  # changed after it was hashed once: hashed again
         fh.seek(-1, 2)
         fh.write(b"\x00" if fh.read(1) != b"\x00" else b"\x01")
     with pytest.raises(ModelNotAllowed, match="not on the allowed list"):
-        models.check_allowed(copy, paths, [bundled_sha])
+        models.check_file(copy, listed, paths)
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # scripts/test sets it; not the point
-    settings = Settings.load(None, locks={"models.allowed_sha256": ([bundled_sha], "policy")})
-    config = downloads.DownloadConfig.from_settings(settings)
-    other = downloads.DownloadRequest("Qwen/Qwen2.5-0.5B-Instruct-GGUF", "model.gguf",
-                                      sha256="0" * 64, catalog_id="qwen")
+    config = models.DownloadConfig.from_settings(listed)
+    other = models.DownloadRequest("Qwen/Qwen2.5-0.5B-Instruct-GGUF", "model.gguf",
+                                   sha256="0" * 64, catalog_id="qwen")
     with pytest.raises(DownloadsDisabled, match="listed SHA-256"):
-        downloads.check_allowed(other, config)
+        models.check_request(other, config)

@@ -22,6 +22,7 @@ from engine.runtime import (
     SamplingParams,
     TextPiece,
 )
+from tests.runtimes import new_runtime
 
 GREEDY = SamplingParams(temperature=0.0, max_tokens=48)
 FRANCE = ChatRequest((ChatMessage("user", "What is the capital of France?"),), GREEDY,
@@ -32,8 +33,9 @@ LONG_ANSWER = ChatRequest(
 
 
 @pytest.fixture(scope="module")
-def runtime(bundled_gguf: Path) -> Iterator[ModelRuntime]:
-    rt = ModelRuntime()
+def runtime(bundled_gguf: Path, tmp_path_factory: pytest.TempPathFactory,
+            ) -> Iterator[ModelRuntime]:
+    rt = new_runtime(tmp_path_factory.mktemp("home"))
     rt.load(LoadParams(str(bundled_gguf), context_length=8192))
     yield rt
     rt.close()
@@ -151,7 +153,7 @@ def test_closing_the_stream_early_stops_it(runtime: ModelRuntime) -> None:
 
 
 def test_a_stuck_worker_is_stopped_hard_and_reloaded(bundled_gguf: Path) -> None:
-    with ModelRuntime(hard_stop_after_s=0.3) as rt:
+    with new_runtime(hard_stop_after_s=0.3) as rt:
         rt.load(LoadParams(str(bundled_gguf)))
         stream = rt.stream_chat(LONG_ANSWER)
         first = next(e for e in stream if isinstance(e, TextPiece))
@@ -170,7 +172,7 @@ def test_a_stuck_worker_is_stopped_hard_and_reloaded(bundled_gguf: Path) -> None
 
 
 def test_killed_worker_gives_a_clear_error_and_can_load_again(bundled_gguf: Path) -> None:
-    with ModelRuntime() as rt:
+    with new_runtime() as rt:
         rt.load(LoadParams(str(bundled_gguf)))
         stream = rt.stream_chat(LONG_ANSWER)
         next(e for e in stream if isinstance(e, TextPiece))

@@ -12,7 +12,7 @@ from pathlib import Path
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
-from engine import bundled
+from engine.models import bundled
 
 ROOT = Path(__file__).resolve().parents[2]
 

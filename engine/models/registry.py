@@ -9,7 +9,6 @@ provenance, never a model file.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -18,21 +17,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from engine import bundled, files, gguf
-from engine.bundled import sha256_file
-from engine.errors import (
-    BundledAssetMissing,
-    HearthError,
-    InvalidModelFile,
-    ModelNotAllowed,
-    ModelNotFound,
-)
+from engine import files, gguf
+from engine.errors import BundledAssetMissing, HearthError, InvalidModelFile, ModelNotFound
+from engine.models import bundled, catalog
 from engine.paths import DataPaths
-
-if TYPE_CHECKING:
-    from engine.downloads import DownloadRequest
 
 log = logging.getLogger(__name__)
 
@@ -107,13 +97,6 @@ class Registry:
         if entries.pop(model_id, None) is not None:
             self._write(entries)
 
-    def add_download(self, path: Path, sha256: str, request: DownloadRequest,
-                     commit: str | None) -> str:
-        return self.put(request.catalog_id or slug(path.stem), {
-            "path": str(path), "source": "downloaded", "sha256": sha256,
-            "catalog_id": request.catalog_id, "repo": request.repo,
-            "revision": commit or request.revision, "file": request.file})
-
 
 def _entry(model_id: str, path: Path, source: str, **extra: Any) -> InstalledModel:
     if not path.is_file():
@@ -153,8 +136,6 @@ def display_name(model: str) -> str:
     spec = bundled.by_id(model)
     if spec is not None:
         return spec.name
-    from engine import catalog
-
     entry = catalog.load().find(model)
     return entry.title if entry is not None else model
 
@@ -188,41 +169,12 @@ def resolve(model: str, paths: DataPaths) -> Path:
         if not as_path.is_file():
             raise ModelNotFound(f"There is no model file at “{as_path}”.")
         return as_path.resolve()
-    raise ModelNotFound(
+    raise not_installed(model)
+
+
+def not_installed(model: str) -> ModelNotFound:
+    return ModelNotFound(
         f"No installed model is called “{model}”. `hearth models list` shows what is installed.")
-
-
-def check_allowed(path: Path, paths: DataPaths, allowed: list[str]) -> None:
-    """Refuse a model file whose sha256 is not on the policy's list (an empty list allows
-    any). The file itself is hashed, not its name or our records of it; the result is cached
-    against its size, mtime and ctime, so a changed file is hashed again."""
-    if not allowed:
-        return
-    digest = _sha256_cached(path, paths)
-    if digest not in {h.strip().lower() for h in allowed}:
-        raise ModelNotAllowed(
-            f"This computer's policy does not allow the model “{path.name}” (its SHA-256 "
-            f"checksum is not on the allowed list). Ask your IT department.", digest)
-
-
-def _sha256_cached(path: Path, paths: DataPaths) -> str:
-    st = path.stat()
-    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}|{st.st_ino}"
-    cache_file = paths.cache / "model-sha256.json"
-    try:
-        cache = json.loads(cache_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        cache = {}
-    if isinstance(cache, dict) and isinstance(cache.get(key), str):
-        return str(cache[key])
-    digest = sha256_file(path)
-    cache = {k: v for k, v in cache.items() if not k.startswith(f"{path.resolve()}|")} \
-        if isinstance(cache, dict) else {}
-    cache[key] = digest
-    with contextlib.suppress(OSError):  # not cached: hashed again next time
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        files.write_atomic(cache_file, json.dumps(cache))
-    return digest
 
 
 @dataclass(frozen=True)
@@ -232,12 +184,12 @@ class ImportProgress:
 
 
 @dataclass(frozen=True)
-class ImportDone:
+class Imported:
     model: InstalledModel
 
 
 def import_model(source: Path, paths: DataPaths, copy: bool = True,
-                 ) -> Iterator[ImportProgress | ImportDone]:
+                 ) -> Iterator[ImportProgress | Imported]:
     """Validate a local GGUF, then copy it into the models folder or register it in place.
 
     A copy goes to a temporary name and is renamed when complete, so a cancelled or failed
@@ -250,19 +202,17 @@ def import_model(source: Path, paths: DataPaths, copy: bool = True,
     registry = Registry(paths)
     if not copy:
         model_id = registry.put(slug(source.stem), {"path": str(source), "source": "in place"})
-        yield ImportDone(InstalledModel(model_id, source, "in place", info))
+        yield Imported(InstalledModel(model_id, source, "in place", info))
         return
-    from engine.downloads import check_space
-
     size = source.stat().st_size
-    check_space(paths.models, size, size)
+    files.check_space(paths.models, size, size)
     target = files.unused_path(paths.models, source.name)
     digest = hashlib.sha256()
     for done in files.copy(source, target, digest):
         yield ImportProgress(done, size)
     model_id = registry.put(slug(target.stem), {"path": str(target), "source": "imported",
                                                 "sha256": digest.hexdigest()})
-    yield ImportDone(InstalledModel(model_id, target, "imported", gguf.inspect(target)))
+    yield Imported(InstalledModel(model_id, target, "imported", gguf.inspect(target)))
 
 
 def delete(model_id: str, paths: DataPaths) -> dict[str, Any]:

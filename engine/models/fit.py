@@ -16,11 +16,15 @@ again by tests/engine/test_fit.py.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
-from engine.catalog import CatalogModel
+from engine import gguf, hardware
 from engine.gguf import GGUFInfo
 from engine.hardware import GPU, Hardware
+from engine.models import catalog, registry
+from engine.models.catalog import CatalogModel
+from engine.paths import DataPaths
 
 RUNTIME_OVERHEAD = 80 * 1024 * 1024  # the worker process, llama.cpp's own allocations
 KV_BYTES = {"f16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32, "f32": 4.0}
@@ -191,3 +195,34 @@ def _estimate_at(shape: ModelShape, hw: Hardware, ctx: int, kv_type: str,
 def _best_gpu(hw: Hardware) -> GPU | None:
     usable = hw.usable_gpus
     return max(usable, key=lambda g: g.memory_free) if usable else None
+
+
+@dataclass(frozen=True)
+class Fit:
+    """The estimate for one named model on this machine, and what it was worked out from."""
+
+    model: str  # as named
+    shape: ModelShape
+    shape_from: str  # "catalog" or "GGUF header"
+    path: Path | None  # the file, when the shape came from one
+    estimate: FitEstimate
+    hardware: Hardware
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "shape_from": self.shape_from, **self.estimate.as_dict(),
+                "hardware": self.hardware.as_dict()}
+
+
+def for_model(model: str, paths: DataPaths, context: int, *, use_gpu: bool = True,
+              hw: Hardware | None = None) -> Fit:
+    """Will `model` run here: a catalog id (sized from the catalog, before any download), an
+    installed id or a GGUF path (sized from its header). Raises ModelNotFound, InvalidModelFile."""
+    entry = catalog.load().find(model)
+    path = None
+    if entry is not None:
+        shape, source = ModelShape.from_catalog(entry), "catalog"
+    else:
+        path = registry.resolve(model, paths)
+        shape, source = ModelShape.from_gguf(gguf.inspect(path)), "GGUF header"
+    hw = hw or hardware.detect()
+    return Fit(model, shape, source, path, estimate(shape, hw, context, use_gpu=use_gpu), hw)

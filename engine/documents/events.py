@@ -1,0 +1,54 @@
+"""What document work reports, as plain data: indexing progress and the first events of an
+answer from documents. Kept apart from the work itself so that the window and the API can tell
+events apart by type without importing numpy, torch or chromadb."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.documents.prompting import Source
+
+
+@dataclass(frozen=True)
+class IndexProgress:
+    phase: str  # "scanning", "reading", "vectors"
+    files_done: int
+    files_total: int
+    chunks: int
+    chunks_per_s: float
+    eta_s: float | None
+    current: str | None = None
+
+
+@dataclass(frozen=True)
+class IndexDone:
+    collection: str
+    scanned: int
+    unchanged: int
+    indexed: int
+    skipped: int
+    failed: int
+    removed: int
+    chunks_added: int
+    seconds: float
+    counts: dict[str, int] = field(default_factory=dict)  # the whole collection afterwards
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """First event of a grounded answer: the passages the model is given, as sources."""
+
+    collection: str
+    sources: list[Source]
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class NothingRelevant:
+    """Documents-only mode found no passage above the relevance threshold; no model ran."""
+
+    collection: str
+    message: str

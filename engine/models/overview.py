@@ -1,0 +1,70 @@
+"""Everything there is to know about models on this machine, in one call: what is installed,
+what other apps downloaded, paused downloads, and the catalog with how each entry would run
+here. The Models page, `hearth models list` and `hearth models search` all show this.
+
+It reads files and probes the hardware: call it off the GUI thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from engine import hardware
+from engine.hardware import Hardware
+from engine.models import catalog, discovery, downloads, fit, registry
+from engine.models.catalog import CatalogModel
+from engine.models.discovery import Found
+from engine.models.fit import FitEstimate
+from engine.models.registry import InstalledModel
+from engine.paths import DataPaths
+from engine.settings import Settings
+
+
+@dataclass(frozen=True)
+class CatalogRow:
+    model: CatalogModel
+    fit: FitEstimate
+    installed: bool  # a usable installed model came from this entry
+    paused: bool  # a download of it stopped part-way and can be resumed
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.model.as_dict(), "installed": self.installed, "paused": self.paused,
+                "fit": self.fit.as_dict()}
+
+
+@dataclass(frozen=True)
+class Overview:
+    installed: list[InstalledModel]
+    found: list[Found]  # GGUFs of other apps that are not installed here already
+    paused: list[dict[str, Any]]  # partial downloads (downloads.partial_downloads)
+    catalog: list[CatalogRow]
+    hardware: Hardware | None  # None when the catalog was not asked for
+
+
+def overview(settings: Settings, paths: DataPaths, *, search: str | None = "",
+             discover: bool = True, extra_folders: Sequence[str] = ()) -> Overview:
+    """Installed models and paused downloads always; other apps' models when `discover`
+    (the known places, models.search_folders and `extra_folders`); catalog entries matching
+    `search` ("" for all, None for none) with a fit estimate at the configured context."""
+    installed = registry.installed(paths)
+    paused = downloads.partial_downloads(paths)
+    found: list[Found] = []
+    if discover:
+        folders = [*settings.get("models.search_folders"), *extra_folders]
+        known = {m.path.resolve() for m in installed}
+        found = [f for f in discovery.discover(folders, exclude=paths.models)
+                 if f.real_path not in known]
+    rows: list[CatalogRow] = []
+    hw = None
+    if search is not None:
+        hw = hardware.detect()
+        context = int(settings.get("inference.context_length"))
+        usable = {m.catalog_id for m in installed if m.catalog_id and m.problem is None}
+        for entry in catalog.load().search(search):
+            estimate = fit.for_model(entry.id, paths, context, hw=hw).estimate
+            waiting = any(p.get("repo") == entry.repo and p.get("file") == entry.file
+                          for p in paused)
+            rows.append(CatalogRow(entry, estimate, entry.id in usable, waiting))
+    return Overview(installed, found, paused, rows, hw)
