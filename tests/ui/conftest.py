@@ -3,17 +3,46 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QThreadPool, QTimer
+import shiboken6
+from PySide6.QtCore import QObject, QThreadPool, QTimer
 from PySide6.QtWidgets import QApplication
 
 from app import compose
 from ui.main_window import MainWindow
+
+
+def running_timers() -> list[QTimer]:
+    """Every active QTimer still reachable: under any top-level widget, shown or closed (a
+    test's window is closed before its teardown checks), under the application object, or held
+    from Python with no parent at all."""
+    app = QApplication.instance()
+    owners: list[QObject] = [w for w in QApplication.topLevelWidgets() if shiboken6.isValid(w)]
+    if app is not None:
+        owners.append(app)
+    found = [t for owner in owners for t in owner.findChildren(QTimer)]
+    found += [o for o in gc.get_objects() if isinstance(o, QTimer)]
+    running: dict[int, QTimer] = {}
+    for timer in found:
+        if shiboken6.isValid(timer) and timer.isActive():  # skip C++ objects already deleted
+            running[id(timer)] = timer
+    return list(running.values())
+
+
+def describe(timer: QTimer) -> str:
+    owner = timer.parent()
+    chain = []
+    while owner is not None:
+        chain.append(owner.objectName() or type(owner).__name__)
+        owner = owner.parent()
+    name = timer.objectName() or f"{timer.interval()} ms timer"
+    return f"{name} on {' < '.join(chain) or 'no parent'}"
 
 
 @pytest.fixture(autouse=True)
@@ -22,9 +51,8 @@ def nothing_left_running(qtbot) -> Iterator[None]:
     yield
     pool = QThreadPool.globalInstance()
     qtbot.waitUntil(lambda: pool.activeThreadCount() == 0, timeout=15_000)
-    timers = [t for w in QApplication.topLevelWidgets() for t in w.findChildren(QTimer)
-              if t.isActive() and w.isVisible()]
-    assert not timers, f"timers still running: {[t.objectName() or t for t in timers]}"
+    timers = running_timers()
+    assert not timers, f"timers still running: {[describe(t) for t in timers]}"
 
 
 def ready(window: MainWindow) -> bool:
