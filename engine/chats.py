@@ -8,6 +8,10 @@ during an answer therefore loses nothing committed; the next open marks such row
 
 Thread-safe: one connection behind a lock. The GUI reads and renames on its thread (each call
 is a millisecond-scale statement); answers are written from the pool thread that streams them.
+A search is the one read that scans message text (tens of milliseconds for 1,000 long chats, see
+bench/bench_chat_search.py): it runs off the GUI thread, on a second, read-only connection with
+its own lock, so it neither waits for nor holds up the other calls (WAL: a reader sees the last
+commit and blocks no writer).
 """
 
 from __future__ import annotations
@@ -32,6 +36,14 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TITLE = "New chat"
 STATUSES = ("done", "streaming", "stopped", "interrupted", "failed")
+# SQLite refuses a LIKE pattern over SQLITE_MAX_LIKE_PATTERN_LENGTH (50,000 bytes by default);
+# a longer search is matched with instr() instead, under this with room to spare.
+LIKE_PATTERN_MAX_BYTES = 10_000
+# An encrypted reader decrypts every page it scans. With the default 2 MB cache each search of
+# 1,000 long chats decrypted the whole file again (~200 ms); with a cache that holds it, 3-70 ms
+# (bench/bench_chat_search.py). Plain files keep the default: the OS caches them, and a big cache
+# made a search right after another connection's commit twice as slow (SQLite 3.40 drops it).
+ENCRYPTED_SEARCH_CACHE_KIB = 65_536
 
 
 class ChatNotFound(HearthError):
@@ -129,16 +141,7 @@ class ChatStore:
         self.encrypted = key is not None
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        dbapi: Any = vault.sqlcipher() if key is not None else sqlite3
-        self._db = dbapi.connect(str(path), check_same_thread=False, isolation_level=None,
-                                 timeout=10)
-        self._db.row_factory = dbapi.Row
-        if key is not None:
-            try:
-                vault.apply_key(self._db, key)
-            except vault.EncryptionUnavailable:
-                self._db.close()
-                raise
+        self._db = _connect(path, key)
         wal_mode(self._db)
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: a crash loses no committed data
         self._db.execute("PRAGMA foreign_keys=ON")
@@ -150,9 +153,22 @@ class ChatStore:
                            ).rowcount
         if n:
             log.info("%d answer(s) left unfinished by an earlier run marked interrupted", n)
+        # Searches read on their own connection (see the module docstring). An in-memory store
+        # has no file a second connection could open: it searches on the first.
+        self._reader: Any = self._db
+        self._read_lock: threading.RLock | threading.Lock = self._lock
+        if str(path) != ":memory:":
+            self._reader = _connect(path, key)
+            self._reader.execute("PRAGMA query_only=ON")
+            if key is not None:
+                self._reader.execute(f"PRAGMA cache_size=-{ENCRYPTED_SEARCH_CACHE_KIB}")
+            self._read_lock = threading.Lock()
 
     def close(self) -> None:
-        with self._lock:
+        """Close both connections; a search still running is waited for."""
+        with self._read_lock, self._lock:
+            if self._reader is not self._db:
+                self._reader.close()
             self._db.close()
 
     @contextmanager
@@ -184,17 +200,37 @@ class ChatStore:
         return _chat(row)
 
     def chats(self, search: str = "") -> list[Chat]:
-        """Newest first. `search` matches titles and message text, case-insensitively."""
-        with self._lock:
-            if not search.strip():
-                rows = self._db.execute("SELECT * FROM chats ORDER BY updated DESC, id DESC")
-                return [_chat(r) for r in rows]
-            pattern = "%" + _escape_like(search.strip()) + "%"
-            rows = self._db.execute(
-                "SELECT * FROM chats WHERE title LIKE ?1 ESCAPE '\\' OR id IN "
-                "(SELECT chat_id FROM messages WHERE content LIKE ?1 ESCAPE '\\') "
-                "ORDER BY updated DESC, id DESC", (pattern,))
-            return [_chat(r) for r in rows]
+        """Newest first. With `search`, the chats whose title or any message contains it:
+        the text as typed (trimmed; every character literal, % and _ included), ignoring
+        the case of A-Z (SQLite's LIKE; other letters match their own case only).
+
+        A search scans the message text: call it off the GUI thread. It reads on its own
+        connection, so it never waits behind, nor delays, the store's other calls."""
+        return [_chat(r) for r in self._find(search, "c.*")]
+
+    def titles(self, search: str = "") -> list[tuple[int, str]]:
+        """(id, title) of the chats `chats(search)` returns, in the same order: what a list
+        of chats shows, without decoding every chat's settings (for 1,000 chats that
+        decoding costs more than the listing query itself)."""
+        return [(r["id"], r["title"]) for r in self._find(search, "c.id, c.title")]
+
+    def _find(self, search: str, columns: str) -> list[sqlite3.Row]:
+        needle = search.strip().replace("\0", "")  # a NUL would end SQLite's pattern early
+        if not needle:
+            with self._lock:
+                return list(self._db.execute(
+                    f"SELECT {columns} FROM chats AS c ORDER BY c.updated DESC, c.id DESC"))
+        if len(needle.encode()) <= LIKE_PATTERN_MAX_BYTES:
+            match, arg = "{col} LIKE ?1 ESCAPE '\\'", "%" + _escape_like(needle) + "%"
+        else:  # the same ASCII-only case folding as LIKE, without its pattern limit
+            match, arg = "instr(lower({col}), lower(?1)) > 0", needle
+        # EXISTS stops at a chat's first matching message, and a chat whose title matches
+        # reads none: a word found in most chats costs a few ms instead of a full scan.
+        sql = (f"SELECT {columns} FROM chats AS c WHERE " + match.format(col="c.title") +
+               " OR EXISTS (SELECT 1 FROM messages AS m WHERE m.chat_id = c.id AND " +
+               match.format(col="m.content") + ") ORDER BY c.updated DESC, c.id DESC")
+        with self._read_lock:
+            return list(self._reader.execute(sql, (arg,)))
 
     def rename(self, chat_id: int, title: str) -> Chat:
         title = " ".join(title.split())[:200]
@@ -318,6 +354,20 @@ class ChatStore:
         chat = self.chat(chat_id)
         return {"chat": chat.__dict__ | {"collections": list(chat.collections)},
                 "messages": [m.__dict__ for m in self.messages(chat_id)]}
+
+
+def _connect(path: Path, key: str | None) -> Any:
+    """A connection in autocommit mode, keyed for SQLCipher when `key` is given."""
+    dbapi: Any = vault.sqlcipher() if key is not None else sqlite3
+    db = dbapi.connect(str(path), check_same_thread=False, isolation_level=None, timeout=10)
+    db.row_factory = dbapi.Row
+    if key is not None:
+        try:
+            vault.apply_key(db, key)
+        except vault.EncryptionUnavailable:
+            db.close()
+            raise
+    return db
 
 
 def _chat(row: sqlite3.Row) -> Chat:

@@ -5,11 +5,11 @@ which chat is open.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QModelIndex, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
@@ -18,8 +18,6 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QLabel,
     QLineEdit,
-    QListWidget,
-    QListWidgetItem,
     QMenu,
     QMessageBox,
     QPlainTextEdit,
@@ -32,11 +30,17 @@ from PySide6.QtWidgets import (
 from engine import chat_export
 from engine.chats import Chat, ChatNotFound
 from engine.conversation import Loading, ModelReady, Saved
+from engine.documents.events import Retrieved
 from engine.runtime import Done, LoadedModel, Notice, TextPiece
-from ui.adapter import StreamTask, run_call
+from ui.adapter import StreamTask, run_call, start_task
+from ui.chat_list import ChatListModel, ChatListView
 from ui.chat_view import ChatView
 from ui.open_file import open_source
 from ui.page import Page, button
+from ui.services import Services
+
+# A search waits for this pause in typing, so a burst of keystrokes makes one query.
+SEARCH_DELAY_MS = 150
 
 
 def describe_loaded(loaded: LoadedModel, name: str) -> str:
@@ -51,7 +55,7 @@ class ChatPage(Page):
     status = Signal(str)
     open_chat_settings = Signal(int)
 
-    def __init__(self, services: Any, show_error: Callable[[str], None],
+    def __init__(self, services: Services, show_error: Callable[[str], None],
                  parent: QWidget | None = None) -> None:
         super().__init__(services, show_error, parent)
         self.store = services.chats
@@ -73,16 +77,25 @@ class ChatPage(Page):
         self.search = QLineEdit(placeholderText="Search chats")
         self.search.setAccessibleName("Search chats")
         self.search.setClearButtonEnabled(True)
-        self.search.textChanged.connect(self.refresh_list)
+        # Typing only restarts a timer; the search runs off the GUI thread (refresh_list).
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(SEARCH_DELAY_MS)
+        self._search_timer.timeout.connect(self.refresh_list)
+        self.search.textChanged.connect(lambda _text: self._search_timer.start())
+        self._search_task: StreamTask | None = None  # the search running: one at a time
+        self._search_again = False  # the box changed while it ran: search when it ends
+        self._filling = False  # the list is being refilled: its selection changes are ours
         self.new_button = QPushButton("New chat")
         self.new_button.setAccessibleName("New chat")
         self.new_button.setToolTip("New chat (Ctrl+N)")
         self.new_button.clicked.connect(self.new_chat)
-        self.chat_list = QListWidget()
+        self.chat_model = ChatListModel(self)
+        self.chat_list = ChatListView(self.chat_model)
         self.chat_list.setAccessibleName("Chats")
         self.chat_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.chat_list.setTextElideMode(Qt.TextElideMode.ElideRight)
-        self.chat_list.currentItemChanged.connect(self._on_pick)
+        self.chat_list.selectionModel().currentChanged.connect(self._on_pick)
         self.chat_list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.chat_list.customContextMenuRequested.connect(self._chat_menu)
         self.chat_list.installEventFilter(self)
@@ -153,12 +166,15 @@ class ChatPage(Page):
         layout = QHBoxLayout(self)
         layout.addWidget(self.splitter)
 
-        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, activated=self.stop,
-                  context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        QShortcut(QKeySequence.StandardKey.New, self, activated=self.new_chat,
-                  context=Qt.ShortcutContext.WindowShortcut)
-        QShortcut(QKeySequence.StandardKey.Find, self, activated=self.search.setFocus,
-                  context=Qt.ShortcutContext.WindowShortcut)
+        for keys, action, context in (
+                (QKeySequence(Qt.Key.Key_Escape), self.stop,
+                 Qt.ShortcutContext.WidgetWithChildrenShortcut),
+                (QKeySequence(QKeySequence.StandardKey.New), self.new_chat,
+                 Qt.ShortcutContext.WindowShortcut),
+                (QKeySequence(QKeySequence.StandardKey.Find), self.search.setFocus,
+                 Qt.ShortcutContext.WindowShortcut)):
+            shortcut = QShortcut(keys, self, context=context)
+            shortcut.activated.connect(action)
         self.update_header()
 
     # -- chats -----------------------------------------------------------------------------
@@ -174,18 +190,51 @@ class ChatPage(Page):
         self.preload()
 
     def refresh_list(self) -> None:
+        """List the chats that match the search box. With no search text the list is read
+        here (one indexed query: milliseconds for 1,000 chats), so callers see it at once. A
+        search scans message text: it runs off the GUI thread, one at a time, and the list
+        follows when it returns (bench/bench_chat_search.py measures both)."""
+        self._search_timer.stop()
         text = self.search.text()
-        chats = self.store.chats(text)
-        self.chat_list.blockSignals(True)
-        self.chat_list.clear()
-        for chat in chats:
-            item = QListWidgetItem(chat.title)
-            item.setData(Qt.ItemDataRole.UserRole, chat.id)
-            item.setToolTip(chat.title)
-            self.chat_list.addItem(item)
-            if chat.id == self.chat_id:
-                self.chat_list.setCurrentItem(item)
-        self.chat_list.blockSignals(False)
+        if not text.strip():
+            self._search_again = False  # a search still running is stale: its text is gone
+            self._show_chats(text, self.store.titles())
+            return
+        if self._search_task is not None:
+            self._search_again = True
+            return
+        store = self.store
+
+        def search() -> Iterator[list[tuple[int, str]]]:
+            yield store.titles(text)
+
+        self._search_task = start_task(
+            self, search, on_item=lambda rows: self._show_chats(text, rows),
+            on_failed=self._on_search_failed, on_finished=self._on_search_done)
+
+    def _show_chats(self, text: str, rows: list[tuple[int, str]]) -> None:
+        """Show `rows`, the chats found for `text`, unless the box holds other text by now:
+        then they are stale, and the search for what it holds is queued or running."""
+        if self.closing or text != self.search.text():
+            return
+        self._filling = True  # the reset and re-selection below are not the user's picks
+        try:
+            self.chat_model.set_rows(rows)
+            current = self.chat_model.index_of(self.chat_id)
+            if current.isValid():
+                self.chat_list.setCurrentIndex(current)
+        finally:
+            self._filling = False
+
+    def _on_search_done(self) -> None:
+        self._search_task = None
+        if self._search_again and not self.closing:
+            self._search_again = False
+            self.refresh_list()
+
+    def _on_search_failed(self, message: str) -> None:
+        if not self.closing:
+            self.show_error(message)
 
     def select(self, chat_id: int) -> None:
         if self.busy() and chat_id != self.chat_id:
@@ -265,20 +314,20 @@ class ChatPage(Page):
                  lambda written: self.status.emit(f"Chat exported to {written}."),
                  self.show_error)
 
-    def _on_pick(self, item: QListWidgetItem | None, _previous: Any) -> None:
-        if item is not None:
-            self.select(int(item.data(Qt.ItemDataRole.UserRole)))
+    def _on_pick(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        chat_id = self.chat_model.chat_id_at(current)
+        if chat_id is not None and not self._filling:
+            self.select(chat_id)
 
     def _chat_menu(self, pos: Any) -> None:
-        item = self.chat_list.itemAt(pos)
-        if item is None:
+        chat_id = self.chat_model.chat_id_at(self.chat_list.indexAt(pos))
+        if chat_id is None:
             return
-        chat_id = int(item.data(Qt.ItemDataRole.UserRole))
         menu = QMenu(self)
         menu.addAction("Rename…", lambda: self.rename_chat(chat_id))
         menu.addAction("Export…", lambda: self.export_chat(chat_id))
         menu.addAction("Delete…", lambda: self.delete_chat(chat_id))
-        menu.exec(self.chat_list.mapToGlobal(pos))
+        menu.exec(self.chat_list.viewport().mapToGlobal(pos))  # pos is in the viewport
 
     # -- turns -----------------------------------------------------------------------------
 
@@ -358,14 +407,10 @@ class ChatPage(Page):
             self.show_error(f"“{source['path']}” is no longer there; it may have been moved "
                             "or deleted since it was indexed.")
 
-    def _run(self, factory: Callable[[], Any]) -> None:
-        task = StreamTask(factory, on_stop=self.conversations.stop, parent=self)
-        task.item.connect(self._on_event)
-        task.failed.connect(self._on_failed)
-        task.finished.connect(self._on_finished)
-        self.task = task
+    def _run(self, factory: Callable[[], Iterator[Any]]) -> None:
         self._set_busy(True)
-        task.start()
+        self.task = start_task(self, factory, on_item=self._on_event, on_failed=self._on_failed,
+                               on_finished=self._on_finished, on_stop=self.conversations.stop)
 
     def _on_event(self, event: Any) -> None:
         if self.closing:  # a last queued signal after shutdown: the services may be closed
@@ -398,7 +443,7 @@ class ChatPage(Page):
             self.last_speed = (f"{s.tokens_per_s:.1f} tokens/s · first token "
                                f"{s.time_to_first_token_s * 1000:.0f} ms{stopped}")
             self.update_header()
-        elif type(event).__name__ == "Retrieved":
+        elif isinstance(event, Retrieved):
             self.view.attach_sources([s.as_dict() for s in event.sources], list(event.notes))
 
     def _on_failed(self, message: str) -> None:
@@ -453,8 +498,9 @@ class ChatPage(Page):
                     and not mods & Qt.KeyboardModifier.ShiftModifier:
                 self.send()
                 return True
-            if obj is self.chat_list and self.chat_list.currentItem() is not None:
-                chat_id = int(self.chat_list.currentItem().data(Qt.ItemDataRole.UserRole))
+            chat_id = self.chat_model.chat_id_at(self.chat_list.currentIndex()) \
+                if obj is self.chat_list else None
+            if chat_id is not None:
                 if key == Qt.Key.Key_F2:
                     self.rename_chat(chat_id)
                     return True
@@ -466,5 +512,6 @@ class ChatPage(Page):
     def shutdown(self) -> None:
         super().shutdown()
         self._follow.stop()
+        self._search_timer.stop()
         self.stop()
         self.view.stop_rendering()

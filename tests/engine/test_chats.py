@@ -145,3 +145,149 @@ def test_retention_deletes_chats_untouched_for_longer(tmp_path) -> None:
     raw = sqlite3.connect(tmp_path / "chats.sqlite")
     assert raw.execute("SELECT count(*) FROM messages").fetchone() == (0,)
     raw.close()
+
+
+# -- search ------------------------------------------------------------------------------------
+
+HOSTILE = ['"', "'", '""', "*", "lens*", "NEAR", "NEAR(a b)", "-", "-lens", "a OR b", "a AND",
+           "title:x", "^", "(", ")", "[x]", "{", "\\", "\\%", "%_%", "_", "?", ";", "--",
+           "'; DROP TABLE chats; --", "\u200b", "🔥", "東京", "é"]
+
+
+@pytest.fixture
+def corpus(store) -> dict[str, int]:
+    """One chat holding every hostile string, and three whose text the other tests look for."""
+    ids = {}
+    for title, text in [
+            ("Everything", " | ".join(HOSTILE)),
+            ("Quotes", 'She said "lens*" -- then NEAR(a b) and a OR b; title:x ^ (y) [x] {'),
+            ("Paths", "C:\\temp\\% and 100% _under_score? 'single'"),
+            ("Unicode", "Café in 東京 🔥 with a zero\u200bwidth space, é")]:
+        chat = store.create(title=title)
+        store.add_message(chat.id, "user", text)
+        ids[title] = chat.id
+    return ids
+
+
+def ascii_lower(text: str) -> str:
+    return text.translate({c: c + 32 for c in range(ord("A"), ord("Z") + 1)})
+
+
+@pytest.mark.parametrize("query", HOSTILE)
+def test_search_takes_any_text_literally_and_never_raises(store, corpus, query) -> None:
+    """Whatever the user types is a literal substring: no wildcard, operator or quote in it
+    widens or breaks the match, and none raises."""
+    needle = ascii_lower(query.strip())
+    expected = {cid for cid in corpus.values()
+                if needle in ascii_lower(store.chat(cid).title)
+                or any(needle in ascii_lower(m.content) for m in store.messages(cid))}
+    found = {c.id for c in store.chats(query)}
+    assert corpus["Everything"] in found and found == expected
+    assert store.titles(query) == [(c.id, c.title) for c in store.chats(query)]
+    assert store.chats(query + "\u2603absent") == []
+    assert len(store.chats()) == 4  # and nothing was dropped
+
+
+def test_search_matches_substrings_ignoring_the_case_of_ascii_letters(store, corpus) -> None:
+    assert [c.title for c in store.chats("ENS*\" --")] == ["Quotes"]  # mid-word, any case
+    assert [c.title for c in store.chats("  A or B;  ")] == ["Quotes"]  # trimmed
+    assert [c.title for c in store.chats("CAFÉ")] == []  # as before: LIKE folds A-Z only
+    assert [c.title for c in store.chats("café in 東京 🔥")] == ["Unicode"]
+    assert [c.title for c in store.chats("\\% AND 100%")] == ["Paths"]
+    assert [c.title for c in store.chats("quot")] == ["Quotes"]  # the title alone
+    assert store.chats("lens\0 NEAR") == store.chats("lens NEAR") == []  # a NUL is dropped
+
+
+def test_search_finds_text_deep_in_a_one_megabyte_message(store) -> None:
+    chat = store.create(title="Log")
+    store.add_message(chat.id, "user", "x" * 1_000_000 + " needle-at-the-end")
+    store.create(title="Other")
+    assert [c.title for c in store.chats("NEEDLE-AT-THE-END")] == ["Log"]
+    assert [c.title for c in store.chats("x" * 20)] == ["Log"]
+
+
+def test_a_search_longer_than_sqlites_like_limit_still_matches(store) -> None:
+    """SQLite refuses LIKE patterns over 50,000 bytes; such a search (a pasted page) takes
+    another path with the same meaning instead of raising."""
+    long_text = "Paragraph " + "lorem ipsum " * 6000  # 72,010 characters
+    chat = store.create(title="Pasted")
+    store.add_message(chat.id, "user", "before " + long_text + " after")
+    store.create(title="Other")
+    assert [c.title for c in store.chats(long_text.upper())] == ["Pasted"]
+    assert store.chats(long_text + "!") == []
+
+
+def test_search_lists_newest_first_and_finds_a_chat_once(store) -> None:
+    old = store.create(title="Old")
+    for n in range(3):
+        store.add_message(old.id, "user", f"lighthouse {n}")
+    new = store.create(title="New lighthouse")
+    store.add_message(new.id, "user", "lighthouse again")
+    assert [c.id for c in store.chats("lighthouse")] == [new.id, old.id]
+
+
+def test_a_search_is_not_held_up_by_a_write_in_progress(store) -> None:
+    """A search reads on its own connection: it neither waits for the store's lock nor sees
+    text that is not committed yet."""
+    import threading
+
+    chat = store.create(title="Notes")
+    store.add_message(chat.id, "user", "committed lighthouse")
+    found: list[list[str]] = []
+    with store._tx() as db:  # a writer holds the store (as an answer being saved does)
+        db.execute("UPDATE messages SET content='uncommitted beacon'")
+        searcher = threading.Thread(
+            target=lambda: found.append([c.title for c in store.chats("lighthouse")] +
+                                        [c.title for c in store.chats("beacon")]))
+        searcher.start()
+        searcher.join(5)
+        assert not searcher.is_alive()
+    assert found == [["Notes"]]
+    assert [c.title for c in store.chats("beacon")] == ["Notes"]  # once committed
+
+
+def test_search_works_in_an_encrypted_store(tmp_path: Path) -> None:
+    from engine import vault
+
+    key = "ab" * 32
+    store = ChatStore(tmp_path / "chats.sqlite", key=key)
+    chat = store.create(title="Deal")
+    store.add_message(chat.id, "user", "The merger closes on 3 March with Contoso")
+    store.create(title="Other")
+    assert [c.title for c in store.chats("contoso")] == ["Deal"]
+    store.close()
+    assert vault.is_encrypted(tmp_path / "chats.sqlite")
+
+
+def test_search_works_in_the_in_memory_store(tmp_path: Path) -> None:
+    """The store the app falls back to when the history cannot be opened has no file for a
+    second connection: it searches on its one connection."""
+    store = ChatStore(Path(":memory:"))
+    chat = store.create(title="Session")
+    store.add_message(chat.id, "user", "kept in memory only")
+    assert [c.title for c in store.chats("MEMORY")] == ["Session"]
+    store.close()
+
+
+def test_a_history_written_before_this_version_is_searched_as_it_is(tmp_path: Path) -> None:
+    """Search needs no schema change: a file made by the previous version (its schema and
+    migrations table written here by hand) opens without a migration or a backup, and is
+    searched."""
+    from engine.chats import MIGRATIONS
+    from engine.db import split_sql
+
+    path = tmp_path / "chats.sqlite"
+    raw = sqlite3.connect(path)
+    for statement in split_sql(MIGRATIONS[0][1]):
+        raw.execute(statement)
+    raw.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied REAL NOT NULL)")
+    raw.execute("INSERT INTO migrations VALUES ('001_initial', 0)")
+    raw.execute("INSERT INTO chats (title, created, updated) VALUES ('Old chat', 1, 1)")
+    raw.execute("INSERT INTO messages (chat_id, seq, role, content, status, created) "
+                "VALUES (1, 1, 'user', 'Where is the lighthouse?', 'done', 1)")
+    raw.commit()
+    raw.close()
+    store = ChatStore(path)
+    assert [c.title for c in store.chats("LIGHTHOUSE")] == ["Old chat"]
+    store.close()
+    assert not list(tmp_path.glob("chats.sqlite.before-*"))

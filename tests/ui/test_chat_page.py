@@ -1,14 +1,22 @@
-"""The chat page with the real bundled model: stream, stop, regenerate, edit, keep chats."""
+"""The chat page: with the real bundled model, stream, stop, regenerate, edit, keep chats; without
+one, the sidebar search."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from PySide6.QtCore import Qt
+import pytest
+from PySide6.QtCore import QEvent, Qt, QThreadPool
+from PySide6.QtGui import QHelpEvent
+from PySide6.QtWidgets import QAbstractItemView, QApplication, QToolTip
 
 from app import compose
 from engine.chats import Message
 from tests.ui.conftest import close, ready
+from ui.chat_page import ChatPage
 from ui.chat_view import ChatView
 from ui.main_window import MainWindow
 from ui.open_file import open_command
@@ -57,7 +65,7 @@ def test_enter_sends_and_the_answer_streams_in_with_stats(qtbot, window: MainWin
     assert "Paris" in window.chat.view.toPlainText()
     assert len({s for s in seen if "Paris" not in s}) >= 2  # it appeared piece by piece
     assert "tokens/s" in window.chat.header.text()
-    assert window.chat.chat_list.item(0).text() == "What is the capital of France?"
+    assert window.chat.chat_model.titles()[0] == "What is the capital of France?"
 
 
 def test_a_turn_is_busy_until_its_last_events_are_shown(qtbot, window: MainWindow) -> None:
@@ -148,14 +156,13 @@ def test_chats_survive_a_restart_and_the_sidebar_finds_them(qtbot, window: MainW
         again.show()
         again.start()
         qtbot.waitUntil(lambda: ready(again), timeout=60_000)
-        titles = [again.chat.chat_list.item(i).text()
-                  for i in range(again.chat.chat_list.count())]
-        assert titles == ["Lighthouse", "What is the capital of France?"]
+        assert again.chat.chat_model.titles() == ["Lighthouse", "What is the capital of France?"]
         assert again.nav.currentRow() == 2  # the page it was closed on
         assert "lighthouse" in again.chat.view.toPlainText().lower()
-        again.chat.search.setText("paris")  # message text, not only titles
-        assert again.chat.chat_list.count() == 1
-        assert again.chat.chat_list.item(0).text() == "What is the capital of France?"
+        # Message text, not only titles: the renamed chat's question is in no title now (and
+        # no word of the model's answers is relied on).
+        again.chat.search.setText("say hello")
+        qtbot.waitUntil(lambda: again.chat.chat_model.titles() == ["Lighthouse"], timeout=5_000)
         again.chat.search.clear()
         again.chat.delete_chat(again.chat.chat_id, confirm=False)
         assert [c.title for c in services.chats.chats()] == ["What is the capital of France?"]
@@ -188,3 +195,135 @@ def test_a_source_opens_at_its_page_where_a_viewer_allows(tmp_path: Path) -> Non
         "S.exe", "-page", "3", pdf]
     assert open_command(pdf, 3, "linux", lambda _n: None) is None  # the desktop's default
     assert open_command(str(tmp_path / "notes.txt"), 3, "linux", which) is None
+
+
+# -- the sidebar's search (no model needed) ----------------------------------------------------
+
+
+@pytest.fixture
+def page(qtbot, services) -> Iterator[ChatPage]:
+    """The chat page over the app's real services, shown, with no model loaded."""
+    errors: list[str] = []
+    chat_page = ChatPage(services, errors.append)
+    qtbot.addWidget(chat_page)
+    chat_page.show()
+    yield chat_page
+    chat_page.shutdown()
+    qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0,
+                    timeout=15_000)
+    assert errors == []
+
+
+def searches(monkeypatch: pytest.MonkeyPatch, store: Any,
+             hold: threading.Event | None = None) -> list[tuple[str, bool]]:
+    """Record each search the real store runs, as (text, ran on the GUI thread); with `hold`,
+    a search for "lig" waits for it first, as a slow disk would."""
+    seen: list[tuple[str, bool]] = []
+    real = store.titles
+
+    def recorded(search: str = "") -> list:
+        if search:
+            seen.append((search, threading.current_thread() is threading.main_thread()))
+            if hold is not None and search == "lig":
+                assert hold.wait(10)
+        return real(search)
+
+    monkeypatch.setattr(store, "titles", recorded)
+    return seen
+
+
+def test_typing_searches_off_the_gui_thread_once_per_burst(
+        qtbot, page: ChatPage, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = page.store
+    keeper = store.create(title="Lighthouse keeping")
+    store.create(title="Lightning facts")
+    lens = store.create()
+    store.add_message(lens.id, "user", "How does a Fresnel lens focus the beam?")
+    page.select(keeper.id)
+    assert page.chat_model.titles() == [
+        "How does a Fresnel lens focus the beam?", "Lightning facts", "Lighthouse keeping"]
+    seen = searches(monkeypatch, store)
+
+    qtbot.keyClicks(page.search, "FRESNEL")
+    assert len(page.chat_model.titles()) == 3 and seen == []  # the keystrokes did no search
+    qtbot.waitUntil(lambda: page.chat_model.titles() == [
+        "How does a Fresnel lens focus the beam?"], timeout=5_000)
+    assert seen == [("FRESNEL", False)]  # seven keystrokes, one search, on a pool thread
+
+    page.search.setText("light")
+    qtbot.waitUntil(lambda: page.chat_model.titles() == [
+        "Lightning facts", "Lighthouse keeping"], timeout=5_000)
+    assert page.chat_model.chat_id_at(page.chat_list.currentIndex()) == keeper.id  # still marked
+    assert page.chat_id == keeper.id
+
+    page.search.clear()
+    qtbot.waitUntil(lambda: len(page.chat_model.titles()) == 3, timeout=5_000)
+    assert seen == [("FRESNEL", False), ("light", False)]  # an empty box lists, not searches
+
+
+def test_a_stale_search_result_never_replaces_a_newer_one(
+        qtbot, page: ChatPage, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The search for "lig" is still running when the box already holds "lighthouse": its
+    two chats must never be shown; the list goes straight to the one "lighthouse" finds."""
+    store = page.store
+    store.create(title="Lighthouse keeping")
+    store.create(title="Lightning facts")
+    page.refresh_list()
+    hold = threading.Event()
+    seen = searches(monkeypatch, store, hold)
+    shown: list[list[str]] = []
+    page.chat_model.modelReset.connect(lambda: shown.append(page.chat_model.titles()))
+
+    qtbot.keyClicks(page.search, "lig")
+    qtbot.waitUntil(lambda: [text for text, _gui in seen] == ["lig"], timeout=5_000)
+    qtbot.keyClicks(page.search, "hthouse")
+    qtbot.waitUntil(lambda: not page._search_timer.isActive(), timeout=5_000)
+    hold.set()  # "lig" returns now, after the box changed
+    qtbot.waitUntil(lambda: page.chat_model.titles() == ["Lighthouse keeping"], timeout=5_000)
+    qtbot.wait(300)  # anything still queued would land here
+    assert shown == [["Lighthouse keeping"]]
+    assert seen == [("lig", False), ("lighthouse", False)]
+
+
+def test_closing_the_page_while_a_search_runs_leaves_nothing_behind(
+        qtbot, page: ChatPage, monkeypatch: pytest.MonkeyPatch) -> None:
+    page.store.create(title="Lighthouse keeping")
+    page.refresh_list()
+    hold = threading.Event()
+    searches(monkeypatch, page.store, hold)
+    page.search.setText("lig")
+    qtbot.waitUntil(lambda: page._search_task is not None, timeout=5_000)
+    page.search.setText("ligh")  # a debounce timer pending at shutdown
+    page.shutdown()
+    hold.set()
+    qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0,
+                    timeout=5_000)
+    qtbot.wait(50)
+    assert not page._search_timer.isActive()
+    assert page.chat_model.titles() == ["Lighthouse keeping"]  # the late result was dropped
+
+
+def test_a_chat_picked_in_the_list_opens_and_stays_marked(qtbot, page: ChatPage) -> None:
+    store = page.store
+    older = store.create(title="Older chat with a title longer than the sidebar is wide")
+    newer = store.create(title="Newer")
+    page.select(newer.id)
+    model = page.chat_model
+    assert model.titles() == ["Newer", older.title]
+
+    rect = page.chat_list.visualRect(model.index_of(older.id))
+    qtbot.mouseClick(page.chat_list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert page.chat_id == older.id
+    assert model.chat_id_at(page.chat_list.currentIndex()) == older.id  # refilled, still marked
+
+    page.chat_list.setFocus()
+    qtbot.keyClick(page.chat_list, Qt.Key.Key_Up)
+    assert page.chat_id == newer.id
+    qtbot.mouseDClick(page.chat_list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert page.chat_list.state() != QAbstractItemView.State.EditingState  # F2 renames instead
+    assert model.titles() == ["Newer", older.title]
+
+    tip = QHelpEvent(QEvent.Type.ToolTip, rect.center(), page.chat_list.viewport().mapToGlobal(
+        rect.center()))
+    QApplication.sendEvent(page.chat_list.viewport(), tip)
+    assert QToolTip.text() == older.title  # the whole title, which the sidebar may cut off
