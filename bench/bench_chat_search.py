@@ -290,22 +290,10 @@ def window(store: Any, home: Path) -> dict[str, Any]:
             "search_delay_ms": SEARCH_DELAY_MS}
 
 
-def keep_none_alive() -> None:
-    """PySide6 6.12.0 on Python 3.11 drops a reference to None at every call of a Qt method
-    that returns nothing (found while writing this bench). The baseline's QListWidget refill
-    makes thousands of such calls, and None's count reaching zero aborts the process; the new
-    list makes a handful per search. Python 3.12+ made None immortal, which hides it there."""
-    if sys.version_info < (3, 12):
-        import ctypes
-
-        ctypes.c_ssize_t.from_address(id(None)).value += 1 << 40
-
-
 def main() -> None:
     from engine import vault
     from engine.chats import ChatStore
 
-    keep_none_alive()
     result: dict[str, Any] = {"chats": CHATS, "messages_per_chat": MESSAGES,
                               "words_per_message": WORDS, "runs": RUNS,
                               "sqlite": sqlite3.sqlite_version, "python": sys.version.split()[0]}
