@@ -49,7 +49,8 @@ def _add_generation_args(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="hearth", description="Private AI on your own machine. Nothing leaves it.")
+        prog="hearth", description="Private AI on your own machine. Nothing leaves it."
+    )
     parser.add_argument("--version", action="version", version=f"hearth {__version__}")
     parser.add_argument("--verbose", "-v", action="store_true", help="log details to stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -62,17 +63,26 @@ def build_parser() -> argparse.ArgumentParser:
     ask = sub.add_parser("ask", help="answer one question and exit")
     ask.add_argument("question", help="the question (use - to read it from stdin)")
     _add_generation_args(ask)
-    ask.add_argument("--stats", action="store_true",
-                     help="print tokens/s and time to first token on stderr")
+    ask.add_argument(
+        "--stats", action="store_true", help="print tokens/s and time to first token on stderr"
+    )
     ask.add_argument("--json", action="store_true", help="print answer and stats as JSON")
-    ask.add_argument("--docs", metavar="COLLECTION",
-                     help="answer from this document collection and list the sources")
-    ask.add_argument("--docs-only", action="store_true",
-                     help="with --docs: say so instead of answering when nothing relevant "
-                          "is found")
-    ask.add_argument("--schema", metavar="FILE", type=Path,
-                     help="answer with JSON matching this JSON Schema file (held to it token "
-                          "by token)")
+    ask.add_argument(
+        "--docs",
+        metavar="COLLECTION",
+        help="answer from this document collection and list the sources",
+    )
+    ask.add_argument(
+        "--docs-only",
+        action="store_true",
+        help="with --docs: say so instead of answering when nothing relevant is found",
+    )
+    ask.add_argument(
+        "--schema",
+        metavar="FILE",
+        type=Path,
+        help="answer with JSON matching this JSON Schema file (held to it token by token)",
+    )
     ask.set_defaults(func=cmd_ask)
 
     from app import cli_api, cli_chats, cli_docs, cli_models, cli_packs
@@ -86,8 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor = sub.add_parser("doctor", help="versions, llama.cpp build, devices, data paths")
     doctor.add_argument("--json", action="store_true")
-    doctor.add_argument("--no-hash", action="store_true",
-                        help="skip hashing the bundled models")
+    doctor.add_argument("--no-hash", action="store_true", help="skip hashing the bundled models")
     doctor.set_defaults(func=cmd_doctor)
     return parser
 
@@ -124,24 +133,39 @@ def main(argv: list[str] | None = None) -> int:
 
 # -- shared ---------------------------------------------------------------------------
 
-def _request_parts(args: argparse.Namespace, services: Services,
-                   ) -> tuple[LoadParams, SamplingParams, str | None]:
+
+def _request_parts(
+    args: argparse.Namespace,
+    services: Services,
+) -> tuple[LoadParams, SamplingParams, str | None]:
     from engine import models
     from engine.runtime.params import sampling_from_settings
 
     settings = services.settings
     load = models.load_params(
-        args.model or settings.get("model.default"), settings, services.paths, accept_paths=True,
-        context_length=args.ctx, threads=args.threads, gpu_layers=args.gpu_layers,
-        batch_size=args.batch_size)
+        args.model or settings.get("model.default"),
+        settings,
+        services.paths,
+        accept_paths=True,
+        context_length=args.ctx,
+        threads=args.threads,
+        gpu_layers=args.gpu_layers,
+        batch_size=args.batch_size,
+    )
     sampling_overrides = {
-        "temperature": args.temperature, "top_p": args.top_p, "top_k": args.top_k,
-        "min_p": args.min_p, "repeat_penalty": args.repeat_penalty,
-        "max_tokens": args.max_tokens, "seed": args.seed,
+        "temperature": args.temperature,
+        "top_p": args.top_p,
+        "top_k": args.top_k,
+        "min_p": args.min_p,
+        "repeat_penalty": args.repeat_penalty,
+        "max_tokens": args.max_tokens,
+        "seed": args.seed,
         "stop": tuple(args.stop) if args.stop else None,
     }
-    sampling = replace(sampling_from_settings(settings),
-                       **{k: v for k, v in sampling_overrides.items() if v is not None})
+    sampling = replace(
+        sampling_from_settings(settings),
+        **{k: v for k, v in sampling_overrides.items() if v is not None},
+    )
     system = args.system if args.system is not None else settings.get("chat.system_prompt")
     return load, sampling, system
 
@@ -164,13 +188,16 @@ def _ctrl_c_stops(runtime: ModelRuntime) -> Iterator[threading.Event]:
 
 
 def _format_stats(stats: Any) -> str:
-    return (f"{stats.generated_tokens} tokens, {stats.tokens_per_s:.1f} tokens/s, "
-            f"first token after {stats.time_to_first_token_s * 1000:.0f} ms, "
-            f"prompt {stats.prompt_tokens} tokens ({stats.cached_tokens} cached, "
-            f"{stats.prefill_tokens_per_s:.0f} tokens/s), stop: {stats.stop_reason}")
+    return (
+        f"{stats.generated_tokens} tokens, {stats.tokens_per_s:.1f} tokens/s, "
+        f"first token after {stats.time_to_first_token_s * 1000:.0f} ms, "
+        f"prompt {stats.prompt_tokens} tokens ({stats.cached_tokens} cached, "
+        f"{stats.prefill_tokens_per_s:.0f} tokens/s), stop: {stats.stop_reason}"
+    )
 
 
 # -- commands -------------------------------------------------------------------------
+
 
 def cmd_ask(args: argparse.Namespace, services: Services) -> int:
     from engine.documents.answer import answer
@@ -182,9 +209,11 @@ def cmd_ask(args: argparse.Namespace, services: Services) -> int:
         print("hearth: --docs-only needs --docs COLLECTION", file=sys.stderr)
         return EXIT_ERROR
     if args.docs_only and args.schema:
-        print("hearth: --docs-only answers with a sentence when nothing relevant is found, "
-              "which no schema matches; leave out one of --docs-only and --schema",
-              file=sys.stderr)
+        print(
+            "hearth: --docs-only answers with a sentence when nothing relevant is found, "
+            "which no schema matches; leave out one of --docs-only and --schema",
+            file=sys.stderr,
+        )
         return EXIT_ERROR
     if args.docs:
         services.documents.info(args.docs)  # an unknown collection fails before loading
@@ -193,11 +222,19 @@ def cmd_ask(args: argparse.Namespace, services: Services) -> int:
         sampling = replace(sampling, json_schema=_read_schema(args.schema))
     loaded = services.runtime.load(load)
     if args.docs:
-        events: Any = answer(services.runtime, services.documents, args.docs, question,
-                             sampling=sampling, system=system, documents_only=args.docs_only)
+        events: Any = answer(
+            services.runtime,
+            services.documents,
+            args.docs,
+            question,
+            sampling=sampling,
+            system=system,
+            documents_only=args.docs_only,
+        )
     else:
         events = services.runtime.stream_chat(
-            ChatRequest((ChatMessage("user", question),), sampling, system))
+            ChatRequest((ChatMessage("user", question),), sampling, system)
+        )
     text: list[str] = []
     notices: list[str] = []
     sources: list[Any] | None = None
@@ -225,12 +262,23 @@ def cmd_ask(args: argparse.Namespace, services: Services) -> int:
             elif isinstance(event, Done):
                 stats = event.stats
     if args.json:
-        json.dump({"answer": "".join(text), "model": loaded.name,
-                   "model_path": load.model_path, "notices": notices,
-                   "stats": stats.as_dict() if stats else None,
-                   **({"collection": args.docs,
-                       "sources": [s.as_dict() for s in sources or []]} if args.docs else {})},
-                  sys.stdout, ensure_ascii=False, indent=2)
+        json.dump(
+            {
+                "answer": "".join(text),
+                "model": loaded.name,
+                "model_path": load.model_path,
+                "notices": notices,
+                "stats": stats.as_dict() if stats else None,
+                **(
+                    {"collection": args.docs, "sources": [s.as_dict() for s in sources or []]}
+                    if args.docs
+                    else {}
+                ),
+            },
+            sys.stdout,
+            ensure_ascii=False,
+            indent=2,
+        )
     sys.stdout.write("\n")
     if sources and not args.json:
         print("\nSources:")
@@ -263,8 +311,11 @@ def cmd_chat(args: argparse.Namespace, services: Services) -> int:
 
     load, sampling, system = _request_parts(args, services)
     loaded = services.runtime.load(load)
-    print(f"Hearth chat with {loaded.name}. Enter sends; Ctrl-C stops an answer; "
-          f"/reset starts over; /exit or Ctrl-D quits.", file=sys.stderr)
+    print(
+        f"Hearth chat with {loaded.name}. Enter sends; Ctrl-C stops an answer; "
+        f"/reset starts over; /exit or Ctrl-D quits.",
+        file=sys.stderr,
+    )
     history: list[ChatMessage] = []
     while True:
         try:
@@ -292,7 +343,8 @@ def cmd_chat(args: argparse.Namespace, services: Services) -> int:
         try:
             with _ctrl_c_stops(services.runtime):
                 for event in services.runtime.stream_chat(
-                        ChatRequest(tuple(history), sampling, system)):
+                    ChatRequest(tuple(history), sampling, system)
+                ):
                     if isinstance(event, TextPiece):
                         answer.append(event.text)
                         sys.stdout.write(event.text)
@@ -343,9 +395,11 @@ def cmd_doctor(args: argparse.Namespace, services: Services) -> int:
         return EXIT_OK
     lc = report["llama_cpp"]
     print(f"Hearth {report['hearth']}  (Python {report['python']}, {report['platform']})")
-    print(f"CPU: {report['cpu']['physical']} physical / {report['cpu']['logical']} logical "
-          f"cores; memory {report['memory']['total'] / 2**30:.1f} GiB "
-          f"({report['memory']['available'] / 2**30:.1f} GiB available)")
+    print(
+        f"CPU: {report['cpu']['physical']} physical / {report['cpu']['logical']} logical "
+        f"cores; memory {report['memory']['total'] / 2**30:.1f} GiB "
+        f"({report['memory']['available'] / 2**30:.1f} GiB available)"
+    )
     print("\nPackages:")
     for name, version in report["packages"].items():
         print(f"  {name:24} {version or 'NOT INSTALLED'}")
@@ -354,8 +408,10 @@ def cmd_doctor(args: argparse.Namespace, services: Services) -> int:
     print(f"  CPU dispatch: {lc['cpu_dispatch']}")
     print(f"  GPU offload: {'supported' if lc['gpu_offload'] else 'not in this build'}")
     for dev in lc["devices"]:
-        print(f"  device {dev['name']}: {dev['description']} ({dev['type']}, "
-              f"{dev['memory_free'] / 2**30:.1f} of {dev['memory_total'] / 2**30:.1f} GiB free)")
+        print(
+            f"  device {dev['name']}: {dev['description']} ({dev['type']}, "
+            f"{dev['memory_free'] / 2**30:.1f} of {dev['memory_total'] / 2**30:.1f} GiB free)"
+        )
     print("\nData folders:")
     for key, value in report["paths"].items():
         print(f"  {key:8} {value}")
@@ -372,10 +428,14 @@ def cmd_doctor(args: argparse.Namespace, services: Services) -> int:
             print(f"    sha256 of {m['sha256_of']}: {m['sha256']}{check}")
     privacy = report["privacy"]
     print("\nPrivacy:")
-    print(f"  network guard: {'on' if privacy['guard_installed'] else 'OFF'}; Hugging Face and "
-          f"chromadb offline, telemetry off")
-    print(f"  network attempts recorded: {privacy['attempts']} ({privacy['allowed']} allowed "
-          f"downloads, {privacy['refused']} refused), log {privacy['egress_log']}")
+    print(
+        f"  network guard: {'on' if privacy['guard_installed'] else 'OFF'}; Hugging Face and "
+        f"chromadb offline, telemetry off"
+    )
+    print(
+        f"  network attempts recorded: {privacy['attempts']} ({privacy['allowed']} allowed "
+        f"downloads, {privacy['refused']} refused), log {privacy['egress_log']}"
+    )
     found = privacy["analytics_packages"]
     print(f"  analytics or crash-reporting packages: {', '.join(found) if found else 'none'}")
     bad = [m for m in report["bundled_models"] if not m["present"] or m.get("sha256_ok") is False]

@@ -23,17 +23,27 @@ EXIT_OK, EXIT_ERROR = 0, 1
 
 def add_parser(sub: Any) -> None:
     serve = sub.add_parser("serve", help="run the local OpenAI-compatible API server")
-    serve.add_argument("--host", help="address to listen on (default: the api.host setting, "
-                                      "127.0.0.1); others need the machine policy")
+    serve.add_argument(
+        "--host",
+        help="address to listen on (default: the api.host setting, "
+        "127.0.0.1); others need the machine policy",
+    )
     serve.add_argument("--port", type=int, help="TCP port (default: the api.port setting)")
-    serve.add_argument("--model", "-m", help="model to load at start (default: the default "
-                                             "model); requests may name other installed ones")
+    serve.add_argument(
+        "--model",
+        "-m",
+        help="model to load at start (default: the default "
+        "model); requests may name other installed ones",
+    )
     serve.set_defaults(func=run_serve)
     api = sub.add_parser("api", help="the API server's token and audit log")
     asub = api.add_subparsers(dest="api_command", metavar="SUBCOMMAND", required=True)
     p = asub.add_parser("token", help="print the API token clients must send")
-    p.add_argument("--rotate", action="store_true",
-                   help="replace it with a new one; the old one stops working at once")
+    p.add_argument(
+        "--rotate",
+        action="store_true",
+        help="replace it with a new one; the old one stops working at once",
+    )
     p.set_defaults(func=_token)
     p = asub.add_parser("log", help="recent API requests (no content is ever logged)")
     p.add_argument("-n", type=int, default=20, help="how many (default 20)")
@@ -54,8 +64,9 @@ def run_serve(args: argparse.Namespace, services: Services) -> int:
     print(f"hearth: loading {models.display_name(model)}…", file=sys.stderr)
     services.runtime.load(load)
     url = server.start()
-    print(f"Hearth API on {url}  (OpenAI-compatible; `hearth api token` prints the token)",
-          flush=True)
+    print(
+        f"Hearth API on {url}  (OpenAI-compatible; `hearth api token` prints the token)", flush=True
+    )
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -90,8 +101,13 @@ def _log(args: argparse.Namespace, services: Services) -> int:
         return EXIT_OK
     for e in entries:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e["time"]))
-        tokens = "" if e.get("completion_tokens") is None else \
-            f"  {e.get('prompt_tokens')}+{e.get('completion_tokens')} tokens"
-        print(f"{when}  {e['client']:15} {e['method']:4} {e['path']:22} {e['status']}  "
-              f"{e['duration_ms']:6} ms  {e.get('model') or ''}{tokens}")
+        tokens = (
+            ""
+            if e.get("completion_tokens") is None
+            else f"  {e.get('prompt_tokens')}+{e.get('completion_tokens')} tokens"
+        )
+        print(
+            f"{when}  {e['client']:15} {e['method']:4} {e['path']:22} {e['status']}  "
+            f"{e['duration_ms']:6} ms  {e.get('model') or ''}{tokens}"
+        )
     return EXIT_OK

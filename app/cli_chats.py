@@ -32,8 +32,9 @@ def add_parser(sub: Any) -> None:
 def _list(args: argparse.Namespace, services: Services) -> int:
     chats = services.chats.chats(args.search)
     if args.json:
-        json.dump([c.__dict__ | {"collections": list(c.collections)} for c in chats],
-                  sys.stdout, indent=2)
+        json.dump(
+            [c.__dict__ | {"collections": list(c.collections)} for c in chats], sys.stdout, indent=2
+        )
         sys.stdout.write("\n")
         return EXIT_OK
     for c in chats:

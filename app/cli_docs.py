@@ -21,8 +21,9 @@ def add_parser(sub: Any) -> None:
     docs.set_defaults(func=_list, name=None, problems=False, json=False)  # plain `docs`
     dsub = docs.add_subparsers(dest="docs_command", metavar="SUBCOMMAND")
 
-    p = dsub.add_parser("add", help="add folders or files to a collection (created if new) "
-                                    "and index them")
+    p = dsub.add_parser(
+        "add", help="add folders or files to a collection (created if new) and index them"
+    )
     p.add_argument("name")
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--no-sync", action="store_true", help="only record the paths")
@@ -44,14 +45,18 @@ def add_parser(sub: Any) -> None:
     p.add_argument("name")
     p.add_argument("query")
     p.add_argument("--top-k", type=int, help="passages to show (default: documents.top_k)")
-    p.add_argument("--min-score", type=float,
-                   help="least cosine similarity (default: documents.min_score)")
+    p.add_argument(
+        "--min-score", type=float, help="least cosine similarity (default: documents.min_score)"
+    )
     p.add_argument("--mode", choices=("hybrid", "vector", "bm25"), default="hybrid")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_search)
 
-    p = dsub.add_parser("remove", help="remove paths from a collection, or the whole "
-                                       "collection (your files are never touched)")
+    p = dsub.add_parser(
+        "remove",
+        help="remove paths from a collection, or the whole "
+        "collection (your files are never touched)",
+    )
     p.add_argument("name")
     p.add_argument("paths", nargs="*", metavar="PATH")
     p.add_argument("--json", action="store_true")
@@ -105,8 +110,11 @@ def _sync(args: argparse.Namespace, services: Services) -> int:
         events.close()
         progress.end()
         info = lib.info(args.name)
-        print(f"Stopped. {info.counts['indexed']} files are indexed so far; "
-              f"`hearth docs sync {args.name}` goes on from there.", file=sys.stderr)
+        print(
+            f"Stopped. {info.counts['indexed']} files are indexed so far; "
+            f"`hearth docs sync {args.name}` goes on from there.",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     progress.end()
     assert done is not None
@@ -114,10 +122,12 @@ def _sync(args: argparse.Namespace, services: Services) -> int:
     if args.json:
         _emit(args, {**done.__dict__, "problems": [_doc_dict(r) for r in problems]})
         return EXIT_OK
-    print(f"{done.collection}: {done.indexed} indexed, {done.unchanged} unchanged, "
-          f"{done.skipped} skipped, {done.failed} failed, {done.removed} removed; "
-          f"{done.chunks_added} passages added in {done.seconds:.1f} s. "
-          f"Collection: {done.counts['indexed']} files, {done.counts['chunks']} passages.")
+    print(
+        f"{done.collection}: {done.indexed} indexed, {done.unchanged} unchanged, "
+        f"{done.skipped} skipped, {done.failed} failed, {done.removed} removed; "
+        f"{done.chunks_added} passages added in {done.seconds:.1f} s. "
+        f"Collection: {done.counts['indexed']} files, {done.counts['chunks']} passages."
+    )
     for note in done.notes:
         print(f"note: {note}")
     for r in problems:
@@ -144,8 +154,10 @@ class _Progress:
             line = "updating the vector index…"
         else:
             eta = f", about {ev.eta_s:.0f} s left" if ev.eta_s is not None else ""
-            line = (f"reading {ev.files_done}/{ev.files_total} files, {ev.chunks} passages "
-                    f"({ev.chunks_per_s:.0f}/s){eta}")
+            line = (
+                f"reading {ev.files_done}/{ev.files_total} files, {ev.chunks} passages "
+                f"({ev.chunks_per_s:.0f}/s){eta}"
+            )
         if self.tty:
             sys.stderr.write("\r\033[K" + line)
         else:
@@ -160,8 +172,16 @@ class _Progress:
 
 
 def _doc_dict(r: Any) -> dict[str, Any]:
-    return {"path": r.path, "kind": r.kind, "status": r.status, "reason": r.reason,
-            "size": r.size, "pages": r.pages, "chunks": r.chunk_count, "sha256": r.sha256}
+    return {
+        "path": r.path,
+        "kind": r.kind,
+        "status": r.status,
+        "reason": r.reason,
+        "size": r.size,
+        "pages": r.pages,
+        "chunks": r.chunk_count,
+        "sha256": r.sha256,
+    }
 
 
 def _list(args: argparse.Namespace, services: Services) -> int:
@@ -175,8 +195,10 @@ def _list(args: argparse.Namespace, services: Services) -> int:
             print("No collections yet. Add one with: hearth docs add NAME FOLDER")
         for i in infos:
             c = i.counts
-            print(f"{i.name}: {c['indexed']} indexed, {c['skipped']} skipped, "
-                  f"{c['failed']} failed, {c['chunks']} passages")
+            print(
+                f"{i.name}: {c['indexed']} indexed, {c['skipped']} skipped, "
+                f"{c['failed']} failed, {c['chunks']} passages"
+            )
             for s in i.sources:
                 print(f"    {s}")
         return EXIT_OK
@@ -194,11 +216,19 @@ def _list(args: argparse.Namespace, services: Services) -> int:
 
 
 def _search(args: argparse.Namespace, services: Services) -> int:
-    result = services.documents.search(args.name, args.query, top_k=args.top_k,
-                                       min_score=args.min_score, mode=args.mode)
+    result = services.documents.search(
+        args.name, args.query, top_k=args.top_k, min_score=args.min_score, mode=args.mode
+    )
     if args.json:
-        _emit(args, {"query": args.query, "mode": result.mode, "notes": result.notes,
-                     "hits": [h.as_dict() for h in result.hits]})
+        _emit(
+            args,
+            {
+                "query": args.query,
+                "mode": result.mode,
+                "notes": result.notes,
+                "hits": [h.as_dict() for h in result.hits],
+            },
+        )
         return EXIT_OK
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
@@ -207,8 +237,10 @@ def _search(args: argparse.Namespace, services: Services) -> int:
     for n, h in enumerate(result.hits, start=1):
         where = f"page {h.page}" if h.page else f"lines {h.line_start}-{h.line_end}"
         section = f" · {h.heading}" if h.heading else ""
-        print(f"[{n}] {h.path} ({where}{section})  similarity {h.similarity:.2f}, "
-              f"rank vector {h.vector_rank or '-'} / words {h.bm25_rank or '-'}")
+        print(
+            f"[{n}] {h.path} ({where}{section})  similarity {h.similarity:.2f}, "
+            f"rank vector {h.vector_rank or '-'} / words {h.bm25_rank or '-'}"
+        )
         print("    " + " ".join(h.text.split())[:400])
     return EXIT_OK
 
@@ -235,8 +267,10 @@ def _watch(args: argparse.Namespace, services: Services) -> int:
         return code
     stop = threading.Event()
     info = services.documents.info(args.name)
-    print(f"Watching {len(info.sources)} folder(s)/file(s) of “{args.name}”; Ctrl-C stops.",
-          file=sys.stderr)
+    print(
+        f"Watching {len(info.sources)} folder(s)/file(s) of “{args.name}”; Ctrl-C stops.",
+        file=sys.stderr,
+    )
     try:
         for _ in watch.changes(info.sources, stop, interval_s=args.interval):
             code = _sync(args, services)

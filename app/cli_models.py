@@ -23,9 +23,12 @@ def add_parser(sub: Any) -> None:
     msub = models.add_subparsers(dest="models_command", metavar="SUBCOMMAND")
 
     p = msub.add_parser("list", help="installed models (and paused downloads)")
-    p.add_argument("--discover", action="store_true",
-                   help="also list GGUF files other apps downloaded (HF cache, LM Studio, "
-                        "GPT4All, models.search_folders)")
+    p.add_argument(
+        "--discover",
+        action="store_true",
+        help="also list GGUF files other apps downloaded (HF cache, LM Studio, "
+        "GPT4All, models.search_folders)",
+    )
     p.add_argument("--folder", action="append", default=[], help="another folder to look in")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_list)
@@ -44,8 +47,9 @@ def add_parser(sub: Any) -> None:
 
     p = msub.add_parser("import", help="add a local GGUF file")
     p.add_argument("path")
-    p.add_argument("--in-place", action="store_true",
-                   help="use the file where it is instead of copying it")
+    p.add_argument(
+        "--in-place", action="store_true", help="use the file where it is instead of copying it"
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_import)
 
@@ -70,8 +74,13 @@ def _print_json(data: Any) -> None:
 def _list(args: argparse.Namespace, services: Services) -> int:
     from engine import models
 
-    ov = models.overview(services.settings, services.paths, search=None,
-                         discover=args.discover or bool(args.folder), extra_folders=args.folder)
+    ov = models.overview(
+        services.settings,
+        services.paths,
+        search=None,
+        discover=args.discover or bool(args.folder),
+        extra_folders=args.folder,
+    )
     entries = [m.as_dict() for m in ov.installed]
     found = [f.as_dict() for f in ov.found]
     if args.json:
@@ -81,12 +90,16 @@ def _list(args: argparse.Namespace, services: Services) -> int:
         if not m["usable"]:
             print(f"{m['id']}  UNUSABLE: {m['problem']}  [{m['source']}]")
             continue
-        print(f"{m['id']}  {m['name']}  {m['parameters'] / 1e6:.0f}M params  "
-              f"{m['quantization']}  ctx {m['context_length']}  {size_text(m['file_size'])}  "
-              f"[{m['source']}]")
+        print(
+            f"{m['id']}  {m['name']}  {m['parameters'] / 1e6:.0f}M params  "
+            f"{m['quantization']}  ctx {m['context_length']}  {size_text(m['file_size'])}  "
+            f"[{m['source']}]"
+        )
     for p in ov.paused:
-        print(f"(paused) {p['file']} from {p['repo']}: {size_text(p['have'])} of "
-              f"{size_text(p['size'])}; `hearth models download` continues it")
+        print(
+            f"(paused) {p['file']} from {p['repo']}: {size_text(p['have'])} of "
+            f"{size_text(p['size'])}; `hearth models download` continues it"
+        )
     for f in found:
         state = "" if f["usable"] else f"  UNUSABLE: {f['problem']}"
         print(f"(found in {f['app']}) {f['path']}  {size_text(f['size'])}{state}")
@@ -98,8 +111,9 @@ def _list(args: argparse.Namespace, services: Services) -> int:
 def _search(args: argparse.Namespace, services: Services) -> int:
     from engine import models
 
-    ov = models.overview(services.settings, services.paths, search=" ".join(args.text),
-                         discover=False)
+    ov = models.overview(
+        services.settings, services.paths, search=" ".join(args.text), discover=False
+    )
     rows = [r.as_dict() for r in ov.catalog]
     if args.json:
         _print_json(rows)
@@ -132,27 +146,42 @@ def _download(args: argparse.Namespace, services: Services) -> int:
             if args.json:
                 print(json.dumps({"event": "progress", **event.__dict__}), flush=True)
             elif event.stage == "downloading":
-                line = (f"{event.fraction:6.1%}  {size_text(event.done)} of "
-                        f"{size_text(event.total)}  {event.speed_bps / 1e6:6.1f} MB/s"
-                        + (f"  ETA {event.eta_s:4.0f} s" if event.eta_s is not None else ""))
-                print(("\r" + line) if tty else line, end="" if tty else "\n",
-                      file=sys.stderr, flush=True)
+                line = (
+                    f"{event.fraction:6.1%}  {size_text(event.done)} of "
+                    f"{size_text(event.total)}  {event.speed_bps / 1e6:6.1f} MB/s"
+                    + (f"  ETA {event.eta_s:4.0f} s" if event.eta_s is not None else "")
+                )
+                print(
+                    ("\r" + line) if tty else line,
+                    end="" if tty else "\n",
+                    file=sys.stderr,
+                    flush=True,
+                )
             else:
-                print(f"{event.stage}{': ' + event.message if event.message else ''}",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"{event.stage}{': ' + event.message if event.message else ''}",
+                    file=sys.stderr,
+                    flush=True,
+                )
     except KeyboardInterrupt:
         stream.close()
-        print("\nPaused. Run the same command again to continue where it stopped.",
-              file=sys.stderr)
+        print("\nPaused. Run the same command again to continue where it stopped.", file=sys.stderr)
         return EXIT_INTERRUPTED
     return EXIT_ERROR
 
 
 def _download_done(done: DownloadDone, args: argparse.Namespace) -> int:
-    result = {"event": "done", "path": str(done.path), "sha256": done.sha256, "size": done.size,
-              "resumed_from": done.resumed_from, "fetched_bytes": done.fetched_bytes,
-              "commit": done.commit, "verified_against": done.verified_against,
-              "already_installed": done.already_installed}
+    result = {
+        "event": "done",
+        "path": str(done.path),
+        "sha256": done.sha256,
+        "size": done.size,
+        "resumed_from": done.resumed_from,
+        "fetched_bytes": done.fetched_bytes,
+        "commit": done.commit,
+        "verified_against": done.verified_against,
+        "already_installed": done.already_installed,
+    }
     if args.json:
         print(json.dumps(result), flush=True)
     else:
@@ -203,12 +232,18 @@ def _fit(args: argparse.Namespace, services: Services) -> int:
     if args.json:
         _print_json(fit.as_dict())
         return EXIT_OK
-    labels = {"gpu": "fits on the GPU", "partial": "partial GPU offload", "cpu": "CPU only",
-              "no": "won't fit"}
+    labels = {
+        "gpu": "fits on the GPU",
+        "partial": "partial GPU offload",
+        "cpu": "CPU only",
+        "no": "won't fit",
+    }
     print(f"{args.id}: {labels[est.verdict]}")
     print(f"  {est.explanation}")
-    print(f"  weights {size_text(est.weights_bytes)} + KV cache {size_text(est.kv_bytes)} "
-          f"({est.context} tokens) + compute {size_text(est.compute_bytes)} + runtime")
+    print(
+        f"  weights {size_text(est.weights_bytes)} + KV cache {size_text(est.kv_bytes)} "
+        f"({est.context} tokens) + compute {size_text(est.compute_bytes)} + runtime"
+    )
     if est.runs:
         print(f"  recommended: --ctx {est.context} --gpu-layers {est.gpu_layers}")
     return EXIT_OK

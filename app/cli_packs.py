@@ -37,14 +37,20 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--key", type=Path, required=True, help="private key from `packs keygen`")
     p.set_defaults(func=_export)
     for name, help_text, command in (
-            ("verify", "check a pack's signature and every file; install nothing", _verify),
-            ("import", "verify a pack, then install its models", _import)):
+        ("verify", "check a pack's signature and every file; install nothing", _verify),
+        ("import", "verify a pack, then install its models", _import),
+    ):
         p = psub.add_parser(name, help=help_text)
         p.set_defaults(func=command)
         p.add_argument("folder", type=Path)
-        p.add_argument("--trust", action="append", default=[], metavar="PUBLIC-KEY",
-                       help="also trust this key (ed25519:…) for this run, unless the "
-                            "machine policy sets the trusted keys")
+        p.add_argument(
+            "--trust",
+            action="append",
+            default=[],
+            metavar="PUBLIC-KEY",
+            help="also trust this key (ed25519:…) for this run, unless the "
+            "machine policy sets the trusted keys",
+        )
         p.add_argument("--json", action="store_true")
 
 
@@ -55,8 +61,11 @@ def _passphrase() -> bytes | None:
 
 def _progress(event: Any) -> None:
     if sys.stderr.isatty():
-        print(f"\r{event.stage} {event.done / max(event.total, 1):6.1%} {event.file:<50.50}",
-              end="", file=sys.stderr)
+        print(
+            f"\r{event.stage} {event.done / max(event.total, 1):6.1%} {event.file:<50.50}",
+            end="",
+            file=sys.stderr,
+        )
 
 
 def _keygen(args: argparse.Namespace, services: Services) -> int:
@@ -73,9 +82,11 @@ def _keygen(args: argparse.Namespace, services: Services) -> int:
     public = models.pack_public_key(key)
     print(public)
     protection = "" if _passphrase() else f"; no passphrase, set {PASSPHRASE_ENV} for one"
-    print(f"private key: {args.key_file} (keep it secret{protection})\n"
-          f'trust it on managed machines with the policy setting models.pack_keys: ["{public}"]',
-          file=sys.stderr)
+    print(
+        f"private key: {args.key_file} (keep it secret{protection})\n"
+        f'trust it on managed machines with the policy setting models.pack_keys: ["{public}"]',
+        file=sys.stderr,
+    )
     return EXIT_OK
 
 
@@ -93,8 +104,10 @@ def _export(args: argparse.Namespace, services: Services) -> int:
     if sys.stderr.isatty():
         print(file=sys.stderr)
     pack = done.pack
-    print(f"pack written to {pack.folder}: {len(pack.files)} models, "
-          f"{size_text(pack.total_bytes)}, signed by key {models.pack_key_id(pack.signer)}")
+    print(
+        f"pack written to {pack.folder}: {len(pack.files)} models, "
+        f"{size_text(pack.total_bytes)}, signed by key {models.pack_key_id(pack.signer)}"
+    )
     return EXIT_OK
 
 
@@ -126,8 +139,10 @@ def _verify(args: argparse.Namespace, services: Services) -> int:
         json.dump(pack.as_dict() | {"verified": True}, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return EXIT_OK
-    print(f"pack OK: signed by key {models.pack_key_id(pack.signer)} on {pack.created}; "
-          f"every file matches its SHA-256")
+    print(
+        f"pack OK: signed by key {models.pack_key_id(pack.signer)} on {pack.created}; "
+        f"every file matches its SHA-256"
+    )
     for f in pack.files:
         print(f"  {f.file}  {size_text(f.size)}  {f.sha256}")
     return EXIT_OK
@@ -136,9 +151,15 @@ def _verify(args: argparse.Namespace, services: Services) -> int:
 def _import(args: argparse.Namespace, services: Services) -> int:
     done = _checked(args, services, install=True)
     if args.json:
-        json.dump({"pack": done.pack.as_dict(),
-                   "installed": [m.as_dict() for m in done.installed],
-                   "already_installed": list(done.already_installed)}, sys.stdout, indent=2)
+        json.dump(
+            {
+                "pack": done.pack.as_dict(),
+                "installed": [m.as_dict() for m in done.installed],
+                "already_installed": list(done.already_installed),
+            },
+            sys.stdout,
+            indent=2,
+        )
         sys.stdout.write("\n")
         return EXIT_OK
     for m in done.installed:

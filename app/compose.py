@@ -68,14 +68,19 @@ class Services:
     def chats(self) -> ChatStore:
         if self._chats is None:
             try:
-                self._chats = open_store(self.paths.data / "chats.sqlite", self.paths,
-                                         bool(self.settings.get("privacy.encrypt_chats")))
+                self._chats = open_store(
+                    self.paths.data / "chats.sqlite",
+                    self.paths,
+                    bool(self.settings.get("privacy.encrypt_chats")),
+                )
             except EncryptionUnavailable as exc:
                 # Fail closed: the history is never written in clear. This session's chats
                 # live in memory only, and the window says so.
                 log.error("chat history not opened: %s", exc.user_message)
-                self.chats_problem = (f"{exc.user_message} Chats in this session are kept in "
-                                      "memory only and will not be saved.")
+                self.chats_problem = (
+                    f"{exc.user_message} Chats in this session are kept in "
+                    "memory only and will not be saved."
+                )
                 self._chats = ChatStore(Path(":memory:"))
             days = int(self.settings.get("privacy.retention_days"))
             if days:
@@ -88,8 +93,9 @@ class Services:
         if self._conversations is None:
             from engine.conversation import Conversations
 
-            self._conversations = Conversations(self.chats, self.runtime, self.settings,
-                                                self.paths, lambda: self.documents)
+            self._conversations = Conversations(
+                self.chats, self.runtime, self.settings, self.paths, lambda: self.documents
+            )
         return self._conversations
 
     @property
@@ -115,8 +121,11 @@ class Services:
 
         self.close()
         root = logging.getLogger()
-        for handler in [h for h in root.handlers if getattr(h, "_hearth", False)
-                        and isinstance(h, logging.FileHandler)]:
+        for handler in [
+            h
+            for h in root.handlers
+            if getattr(h, "_hearth", False) and isinstance(h, logging.FileHandler)
+        ]:
             root.removeHandler(handler)
             handler.close()
         return erase.erase_all(self.paths)
@@ -139,7 +148,8 @@ def configure_logging(paths: DataPaths, verbose: bool = False, debug: bool = Fal
         return
     root.setLevel(logging.DEBUG if verbose or debug else logging.INFO)
     file_handler = logging.handlers.RotatingFileHandler(
-        paths.logs / "hearth.log", maxBytes=2_000_000, backupCount=3, encoding="utf-8")
+        paths.logs / "hearth.log", maxBytes=2_000_000, backupCount=3, encoding="utf-8"
+    )
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     console = logging.StreamHandler()
     console.setLevel(logging.DEBUG if verbose else logging.WARNING)

@@ -34,8 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     app.setDesktopFileName("hearth")
     instance = SingleInstance(paths_module.resolve().ensure().data)
     if not instance.claim():
-        print("Hearth is already running with this data folder; it has been brought to the "
-              "front.", file=sys.stderr)
+        print(
+            "Hearth is already running with this data folder; it has been brought to the front.",
+            file=sys.stderr,
+        )
         return 0
 
     from app import compose
@@ -55,8 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     QTimer.singleShot(0, window.start)
     if os.environ.get(PROBE_ENV):
         # The first event-loop turn after show(): the window paints and takes input from here.
-        QTimer.singleShot(0, lambda: (print(f"interactive {time.time():.6f}", flush=True),
-                                      window.close()))
+        QTimer.singleShot(
+            0, lambda: (print(f"interactive {time.time():.6f}", flush=True), window.close())
+        )
     try:
         return app.exec()
     finally:
@@ -74,8 +77,10 @@ def install_excepthook(window: object) -> None:
         log.critical("unhandled error", exc_info=(kind, exc, tb))
         show = getattr(window, "show_error", None)
         if show is not None:
-            show(f"Something went wrong inside Hearth ({kind.__name__}: {exc}). Your chats are "
-                 "saved; the details are in the log file.")
+            show(
+                f"Something went wrong inside Hearth ({kind.__name__}: {exc}). Your chats are "
+                "saved; the details are in the log file."
+            )
 
     sys.excepthook = hook
 

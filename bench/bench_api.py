@@ -67,9 +67,12 @@ def timed(pieces: Callable[[], Any]) -> dict[str, float]:
             tokens = count
     t_end = time.perf_counter()
     assert t_first is not None and t_last is not None and tokens > 1
-    return {"ttft_ms": (t_first - t0) * 1000,
-            "decode": (tokens - 1) / (t_last - t_first) if t_last > t_first else 0.0,
-            "end_to_end": tokens / (t_end - t0), "tokens": tokens}
+    return {
+        "ttft_ms": (t_first - t0) * 1000,
+        "decode": (tokens - 1) / (t_last - t_first) if t_last > t_first else 0.0,
+        "end_to_end": tokens / (t_end - t0),
+        "tokens": tokens,
+    }
 
 
 def main() -> int:
@@ -94,11 +97,16 @@ def main() -> int:
     runtime.load(models.load_params(model_id, settings, paths))
     server = ApiServer(Backend(runtime, settings, paths, lambda: None), settings, paths, port=0)
     server.start()
-    client = openai.OpenAI(base_url=server.url, api_key=token.read_or_create(paths),
-                           max_retries=0, timeout=600)
+    client = openai.OpenAI(
+        base_url=server.url, api_key=token.read_or_create(paths), max_retries=0, timeout=600
+    )
     sampling = SamplingParams(temperature=0, max_tokens=args.tokens, repeat_penalty=1.0)
-    body = {"model": model_id, "temperature": 0, "max_tokens": args.tokens,
-            "extra_body": {"repeat_penalty": 1.0}}
+    body = {
+        "model": model_id,
+        "temperature": 0,
+        "max_tokens": args.tokens,
+        "extra_body": {"repeat_penalty": 1.0},
+    }
 
     def in_process(nonce: str) -> Any:
         request = ChatRequest((ChatMessage("user", nonce + PROMPT),), sampling)
@@ -110,8 +118,11 @@ def main() -> int:
 
     def api_stream(nonce: str) -> Any:
         for chunk in client.chat.completions.create(
-                messages=[{"role": "user", "content": nonce + PROMPT}], stream=True,
-                stream_options={"include_usage": True}, **body):
+            messages=[{"role": "user", "content": nonce + PROMPT}],
+            stream=True,
+            stream_options={"include_usage": True},
+            **body,
+        ):
             if chunk.choices:
                 yield chunk.choices[0].delta.content or "", None
             elif chunk.usage is not None:
@@ -119,13 +130,16 @@ def main() -> int:
 
     def api_whole(nonce: str) -> Any:
         out = client.chat.completions.create(
-            messages=[{"role": "user", "content": nonce + PROMPT}], **body)
+            messages=[{"role": "user", "content": nonce + PROMPT}], **body
+        )
         assert out.usage is not None
         yield out.choices[0].message.content or "", out.usage.completion_tokens
 
-    ways: dict[str, Callable[[str], Any]] = {"in-process stream": in_process,
-                                             "API stream": api_stream,
-                                             "API whole": api_whole}
+    ways: dict[str, Callable[[str], Any]] = {
+        "in-process stream": in_process,
+        "API stream": api_stream,
+        "API whole": api_whole,
+    }
     raw: dict[str, list[dict[str, float]]] = {name: [] for name in ways}
     try:
         for _ in range(2):  # warm-up: the connection pool, first-call imports, caches
@@ -140,13 +154,19 @@ def main() -> int:
         server.stop()
         runtime.close()
 
-    median = {name: {k: statistics.median(run[k] for run in runs)
-                     for k in ("ttft_ms", "decode", "end_to_end", "tokens")}
-              for name, runs in raw.items()}
+    median = {
+        name: {
+            k: statistics.median(run[k] for run in runs)
+            for k in ("ttft_ms", "decode", "end_to_end", "tokens")
+        }
+        for name, runs in raw.items()
+    }
     base = median["in-process stream"]
     print(f"model {model.name}, {args.tokens} tokens greedy, median of {args.rounds} rounds")
-    header = (f"{'way':20} {'TTFT ms':>8} {'decode t/s':>11} {'end-to-end t/s':>15} "
-              f"{'x in-process (decode / e2e)':>28}")
+    header = (
+        f"{'way':20} {'TTFT ms':>8} {'decode t/s':>11} {'end-to-end t/s':>15} "
+        f"{'x in-process (decode / e2e)':>28}"
+    )
     print(header)
     print("-" * len(header))
     for name, row in median.items():
@@ -154,12 +174,20 @@ def main() -> int:
         whole = name == "API whole"  # one response: no first-to-last text to time
         ratio = f"- / {e2e:.3f}" if whole else f"{row['decode'] / base['decode']:.3f} / {e2e:.3f}"
         decode = "-" if whole else f"{row['decode']:.1f}"
-        print(f"{name:20} {row['ttft_ms']:8.1f} {decode:>11} {row['end_to_end']:15.1f} "
-              f"{ratio:>28}")
+        print(f"{name:20} {row['ttft_ms']:8.1f} {decode:>11} {row['end_to_end']:15.1f} {ratio:>28}")
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"model": str(model), "tokens": args.tokens,
-                                     "rounds": args.rounds, "raw": raw, "median": median},
-                                    indent=2))
+    args.json.write_text(
+        json.dumps(
+            {
+                "model": str(model),
+                "tokens": args.tokens,
+                "rounds": args.rounds,
+                "raw": raw,
+                "median": median,
+            },
+            indent=2,
+        )
+    )
     print(f"JSON: {args.json}")
     return 0
 

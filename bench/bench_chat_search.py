@@ -45,16 +45,25 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 CHATS, MESSAGES, WORDS = 1000, 20, (150, 450)
 RUNS = 15
 KEY = "5e" * 32  # a fixed SQLCipher key: this bench needs no keyring
-QUERIES = ["lighthouse", "fresnel lens", "the", "model", "zq", "encrypted history",
-           "no such phrase anywhere"]
+QUERIES = [
+    "lighthouse",
+    "fresnel lens",
+    "the",
+    "model",
+    "zq",
+    "encrypted history",
+    "no such phrase anywhere",
+]
 TYPED = ["lighthouse", "fresnel lens", "model", "zq", "the"]
 KEY_INTERVAL_MS = 80
 FRAME_MS = 16.0
 
 
 def vocabulary() -> list[str]:
-    text = " ".join(p.read_text(errors="replace") for p in
-                    [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))])
+    text = " ".join(
+        p.read_text(errors="replace")
+        for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    )
     words = re.findall(r"[A-Za-z][A-Za-z'-]{1,}", text)
     counts: dict[str, int] = {}
     for w in words:
@@ -75,15 +84,19 @@ def build(path: Path) -> None:
     now = time.time()
     for c in range(CHATS):
         title = " ".join(rng.choices(vocab, weights, k=6)).capitalize()
-        chat_id = db.execute("INSERT INTO chats (title, created, updated) VALUES (?, ?, ?)",
-                             (title, now - c * 3600, now - c * 3600)).lastrowid
+        chat_id = db.execute(
+            "INSERT INTO chats (title, created, updated) VALUES (?, ?, ?)",
+            (title, now - c * 3600, now - c * 3600),
+        ).lastrowid
         for m in range(MESSAGES):
             text = " ".join(rng.choices(vocab, weights, k=rng.randint(*WORDS)))
             if c % 97 == 5 and m == 7:
                 text += " The lighthouse keeper polished the Fresnel lens."
-            db.execute("INSERT INTO messages (chat_id, seq, role, content, status, created) "
-                       "VALUES (?, ?, ?, ?, 'done', ?)",
-                       (chat_id, m + 1, "user" if m % 2 == 0 else "assistant", text, now))
+            db.execute(
+                "INSERT INTO messages (chat_id, seq, role, content, status, created) "
+                "VALUES (?, ?, ?, ?, 'done', ?)",
+                (chat_id, m + 1, "user" if m % 2 == 0 else "assistant", text, now),
+            )
     db.execute("COMMIT")
     db.close()
 
@@ -96,12 +109,16 @@ def old_chats(store: Any, search: str) -> list[Any]:
     pattern = "%" + _escape_like(search.strip()) + "%"
     with store._lock:
         if not search.strip():
-            return [_chat(r) for r in store._db.execute(
-                "SELECT * FROM chats ORDER BY updated DESC, id DESC")]
+            return [
+                _chat(r)
+                for r in store._db.execute("SELECT * FROM chats ORDER BY updated DESC, id DESC")
+            ]
         rows = store._db.execute(
             "SELECT * FROM chats WHERE title LIKE ?1 ESCAPE '\\' OR id IN "
             "(SELECT chat_id FROM messages WHERE content LIKE ?1 ESCAPE '\\') "
-            "ORDER BY updated DESC, id DESC", (pattern,)).fetchall()
+            "ORDER BY updated DESC, id DESC",
+            (pattern,),
+        ).fetchall()
     return [_chat(r) for r in rows]
 
 
@@ -118,9 +135,12 @@ def timed(call: Callable[[], Any], before: Callable[[], Any] | None = None) -> l
 
 def stats(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
-    return {"n": len(values), "median": statistics.median(ordered),
-            "p95": ordered[min(len(ordered) - 1, round(len(ordered) * 0.95) - 1)],
-            "max": ordered[-1]}
+    return {
+        "n": len(values),
+        "median": statistics.median(ordered),
+        "p95": ordered[min(len(ordered) - 1, round(len(ordered) * 0.95) - 1)],
+        "max": ordered[-1],
+    }
 
 
 def engine(store: Any) -> dict[str, Any]:
@@ -138,7 +158,8 @@ def engine(store: Any) -> dict[str, Any]:
             "matches": len(found),
             "before_ms": stats(timed(lambda q=q: old_chats(store, q))),
             "after_ms": stats(timed(lambda q=q: store.titles(q))),
-            "after_a_commit_ms": stats(timed(lambda q=q: store.titles(q), commit_elsewhere))}
+            "after_a_commit_ms": stats(timed(lambda q=q: store.titles(q), commit_elsewhere)),
+        }
     return out
 
 
@@ -178,9 +199,12 @@ def window(store: Any, home: Path) -> dict[str, Any]:
     page.chat_id = store.chats()[3].id  # an open chat, marked in the list
     page.refresh_list()
 
-    spent: dict[str, list[float]] = {"keystroke": [], "start a search": [],
-                                     "show its result, paint the list": [],
-                                     "empty box: list, show, paint": []}
+    spent: dict[str, list[float]] = {
+        "keystroke": [],
+        "start a search": [],
+        "show its result, paint the list": [],
+        "empty box: list, show, paint": [],
+    }
 
     def timing(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
         def wrapper(*args: Any) -> Any:
@@ -196,14 +220,15 @@ def window(store: Any, home: Path) -> dict[str, Any]:
                 if searching:
                     spent[name].append((time.perf_counter() - t0) * 1000)
                 elif name == "start a search":  # the box was cleared: listed at once
-                    spent["empty box: list, show, paint"].append(
-                        (time.perf_counter() - t0) * 1000)
+                    spent["empty box: list, show, paint"].append((time.perf_counter() - t0) * 1000)
+
         return wrapper
 
     page._search_timer.timeout.disconnect()
     page._search_timer.timeout.connect(timing("start a search", page.refresh_list))
     page._show_chats = timing(  # type: ignore[method-assign]
-        "show its result, paint the list", page._show_chats)
+        "show its result, paint the list", page._show_chats
+    )
 
     def pump(ms: float) -> None:
         end = time.perf_counter() + ms / 1000
@@ -241,8 +266,11 @@ def window(store: Any, home: Path) -> dict[str, Any]:
                     pump(KEY_INTERVAL_MS)
                 expected = expected_titles[q]
                 deadline = time.perf_counter() + 10
-                while (page._search_timer.isActive() or page._search_task is not None
-                       or page.chat_model.titles() != expected):
+                while (
+                    page._search_timer.isActive()
+                    or page._search_task is not None
+                    or page.chat_model.titles() != expected
+                ):
                     assert time.perf_counter() < deadline, f"no result for {q!r}"
                     app.processEvents()
                     time.sleep(0.0005)
@@ -277,26 +305,33 @@ def window(store: Any, home: Path) -> dict[str, Any]:
     QThreadPool.globalInstance().waitForDone(10_000)
     services._chats = None  # the bench closes its own store
     services.close()
-    return {"gui_thread_ms": {k: stats(v) for k, v in spent.items()},
-            "keystrokes": len(spent["keystroke"]),
-            "typing_to_list_ms": stats(latency),
-            "event_loop_gap_ms": stats(gaps),
-            "gaps_over_frame": sum(g > 10 + FRAME_MS for g in gaps),
-            "idle_event_loop_gap_ms": stats(idle.gaps),
-            "idle_gaps_over_frame": sum(g > 10 + FRAME_MS for g in idle.gaps),
-            "full_gc_while_typing_ms": collections,
-            "before_keystroke_ms": stats(before_keystroke),
-            "before_refill_ms": stats(before_refill),
-            "search_delay_ms": SEARCH_DELAY_MS}
+    return {
+        "gui_thread_ms": {k: stats(v) for k, v in spent.items()},
+        "keystrokes": len(spent["keystroke"]),
+        "typing_to_list_ms": stats(latency),
+        "event_loop_gap_ms": stats(gaps),
+        "gaps_over_frame": sum(g > 10 + FRAME_MS for g in gaps),
+        "idle_event_loop_gap_ms": stats(idle.gaps),
+        "idle_gaps_over_frame": sum(g > 10 + FRAME_MS for g in idle.gaps),
+        "full_gc_while_typing_ms": collections,
+        "before_keystroke_ms": stats(before_keystroke),
+        "before_refill_ms": stats(before_refill),
+        "search_delay_ms": SEARCH_DELAY_MS,
+    }
 
 
 def main() -> None:
     from engine import vault
     from engine.chats import ChatStore
 
-    result: dict[str, Any] = {"chats": CHATS, "messages_per_chat": MESSAGES,
-                              "words_per_message": WORDS, "runs": RUNS,
-                              "sqlite": sqlite3.sqlite_version, "python": sys.version.split()[0]}
+    result: dict[str, Any] = {
+        "chats": CHATS,
+        "messages_per_chat": MESSAGES,
+        "words_per_message": WORDS,
+        "runs": RUNS,
+        "sqlite": sqlite3.sqlite_version,
+        "python": sys.version.split()[0],
+    }
     with tempfile.TemporaryDirectory() as tmp:
         plain = Path(tmp) / "plain" / "chats.sqlite"
         plain.parent.mkdir()
@@ -305,8 +340,9 @@ def main() -> None:
         result["build_s"] = time.perf_counter() - t0
         result["file_mb"] = plain.stat().st_size / 1e6
         with sqlite3.connect(plain) as db:
-            result["text_mb"] = db.execute("SELECT sum(length(content)) FROM messages"
-                                           ).fetchone()[0] / 1e6
+            result["text_mb"] = (
+                db.execute("SELECT sum(length(content)) FROM messages").fetchone()[0] / 1e6
+            )
         db.close()
         encrypted = Path(tmp) / "encrypted" / "chats.sqlite"
         encrypted.parent.mkdir()
@@ -314,8 +350,10 @@ def main() -> None:
         vault.convert(encrypted, KEY, encrypt=True)
         for name, path, key in (("clear", plain, None), ("encrypted", encrypted, KEY)):
             store = ChatStore(path, key=key)
-            result[name] = {"engine": engine(store),
-                            "window": window(store, Path(tmp) / f"home-{name}")}
+            result[name] = {
+                "engine": engine(store),
+                "window": window(store, Path(tmp) / f"home-{name}"),
+            }
             store.close()
     report(result)
     out = ROOT / "bench" / "results" / "chat_search.json"
@@ -325,43 +363,62 @@ def main() -> None:
 
 
 def report(result: dict[str, Any]) -> None:
-    print(f"{result['chats']} chats x {result['messages_per_chat']} messages of "
-          f"{result['words_per_message'][0]}-{result['words_per_message'][1]} words: "
-          f"{result['text_mb']:.1f} MB of text, {result['file_mb']:.1f} MB file; SQLite "
-          f"{result['sqlite']}, Python {result['python']}")
+    print(
+        f"{result['chats']} chats x {result['messages_per_chat']} messages of "
+        f"{result['words_per_message'][0]}-{result['words_per_message'][1]} words: "
+        f"{result['text_mb']:.1f} MB of text, {result['file_mb']:.1f} MB file; SQLite "
+        f"{result['sqlite']}, Python {result['python']}"
+    )
     for name in ("clear", "encrypted"):
-        print(f"\nEngine, {name} store: before chats(query), after titles(query); ms over "
-              f"{result['runs']} runs")
-        print(f"  {'query':26} {'chats':>5} {'before p50':>10} {'p95':>6} {'after p50':>9} "
-              f"{'p95':>6} {'after a commit p50':>18} {'p95':>6}")
+        print(
+            f"\nEngine, {name} store: before chats(query), after titles(query); ms over "
+            f"{result['runs']} runs"
+        )
+        print(
+            f"  {'query':26} {'chats':>5} {'before p50':>10} {'p95':>6} {'after p50':>9} "
+            f"{'p95':>6} {'after a commit p50':>18} {'p95':>6}"
+        )
         for q, r in result[name]["engine"].items():
             b, a, c = r["before_ms"], r["after_ms"], r["after_a_commit_ms"]
-            cols = (f"{b['median']:10.1f} {b['p95']:6.1f}" if b else f"{'-':>10} {'-':>6}",
-                    f"{a['median']:9.1f} {a['p95']:6.1f}",
-                    f"{c['median']:18.1f} {c['p95']:6.1f}" if c else f"{'-':>18} {'-':>6}")
+            cols = (
+                f"{b['median']:10.1f} {b['p95']:6.1f}" if b else f"{'-':>10} {'-':>6}",
+                f"{a['median']:9.1f} {a['p95']:6.1f}",
+                f"{c['median']:18.1f} {c['p95']:6.1f}" if c else f"{'-':>18} {'-':>6}",
+            )
             print(f"  {q!r:26} {r['matches']:5d} {cols[0]} {cols[1]} {cols[2]}")
         w = result[name]["window"]
-        print(f"\nWindow, {name} store: GUI-thread time, ms ({w['keystrokes']} keystrokes, "
-              f"{len(TYPED)} queries typed 3 times, a key every {KEY_INTERVAL_MS} ms)")
+        print(
+            f"\nWindow, {name} store: GUI-thread time, ms ({w['keystrokes']} keystrokes, "
+            f"{len(TYPED)} queries typed 3 times, a key every {KEY_INTERVAL_MS} ms)"
+        )
         print(f"  {'on the GUI thread':42} {'n':>4} {'p50':>6} {'p95':>6} {'max':>6}")
-        rows = [*w["gui_thread_ms"].items(),
-                ("before, each key: search + list refill", w["before_keystroke_ms"]),
-                ("before: QListWidget refill, 1,000 rows", w["before_refill_ms"])]
+        rows = [
+            *w["gui_thread_ms"].items(),
+            ("before, each key: search + list refill", w["before_keystroke_ms"]),
+            ("before: QListWidget refill, 1,000 rows", w["before_refill_ms"]),
+        ]
         for label, s in rows:
-            print(f"  {label:42} {s['n']:4d} {s['median']:6.2f} {s['p95']:6.2f} "
-                  f"{s['max']:6.2f}")
+            print(f"  {label:42} {s['n']:4d} {s['median']:6.2f} {s['p95']:6.2f} {s['max']:6.2f}")
         g, lat, idle = w["event_loop_gap_ms"], w["typing_to_list_ms"], w["idle_event_loop_gap_ms"]
-        print(f"  event loop while typing (10 ms timer): gap p50 {g['median']:.1f}, "
-              f"max {g['max']:.1f}; gaps over 10+{FRAME_MS:.0f} ms: {w['gaps_over_frame']} of "
-              f"{g['n']}")
-        print(f"  event loop idle, same time (control):   gap p50 {idle['median']:.1f}, "
-              f"max {idle['max']:.1f}; gaps over 10+{FRAME_MS:.0f} ms: "
-              f"{w['idle_gaps_over_frame']} of {idle['n']}")
+        print(
+            f"  event loop while typing (10 ms timer): gap p50 {g['median']:.1f}, "
+            f"max {g['max']:.1f}; gaps over 10+{FRAME_MS:.0f} ms: {w['gaps_over_frame']} of "
+            f"{g['n']}"
+        )
+        print(
+            f"  event loop idle, same time (control):   gap p50 {idle['median']:.1f}, "
+            f"max {idle['max']:.1f}; gaps over 10+{FRAME_MS:.0f} ms: "
+            f"{w['idle_gaps_over_frame']} of {idle['n']}"
+        )
         full = w["full_gc_while_typing_ms"]
-        print(f"  full garbage collections while typing: {len(full)}"
-              + (f", longest {max(full):.1f} ms" if full else ""))
-        print(f"  last key to list updated: p50 {lat['median']:.0f} ms, max {lat['max']:.0f} "
-              f"ms (includes the {w['search_delay_ms']} ms pause the search waits for)")
+        print(
+            f"  full garbage collections while typing: {len(full)}"
+            + (f", longest {max(full):.1f} ms" if full else "")
+        )
+        print(
+            f"  last key to list updated: p50 {lat['median']:.0f} ms, max {lat['max']:.0f} "
+            f"ms (includes the {w['search_delay_ms']} ms pause the search waits for)"
+        )
 
 
 if __name__ == "__main__":

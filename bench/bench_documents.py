@@ -56,8 +56,9 @@ def sync(lib: DocumentLibrary, name: str) -> IndexDone:
     return done
 
 
-def evaluate(lib: DocumentLibrary, name: str, questions: list[dict[str, str]], mode: str
-             ) -> dict[str, float]:
+def evaluate(
+    lib: DocumentLibrary, name: str, questions: list[dict[str, str]], mode: str
+) -> dict[str, float]:
     recall = rr = 0.0
     for q in questions:
         hits = lib.search(name, q["question"], top_k=10, min_score=0.0, mode=mode).hits
@@ -77,12 +78,19 @@ def part_quality(args: argparse.Namespace, work: Path, out: dict[str, Any]) -> D
     t0 = time.perf_counter()
     done = sync(lib, "corpus")
     seconds = time.perf_counter() - t0
-    out["index"] = {"files": done.indexed, "skipped": done.skipped, "failed": done.failed,
-                    "chunks": done.chunks_added, "seconds": seconds,
-                    "chunks_per_s": done.chunks_added / seconds}
-    print(f"\nindexed {done.indexed} files ({done.skipped} skipped, {done.failed} failed), "
-          f"{done.chunks_added} chunks in {seconds:.1f} s = {done.chunks_added / seconds:.1f} "
-          "chunks/s end to end")
+    out["index"] = {
+        "files": done.indexed,
+        "skipped": done.skipped,
+        "failed": done.failed,
+        "chunks": done.chunks_added,
+        "seconds": seconds,
+        "chunks_per_s": done.chunks_added / seconds,
+    }
+    print(
+        f"\nindexed {done.indexed} files ({done.skipped} skipped, {done.failed} failed), "
+        f"{done.chunks_added} chunks in {seconds:.1f} s = {done.chunks_added / seconds:.1f} "
+        "chunks/s end to end"
+    )
     print(f"\n{'retrieval':10} {'recall@5':>9} {'MRR@10':>8}   ({len(questions)} questions)")
     out["quality"] = {}
     for mode in ("vector", "bm25", "hybrid"):
@@ -94,11 +102,15 @@ def part_quality(args: argparse.Namespace, work: Path, out: dict[str, Any]) -> D
 
 def _chunk_texts(lib: DocumentLibrary) -> list[str]:
     store = DocumentStore(lib.folder / "documents.sqlite")
-    rows = store.db.execute("SELECT c.text, c.heading, d.path, c.tokens FROM chunks c "
-                            "JOIN documents d ON d.id = c.document_id ORDER BY c.id").fetchall()
+    rows = store.db.execute(
+        "SELECT c.text, c.heading, d.path, c.tokens FROM chunks c "
+        "JOIN documents d ON d.id = c.document_id ORDER BY c.id"
+    ).fetchall()
     emb = lib.embedder
-    return [emb.passage_input(f"{Path(p).name} › {h}" if h else Path(p).name, t, n)
-            for t, h, p, n in rows]
+    return [
+        emb.passage_input(f"{Path(p).name} › {h}" if h else Path(p).name, t, n)
+        for t, h, p, n in rows
+    ]
 
 
 def part_embed(lib: DocumentLibrary, out: dict[str, Any], limit: int) -> None:
@@ -113,11 +125,18 @@ def part_embed(lib: DocumentLibrary, out: dict[str, Any], limit: int) -> None:
     def timed(name: str, model: Any, **kw: Any) -> np.ndarray:
         model.encode(texts[:64], **kw)  # warm up
         t0 = time.perf_counter()
-        vecs = model.encode(texts, normalize_embeddings=True, convert_to_numpy=True,
-                            show_progress_bar=False, **kw)
+        vecs = model.encode(
+            texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False, **kw
+        )
         secs = time.perf_counter() - t0
-        rows.append({"backend": name, "chunks": len(texts), "seconds": secs,
-                     "chunks_per_s": len(texts) / secs})
+        rows.append(
+            {
+                "backend": name,
+                "chunks": len(texts),
+                "seconds": secs,
+                "chunks_per_s": len(texts) / secs,
+            }
+        )
         return np.asarray(vecs, dtype=np.float32)
 
     base = SentenceTransformer(folder, device="cpu", local_files_only=True)
@@ -126,18 +145,23 @@ def part_embed(lib: DocumentLibrary, out: dict[str, Any], limit: int) -> None:
         timed("torch fp32, batch 64", base, batch_size=64)
     q8 = torch.ao.quantization.quantize_dynamic(
         SentenceTransformer(folder, device="cpu", local_files_only=True),
-        {torch.nn.Linear}, dtype=torch.qint8)
+        {torch.nn.Linear},
+        dtype=torch.qint8,
+    )
     v8 = timed("torch int8 dynamic quantisation", q8)
-    bf = SentenceTransformer(folder, device="cpu", local_files_only=True,
-                             model_kwargs={"torch_dtype": torch.bfloat16})
+    bf = SentenceTransformer(
+        folder, device="cpu", local_files_only=True, model_kwargs={"torch_dtype": torch.bfloat16}
+    )
     vbf = timed("torch bfloat16", bf)
     base_rate = rows[0]["chunks_per_s"]
     # Recall of each backend: rank the sample's chunks for each question by that backend's
     # vectors and compare the top 5 with the fp32 top 5 (agreement, not ground truth).
     qref = base.encode([q["question"] for q in questions], normalize_embeddings=True)
     agreements = {}
-    for name, vecs, model in (("torch int8 dynamic quantisation", v8, q8),
-                              ("torch bfloat16", vbf, bf)):
+    for name, vecs, model in (
+        ("torch int8 dynamic quantisation", v8, q8),
+        ("torch bfloat16", vbf, bf),
+    ):
         qv = model.encode([q["question"] for q in questions], normalize_embeddings=True)
         same = 0.0
         for i in range(len(questions)):
@@ -149,8 +173,10 @@ def part_embed(lib: DocumentLibrary, out: dict[str, Any], limit: int) -> None:
     for r in rows:
         r["ratio"] = r["chunks_per_s"] / base_rate
         r["top5_agreement_with_fp32"] = agreements.get(r["backend"], 1.0)
-        print(f"{r['backend']:44} {r['chunks_per_s']:9.1f} {r['ratio']:8.2f}x "
-              f"{r['top5_agreement_with_fp32']:16.3f}")
+        print(
+            f"{r['backend']:44} {r['chunks_per_s']:9.1f} {r['ratio']:8.2f}x "
+            f"{r['top5_agreement_with_fp32']:16.3f}"
+        )
     out["embed"] = rows
 
 
@@ -172,12 +198,22 @@ def part_latency(lib: DocumentLibrary, work: Path, out: dict[str, Any]) -> None:
             for k in range(per_doc):
                 text, heading, tokens, blob = rows[(d * per_doc + k) % len(rows)]
                 v = np.frombuffer(blob, dtype=np.float32) + rng.normal(0, 0.01, 384).astype(
-                    np.float32)
+                    np.float32
+                )
                 vecs.append(v / np.linalg.norm(v))
                 chunks.append(NewChunk(k, text, heading, None, 0, len(text), 1, 1, tokens))
-            store.replace_chunks(col, f"/synthetic/{d}.txt", kind="text", size=1, mtime_ns=1,
-                                 sha256="-", pages=None, reason=None, chunks=chunks,
-                                 embeddings=np.stack(vecs))
+            store.replace_chunks(
+                col,
+                f"/synthetic/{d}.txt",
+                kind="text",
+                size=1,
+                mtime_ns=1,
+                sha256="-",
+                pages=None,
+                reason=None,
+                chunks=chunks,
+                embeddings=np.stack(vecs),
+            )
         store.close()
         lib_n.search("scale", "warm up")  # fills chromadb from SQLite
         full, only = [], []
@@ -197,11 +233,17 @@ def part_latency(lib: DocumentLibrary, work: Path, out: dict[str, Any]) -> None:
             vh = vectors.query(col, qv, 30)
             retrieval.search(store, col, qv, vh, q, top_k=6, min_score=0.3)
             only.append(time.perf_counter() - t0)
-        r = {"p50_ms": _pct(full, 50), "p95_ms": _pct(full, 95),
-             "retrieval_only_p50_ms": _pct(only, 50), "retrieval_only_p95_ms": _pct(only, 95)}
+        r = {
+            "p50_ms": _pct(full, 50),
+            "p95_ms": _pct(full, 95),
+            "retrieval_only_p50_ms": _pct(only, 50),
+            "retrieval_only_p95_ms": _pct(only, 95),
+        }
         out["latency"][str(size)] = r
-        print(f"{size:8,} {r['p50_ms']:9.1f}ms {r['p95_ms']:6.1f}ms "
-              f"{r['retrieval_only_p50_ms']:17.1f}ms {r['retrieval_only_p95_ms']:6.1f}ms")
+        print(
+            f"{size:8,} {r['p50_ms']:9.1f}ms {r['p95_ms']:6.1f}ms "
+            f"{r['retrieval_only_p50_ms']:17.1f}ms {r['retrieval_only_p95_ms']:6.1f}ms"
+        )
 
 
 def part_resync(embedder: Embedder, work: Path, out: dict[str, Any]) -> None:
@@ -222,10 +264,15 @@ def part_resync(embedder: Embedder, work: Path, out: dict[str, Any]) -> None:
         again = sync(lib, "tenk")
         times.append(time.perf_counter() - t0)
         assert again.unchanged == 10_000 and again.indexed == 0
-    out["resync"] = {"files": first.indexed, "first_sync_s": t_first,
-                     "unchanged_resync_s": statistics.median(times)}
-    print(f"\n10,000 files: first sync {t_first:.1f} s; unchanged re-sync "
-          f"{statistics.median(times):.2f} s (median of 3)")
+    out["resync"] = {
+        "files": first.indexed,
+        "first_sync_s": t_first,
+        "unchanged_resync_s": statistics.median(times),
+    }
+    print(
+        f"\n10,000 files: first sync {t_first:.1f} s; unchanged re-sync "
+        f"{statistics.median(times):.2f} s (median of 3)"
+    )
 
 
 def _pct(values: list[float], p: int) -> float:
@@ -236,12 +283,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--parts", default="quality,embed,latency,resync")
-    parser.add_argument("--embed-limit", type=int, default=3000,
-                        help="chunks used to compare embedding backends")
+    parser.add_argument(
+        "--embed-limit", type=int, default=3000, help="chunks used to compare embedding backends"
+    )
     args = parser.parse_args()
     if not args.corpus.is_dir():
-        sys.exit(f"corpus {args.corpus} not found: apt-get install python3.11-doc, or pass "
-                 "--corpus")
+        sys.exit(
+            f"corpus {args.corpus} not found: apt-get install python3.11-doc, or pass --corpus"
+        )
     parts = set(args.parts.split(","))
     out: dict[str, Any] = {"corpus": str(args.corpus), "cpu_count": os.cpu_count()}
     with tempfile.TemporaryDirectory(prefix="hearth-bench-docs-") as tmp:

@@ -51,8 +51,9 @@ def time_curl(url: str, dest: Path) -> float:
 
 
 def time_hearth(endpoint: str, home: Path) -> float:
-    paths = DataPaths(config=home / "config", data=home / "data", cache=home / "cache",
-                      logs=home / "logs").ensure()
+    paths = DataPaths(
+        config=home / "config", data=home / "data", cache=home / "cache", logs=home / "logs"
+    ).ensure()
     request = downloads.DownloadRequest("bench/payload", "payload.bin", "main")
     config = downloads.DownloadConfig(endpoint=endpoint)
     started = time.perf_counter()
@@ -92,8 +93,9 @@ def main() -> int:
         size = payload.stat().st_size
         rows: dict[str, list[float]] = {"curl": [], "hearth": [], "sha256 only": []}
         # The server runs in its own process, so neither client shares a GIL with it.
-        server = subprocess.Popen([sys.executable, __file__, "--serve", str(payload)],
-                                  stdout=subprocess.PIPE, text=True)
+        server = subprocess.Popen(
+            [sys.executable, __file__, "--serve", str(payload)], stdout=subprocess.PIPE, text=True
+        )
         try:
             assert server.stdout is not None
             endpoint = server.stdout.readline().strip()
@@ -119,8 +121,18 @@ def main() -> int:
     out_dir = ROOT / "bench" / "results"
     out_dir.mkdir(exist_ok=True)
     out = out_dir / f"download-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps({"size_bytes": size, "repeats": args.repeats, "seconds": rows,
-                               "median_mb_per_s": mbps, "cpus": os.cpu_count()}, indent=2))
+    out.write_text(
+        json.dumps(
+            {
+                "size_bytes": size,
+                "repeats": args.repeats,
+                "seconds": rows,
+                "median_mb_per_s": mbps,
+                "cpus": os.cpu_count(),
+            },
+            indent=2,
+        )
+    )
     print(f"wrote {out.relative_to(ROOT)}")
     return 0
 

@@ -40,22 +40,31 @@ def launch_to_interactive() -> list[float]:
         with tempfile.TemporaryDirectory() as home:
             env = dict(os.environ, HEARTH_HOME=home, HEARTH_STARTUP_PROBE="1")
             t0 = time.time()
-            out = subprocess.run([sys.executable, "-m", "app"], cwd=ROOT, env=env,
-                                 capture_output=True, text=True, timeout=120).stdout
+            out = subprocess.run(
+                [sys.executable, "-m", "app"],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            ).stdout
             stamp = float(out.split("interactive ", 1)[1].split()[0])
             times.append(stamp - t0)
     return times
 
 
 def bare_qt() -> list[float]:
-    code = ("import time,sys; from PySide6.QtWidgets import QApplication, QWidget; "
-            "a=QApplication([]); w=QWidget(); w.show(); a.processEvents(); "
-            "print(time.time())")
+    code = (
+        "import time,sys; from PySide6.QtWidgets import QApplication, QWidget; "
+        "a=QApplication([]); w=QWidget(); w.show(); a.processEvents(); "
+        "print(time.time())"
+    )
     times = []
     for _ in range(LAUNCHES):
         t0 = time.time()
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             timeout=60).stdout
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+        ).stdout
         times.append(float(out.strip()) - t0)
     return times
 
@@ -95,20 +104,30 @@ def event_loop(tmp: Path) -> dict[str, list[float]]:
         win = MainWindow(services)
         win.show()
         win.start()
-        starting = gaps_while(app, lambda: win.chat.model_state.endswith("ready")  # noqa: B023
-                              and not win.chat.busy(), 60)  # noqa: B023
+        starting = gaps_while(
+            app,
+            lambda: (
+                win.chat.model_state.endswith("ready")  # noqa: B023
+                and not win.chat.busy()  # noqa: B023
+            ),
+            60,
+        )
         if isolated:
             out["start: loading the bundled model"] = starting
-            services.chats.configure(win.chat.chat_id, sampling={
-                "temperature": 0.8, "seed": 1, "max_tokens": 600})
+            services.chats.configure(
+                win.chat.chat_id, sampling={"temperature": 0.8, "seed": 1, "max_tokens": 600}
+            )
             win.chat.composer.setPlainText("Write a very long story about a dragon.")
             win.chat.send()
             out["generating"] = gaps_while(app, lambda: not win.chat.busy(), 120)  # noqa: B023
         done: list[str] = []
         win.documents.indexed.connect(done.append)
         win.documents.create_collection("bench", [str(make_folder(tmp / f"docs-{isolated}"))])
-        key = "indexing (child process, as shipped)" if isolated else \
-            "indexing (in-process, baseline)"
+        key = (
+            "indexing (child process, as shipped)"
+            if isolated
+            else "indexing (in-process, baseline)"
+        )
         out[key] = gaps_while(app, lambda: bool(done), 600)  # noqa: B023
         win.close()
         from PySide6.QtCore import QThreadPool
@@ -120,9 +139,13 @@ def event_loop(tmp: Path) -> dict[str, list[float]]:
 
 def summary(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
-    return {"n": len(values), "p50": statistics.median(ordered),
-            "p99": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
-            "max": ordered[-1], "over_50ms": sum(v > 50 for v in values)}
+    return {
+        "n": len(values),
+        "p50": statistics.median(ordered),
+        "p99": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
+        "max": ordered[-1],
+        "over_50ms": sum(v > 50 for v in values),
+    }
 
 
 def main() -> None:
@@ -131,9 +154,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         loops = event_loop(Path(tmp))
     result = {
-        "launch_to_interactive_s": {"hearth": launch, "bare_pyside6": floor,
-                                    "hearth_median": statistics.median(launch),
-                                    "bare_median": statistics.median(floor)},
+        "launch_to_interactive_s": {
+            "hearth": launch,
+            "bare_pyside6": floor,
+            "hearth_median": statistics.median(launch),
+            "bare_median": statistics.median(floor),
+        },
         "event_loop_gap_ms": {k: summary(v) for k, v in loops.items()},
         "python": sys.version.split()[0],
     }
@@ -143,8 +169,10 @@ def main() -> None:
     print("\nEvent-loop gaps with a 10 ms timer (ms):")
     print(f"  {'while':40} {'ticks':>6} {'p50':>6} {'p99':>7} {'max':>7} {'>50ms':>6}")
     for name, s in result["event_loop_gap_ms"].items():
-        print(f"  {name:40} {s['n']:6d} {s['p50']:6.1f} {s['p99']:7.1f} {s['max']:7.1f} "
-              f"{s['over_50ms']:6d}")
+        print(
+            f"  {name:40} {s['n']:6d} {s['p50']:6.1f} {s['p99']:7.1f} {s['max']:7.1f} "
+            f"{s['over_50ms']:6d}"
+        )
     out = ROOT / "bench" / "results" / "gui.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2))

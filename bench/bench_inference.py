@@ -49,12 +49,12 @@ SHORT = "Write a long story about a lighthouse keeper and the sea."
 N_DECODE = 128
 
 
-
 def open_runtime() -> ModelRuntime:
     """A runtime held to the policy of default settings (none): the bench names its file."""
     home = Path(tempfile.mkdtemp(prefix="hearth-bench-"))
     paths = paths_module.resolve({"HEARTH_HOME": str(home)})
     return ModelRuntime(admit=models.gate(Settings.load(None), paths))
+
 
 def long_prompt(nonce: int, facts: int) -> str:
     # The nonce comes first so that no run can reuse another's KV cache.
@@ -63,15 +63,18 @@ def long_prompt(nonce: int, facts: int) -> str:
 
 
 def engine_runs(model: Path, threads: int, repeats: int) -> dict[str, list[float]]:
-    out: dict[str, list[float]] = {k: [] for k in
-                                   ("prefill", "decode", "ttft", "stop_gen", "stop_prefill")}
+    out: dict[str, list[float]] = {
+        k: [] for k in ("prefill", "decode", "ttft", "stop_gen", "stop_prefill")
+    }
     with open_runtime() as rt:
         rt.load(LoadParams(str(model), context_length=8192, threads=threads, batch_size=512))
         greedy = SamplingParams(temperature=0, max_tokens=N_DECODE, repeat_penalty=1.0)
         for r in range(repeats):
             # prefill: ~512 tokens, nothing cached
-            req = ChatRequest((ChatMessage("user", long_prompt(r * 1000 + 1, 40)),),
-                              SamplingParams(temperature=0, max_tokens=1))
+            req = ChatRequest(
+                (ChatMessage("user", long_prompt(r * 1000 + 1, 40)),),
+                SamplingParams(temperature=0, max_tokens=1),
+            )
             *_, done = rt.stream_chat(req)
             out["prefill"].append(done.stats.prefill_tokens_per_s)
             # decode + TTFT: short prompt, fresh (different nonce)
@@ -80,8 +83,12 @@ def engine_runs(model: Path, threads: int, repeats: int) -> dict[str, list[float
             out["decode"].append(done.stats.tokens_per_s)
             out["ttft"].append(done.stats.time_to_first_token_s * 1000)
             # stop while generating
-            stream = rt.stream_chat(ChatRequest((ChatMessage("user", f"[{r}] {SHORT}"),),
-                                                SamplingParams(temperature=0.8, max_tokens=4000)))
+            stream = rt.stream_chat(
+                ChatRequest(
+                    (ChatMessage("user", f"[{r}] {SHORT}"),),
+                    SamplingParams(temperature=0.8, max_tokens=4000),
+                )
+            )
             pieces = 0
             for event in stream:
                 if isinstance(event, TextPiece):
@@ -131,8 +138,12 @@ def direct_runs(model: Path, threads: int | None, repeats: int) -> dict[str, lis
         t_first = None
         n = 0
         for chunk in llm.create_chat_completion(
-                messages=[{"role": "user", "content": f"({r}) {SHORT}"}], temperature=0,
-                max_tokens=N_DECODE, repeat_penalty=1.0, stream=True):
+            messages=[{"role": "user", "content": f"({r}) {SHORT}"}],
+            temperature=0,
+            max_tokens=N_DECODE,
+            repeat_penalty=1.0,
+            stream=True,
+        ):
             if chunk["choices"][0]["delta"].get("content"):
                 n += 1
                 if t_first is None:
@@ -149,9 +160,26 @@ def llama_bench_runs(model: Path, threads: int, repeats: int) -> dict[str, list[
     if not LLAMA_BENCH.exists():
         return None
     result = subprocess.run(
-        [str(LLAMA_BENCH), "-m", str(model), "-t", str(threads), "-p", "512", "-n",
-         str(N_DECODE), "-r", str(repeats), "-o", "json"],
-        capture_output=True, text=True, timeout=900, check=True)
+        [
+            str(LLAMA_BENCH),
+            "-m",
+            str(model),
+            "-t",
+            str(threads),
+            "-p",
+            "512",
+            "-n",
+            str(N_DECODE),
+            "-r",
+            str(repeats),
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=True,
+    )
     rows = json.loads(result.stdout)
     out: dict[str, list[float]] = {"prefill": [], "decode": []}
     for row in rows:
@@ -169,8 +197,7 @@ def main() -> int:
     parser.add_argument("--model", type=Path, default=None)
     parser.add_argument("--threads", type=int, default=default_threads())
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" /
-                        "inference.json")
+    parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "inference.json")
     args = parser.parse_args()
     model = args.model or bundled.CHAT.path()
 
@@ -183,12 +210,15 @@ def main() -> int:
 
     summary: dict[str, dict[str, float | None]] = {
         name: ({k: median(v) for k, v in runs.items()} if runs is not None else {})
-        for name, runs in systems.items()}
+        for name, runs in systems.items()
+    }
     base = summary["llama-bench (llama.cpp)"] or None
 
     print(f"model {model.name}, threads {args.threads}, median of {args.repeats} runs")
-    header = (f"{'system':34} {'prefill t/s':>12} {'decode t/s':>11} {'TTFT ms':>8} "
-              f"{'x llama-bench (pp / tg)':>24}")
+    header = (
+        f"{'system':34} {'prefill t/s':>12} {'decode t/s':>11} {'TTFT ms':>8} "
+        f"{'x llama-bench (pp / tg)':>24}"
+    )
     print(header)
     print("-" * len(header))
     for name, row in summary.items():
@@ -199,16 +229,29 @@ def main() -> int:
         if base and row.get("prefill") and row.get("decode"):
             ratio = f"{row['prefill'] / base['prefill']:.2f} / {row['decode'] / base['decode']:.2f}"
         ttft = row.get("ttft")
-        print(f"{name:34} {row.get('prefill') or 0:12.1f} {row.get('decode') or 0:11.1f} "
-              f"{(f'{ttft:.1f}' if ttft is not None else '-'):>8} {ratio:>24}")
+        print(
+            f"{name:34} {row.get('prefill') or 0:12.1f} {row.get('decode') or 0:11.1f} "
+            f"{(f'{ttft:.1f}' if ttft is not None else '-'):>8} {ratio:>24}"
+        )
     eng = summary["hearth engine"]
-    print(f"\nengine stop latency: while generating {eng['stop_gen']:.1f} ms, "
-          f"during a ~4k-token prompt {eng['stop_prefill'] or float('nan'):.1f} ms (median)")
+    print(
+        f"\nengine stop latency: while generating {eng['stop_gen']:.1f} ms, "
+        f"during a ~4k-token prompt {eng['stop_prefill'] or float('nan'):.1f} ms (median)"
+    )
 
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"model": str(model), "threads": args.threads,
-                                     "repeats": args.repeats, "raw": systems,
-                                     "median": summary}, indent=2))
+    args.json.write_text(
+        json.dumps(
+            {
+                "model": str(model),
+                "threads": args.threads,
+                "repeats": args.repeats,
+                "raw": systems,
+                "median": summary,
+            },
+            indent=2,
+        )
+    )
     print(f"JSON: {args.json}")
     return 0
 

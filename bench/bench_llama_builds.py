@@ -40,15 +40,15 @@ print("RESULT " + json.dumps({{"prefill": runs["prefill"][0], "decode": runs["de
 
 def one_run(portable: Path | None, threads: int) -> dict[str, Any]:
     first = [str(portable)] if portable is not None else []
-    env = {**os.environ, "HF_HUB_OFFLINE": "1",
-           "PYTHONPATH": os.pathsep.join([*first, str(ROOT)])}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": os.pathsep.join([*first, str(ROOT)])}
     code = CHILD.format(bench=str(ROOT / "bench"), threads=threads)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         timeout=600, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600, cwd=ROOT
+    )
     if out.returncode != 0:
         raise SystemExit(out.stderr)
     line = next(x for x in out.stdout.splitlines() if x.startswith("RESULT "))
-    result: dict[str, Any] = json.loads(line[len("RESULT "):])
+    result: dict[str, Any] = json.loads(line[len("RESULT ") :])
     return result
 
 
@@ -57,8 +57,9 @@ def main() -> None:
     parser.add_argument("--portable", type=Path, default=ROOT / "build" / "portable-llama")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--json", type=Path,
-                        default=ROOT / "bench" / "results" / "llama_builds.json")
+    parser.add_argument(
+        "--json", type=Path, default=ROOT / "bench" / "results" / "llama_builds.json"
+    )
     args = parser.parse_args()
     if not (args.portable / "llama_cpp").is_dir():
         raise SystemExit(f"{args.portable} has no llama_cpp: see this script's docstring")
@@ -67,30 +68,41 @@ def main() -> None:
     for r in range(args.rounds):
         order = ["native", "portable"] if r % 2 == 0 else ["portable", "native"]
         for name in order:
-            results[name].append(one_run(args.portable if name == "portable" else None,
-                                         args.threads))
-            print(f"round {r + 1}/{args.rounds} {name}: "
-                  f"prefill {results[name][-1]['prefill']:.0f} tok/s, "
-                  f"decode {results[name][-1]['decode']:.1f} tok/s", file=sys.stderr)
+            results[name].append(
+                one_run(args.portable if name == "portable" else None, args.threads)
+            )
+            print(
+                f"round {r + 1}/{args.rounds} {name}: "
+                f"prefill {results[name][-1]['prefill']:.0f} tok/s, "
+                f"decode {results[name][-1]['decode']:.1f} tok/s",
+                file=sys.stderr,
+            )
 
     summary: dict[str, Any] = {"threads": args.threads, "rounds": args.rounds, "builds": {}}
     for name, runs in results.items():
         summary["builds"][name] = {
             "prefill_tok_s": statistics.median(x["prefill"] for x in runs),
             "decode_tok_s": statistics.median(x["decode"] for x in runs),
-            "dispatch": runs[0]["dispatch"], "cpu_kernels": runs[0]["kernels"], "runs": runs,
+            "dispatch": runs[0]["dispatch"],
+            "cpu_kernels": runs[0]["kernels"],
+            "runs": runs,
         }
     b = summary["builds"]
     summary["ratio_portable_over_native"] = {
-        k: b["portable"][k] / b["native"][k] for k in ("prefill_tok_s", "decode_tok_s")}
+        k: b["portable"][k] / b["native"][k] for k in ("prefill_tok_s", "decode_tok_s")
+    }
 
     print(f"\n{'build':<10}{'prefill tok/s':>15}{'decode tok/s':>14}  CPU kernels")
     for name in ("native", "portable"):
-        print(f"{name:<10}{b[name]['prefill_tok_s']:>15.0f}{b[name]['decode_tok_s']:>14.1f}  "
-              f"{' '.join(b[name]['cpu_kernels'])}")
+        print(
+            f"{name:<10}{b[name]['prefill_tok_s']:>15.0f}{b[name]['decode_tok_s']:>14.1f}  "
+            f"{' '.join(b[name]['cpu_kernels'])}"
+        )
     ratio = summary["ratio_portable_over_native"]
-    print(f"{'ratio':<10}{ratio['prefill_tok_s']:>15.2f}{ratio['decode_tok_s']:>14.2f}  "
-          f"(portable / native, medians of {args.rounds} alternating rounds)")
+    print(
+        f"{'ratio':<10}{ratio['prefill_tok_s']:>15.2f}{ratio['decode_tok_s']:>14.2f}  "
+        f"(portable / native, medians of {args.rounds} alternating rounds)"
+    )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(summary, indent=2) + "\n")
     print(f"\nJSON: {args.json}")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 ROUNDS = 5
-PROBE = r'''
+PROBE = r"""
 import socket, sys, time
 if sys.argv[1] == "guard":
     from engine import network
@@ -40,7 +40,7 @@ for _ in range(2_000):
     server.accept()[0].close()
 connected = (time.perf_counter() - t) / 2_000
 print(opened * 1e6, connected * 1e6)
-'''
+"""
 
 
 def main() -> None:
@@ -49,23 +49,33 @@ def main() -> None:
         env = dict(os.environ, HEARTH_HOME=home)
         for _ in range(ROUNDS):
             for mode in samples:
-                out = subprocess.run([sys.executable, "-c", PROBE, mode], cwd=ROOT, env=env,
-                                     capture_output=True, text=True, check=True).stdout
+                out = subprocess.run(
+                    [sys.executable, "-c", PROBE, mode],
+                    cwd=ROOT,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
                 opened, connected = map(float, out.split())
                 samples[mode].append((opened, connected))
     result = {}
     for i, what in enumerate(("open() (µs)", "loopback connect (µs)")):
         bare = statistics.median(s[i] for s in samples["bare"])
         guard = statistics.median(s[i] for s in samples["guard"])
-        result[what] = {"without guard": round(bare, 3), "with guard": round(guard, 3),
-                        "ratio": round(guard / bare, 3)}
+        result[what] = {
+            "without guard": round(bare, 3),
+            "with guard": round(guard, 3),
+            "ratio": round(guard / bare, 3),
+        }
     print(f"{'operation':24} {'without':>10} {'with guard':>11} {'ratio':>7}")
     for what, r in result.items():
         print(f"{what:24} {r['without guard']:>10} {r['with guard']:>11} {r['ratio']:>7}")
     out_dir = ROOT / "bench" / "results"
     out_dir.mkdir(exist_ok=True)
-    (out_dir / "network_guard.json").write_text(json.dumps(
-        {"rounds": ROUNDS, "median_of_rounds": result}, indent=2) + "\n")
+    (out_dir / "network_guard.json").write_text(
+        json.dumps({"rounds": ROUNDS, "median_of_rounds": result}, indent=2) + "\n"
+    )
     print(json.dumps(result))
 
 

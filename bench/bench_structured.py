@@ -48,18 +48,31 @@ from engine.runtime import (  # noqa: E402
 from engine.runtime.grammar_sampler import GrammarSampler  # noqa: E402
 from engine.settings import Settings  # noqa: E402
 
-QUESTION = ("List ten cities of Europe, each with a one-sentence description, as JSON with a "
-            "'cities' list of objects with 'name' and 'description'.")
+QUESTION = (
+    "List ten cities of Europe, each with a one-sentence description, as JSON with a "
+    "'cities' list of objects with 'name' and 'description'."
+)
 SCHEMA = {
-    "type": "object", "required": ["cities"], "additionalProperties": False,
-    "properties": {"cities": {
-        "type": "array", "minItems": 10, "maxItems": 10,
-        "items": {"type": "object", "required": ["name", "description"],
-                  "additionalProperties": False,
-                  "properties": {"name": {"type": "string", "maxLength": 30},
-                                 "description": {"type": "string", "maxLength": 200}}}}},
+    "type": "object",
+    "required": ["cities"],
+    "additionalProperties": False,
+    "properties": {
+        "cities": {
+            "type": "array",
+            "minItems": 10,
+            "maxItems": 10,
+            "items": {
+                "type": "object",
+                "required": ["name", "description"],
+                "additionalProperties": False,
+                "properties": {
+                    "name": {"type": "string", "maxLength": 30},
+                    "description": {"type": "string", "maxLength": 200},
+                },
+            },
+        }
+    },
 }
-
 
 
 def open_runtime() -> ModelRuntime:
@@ -68,25 +81,32 @@ def open_runtime() -> ModelRuntime:
     paths = paths_module.resolve({"HEARTH_HOME": str(home)})
     return ModelRuntime(admit=models.gate(Settings.load(None), paths))
 
+
 def sampling_loop(llm: Any, tokens: int, grammar: str) -> dict[str, Callable[[], dict[str, float]]]:
     import llama_cpp
 
     vocab = llama_cpp.llama_model_get_vocab(llm.model)
-    prompt = llm.tokenize(("<|im_start|>user\n" + QUESTION + "<|im_end|>\n<|im_start|>assistant\n")
-                          .encode(), special=True)
+    prompt = llm.tokenize(
+        ("<|im_start|>user\n" + QUESTION + "<|im_end|>\n<|im_start|>assistant\n").encode(),
+        special=True,
+    )
 
     def greedy_chain(with_grammar: bool) -> Any:
         chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
         if with_grammar:
-            llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_grammar(
-                vocab, grammar.encode(), b"root"))
+            llama_cpp.llama_sampler_chain_add(
+                chain, llama_cpp.llama_sampler_init_grammar(vocab, grammar.encode(), b"root")
+            )
         llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_greedy())
         return chain
 
     def run(way: str) -> dict[str, float]:
         chain = greedy_chain(way == "grammar, whole vocab")
-        checker = (GrammarSampler(llama_cpp, llm.ctx, vocab, chain, grammar)
-                   if way == "grammar, check first" else None)
+        checker = (
+            GrammarSampler(llama_cpp, llm.ctx, vocab, chain, grammar)
+            if way == "grammar, check first"
+            else None
+        )
         llm.reset()
         llm.eval(prompt)
         choosing = 0.0
@@ -95,8 +115,11 @@ def sampling_loop(llm: Any, tokens: int, grammar: str) -> dict[str, Callable[[],
         try:
             while n < tokens:
                 t = time.perf_counter()
-                token = (checker.sample() if checker is not None
-                         else llama_cpp.llama_sampler_sample(chain, llm.ctx, -1))
+                token = (
+                    checker.sample()
+                    if checker is not None
+                    else llama_cpp.llama_sampler_sample(chain, llm.ctx, -1)
+                )
                 choosing += time.perf_counter() - t
                 if llama_cpp.llama_vocab_is_eog(vocab, token):
                     break
@@ -107,11 +130,17 @@ def sampling_loop(llm: Any, tokens: int, grammar: str) -> dict[str, Callable[[],
                 checker.free()
             llama_cpp.llama_sampler_free(chain)
         total = time.perf_counter() - t0
-        return {"tokens": n, "choose_ms": choosing / n * 1000, "tok_s": n / total,
-                "resampled": float(checker.resampled if checker is not None else 0)}
+        return {
+            "tokens": n,
+            "choose_ms": choosing / n * 1000,
+            "tok_s": n / total,
+            "resampled": float(checker.resampled if checker is not None else 0),
+        }
 
-    return {way: (lambda w=way: run(w))
-            for way in ("free", "grammar, check first", "grammar, whole vocab")}
+    return {
+        way: (lambda w=way: run(w))
+        for way in ("free", "grammar, check first", "grammar, whole vocab")
+    }
 
 
 def runtime_ways(model: Path, tokens: int) -> tuple[ModelRuntime, dict[str, Callable[[], Any]]]:
@@ -119,15 +148,18 @@ def runtime_ways(model: Path, tokens: int) -> tuple[ModelRuntime, dict[str, Call
     runtime.load(LoadParams(str(model), context_length=4096))
 
     def answer(schema: str | None, nonce: str) -> dict[str, float]:
-        sampling = SamplingParams(temperature=0, max_tokens=tokens, repeat_penalty=1.0,
-                                  json_schema=schema)
+        sampling = SamplingParams(
+            temperature=0, max_tokens=tokens, repeat_penalty=1.0, json_schema=schema
+        )
         request = ChatRequest((ChatMessage("user", nonce + QUESTION),), sampling)
         done = [e for e in runtime.stream_chat(request) if isinstance(e, Done)][-1]
         return {"tokens": done.stats.generated_tokens, "tok_s": done.stats.tokens_per_s}
 
     text = json.dumps(SCHEMA)
-    return runtime, {"runtime, free": lambda n: answer(None, n),
-                     "runtime, JSON schema": lambda n: answer(text, n)}
+    return runtime, {
+        "runtime, free": lambda n: answer(None, n),
+        "runtime, JSON schema": lambda n: answer(text, n),
+    }
 
 
 def main() -> int:
@@ -135,8 +167,7 @@ def main() -> int:
     parser.add_argument("--model", type=Path, default=None)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--tokens", type=int, default=128)
-    parser.add_argument("--json", type=Path,
-                        default=ROOT / "bench" / "results" / "structured.json")
+    parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "structured.json")
     args = parser.parse_args()
     network.install("bench")
     import llama_cpp
@@ -167,25 +198,43 @@ def main() -> int:
     finally:
         runtime.close()
 
-    median = {name: {k: statistics.median(run[k] for run in runs) for k in runs[0]}
-              for name, runs in raw.items()}
-    print(f"model {model.name}, up to {args.tokens} tokens greedy, median of {args.rounds} "
-          f"rounds, vocabulary {vocab_size:,}")
-    header = (f"{'way':22} {'tokens':>6} {'choose ms/tok':>14} {'tok/s':>7} {'x free':>7} "
-              f"{'resampled':>9}")
+    median = {
+        name: {k: statistics.median(run[k] for run in runs) for k in runs[0]}
+        for name, runs in raw.items()
+    }
+    print(
+        f"model {model.name}, up to {args.tokens} tokens greedy, median of {args.rounds} "
+        f"rounds, vocabulary {vocab_size:,}"
+    )
+    header = (
+        f"{'way':22} {'tokens':>6} {'choose ms/tok':>14} {'tok/s':>7} {'x free':>7} "
+        f"{'resampled':>9}"
+    )
     print(header)
     print("-" * len(header))
     for name, row in median.items():
         base = median["runtime, free" if name.startswith("runtime") else "free"]
         choose = f"{row['choose_ms']:.2f}" if "choose_ms" in row else "-"
         resampled = f"{row['resampled']:.0f}" if "resampled" in row else "-"
-        print(f"{name:22} {row['tokens']:6.0f} {choose:>14} {row['tok_s']:7.1f} "
-              f"{row['tok_s'] / base['tok_s']:7.3f} {resampled:>9}")
+        print(
+            f"{name:22} {row['tokens']:6.0f} {choose:>14} {row['tok_s']:7.1f} "
+            f"{row['tok_s'] / base['tok_s']:7.3f} {resampled:>9}"
+        )
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"model": str(model), "tokens": args.tokens,
-                                     "rounds": args.rounds, "vocabulary": vocab_size,
-                                     "schema": SCHEMA, "raw": raw,
-                                     "median": median}, indent=2))
+    args.json.write_text(
+        json.dumps(
+            {
+                "model": str(model),
+                "tokens": args.tokens,
+                "rounds": args.rounds,
+                "vocabulary": vocab_size,
+                "schema": SCHEMA,
+                "raw": raw,
+                "median": median,
+            },
+            indent=2,
+        )
+    )
     print(f"JSON: {args.json}")
     return 0
 

@@ -18,8 +18,12 @@ FORMATS = ("md", "json")
 def markdown(data: dict[str, Any]) -> str:
     """`ChatStore.export()` data as Markdown."""
     chat = data["chat"]
-    lines = [f"# {chat['title']}", "",
-             f"_Exported from Hearth on {time.strftime('%Y-%m-%d %H:%M')}_", ""]
+    lines = [
+        f"# {chat['title']}",
+        "",
+        f"_Exported from Hearth on {time.strftime('%Y-%m-%d %H:%M')}_",
+        "",
+    ]
     for m in data["messages"]:
         who = "You" if m["role"] == "user" else (m.get("model") or "Hearth")
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(m["created"]))
@@ -28,8 +32,11 @@ def markdown(data: dict[str, Any]) -> str:
         if m.get("sources"):
             lines.append("Sources:")
             for s in m["sources"]:
-                where = f"page {s['page']}" if s.get("page") else \
-                    f"lines {s.get('line_start')}-{s.get('line_end')}"
+                where = (
+                    f"page {s['page']}"
+                    if s.get("page")
+                    else f"lines {s.get('line_start')}-{s.get('line_end')}"
+                )
                 quote = " ".join(str(s.get("quote", "")).split())
                 lines.append(f"{s['n']}. {s.get('file') or s['path']}, {where}: “{quote}”")
             lines.append("")
@@ -52,6 +59,7 @@ def write(store: ChatStore, chat_id: int, path: Path, fmt: str | None = None) ->
     try:
         files.write_atomic(path, text)
     except OSError as exc:
-        raise HearthError(f"The chat could not be written to {path}: {exc.strerror or exc}.",
-                          str(exc)) from None
+        raise HearthError(
+            f"The chat could not be written to {path}: {exc.strerror or exc}.", str(exc)
+        ) from None
     return path

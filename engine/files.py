@@ -88,4 +88,5 @@ def check_space(folder: Path, still_needed: int, size: int) -> None:
         raise NotEnoughSpace(
             f"Not enough disk space: the model needs {size_text(still_needed)} more and "
             f"{folder} has {size_text(free)} free. Nothing was downloaded or copied.",
-            f"size {size}, still needed {still_needed}, free {free}")
+            f"size {size}, still needed {still_needed}, free {free}",
+        )

@@ -37,8 +37,17 @@ KEEP_ARRAY_VALUES = 64  # arrays longer than this are summarised, not kept
 _UINT8, _INT8, _UINT16, _INT16, _UINT32, _INT32, _FLOAT32, _BOOL, _STRING, _ARRAY = range(10)
 _UINT64, _INT64, _FLOAT64 = 10, 11, 12
 _SCALARS: dict[int, str] = {
-    _UINT8: "<B", _INT8: "<b", _UINT16: "<H", _INT16: "<h", _UINT32: "<I", _INT32: "<i",
-    _FLOAT32: "<f", _BOOL: "<?", _UINT64: "<Q", _INT64: "<q", _FLOAT64: "<d",
+    _UINT8: "<B",
+    _INT8: "<b",
+    _UINT16: "<H",
+    _INT16: "<h",
+    _UINT32: "<I",
+    _INT32: "<i",
+    _FLOAT32: "<f",
+    _BOOL: "<?",
+    _UINT64: "<Q",
+    _INT64: "<q",
+    _FLOAT64: "<d",
 }
 
 
@@ -164,7 +173,8 @@ def inspect(path: str | Path) -> GGUFInfo:
             size = path.stat().st_size
             if size < 24:
                 raise InvalidModelFile(
-                    f"“{path.name}” is not a usable model: the file is only {size} bytes long.")
+                    f"“{path.name}” is not a usable model: the file is only {size} bytes long."
+                )
             with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
                 return _Parser(path, buf, size).parse()
     except InvalidModelFile:
@@ -174,8 +184,9 @@ def inspect(path: str | Path) -> GGUFInfo:
     except IsADirectoryError:
         raise InvalidModelFile(f"“{path}” is a folder, not a model file.") from None
     except (OSError, ValueError) as exc:
-        raise InvalidModelFile(f"The model file “{path.name}” could not be read.",
-                               str(exc)) from exc
+        raise InvalidModelFile(
+            f"The model file “{path.name}” could not be read.", str(exc)
+        ) from exc
 
 
 class _Parser:
@@ -191,7 +202,8 @@ class _Parser:
     def truncated(self, what: str) -> InvalidModelFile:
         return InvalidModelFile(
             f"“{self.path.name}” is truncated or corrupt: it ends inside {what} "
-            f"(at byte {self.pos:,} of {self.size:,}). Download or copy it again.")
+            f"(at byte {self.pos:,} of {self.size:,}). Download or copy it again."
+        )
 
     def take(self, n: int, what: str) -> int:
         if n < 0 or self.pos + n > self.size:
@@ -209,7 +221,7 @@ class _Parser:
         if n > limit:
             raise self.fail(f"{what} claims a length of {n:,} bytes (limit {limit:,})")
         start = self.take(n, what)
-        return bytes(self.buf[start:start + n]).decode("utf-8", errors="replace")
+        return bytes(self.buf[start : start + n]).decode("utf-8", errors="replace")
 
     def skip_string(self, what: str) -> None:
         n = self.scalar("<Q", what)
@@ -254,23 +266,29 @@ class _Parser:
         if magic != MAGIC:
             raise InvalidModelFile(
                 f"“{self.path.name}” is not a GGUF model file (it starts with {magic!r}, "
-                f"not {MAGIC!r}). Hearth runs GGUF models; convert or download a GGUF version.")
+                f"not {MAGIC!r}). Hearth runs GGUF models; convert or download a GGUF version."
+            )
         self.pos = 4
         version = self.scalar("<I", "the header")
         if version not in SUPPORTED_VERSIONS:
             raise self.fail(
                 f"GGUF version {version} is not supported (supported: "
-                f"{', '.join(map(str, SUPPORTED_VERSIONS))})")
+                f"{', '.join(map(str, SUPPORTED_VERSIONS))})"
+            )
         n_tensors = self.scalar("<Q", "the header")
         n_kv = self.scalar("<Q", "the header")
         # Each key/value takes at least 13 bytes and each tensor record at least 24, so a count
         # the file cannot hold is refused before we loop over it.
         if n_tensors > MAX_TENSORS or n_tensors * 24 > self.size:
-            raise self.fail(f"the header claims {n_tensors:,} tensors, more than the file or any "
-                            f"real model could hold (limit {MAX_TENSORS:,})")
+            raise self.fail(
+                f"the header claims {n_tensors:,} tensors, more than the file or any "
+                f"real model could hold (limit {MAX_TENSORS:,})"
+            )
         if n_kv > MAX_KV or n_kv * 13 > self.size:
-            raise self.fail(f"the header claims {n_kv:,} metadata entries, more than the file "
-                            f"or any real model could hold (limit {MAX_KV:,})")
+            raise self.fail(
+                f"the header claims {n_kv:,} metadata entries, more than the file "
+                f"or any real model could hold (limit {MAX_KV:,})"
+            )
 
         metadata: dict[str, Any] = {}
         for i in range(n_kv):
@@ -323,7 +341,8 @@ class _Parser:
                 need = data_offset + offset + n_bytes
                 raise InvalidModelFile(
                     f"“{self.path.name}” is truncated: its header describes {need:,} bytes but "
-                    f"the file holds only {self.size:,}. Download or copy it again.")
+                    f"the file holds only {self.size:,}. Download or copy it again."
+                )
             tensors.append(TensorInfo(name, shape, ggml_type, offset, n_elements, n_bytes))
 
         return GGUFInfo(self.path, self.size, version, metadata, tensors, data_offset)

@@ -19,9 +19,27 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 # CPU features that change which llama.cpp kernels run (x86 and Arm names as the OS reports them)
-INTERESTING_FLAGS = ("sse3", "ssse3", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw",
-                     "avx512vl", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile",
-                     "asimd", "neon", "sve", "i8mm", "dotprod", "asimddp")
+INTERESTING_FLAGS = (
+    "sse3",
+    "ssse3",
+    "avx",
+    "avx2",
+    "fma",
+    "f16c",
+    "avx512f",
+    "avx512bw",
+    "avx512vl",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx_vnni",
+    "amx_tile",
+    "asimd",
+    "neon",
+    "sve",
+    "i8mm",
+    "dotprod",
+    "asimddp",
+)
 
 
 @dataclass(frozen=True)
@@ -107,9 +125,15 @@ def _sysctl(name: str) -> str | None:
 
 def _backend_of(description: str, name: str) -> str:
     text = f"{name} {description}".lower()
-    for needle, backend in (("cuda", "CUDA"), ("metal", "Metal"), ("vulkan", "Vulkan"),
-                            ("rocm", "ROCm"), ("hip", "ROCm"), ("sycl", "SYCL"),
-                            ("opencl", "OpenCL")):
+    for needle, backend in (
+        ("cuda", "CUDA"),
+        ("metal", "Metal"),
+        ("vulkan", "Vulkan"),
+        ("rocm", "ROCm"),
+        ("hip", "ROCm"),
+        ("sycl", "SYCL"),
+        ("opencl", "OpenCL"),
+    ):
         if needle in text:
             return backend
     return name.rstrip("0123456789") or "GPU"
@@ -126,8 +150,11 @@ def nvml_gpus() -> list[GPU]:
         return []
 
     class Memory(ctypes.Structure):
-        _fields_ = [("total", ctypes.c_ulonglong), ("free", ctypes.c_ulonglong),
-                    ("used", ctypes.c_ulonglong)]
+        _fields_ = [
+            ("total", ctypes.c_ulonglong),
+            ("free", ctypes.c_ulonglong),
+            ("used", ctypes.c_ulonglong),
+        ]
 
     out: list[GPU] = []
     try:
@@ -144,8 +171,9 @@ def nvml_gpus() -> list[GPU]:
             mem = Memory()
             if nvml.nvmlDeviceGetMemoryInfo(handle, ctypes.byref(mem)) != 0:
                 continue
-            out.append(GPU(name.value.decode(errors="replace"), "CUDA", mem.total, mem.free,
-                           source="NVML"))
+            out.append(
+                GPU(name.value.decode(errors="replace"), "CUDA", mem.total, mem.free, source="NVML")
+            )
         nvml.nvmlShutdown()
     except (AttributeError, OSError) as exc:
         log.info("NVML query failed: %s", exc)
@@ -156,6 +184,7 @@ def detect(build: dict[str, Any] | None = None) -> Hardware:
     """Read the machine. `build` is llama_build.build_info() when the caller already has it."""
     if build is None:
         from engine import llama_build
+
         build = llama_build.build_info()
     ram_total, ram_available = _ram()
     model, physical, logical, flags = _cpu()
@@ -165,14 +194,20 @@ def detect(build: dict[str, Any] | None = None) -> Hardware:
             continue
         backend = _backend_of(dev.get("description", ""), dev.get("name", ""))
         unified = backend == "Metal" or dev.get("type") == "integrated GPU"
-        gpus.append(GPU(dev.get("description") or dev.get("name", "GPU"), backend,
-                        int(dev.get("memory_total", 0)), int(dev.get("memory_free", 0)),
-                        unified=unified))
+        gpus.append(
+            GPU(
+                dev.get("description") or dev.get("name", "GPU"),
+                backend,
+                int(dev.get("memory_total", 0)),
+                int(dev.get("memory_free", 0)),
+                unified=unified,
+            )
+        )
     build_backends = {g.backend for g in gpus}
     if "CUDA" not in build_backends:
         for g in nvml_gpus():
-            gpus.append(GPU(g.name, "none", g.memory_total, g.memory_free, source="NVML",
-                            usable=False))
+            gpus.append(
+                GPU(g.name, "none", g.memory_total, g.memory_free, source="NVML", usable=False)
+            )
     backend = sorted(build_backends)[0] if build_backends else "CPU"
-    return Hardware(ram_total, ram_available, model, physical, logical, flags, backend,
-                    tuple(gpus))
+    return Hardware(ram_total, ram_available, model, physical, logical, flags, backend, tuple(gpus))

@@ -38,8 +38,13 @@ def _ggml() -> ctypes.CDLL | None:
     # The file libllama links against is the one named by libggml's soname (libggml.so.0,
     # libggml.0.dylib). Wheels store libggml.so, .so.0 and .so.0.x.y as three separate copies,
     # and loading another copy makes a second ggml with its own, empty backend registry.
-    patterns = ("libggml.so.[0-9]", "libggml.[0-9].dylib", "libggml.so*", "libggml.dylib",
-                "ggml.dll")
+    patterns = (
+        "libggml.so.[0-9]",
+        "libggml.[0-9].dylib",
+        "libggml.so*",
+        "libggml.dylib",
+        "ggml.dll",
+    )
     candidates = [path for pattern in patterns for path in sorted(lib_dir.glob(pattern))]
     if not candidates:
         return None
@@ -67,8 +72,10 @@ def load_backends() -> None:
         ggml.ggml_backend_load_all_from_path.argtypes = [ctypes.c_char_p]
         ggml.ggml_backend_load_all_from_path(str(_lib_dir()).encode())
         if ggml.ggml_backend_reg_count() == 0:
-            raise RuntimeError(f"llama.cpp found no usable backend in {_lib_dir()}: the "
-                               "installation is incomplete, or no CPU variant fits this CPU")
+            raise RuntimeError(
+                f"llama.cpp found no usable backend in {_lib_dir()}: the "
+                "installation is incomplete, or no CPU variant fits this CPU"
+            )
         log.info("loaded %d ggml backends from %s", ggml.ggml_backend_reg_count(), _lib_dir())
     _backends_loaded = True
 
@@ -87,7 +94,10 @@ def _devices() -> list[dict[str, Any]]:
         ggml.ggml_backend_dev_type.restype = ctypes.c_int
         ggml.ggml_backend_dev_type.argtypes = [ctypes.c_void_p]
         ggml.ggml_backend_dev_memory.argtypes = [
-            ctypes.c_void_p, ctypes.POINTER(ctypes.c_size_t), ctypes.POINTER(ctypes.c_size_t)]
+            ctypes.c_void_p,
+            ctypes.POINTER(ctypes.c_size_t),
+            ctypes.POINTER(ctypes.c_size_t),
+        ]
     except (OSError, AttributeError) as exc:
         log.warning("could not query ggml devices: %s", exc)
         return []
@@ -96,13 +106,15 @@ def _devices() -> list[dict[str, Any]]:
         dev = ggml.ggml_backend_dev_get(i)
         free, total = ctypes.c_size_t(0), ctypes.c_size_t(0)
         ggml.ggml_backend_dev_memory(dev, ctypes.byref(free), ctypes.byref(total))
-        out.append({
-            "name": (ggml.ggml_backend_dev_name(dev) or b"").decode(),
-            "description": (ggml.ggml_backend_dev_description(dev) or b"").decode(),
-            "type": _DEVICE_TYPES.get(ggml.ggml_backend_dev_type(dev), "unknown"),
-            "memory_free": free.value,
-            "memory_total": total.value,
-        })
+        out.append(
+            {
+                "name": (ggml.ggml_backend_dev_name(dev) or b"").decode(),
+                "description": (ggml.ggml_backend_dev_description(dev) or b"").decode(),
+                "type": _DEVICE_TYPES.get(ggml.ggml_backend_dev_type(dev), "unknown"),
+                "memory_free": free.value,
+                "memory_total": total.value,
+            }
+        )
     return out
 
 
@@ -136,7 +148,8 @@ def build_info() -> dict[str, Any]:
         "llama_cpp_python": metadata.version("llama-cpp-python"),
         "system_info": system_info.strip(),
         "cpu_kernels": sorted(k for k, on in cpu.items() if on),
-        "cpu_dispatch": ("runtime dispatch over " + ", ".join(cpu_variants)) if cpu_variants
+        "cpu_dispatch": ("runtime dispatch over " + ", ".join(cpu_variants))
+        if cpu_variants
         else "one CPU backend compiled for the build machine's CPU (no runtime dispatch)",
         "gpu_offload": bool(llama_cpp.llama_supports_gpu_offload()),
         "mmap": bool(llama_cpp.llama_supports_mmap()),

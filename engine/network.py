@@ -54,14 +54,33 @@ OFFLINE_ENV = {
 _OURS_ENV = "HEARTH_SET_HF_OFFLINE"
 _LIBRARIES = ("huggingface_hub", "transformers", "sentence_transformers", "chromadb")
 
-_SOCKET_EVENTS = frozenset({
-    "socket.connect", "socket.sendto", "socket.sendmsg", "socket.getaddrinfo",
-    "socket.gethostbyname", "socket.gethostbyname_ex", "socket.gethostbyaddr",
-    "socket.getnameinfo",
-})
-_NET_MODULES = ("socket", "ssl", "http.", "urllib", "httpx", "httpcore", "h11", "anyio",
-                "asyncio", "requests", "selectors", "huggingface_hub.utils._http",
-                "engine.network")
+_SOCKET_EVENTS = frozenset(
+    {
+        "socket.connect",
+        "socket.sendto",
+        "socket.sendmsg",
+        "socket.getaddrinfo",
+        "socket.gethostbyname",
+        "socket.gethostbyname_ex",
+        "socket.gethostbyaddr",
+        "socket.getnameinfo",
+    }
+)
+_NET_MODULES = (
+    "socket",
+    "ssl",
+    "http.",
+    "urllib",
+    "httpx",
+    "httpcore",
+    "h11",
+    "anyio",
+    "asyncio",
+    "requests",
+    "selectors",
+    "huggingface_hub.utils._http",
+    "engine.network",
+)
 
 
 @dataclass(frozen=True)
@@ -191,6 +210,7 @@ class LogFollower:
 
 # -- the hook ---------------------------------------------------------------------------------
 
+
 def _hook(event: str, args: tuple[object, ...]) -> None:
     if event not in _SOCKET_EVENTS:
         return
@@ -199,13 +219,23 @@ def _hook(event: str, args: tuple[object, ...]) -> None:
         return
     kind, host, port = target
     purpose = getattr(_guard.local, "purpose", None)
-    attempt = Attempt(time.time(), _guard.process, os.getpid(), kind, host, port,
-                      purpose is not None, purpose or f"not started by you ({_caller()})")
+    attempt = Attempt(
+        time.time(),
+        _guard.process,
+        os.getpid(),
+        kind,
+        host,
+        port,
+        purpose is not None,
+        purpose or f"not started by you ({_caller()})",
+    )
     _record(attempt)
     if purpose is None:
         raise NetworkBlocked(
             f"Hearth blocked a network {kind} to {host}: it works offline, and only a "
-            "download you start may use the network.", attempt.purpose)
+            "download you start may use the network.",
+            attempt.purpose,
+        )
 
 
 def _target(event: str, args: tuple[object, ...]) -> tuple[str, str, int | None] | None:
@@ -285,10 +315,28 @@ def _record(attempt: Attempt) -> None:
 
 
 # Analytics and crash reporters that phone home; none may be importable where Hearth runs.
-ANALYTICS_PACKAGES = ("posthog", "sentry_sdk", "raven", "mixpanel", "analytics", "segment",
-                      "amplitude", "bugsnag", "rollbar", "honeybadger", "raygun4py",
-                      "newrelic", "ddtrace", "datadog", "logrocket", "heap", "appcenter",
-                      "firebase_admin", "google.analytics", "opentelemetry.exporter.zipkin")
+ANALYTICS_PACKAGES = (
+    "posthog",
+    "sentry_sdk",
+    "raven",
+    "mixpanel",
+    "analytics",
+    "segment",
+    "amplitude",
+    "bugsnag",
+    "rollbar",
+    "honeybadger",
+    "raygun4py",
+    "newrelic",
+    "ddtrace",
+    "datadog",
+    "logrocket",
+    "heap",
+    "appcenter",
+    "firebase_admin",
+    "google.analytics",
+    "opentelemetry.exporter.zipkin",
+)
 
 
 def analytics_packages() -> list[str]:

@@ -64,8 +64,12 @@ def default_path(environ: dict[str, str] | None = None) -> Path | None:
 def load(path: Path | None = None, registry: Any = None) -> Policy:
     """Read the policy; none found means no policy. `registry` is the `winreg` module (or a
     stand-in) to read the Windows policy key from; by default, winreg on Windows."""
-    if path is None and registry is None and sys.platform == "win32" \
-            and not os.environ.get(POLICY_ENV):
+    if (
+        path is None
+        and registry is None
+        and sys.platform == "win32"
+        and not os.environ.get(POLICY_ENV)
+    ):
         import winreg as registry  # type: ignore[import-not-found,no-redef,unused-ignore]
     if registry is not None and path is None:
         where = Path(f"HKLM\\{REGISTRY_KEY}")
@@ -86,7 +90,7 @@ def load(path: Path | None = None, registry: Any = None) -> Policy:
         else:
             doc = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(doc, dict) or not isinstance(doc.get("settings", {}), dict):
-            raise ValueError("expected an object with a \"settings\" object")
+            raise ValueError('expected an object with a "settings" object')
     except (OSError, ValueError, ExpatError) as exc:  # plistlib raises all three
         return _fail_closed(path, exc)
     return _parse(path, doc)

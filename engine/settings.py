@@ -55,110 +55,285 @@ class Setting:
 
 
 SCHEMA: tuple[Setting, ...] = (
-    Setting("model.default", str, "bundled:smollm2-135m-instruct-q4_1",
-            "Model used for new chats: a catalog id, 'bundled:…' or a path to a GGUF file."),
-    Setting("inference.context_length", int, 4096,
-            "Context window in tokens (prompt plus answer). Larger uses more memory.",
-            minimum=256, maximum=1_048_576),
-    Setting("inference.threads", int, 0,
-            "CPU threads for generation; 0 picks the number of physical cores.",
-            minimum=0, maximum=512),
-    Setting("inference.batch_size", int, 512,
-            "Tokens evaluated per step while reading the prompt.", minimum=1, maximum=8192),
-    Setting("inference.gpu_layers", int, -1,
-            "Layers offloaded to the GPU: 0 keeps everything on the CPU, -1 offloads all. "
-            "Ignored by a llama.cpp build without GPU support.", minimum=-1, maximum=100_000),
-    Setting("sampling.temperature", float, 0.7,
-            "Randomness: 0 always picks the most likely token.", minimum=0.0, maximum=5.0),
-    Setting("sampling.top_p", float, 0.95,
-            "Nucleus sampling: keep the most likely tokens up to this total probability.",
-            minimum=0.0, maximum=1.0),
-    Setting("sampling.top_k", int, 40,
-            "Keep only the k most likely tokens; 0 disables the limit.", minimum=0,
-            maximum=100_000),
-    Setting("sampling.min_p", float, 0.05,
-            "Drop tokens less likely than this fraction of the most likely one.",
-            minimum=0.0, maximum=1.0),
-    Setting("sampling.repeat_penalty", float, 1.1,
-            "Penalty for repeating recent tokens; 1.0 disables it.", minimum=0.0, maximum=5.0),
-    Setting("sampling.max_tokens", int, 1024,
-            "Longest answer in tokens.", minimum=1, maximum=1_048_576),
-    Setting("sampling.seed", int, -1,
-            "Random seed; -1 picks a new one for every answer.", minimum=-1, maximum=2**32 - 1),
-    Setting("chat.system_prompt", str, "You are a helpful assistant.",
-            "Instructions given to the model before every chat."),
-    Setting("chat.stop_strings", list, [],
-            "Extra strings that end an answer when the model writes them."),
-    Setting("ui.theme", str, "system", "Colours of the window: follow the system, light or dark.",
-            choices=("system", "light", "dark")),
-    Setting("privacy.offline_mode", bool, False,
-            "Forbid every network request, downloads included."),
-    Setting("privacy.debug_logging", bool, False,
-            "Write prompts, answers and document passages to the log file, to diagnose a "
-            "problem. Off, the log holds no content."),
-    Setting("privacy.encrypt_chats", bool, False,
-            "Encrypt the chat history on disk (SQLCipher), with a key kept in this computer's "
-            "keyring. Applied when Hearth next starts; needs a keyring."),
-    Setting("privacy.retention_days", int, 0,
-            "Delete chats not used for this many days, at start; 0 keeps them.",
-            minimum=0, maximum=36_500),
-    Setting("downloads.allowed", bool, True,
-            "Allow model downloads. A machine policy can turn this off."),
-    Setting("downloads.endpoint", str, "https://huggingface.co",
-            "Where models are downloaded from: the Hugging Face Hub or an internal mirror "
-            "that speaks the same protocol."),
-    Setting("downloads.allowed_models", list, [],
-            "Catalog ids that may be downloaded; empty allows every catalog model."),
-    Setting("models.allowed_sha256", list, [],
-            "SHA-256 checksums of the model files that may be loaded or downloaded; empty "
-            "allows any. Usually set by machine policy."),
-    Setting("models.pack_keys", list, [],
-            "Public keys (ed25519:…) whose signed model packs may be imported. Usually set "
-            "by machine policy; when the policy sets it, no other key is accepted."),
-    Setting("models.search_folders", list, [],
-            "Extra folders to look in for GGUF files other apps downloaded."),
-    Setting("api.enabled", bool, False,
-            "Run the local OpenAI-compatible API server while Hearth runs. Every request "
-            "needs this installation's token. A machine policy can turn it off."),
-    Setting("api.host", str, "127.0.0.1",
-            "Address the API server listens on. Only this computer (127.0.0.1 or ::1) "
-            "unless the machine policy lists the address in api.allowed_hosts."),
+    Setting(
+        "model.default",
+        str,
+        "bundled:smollm2-135m-instruct-q4_1",
+        "Model used for new chats: a catalog id, 'bundled:…' or a path to a GGUF file.",
+    ),
+    Setting(
+        "inference.context_length",
+        int,
+        4096,
+        "Context window in tokens (prompt plus answer). Larger uses more memory.",
+        minimum=256,
+        maximum=1_048_576,
+    ),
+    Setting(
+        "inference.threads",
+        int,
+        0,
+        "CPU threads for generation; 0 picks the number of physical cores.",
+        minimum=0,
+        maximum=512,
+    ),
+    Setting(
+        "inference.batch_size",
+        int,
+        512,
+        "Tokens evaluated per step while reading the prompt.",
+        minimum=1,
+        maximum=8192,
+    ),
+    Setting(
+        "inference.gpu_layers",
+        int,
+        -1,
+        "Layers offloaded to the GPU: 0 keeps everything on the CPU, -1 offloads all. "
+        "Ignored by a llama.cpp build without GPU support.",
+        minimum=-1,
+        maximum=100_000,
+    ),
+    Setting(
+        "sampling.temperature",
+        float,
+        0.7,
+        "Randomness: 0 always picks the most likely token.",
+        minimum=0.0,
+        maximum=5.0,
+    ),
+    Setting(
+        "sampling.top_p",
+        float,
+        0.95,
+        "Nucleus sampling: keep the most likely tokens up to this total probability.",
+        minimum=0.0,
+        maximum=1.0,
+    ),
+    Setting(
+        "sampling.top_k",
+        int,
+        40,
+        "Keep only the k most likely tokens; 0 disables the limit.",
+        minimum=0,
+        maximum=100_000,
+    ),
+    Setting(
+        "sampling.min_p",
+        float,
+        0.05,
+        "Drop tokens less likely than this fraction of the most likely one.",
+        minimum=0.0,
+        maximum=1.0,
+    ),
+    Setting(
+        "sampling.repeat_penalty",
+        float,
+        1.1,
+        "Penalty for repeating recent tokens; 1.0 disables it.",
+        minimum=0.0,
+        maximum=5.0,
+    ),
+    Setting(
+        "sampling.max_tokens", int, 1024, "Longest answer in tokens.", minimum=1, maximum=1_048_576
+    ),
+    Setting(
+        "sampling.seed",
+        int,
+        -1,
+        "Random seed; -1 picks a new one for every answer.",
+        minimum=-1,
+        maximum=2**32 - 1,
+    ),
+    Setting(
+        "chat.system_prompt",
+        str,
+        "You are a helpful assistant.",
+        "Instructions given to the model before every chat.",
+    ),
+    Setting(
+        "chat.stop_strings",
+        list,
+        [],
+        "Extra strings that end an answer when the model writes them.",
+    ),
+    Setting(
+        "ui.theme",
+        str,
+        "system",
+        "Colours of the window: follow the system, light or dark.",
+        choices=("system", "light", "dark"),
+    ),
+    Setting(
+        "privacy.offline_mode", bool, False, "Forbid every network request, downloads included."
+    ),
+    Setting(
+        "privacy.debug_logging",
+        bool,
+        False,
+        "Write prompts, answers and document passages to the log file, to diagnose a "
+        "problem. Off, the log holds no content.",
+    ),
+    Setting(
+        "privacy.encrypt_chats",
+        bool,
+        False,
+        "Encrypt the chat history on disk (SQLCipher), with a key kept in this computer's "
+        "keyring. Applied when Hearth next starts; needs a keyring.",
+    ),
+    Setting(
+        "privacy.retention_days",
+        int,
+        0,
+        "Delete chats not used for this many days, at start; 0 keeps them.",
+        minimum=0,
+        maximum=36_500,
+    ),
+    Setting(
+        "downloads.allowed",
+        bool,
+        True,
+        "Allow model downloads. A machine policy can turn this off.",
+    ),
+    Setting(
+        "downloads.endpoint",
+        str,
+        "https://huggingface.co",
+        "Where models are downloaded from: the Hugging Face Hub or an internal mirror "
+        "that speaks the same protocol.",
+    ),
+    Setting(
+        "downloads.allowed_models",
+        list,
+        [],
+        "Catalog ids that may be downloaded; empty allows every catalog model.",
+    ),
+    Setting(
+        "models.allowed_sha256",
+        list,
+        [],
+        "SHA-256 checksums of the model files that may be loaded or downloaded; empty "
+        "allows any. Usually set by machine policy.",
+    ),
+    Setting(
+        "models.pack_keys",
+        list,
+        [],
+        "Public keys (ed25519:…) whose signed model packs may be imported. Usually set "
+        "by machine policy; when the policy sets it, no other key is accepted.",
+    ),
+    Setting(
+        "models.search_folders",
+        list,
+        [],
+        "Extra folders to look in for GGUF files other apps downloaded.",
+    ),
+    Setting(
+        "api.enabled",
+        bool,
+        False,
+        "Run the local OpenAI-compatible API server while Hearth runs. Every request "
+        "needs this installation's token. A machine policy can turn it off.",
+    ),
+    Setting(
+        "api.host",
+        str,
+        "127.0.0.1",
+        "Address the API server listens on. Only this computer (127.0.0.1 or ::1) "
+        "unless the machine policy lists the address in api.allowed_hosts.",
+    ),
     Setting("api.port", int, 8431, "TCP port of the API server.", minimum=1, maximum=65_535),
-    Setting("api.allowed_hosts", list, [],
-            "Addresses other than loopback the API server may listen on (0.0.0.0 for all). "
-            "Honoured only when set by a machine policy."),
-    Setting("api.cors_origins", list, [],
-            "Web page origins (like http://localhost:3000) allowed to call the API from a "
-            "browser; empty allows none."),
-    Setting("api.load_models", bool, True,
-            "Let an API request load another installed model in place of the one loaded "
-            "(there is only ever one)."),
-    Setting("api.max_request_mb", int, 4,
-            "Largest request body the API server reads, in megabytes.", minimum=1,
-            maximum=1024),
-    Setting("api.max_queue", int, 16,
-            "API requests that may wait for the model at once; more are told the server is "
-            "busy (HTTP 503).", minimum=1, maximum=1024),
-    Setting("documents.top_k", int, 6,
-            "Passages retrieved from documents for each question.", minimum=1, maximum=50),
-    Setting("documents.min_score", float, 0.30,
-            "Least cosine similarity (0-1) for a passage to count as relevant to a question.",
-            minimum=0.0, maximum=1.0),
-    Setting("documents.chunk_tokens", int, 200,
-            "Length of a passage in the embedder's word pieces (at most 254 for "
-            "all-MiniLM-L6-v2, which reads 256 including its two markers).",
-            minimum=32, maximum=254),
-    Setting("documents.chunk_overlap", int, 40,
-            "Word pieces a passage shares with the one before it, so a sentence cut at a "
-            "boundary is still found whole.", minimum=0, maximum=128),
-    Setting("documents.parse_timeout_s", float, 60.0,
-            "Longest time one file may take to read before it is marked failed.",
-            minimum=1.0, maximum=3600.0),
-    Setting("documents.parse_memory_mb", int, 2048,
-            "Memory cap for the process that reads untrusted files.",
-            minimum=256, maximum=65_536),
-    Setting("documents.max_file_mb", int, 256,
-            "Larger files are skipped.", minimum=1, maximum=65_536),
+    Setting(
+        "api.allowed_hosts",
+        list,
+        [],
+        "Addresses other than loopback the API server may listen on (0.0.0.0 for all). "
+        "Honoured only when set by a machine policy.",
+    ),
+    Setting(
+        "api.cors_origins",
+        list,
+        [],
+        "Web page origins (like http://localhost:3000) allowed to call the API from a "
+        "browser; empty allows none.",
+    ),
+    Setting(
+        "api.load_models",
+        bool,
+        True,
+        "Let an API request load another installed model in place of the one loaded "
+        "(there is only ever one).",
+    ),
+    Setting(
+        "api.max_request_mb",
+        int,
+        4,
+        "Largest request body the API server reads, in megabytes.",
+        minimum=1,
+        maximum=1024,
+    ),
+    Setting(
+        "api.max_queue",
+        int,
+        16,
+        "API requests that may wait for the model at once; more are told the server is "
+        "busy (HTTP 503).",
+        minimum=1,
+        maximum=1024,
+    ),
+    Setting(
+        "documents.top_k",
+        int,
+        6,
+        "Passages retrieved from documents for each question.",
+        minimum=1,
+        maximum=50,
+    ),
+    Setting(
+        "documents.min_score",
+        float,
+        0.30,
+        "Least cosine similarity (0-1) for a passage to count as relevant to a question.",
+        minimum=0.0,
+        maximum=1.0,
+    ),
+    Setting(
+        "documents.chunk_tokens",
+        int,
+        200,
+        "Length of a passage in the embedder's word pieces (at most 254 for "
+        "all-MiniLM-L6-v2, which reads 256 including its two markers).",
+        minimum=32,
+        maximum=254,
+    ),
+    Setting(
+        "documents.chunk_overlap",
+        int,
+        40,
+        "Word pieces a passage shares with the one before it, so a sentence cut at a "
+        "boundary is still found whole.",
+        minimum=0,
+        maximum=128,
+    ),
+    Setting(
+        "documents.parse_timeout_s",
+        float,
+        60.0,
+        "Longest time one file may take to read before it is marked failed.",
+        minimum=1.0,
+        maximum=3600.0,
+    ),
+    Setting(
+        "documents.parse_memory_mb",
+        int,
+        2048,
+        "Memory cap for the process that reads untrusted files.",
+        minimum=256,
+        maximum=65_536,
+    ),
+    Setting(
+        "documents.max_file_mb", int, 256, "Larger files are skipped.", minimum=1, maximum=65_536
+    ),
 )
 
 _BY_KEY = {s.key: s for s in SCHEMA}
@@ -167,9 +342,15 @@ _BY_KEY = {s.key: s for s in SCHEMA}
 def describe() -> list[dict[str, Any]]:
     """The schema as plain data (for the UI, the CLI and docs)."""
     return [
-        {"key": s.key, "type": s.type.__name__, "default": s.default,
-         "description": s.description, "minimum": s.minimum, "maximum": s.maximum,
-         "choices": s.choices}
+        {
+            "key": s.key,
+            "type": s.type.__name__,
+            "default": s.default,
+            "description": s.description,
+            "minimum": s.minimum,
+            "maximum": s.maximum,
+            "choices": s.choices,
+        }
         for s in SCHEMA
     ]
 
@@ -184,8 +365,9 @@ class Settings:
     warnings: list[str] = field(default_factory=list)
 
     @classmethod
-    def load(cls, path: Path | None, locks: Mapping[str, tuple[Any, str]] | None = None
-             ) -> Settings:
+    def load(
+        cls, path: Path | None, locks: Mapping[str, tuple[Any, str]] | None = None
+    ) -> Settings:
         """Read the user's file; bad or unknown entries fall back to defaults with a warning."""
         settings = cls(path=path)
         stored: dict[str, Any] = {}
@@ -199,7 +381,8 @@ class Settings:
                     stored = _migrate(doc.get("version"), stored)
             except (OSError, ValueError) as exc:
                 settings.warnings.append(
-                    f"The settings file {path} could not be read ({exc}); defaults are used.")
+                    f"The settings file {path} could not be read ({exc}); defaults are used."
+                )
         for key, value in stored.items():
             spec = _BY_KEY.get(key)
             if spec is None:
@@ -239,8 +422,11 @@ class Settings:
         """Write what differs from the defaults, atomically (a crash never leaves half a file)."""
         if self.path is None:
             return
-        values = {k: v for k, v in self._values.items()
-                  if k not in self.locked and v != _BY_KEY[k].default}
+        values = {
+            k: v
+            for k, v in self._values.items()
+            if k not in self.locked and v != _BY_KEY[k].default
+        }
         doc = {"version": SCHEMA_VERSION, "values": values}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         files.write_atomic(self.path, json.dumps(doc, indent=2, sort_keys=True))

@@ -27,8 +27,12 @@ log = logging.getLogger(__name__)
 SERVICE = "Hearth"
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 # Backends that keep nothing safe: they fail, drop secrets, or write them in a clear file.
-_UNSAFE = ("keyring.backends.fail", "keyring.backends.null", "keyrings.alt.file.Plaintext",
-           "keyring.backends.chainer")
+_UNSAFE = (
+    "keyring.backends.fail",
+    "keyring.backends.null",
+    "keyrings.alt.file.Plaintext",
+    "keyring.backends.chainer",
+)
 
 
 class EncryptionUnavailable(HearthError):
@@ -44,8 +48,9 @@ def _keyring() -> Any:
         import keyring
         from keyring.backends.chainer import ChainerBackend
     except ImportError:
-        raise EncryptionUnavailable("Chat encryption needs the keyring package, which is not "
-                                    "installed.") from None
+        raise EncryptionUnavailable(
+            "Chat encryption needs the keyring package, which is not installed."
+        ) from None
     backend = keyring.get_keyring()
     chosen = bool(os.environ.get("PYTHON_KEYRING_BACKEND"))
     if isinstance(backend, ChainerBackend):
@@ -56,7 +61,8 @@ def _keyring() -> Any:
             "Chat encryption is on, but this computer has no keyring to keep the key in "
             f"(found {type(backend).__module__}.{type(backend).__name__}), so Hearth will not "
             "open the chat history rather than store it unprotected. Start a keyring service "
-            "(for example GNOME Keyring or KWallet) or turn chat encryption off.")
+            "(for example GNOME Keyring or KWallet) or turn chat encryption off."
+        )
     return backend
 
 
@@ -77,8 +83,9 @@ def sqlcipher() -> Any:
     try:
         from sqlcipher3 import dbapi2
     except ImportError:
-        raise EncryptionUnavailable("Chat encryption needs SQLCipher (the sqlcipher3 package), "
-                                    "which is not installed.") from None
+        raise EncryptionUnavailable(
+            "Chat encryption needs SQLCipher (the sqlcipher3 package), which is not installed."
+        ) from None
     return dbapi2
 
 
@@ -129,8 +136,10 @@ def apply_key(db: Any, hex_key: str) -> None:
     try:
         db.execute("SELECT count(*) FROM sqlite_master").fetchone()  # a wrong key fails here
     except sqlcipher().DatabaseError:
-        raise EncryptionUnavailable("The chat history could not be opened with the key in the "
-                                    "keyring (it was encrypted with another key).") from None
+        raise EncryptionUnavailable(
+            "The chat history could not be opened with the key in the "
+            "keyring (it was encrypted with another key)."
+        ) from None
 
 
 def _check_form(hex_key: str) -> None:
@@ -150,7 +159,7 @@ def convert(path: Path, hex_key: str, encrypt: bool) -> None:
         source.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         _check_form(hex_key)  # it goes into SQL text below
         target_key = f"x'{hex_key}'" if encrypt else ""
-        source.execute(f"ATTACH DATABASE ? AS converted KEY \"{target_key}\"", (str(tmp),))
+        source.execute(f'ATTACH DATABASE ? AS converted KEY "{target_key}"', (str(tmp),))
         source.execute("SELECT sqlcipher_export('converted')")
         source.execute("DETACH DATABASE converted")
     finally:

@@ -46,8 +46,15 @@ print(json.dumps({"version": __version__, "models": models, "llama": {
 
 def probe(python: str) -> dict[str, Any]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "QT_QPA_PLATFORM": "offscreen"}
-    out = subprocess.run([python, "-c", PROBE], capture_output=True, text=True, check=True,
-                         env=env, cwd=tempfile.gettempdir(), timeout=300)
+    out = subprocess.run(
+        [python, "-c", PROBE],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        cwd=tempfile.gettempdir(),
+        timeout=300,
+    )
     return json.loads(out.stdout)
 
 
@@ -55,10 +62,25 @@ def python_packages(python: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "env.cdx.json"
         subprocess.run(
-            [sys.executable, "-m", "cyclonedx_py", "environment", "--sv", "1.6", "--of", "JSON",
-             "--output-reproducible", "--pyproject", str(ROOT / "pyproject.toml"),
-             "-o", str(out), python],
-            check=True, timeout=300)
+            [
+                sys.executable,
+                "-m",
+                "cyclonedx_py",
+                "environment",
+                "--sv",
+                "1.6",
+                "--of",
+                "JSON",
+                "--output-reproducible",
+                "--pyproject",
+                str(ROOT / "pyproject.toml"),
+                "-o",
+                str(out),
+                python,
+            ],
+            check=True,
+            timeout=300,
+        )
         bom: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
         return bom
 
@@ -67,33 +89,40 @@ def extra_components(found: dict[str, Any]) -> list[dict[str, Any]]:
     components = []
     for m in found["models"]:
         if m["sha256"] != m["expected_sha256"]:
-            raise SystemExit(f"sbom: {m['name']} does not match the checksum the app expects "
-                             f"({m['sha256']} != {m['expected_sha256']})")
-        components.append({
-            "type": "machine-learning-model",
-            "bom-ref": m["id"],
-            "name": m["name"],
-            "licenses": [{"license": {"id": m["license"]}}],
-            "hashes": [{"alg": "SHA-256", "content": m["sha256"]}],
-            "properties": [{"name": "hearth:file", "value": m["file"]},
-                           {"name": "hearth:shipped-in-python-package",
-                            "value": m["distribution"]}],
-        })
+            raise SystemExit(
+                f"sbom: {m['name']} does not match the checksum the app expects "
+                f"({m['sha256']} != {m['expected_sha256']})"
+            )
+        components.append(
+            {
+                "type": "machine-learning-model",
+                "bom-ref": m["id"],
+                "name": m["name"],
+                "licenses": [{"license": {"id": m["license"]}}],
+                "hashes": [{"alg": "SHA-256", "content": m["sha256"]}],
+                "properties": [
+                    {"name": "hearth:file", "value": m["file"]},
+                    {"name": "hearth:shipped-in-python-package", "value": m["distribution"]},
+                ],
+            }
+        )
     llama = found["llama"]
-    components.append({
-        "type": "library",
-        "bom-ref": "native:llama.cpp",
-        "name": "llama.cpp (ggml)",
-        "description": "native library vendored and built by llama-cpp-python "
-                       f"{llama['llama_cpp_python']}",
-        "licenses": [{"license": {"id": "MIT"}}],
-        "externalReferences": [{"type": "vcs", "url": "https://github.com/ggml-org/llama.cpp"}],
-        "properties": [
-            {"name": "hearth:cpu-dispatch", "value": llama["cpu_dispatch"]},
-            {"name": "hearth:cpu-kernels", "value": " ".join(llama["cpu_kernels"])},
-            {"name": "hearth:gpu-offload", "value": str(llama["gpu_offload"]).lower()},
-        ],
-    })
+    components.append(
+        {
+            "type": "library",
+            "bom-ref": "native:llama.cpp",
+            "name": "llama.cpp (ggml)",
+            "description": "native library vendored and built by llama-cpp-python "
+            f"{llama['llama_cpp_python']}",
+            "licenses": [{"license": {"id": "MIT"}}],
+            "externalReferences": [{"type": "vcs", "url": "https://github.com/ggml-org/llama.cpp"}],
+            "properties": [
+                {"name": "hearth:cpu-dispatch", "value": llama["cpu_dispatch"]},
+                {"name": "hearth:cpu-kernels", "value": " ".join(llama["cpu_kernels"])},
+                {"name": "hearth:gpu-offload", "value": str(llama["gpu_offload"]).lower()},
+            ],
+        }
+    )
     return components
 
 
@@ -121,8 +150,9 @@ def build(python: str) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--python", default=sys.executable,
-                        help="interpreter of the environment that was frozen")
+    parser.add_argument(
+        "--python", default=sys.executable, help="interpreter of the environment that was frozen"
+    )
     parser.add_argument("-o", "--output", required=True, type=Path)
     args = parser.parse_args()
     # Absolute, not resolved: a venv's python is a symlink that must stay inside the venv.

@@ -57,8 +57,7 @@ def main() -> None:
     shot("welcome")
     chat = win.chat
     services.chats.configure(chat.chat_id, sampling={"temperature": 0.0, "max_tokens": 200})
-    chat.composer.setPlainText("Write a Python function that reverses a string, with an "
-                               "example.")
+    chat.composer.setPlainText("Write a Python function that reverses a string, with an example.")
     chat.send()
     wait(lambda: not chat.busy())
     shot("chat")
@@ -74,8 +73,9 @@ def main() -> None:
 
     win.nav.setCurrentRow(0)
     chat.new_chat()
-    services.chats.configure(chat.chat_id, collections=["Work"],
-                             sampling={"temperature": 0.0, "max_tokens": 60})
+    services.chats.configure(
+        chat.chat_id, collections=["Work"], sampling={"temperature": 0.0, "max_tokens": 60}
+    )
     chat.composer.setPlainText("What is the vault code word?")
     chat.send()
     wait(lambda: not chat.busy())

@@ -33,8 +33,11 @@ def no_leftover_threads() -> Iterator[None]:
     yield
     deadline = threading.Event()
     for _ in range(40):
-        extra = [t for t in threading.enumerate() if t not in before and t.is_alive()
-                 and t.name.startswith(("hearth-", "hf-loopback"))]
+        extra = [
+            t
+            for t in threading.enumerate()
+            if t not in before and t.is_alive() and t.name.startswith(("hearth-", "hf-loopback"))
+        ]
         if not extra:
             return
         deadline.wait(0.05)

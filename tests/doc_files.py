@@ -44,15 +44,19 @@ def make_encrypted_pdf(path: Path, source: Path, password: str = "s3cret") -> Pa
     writer = PdfWriter()
     for page in PdfReader(source).pages:
         writer.add_page(page)
-    writer.encrypt(user_password=password, owner_password=password + "-owner",
-                   algorithm="AES-256")
+    writer.encrypt(user_password=password, owner_password=password + "-owner", algorithm="AES-256")
     with path.open("wb") as fh:
         writer.write(fh)
     return path
 
 
-def make_docx(path: Path, sections: list[tuple[str, list[str]]], *, page_break_between: bool,
-              table: list[list[str]] | None = None) -> Path:
+def make_docx(
+    path: Path,
+    sections: list[tuple[str, list[str]]],
+    *,
+    page_break_between: bool,
+    table: list[list[str]] | None = None,
+) -> Path:
     """Sections of (heading, paragraphs); a page break before every section but the first."""
     import docx
 

@@ -36,16 +36,16 @@ def with_string_metadata(src: Path, dst: Path, key: str, value: str | None) -> P
                 continue
             out_kv += _encode_string(key) + struct.pack("<I", _STRING) + _encode_string(value)
         else:
-            out_kv += data[field.offset:field.offset + size]
+            out_kv += data[field.offset : field.offset + size]
         count += 1
     if not replaced and value is not None:
         out_kv += _encode_string(key) + struct.pack("<I", _STRING) + _encode_string(value)
         count += 1
     first = reader.tensors[0].field
     last = reader.tensors[-1].field
-    tensor_infos = data[first.offset:last.offset + sum(p.nbytes for p in last.parts)]
+    tensor_infos = data[first.offset : last.offset + sum(p.nbytes for p in last.parts)]
     alignment = int(reader.alignment)
     header = b"GGUF" + struct.pack("<IQQ", 3, len(reader.tensors), count) + out_kv + tensor_infos
     header += b"\0" * (-len(header) % alignment)
-    dst.write_bytes(header + data[reader.data_offset:])
+    dst.write_bytes(header + data[reader.data_offset :])
     return dst

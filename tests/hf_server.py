@@ -92,8 +92,12 @@ class HFServer:
 
     def start(self) -> HFServer:
         for srv in (self._hub, self._cdn):
-            t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
-                                 name="hf-loopback", daemon=True)
+            t = threading.Thread(
+                target=srv.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name="hf-loopback",
+                daemon=True,
+            )
             t.start()
             self._threads.append(t)
         self._timer = threading.Timer(self.lifetime_s, self.stop)
@@ -159,8 +163,16 @@ def _handler(server: HFServer, origin: str) -> type[BaseHTTPRequestHandler]:
 
         def _serve(self, head: bool) -> None:
             path = unquote(urlparse(self.path).path)
-            req = server._record(Request(origin, self.command, path, self.headers.get("Range"),
-                                         0, authorized=bool(self.headers.get("Authorization"))))
+            req = server._record(
+                Request(
+                    origin,
+                    self.command,
+                    path,
+                    self.headers.get("Range"),
+                    0,
+                    authorized=bool(self.headers.get("Authorization")),
+                )
+            )
             if origin == "hub":
                 self._hub(path, req)
             else:
@@ -245,7 +257,7 @@ def _handler(server: HFServer, origin: str) -> type[BaseHTTPRequestHandler]:
                     middle = hosted.size // 2
                     if hosted.corrupt and pos <= middle < pos + len(block):
                         i = middle - pos
-                        block = block[:i] + bytes([block[i] ^ 0xFF]) + block[i + 1:]
+                        block = block[:i] + bytes([block[i] ^ 0xFF]) + block[i + 1 :]
                     self.wfile.write(block)
                     req.sent += len(block)
                     remaining -= len(block)

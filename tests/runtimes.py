@@ -12,8 +12,9 @@ from engine.runtime import ModelRuntime
 from engine.settings import Settings
 
 
-def new_runtime(home: Path | None = None, settings: Settings | None = None,
-                **kwargs: Any) -> ModelRuntime:
+def new_runtime(
+    home: Path | None = None, settings: Settings | None = None, **kwargs: Any
+) -> ModelRuntime:
     """A runtime held to the policy in `settings` (default: none, so any model loads), with
     its checksum cache in the data folders under `home` (default: the test's HEARTH_HOME;
     module-scoped fixtures run before it is set and must pass one)."""

@@ -32,9 +32,12 @@ class StreamTask(QObject):
     failed = Signal(str)
     finished = Signal()
 
-    def __init__(self, factory: Callable[[], Iterator[Any]],
-                 on_stop: Callable[[], None] | None = None,
-                 parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        factory: Callable[[], Iterator[Any]],
+        on_stop: Callable[[], None] | None = None,
+        parent: QObject | None = None,
+    ) -> None:
         super().__init__(parent)
         self._factory = factory
         self._on_stop = on_stop
@@ -106,11 +109,15 @@ class _Runner(QRunnable):
         self._task._run()
 
 
-def start_task(parent: QObject, factory: Callable[[], Iterator[Any]], *,
-               on_item: Callable[[Any], None] | None = None,
-               on_failed: Callable[[str], None] | None = None,
-               on_finished: Callable[[], None] | None = None,
-               on_stop: Callable[[], None] | None = None) -> StreamTask:
+def start_task(
+    parent: QObject,
+    factory: Callable[[], Iterator[Any]],
+    *,
+    on_item: Callable[[Any], None] | None = None,
+    on_failed: Callable[[str], None] | None = None,
+    on_finished: Callable[[], None] | None = None,
+    on_stop: Callable[[], None] | None = None,
+) -> StreamTask:
     """Run `factory()` off the GUI thread with its signals wired to the given slots (called
     on the GUI thread), and start it. The task deletes itself once `finished` has been
     delivered: keep the returned task only until then (to stop it), not after."""
@@ -126,8 +133,12 @@ def start_task(parent: QObject, factory: Callable[[], Iterator[Any]], *,
     return task
 
 
-def run_call(parent: QObject, call: Callable[[], Any], on_result: Callable[[Any], None],
-             on_error: Callable[[str], None]) -> StreamTask:
+def run_call(
+    parent: QObject,
+    call: Callable[[], Any],
+    on_result: Callable[[Any], None],
+    on_error: Callable[[str], None],
+) -> StreamTask:
     """Run one blocking engine call off the GUI thread; its result arrives on `on_result`."""
 
     def once() -> Iterator[Any]:

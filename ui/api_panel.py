@@ -26,8 +26,9 @@ KEYS = ("api.enabled", "api.port", "api.host")
 class ApiPanel(QWidget):
     """Lives on the GUI thread; `sync()` brings the server in line with the settings."""
 
-    def __init__(self, services: Services, show_error: Callable[[str], None],
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self, services: Services, show_error: Callable[[str], None], parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.services = services
         self.show_error = show_error
@@ -52,10 +53,12 @@ class ApiPanel(QWidget):
         row.addWidget(self.token, 1)
         for widget in (self.reveal, copy, rotate):
             row.addWidget(widget)
-        note = QLabel("OpenAI-compatible: point a client at the address above with this token "
-                      "as its API key. Off by default; requests from web pages are refused; "
-                      "each request is logged without its content (api-audit.jsonl in the "
-                      "logs folder).")
+        note = QLabel(
+            "OpenAI-compatible: point a client at the address above with this token "
+            "as its API key. Off by default; requests from web pages are refused; "
+            "each request is logged without its content (api-audit.jsonl in the "
+            "logs folder)."
+        )
         note.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -107,8 +110,11 @@ class ApiPanel(QWidget):
             self.sync()
 
     def _started(self, url: str) -> None:
-        where = ("this computer only" if is_loopback(self.services.api_server().host)
-                 else "reachable from other computers, as your organisation's policy allows")
+        where = (
+            "this computer only"
+            if is_loopback(self.services.api_server().host)
+            else "reachable from other computers, as your organisation's policy allows"
+        )
         self.status.setText(f"Listening on <b>{url}</b> ({where})")
 
     def _stopped(self) -> None:
@@ -118,8 +124,7 @@ class ApiPanel(QWidget):
 
     def _toggle_reveal(self) -> None:
         hidden = self.token.echoMode() == QLineEdit.EchoMode.Password
-        self.token.setEchoMode(QLineEdit.EchoMode.Normal if hidden
-                               else QLineEdit.EchoMode.Password)
+        self.token.setEchoMode(QLineEdit.EchoMode.Normal if hidden else QLineEdit.EchoMode.Password)
         self.reveal.setText("Hide" if hidden else "Show")
 
     def _copy(self) -> None:

@@ -14,9 +14,10 @@ GUI thread whenever the list changes:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from PySide6.QtCore import QEvent, QModelIndex, QPersistentModelIndex, QStringListModel
+from PySide6.QtGui import QHelpEvent
 from PySide6.QtWidgets import QAbstractItemView, QListView, QToolTip
 
 Index = QModelIndex | QPersistentModelIndex
@@ -71,11 +72,15 @@ class ChatListView(QListView):
 
     def viewportEvent(self, event: QEvent) -> bool:
         if event.type() == QEvent.Type.ToolTip:
-            pos = event.pos()  # type: ignore[attr-defined]
-            index = self.indexAt(pos)
+            help_event = cast(QHelpEvent, event)
+            index = self.indexAt(help_event.pos())
             if index.isValid():
-                QToolTip.showText(event.globalPos(), str(index.data()),  # type: ignore[attr-defined]
-                                  self.viewport(), self.visualRect(index))
+                QToolTip.showText(
+                    help_event.globalPos(),
+                    str(index.data()),
+                    self.viewport(),
+                    self.visualRect(index),
+                )
             else:
                 QToolTip.hideText()
             return True

@@ -55,8 +55,9 @@ class ChatPage(Page):
     status = Signal(str)
     open_chat_settings = Signal(int)
 
-    def __init__(self, services: Services, show_error: Callable[[str], None],
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self, services: Services, show_error: Callable[[str], None], parent: QWidget | None = None
+    ) -> None:
         super().__init__(services, show_error, parent)
         self.store = services.chats
         self.conversations = services.conversations
@@ -114,7 +115,8 @@ class ChatPage(Page):
         self.settings_button = QPushButton("Chat settings…")
         self.settings_button.setAccessibleName("Chat settings")
         self.settings_button.clicked.connect(
-            lambda: self.chat_id is not None and self.open_chat_settings.emit(self.chat_id))
+            lambda: self.chat_id is not None and self.open_chat_settings.emit(self.chat_id)
+        )
         top = QHBoxLayout()
         top.addWidget(self.header, 1)
         top.addWidget(self.settings_button)
@@ -131,8 +133,9 @@ class ChatPage(Page):
         self.cancel_edit_button.setVisible(False)
         self.cancel_edit_button.clicked.connect(self.cancel_edit)
         self.composer = QPlainTextEdit()
-        self.composer.setPlaceholderText("Ask anything. Enter sends, Shift+Enter adds a line, "
-                                         "Esc stops the answer.")
+        self.composer.setPlaceholderText(
+            "Ask anything. Enter sends, Shift+Enter adds a line, Esc stops the answer."
+        )
         self.composer.setAccessibleName("Message")
         self.composer.setMaximumHeight(120)
         self.composer.installEventFilter(self)
@@ -167,12 +170,22 @@ class ChatPage(Page):
         layout.addWidget(self.splitter)
 
         for keys, action, context in (
-                (QKeySequence(Qt.Key.Key_Escape), self.stop,
-                 Qt.ShortcutContext.WidgetWithChildrenShortcut),
-                (QKeySequence(QKeySequence.StandardKey.New), self.new_chat,
-                 Qt.ShortcutContext.WindowShortcut),
-                (QKeySequence(QKeySequence.StandardKey.Find), self.search.setFocus,
-                 Qt.ShortcutContext.WindowShortcut)):
+            (
+                QKeySequence(Qt.Key.Key_Escape),
+                self.stop,
+                Qt.ShortcutContext.WidgetWithChildrenShortcut,
+            ),
+            (
+                QKeySequence(QKeySequence.StandardKey.New),
+                self.new_chat,
+                Qt.ShortcutContext.WindowShortcut,
+            ),
+            (
+                QKeySequence(QKeySequence.StandardKey.Find),
+                self.search.setFocus,
+                Qt.ShortcutContext.WindowShortcut,
+            ),
+        ):
             shortcut = QShortcut(keys, self, context=context)
             shortcut.activated.connect(action)
         self.update_header()
@@ -209,8 +222,12 @@ class ChatPage(Page):
             yield store.titles(text)
 
         self._search_task = start_task(
-            self, search, on_item=lambda rows: self._show_chats(text, rows),
-            on_failed=self._on_search_failed, on_finished=self._on_search_done)
+            self,
+            search,
+            on_item=lambda rows: self._show_chats(text, rows),
+            on_failed=self._on_search_failed,
+            on_finished=self._on_search_done,
+        )
 
     def _show_chats(self, text: str, rows: list[tuple[int, str]]) -> None:
         """Show `rows`, the chats found for `text`, unless the box holds other text by now:
@@ -254,9 +271,11 @@ class ChatPage(Page):
             return
         current = self.current_chat()
         # a new chat keeps the documents and model the user was working with
-        chat = self.store.create(model=current.model if current else None,
-                                 collections=current.collections if current else (),
-                                 documents_only=current.documents_only if current else False)
+        chat = self.store.create(
+            model=current.model if current else None,
+            collections=current.collections if current else (),
+            documents_only=current.documents_only if current else False,
+        )
         self.search.clear()
         self.select(chat.id)
 
@@ -270,8 +289,9 @@ class ChatPage(Page):
 
     def rename_chat(self, chat_id: int, title: str | None = None) -> None:
         if title is None:
-            title, ok = QInputDialog.getText(self, "Rename chat", "Name:",
-                                             text=self.store.chat(chat_id).title)
+            title, ok = QInputDialog.getText(
+                self, "Rename chat", "Name:", text=self.store.chat(chat_id).title
+            )
             if not ok:
                 return
         try:
@@ -286,8 +306,9 @@ class ChatPage(Page):
             return
         if confirm:
             title = self.store.chat(chat_id).title
-            answer = QMessageBox.question(self, "Delete chat",
-                                          f"Delete “{title}” and all its messages?")
+            answer = QMessageBox.question(
+                self, "Delete chat", f"Delete “{title}” and all its messages?"
+            )
             if answer != QMessageBox.StandardButton.Yes:
                 return
         self.store.delete(chat_id)
@@ -303,16 +324,22 @@ class ChatPage(Page):
             title = self.store.chat(chat_id).title
             name = "".join(c if c.isalnum() or c in " -_" else "_" for c in title).strip()
             chosen, _filter = QFileDialog.getSaveFileName(
-                self, "Export chat", str(Path.home() / f"{name or 'chat'}.md"),
-                "Markdown (*.md);;JSON (*.json)")
+                self,
+                "Export chat",
+                str(Path.home() / f"{name or 'chat'}.md"),
+                "Markdown (*.md);;JSON (*.json)",
+            )
             if not chosen:
                 return
             path = Path(chosen)
         store = self.store
         target = path
-        run_call(self, lambda: chat_export.write(store, chat_id, target),
-                 lambda written: self.status.emit(f"Chat exported to {written}."),
-                 self.show_error)
+        run_call(
+            self,
+            lambda: chat_export.write(store, chat_id, target),
+            lambda written: self.status.emit(f"Chat exported to {written}."),
+            self.show_error,
+        )
 
     def _on_pick(self, current: QModelIndex, _previous: QModelIndex) -> None:
         chat_id = self.chat_model.chat_id_at(current)
@@ -350,8 +377,9 @@ class ChatPage(Page):
             return
         if self.busy():
             # keep what the user typed; say why it did not go
-            self.status.emit("Still busy with the model; your message is kept. Press Esc to "
-                             "stop the answer.")
+            self.status.emit(
+                "Still busy with the model; your message is kept. Press Esc to stop the answer."
+            )
             return
         self.composer.clear()
         chat_id, editing = self.chat_id, self.editing_id
@@ -378,8 +406,7 @@ class ChatPage(Page):
         msg = self.store.message(message_id)
         self.editing_id = message_id
         self.composer.setPlainText(msg.content)
-        self.edit_bar.setText("Editing your message: sending replaces it and everything "
-                              "after it.")
+        self.edit_bar.setText("Editing your message: sending replaces it and everything after it.")
         self.edit_bar.setVisible(True)
         self.cancel_edit_button.setVisible(True)
         self.composer.setFocus()
@@ -404,13 +431,21 @@ class ChatPage(Page):
             how = open_source(source["path"], source.get("page"))
             self.status.emit(f"Opened {source.get('file')} with {how}.")
         except FileNotFoundError:
-            self.show_error(f"“{source['path']}” is no longer there; it may have been moved "
-                            "or deleted since it was indexed.")
+            self.show_error(
+                f"“{source['path']}” is no longer there; it may have been moved "
+                "or deleted since it was indexed."
+            )
 
     def _run(self, factory: Callable[[], Iterator[Any]]) -> None:
         self._set_busy(True)
-        self.task = start_task(self, factory, on_item=self._on_event, on_failed=self._on_failed,
-                               on_finished=self._on_finished, on_stop=self.conversations.stop)
+        self.task = start_task(
+            self,
+            factory,
+            on_item=self._on_event,
+            on_failed=self._on_failed,
+            on_finished=self._on_finished,
+            on_stop=self.conversations.stop,
+        )
 
     def _on_event(self, event: Any) -> None:
         if self.closing:  # a last queued signal after shutdown: the services may be closed
@@ -440,8 +475,10 @@ class ChatPage(Page):
         elif isinstance(event, Done):
             s = event.stats
             stopped = " (stopped)" if s.stop_reason == "cancelled" else ""
-            self.last_speed = (f"{s.tokens_per_s:.1f} tokens/s · first token "
-                               f"{s.time_to_first_token_s * 1000:.0f} ms{stopped}")
+            self.last_speed = (
+                f"{s.tokens_per_s:.1f} tokens/s · first token "
+                f"{s.time_to_first_token_s * 1000:.0f} ms{stopped}"
+            )
             self.update_header()
         elif isinstance(event, Retrieved):
             self.view.attach_sources([s.as_dict() for s in event.sources], list(event.notes))
@@ -494,12 +531,18 @@ class ChatPage(Page):
         if event.type() == QEvent.Type.KeyPress:
             key = event.key()  # type: ignore[attr-defined]
             mods = event.modifiers()  # type: ignore[attr-defined]
-            if obj is self.composer and key in (Qt.Key.Key_Return, Qt.Key.Key_Enter) \
-                    and not mods & Qt.KeyboardModifier.ShiftModifier:
+            if (
+                obj is self.composer
+                and key in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+                and not mods & Qt.KeyboardModifier.ShiftModifier
+            ):
                 self.send()
                 return True
-            chat_id = self.chat_model.chat_id_at(self.chat_list.currentIndex()) \
-                if obj is self.chat_list else None
+            chat_id = (
+                self.chat_model.chat_id_at(self.chat_list.currentIndex())
+                if obj is self.chat_list
+                else None
+            )
             if chat_id is not None:
                 if key == Qt.Key.Key_F2:
                     self.rename_chat(chat_id)

@@ -28,8 +28,14 @@ from engine.chats import Chat
 class ChatSettingsDialog(QDialog):
     """Modal dialog on the GUI thread; `changes()` gives the values for ChatStore.configure."""
 
-    def __init__(self, chat: Chat, settings: Any, models: list[Any], collections: list[str],
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        chat: Chat,
+        settings: Any,
+        models: list[Any],
+        collections: list[str],
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle(f"Settings for “{chat.title}”")
         self.settings = settings
@@ -44,19 +50,24 @@ class ChatSettingsDialog(QDialog):
         index = self.model.findData(chat.model)
         self.model.setCurrentIndex(max(index, 0))
 
-        self.system = QPlainTextEdit(chat.system_prompt if chat.system_prompt is not None
-                                     else settings.get("chat.system_prompt"))
+        self.system = QPlainTextEdit(
+            chat.system_prompt
+            if chat.system_prompt is not None
+            else settings.get("chat.system_prompt")
+        )
         self.system.setAccessibleName("System prompt")
         self.system.setMaximumHeight(100)
 
         self.temperature = QDoubleSpinBox(decimals=2, minimum=0.0, maximum=5.0, singleStep=0.1)
         self.temperature.setAccessibleName("Temperature")
-        self.temperature.setValue(chat.sampling.get("temperature",
-                                                    settings.get("sampling.temperature")))
+        self.temperature.setValue(
+            chat.sampling.get("temperature", settings.get("sampling.temperature"))
+        )
         self.max_tokens = QSpinBox(minimum=1, maximum=1_048_576, singleStep=256)
         self.max_tokens.setAccessibleName("Longest answer in tokens")
-        self.max_tokens.setValue(chat.sampling.get("max_tokens",
-                                                   settings.get("sampling.max_tokens")))
+        self.max_tokens.setValue(
+            chat.sampling.get("max_tokens", settings.get("sampling.max_tokens"))
+        )
 
         self.collections = QListWidget()
         self.collections.setAccessibleName("Document collections")
@@ -64,11 +75,13 @@ class ChatSettingsDialog(QDialog):
         for name in collections:
             item = QListWidgetItem(name)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(Qt.CheckState.Checked if name in chat.collections
-                               else Qt.CheckState.Unchecked)
+            item.setCheckState(
+                Qt.CheckState.Checked if name in chat.collections else Qt.CheckState.Unchecked
+            )
             self.collections.addItem(item)
-        self.documents_only = QCheckBox("Answer only from the documents (say so when they do "
-                                        "not cover the question)")
+        self.documents_only = QCheckBox(
+            "Answer only from the documents (say so when they do not cover the question)"
+        )
         self.documents_only.setChecked(chat.documents_only)
 
         form = QFormLayout(self)
@@ -79,11 +92,11 @@ class ChatSettingsDialog(QDialog):
         if collections:
             form.addRow("Documents", self.collections)
         else:
-            form.addRow("Documents", QLabel("No collections yet: add some on the Documents "
-                                            "page."))
+            form.addRow("Documents", QLabel("No collections yet: add some on the Documents page."))
         form.addRow("", self.documents_only)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
-                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
@@ -91,18 +104,22 @@ class ChatSettingsDialog(QDialog):
     def changes(self) -> dict[str, Any]:
         system = self.system.toPlainText()
         sampling = dict(self.chat.sampling)
-        for key, value in (("temperature", round(self.temperature.value(), 2)),
-                           ("max_tokens", self.max_tokens.value())):
+        for key, value in (
+            ("temperature", round(self.temperature.value(), 2)),
+            ("max_tokens", self.max_tokens.value()),
+        ):
             if value == self.settings.get(f"sampling.{key}"):
                 sampling.pop(key, None)
             else:
                 sampling[key] = value
-        checked = [self.collections.item(i).text() for i in range(self.collections.count())
-                   if self.collections.item(i).checkState() == Qt.CheckState.Checked]
+        checked = [
+            self.collections.item(i).text()
+            for i in range(self.collections.count())
+            if self.collections.item(i).checkState() == Qt.CheckState.Checked
+        ]
         return {
             "model": self.model.currentData(),
-            "system_prompt": None if system == self.settings.get("chat.system_prompt")
-            else system,
+            "system_prompt": None if system == self.settings.get("chat.system_prompt") else system,
             "sampling": sampling,
             "collections": checked,
             "documents_only": self.documents_only.isChecked(),

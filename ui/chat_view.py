@@ -30,8 +30,11 @@ collection in this chat's settings: every answer then lists the file, page and e
 it came from.</p>
 """
 
-STATUS_NOTE = {"stopped": "stopped", "interrupted": "interrupted: Hearth was closed while "
-               "this answer was being written", "failed": "failed"}
+STATUS_NOTE = {
+    "stopped": "stopped",
+    "interrupted": "interrupted: Hearth was closed while this answer was being written",
+    "failed": "failed",
+}
 
 
 class ChatView(QTextBrowser):
@@ -93,8 +96,10 @@ class ChatView(QTextBrowser):
 
     def attach_sources(self, sources: list[dict[str, Any]], notes: list[str]) -> None:
         """Show the sources of the answer in progress as soon as they are known."""
-        self._messages = [dataclasses.replace(m, sources=sources, notes=notes)
-                          if m.id == self._live_id else m for m in self._messages]
+        self._messages = [
+            dataclasses.replace(m, sources=sources, notes=notes) if m.id == self._live_id else m
+            for m in self._messages
+        ]
         self._schedule()
 
     @property
@@ -128,8 +133,9 @@ class ChatView(QTextBrowser):
             return
         last_user = max((m.id for m in self._messages if m.role == "user"), default=None)
         last_answer = self._messages[-1].id if self._messages[-1].role == "assistant" else None
-        parts = [self._message_html(m, m.id == last_user, m.id == last_answer)
-                 for m in self._messages]
+        parts = [
+            self._message_html(m, m.id == last_user, m.id == last_answer) for m in self._messages
+        ]
         position = bar.value()
         self.setHtml("<hr>".join(parts))
         bar.setValue(bar.maximum() if at_bottom else position)
@@ -156,8 +162,10 @@ class ChatView(QTextBrowser):
                 actions.append(f'<a href="hearth:regenerate:{m.id}">Regenerate</a>')
         if m.role == "assistant" and m.stats and not live:
             s = m.stats
-            actions.append(f'<span style="color:#777">{s.get("generated_tokens", 0)} tokens · '
-                           f'{s.get("tokens_per_s", 0):.1f} tokens/s</span>')
+            actions.append(
+                f'<span style="color:#777">{s.get("generated_tokens", 0)} tokens · '
+                f"{s.get('tokens_per_s', 0):.1f} tokens/s</span>"
+            )
         foot = f'<p style="font-size:small">{" · ".join(actions)}</p>' if actions else ""
         return head + body + self._sources_html(m) + foot
 
@@ -167,16 +175,20 @@ class ChatView(QTextBrowser):
             return ""
         rows = []
         for s in m.sources:
-            where = f"page {s['page']}" if s.get("page") else \
-                f"lines {s.get('line_start')}-{s.get('line_end')}"
+            where = (
+                f"page {s['page']}"
+                if s.get("page")
+                else f"lines {s.get('line_start')}-{s.get('line_end')}"
+            )
             section = f" · {html.escape(s['heading'])}" if s.get("heading") else ""
             quote = " ".join(str(s.get("quote", "")).split())
             short = quote if len(quote) <= 280 else quote[:277] + "…"
             rows.append(
                 f'<li><a href="hearth:source:{m.id}:{s["n"]}">[{s["n"]}] '
-                f'{html.escape(s.get("file") or s["path"])}, {where}</a>{section} '
+                f"{html.escape(s.get('file') or s['path'])}, {where}</a>{section} "
                 f'<span style="color:#777">(similarity {s.get("similarity", 0):.2f})</span>'
-                f"<br><i>“{html.escape(short)}”</i></li>")
+                f"<br><i>“{html.escape(short)}”</i></li>"
+            )
         notes = "".join(f"<li><i>{html.escape(n)}</i></li>" for n in m.notes)
         title = "<p><b>Sources</b></p>" if m.sources else ""
         return f'{title}<ul style="font-size:small">{"".join(rows)}{notes}</ul>'

@@ -46,8 +46,9 @@ class DocumentsPage(Page):
     collections_changed = Signal()
     indexed = Signal(str)
 
-    def __init__(self, services: Services, show_error: Callable[[str], None],
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self, services: Services, show_error: Callable[[str], None], parent: QWidget | None = None
+    ) -> None:
         super().__init__(services, show_error, parent)
         self.syncs: dict[str, StreamTask] = {}
         self.progress_text: dict[str, str] = {}
@@ -73,9 +74,11 @@ class DocumentsPage(Page):
         self.add_files_button = QPushButton("Add files…")
         self.add_files_button.clicked.connect(self._add_files_dialog)
         self.remove_source_button = button(
-            "Remove from collection", "Remove the selected folder or file", self._remove_source)
-        self.sync_button = button("Re-sync", "Index what changed",
-                                  lambda: self.sync(self.selected()))
+            "Remove from collection", "Remove the selected folder or file", self._remove_source
+        )
+        self.sync_button = button(
+            "Re-sync", "Index what changed", lambda: self.sync(self.selected())
+        )
         self.stop_button = QPushButton("Stop indexing")
         self.stop_button.clicked.connect(lambda: self.stop(self.selected()))
         self.delete_button = QPushButton("Delete collection…")
@@ -95,8 +98,14 @@ class DocumentsPage(Page):
         self.files.verticalHeader().setVisible(False)
         self.files.setWordWrap(False)
 
-        for b in (self.add_folder_button, self.add_files_button, self.remove_source_button,
-                  self.sync_button, self.stop_button, self.delete_button):
+        for b in (
+            self.add_folder_button,
+            self.add_files_button,
+            self.remove_source_button,
+            self.sync_button,
+            self.stop_button,
+            self.delete_button,
+        ):
             b.setAccessibleName(b.accessibleName() or b.text().rstrip("…"))
         source_buttons = QHBoxLayout()
         for b in (self.add_folder_button, self.add_files_button, self.remove_source_button):
@@ -125,8 +134,12 @@ class DocumentsPage(Page):
     def refresh(self) -> None:
         if self.closing:
             return
-        run_call(self, lambda: self.services.documents.collections(), self._show_collections,
-                 self.show_error)
+        run_call(
+            self,
+            lambda: self.services.documents.collections(),
+            self._show_collections,
+            self.show_error,
+        )
 
     def _show_collections(self, infos: list[Any]) -> None:
         current = self.selected()
@@ -168,8 +181,10 @@ class DocumentsPage(Page):
             self.files.setRowCount(0)
             return
         counts = info.counts
-        self.title.setText(f"<b>{name}</b> · {counts.get('indexed', 0)} files indexed, "
-                           f"{counts.get('chunks', 0)} passages")
+        self.title.setText(
+            f"<b>{name}</b> · {counts.get('indexed', 0)} files indexed, "
+            f"{counts.get('chunks', 0)} passages"
+        )
         for s in info.sources:
             self.sources.addItem(s)
         self._show_progress(name)
@@ -177,8 +192,12 @@ class DocumentsPage(Page):
         if self.closing:
             return
         documents = self.services.documents
-        run_call(self, lambda: documents.documents(name),
-                 partial(self._show_files, name, only_problems=only_problems), self.show_error)
+        run_call(
+            self,
+            lambda: documents.documents(name),
+            partial(self._show_files, name, only_problems=only_problems),
+            self.show_error,
+        )
 
     def _show_files(self, name: str, rows: list[DocumentRow], *, only_problems: bool) -> None:
         if name != self.selected():
@@ -206,8 +225,12 @@ class DocumentsPage(Page):
         name = self.selected()
         has = name is not None
         running = has and name in self.syncs
-        for b in (self.add_folder_button, self.add_files_button, self.remove_source_button,
-                  self.delete_button):
+        for b in (
+            self.add_folder_button,
+            self.add_files_button,
+            self.remove_source_button,
+            self.delete_button,
+        ):
             b.setEnabled(has and not running)
         self.sync_button.setEnabled(has and not running)
         self.stop_button.setEnabled(bool(running))
@@ -222,8 +245,7 @@ class DocumentsPage(Page):
             if paths:
                 self.sync(name)
 
-        run_call(self, lambda: self.services.documents.create(name, paths), done,
-                 self.show_error)
+        run_call(self, lambda: self.services.documents.create(name, paths), done, self.show_error)
 
     def add_paths(self, name: str, paths: list[str]) -> None:
         def added(_info: CollectionInfo) -> None:
@@ -235,10 +257,17 @@ class DocumentsPage(Page):
     def delete(self, name: str | None, confirm: bool = True) -> None:
         if name is None:
             return
-        if confirm and QMessageBox.question(
-                self, "Delete collection", f"Delete the collection “{name}” and its index? "
-                "Your files are not touched.") != QMessageBox.StandardButton.Yes:
+        if (
+            confirm
+            and QMessageBox.question(
+                self,
+                "Delete collection",
+                f"Delete the collection “{name}” and its index? Your files are not touched.",
+            )
+            != QMessageBox.StandardButton.Yes
+        ):
             return
+
         def deleted(_result: None) -> None:
             self.collections_changed.emit()
             self.refresh()
@@ -270,8 +299,12 @@ class DocumentsPage(Page):
         if name is None or item is None:
             return
         path = item.text()
-        run_call(self, lambda: self.services.documents.remove_paths(name, [path]),
-                 lambda _info: self.sync(name), self.show_error)
+        run_call(
+            self,
+            lambda: self.services.documents.remove_paths(name, [path]),
+            lambda _info: self.sync(name),
+            self.show_error,
+        )
 
     # -- indexing ----------------------------------------------------------------------------
 
@@ -280,9 +313,12 @@ class DocumentsPage(Page):
             return
         self.progress_text[name] = "Starting…"
         self.syncs[name] = start_task(
-            self, lambda: self.services.documents.sync(name),
-            on_item=partial(self._on_progress, name), on_failed=self.show_error,
-            on_finished=partial(self._sync_ended, name))
+            self,
+            lambda: self.services.documents.sync(name),
+            on_item=partial(self._on_progress, name),
+            on_failed=self.show_error,
+            on_finished=partial(self._sync_ended, name),
+        )
         self._refresh_labels()
 
     def stop(self, name: str | None) -> None:
@@ -296,14 +332,17 @@ class DocumentsPage(Page):
             self.progress_text[name] = (
                 f"Done in {event.seconds:.1f} s: {event.indexed} indexed, {event.unchanged} "
                 f"unchanged, {event.removed} removed"
-                + (f", {problems} with problems (see the list)" if problems else "") + ".")
+                + (f", {problems} with problems (see the list)" if problems else "")
+                + "."
+            )
             self.indexed.emit(name)
         else:
             eta = f", about {event.eta_s:.0f} s left" if event.eta_s else ""
             self.progress_text[name] = (
                 f"{event.phase.capitalize()}: {event.files_done} of {event.files_total} files, "
                 f"{event.chunks} passages ({event.chunks_per_s:.0f}/s{eta})"
-                + (f" · {Path(event.current).name}" if event.current else ""))
+                + (f" · {Path(event.current).name}" if event.current else "")
+            )
             if name == self.selected():
                 self.progress.setMaximum(max(event.files_total, 1))
                 self.progress.setValue(event.files_done)

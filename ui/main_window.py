@@ -51,8 +51,9 @@ class MainWindow(QMainWindow):
         self.erasing = False
         self.setWindowTitle("Hearth")
         self.setAccessibleName("Hearth")
-        self.state_file = QSettings(str(services.paths.config / "window.ini"),
-                                    QSettings.Format.IniFormat)
+        self.state_file = QSettings(
+            str(services.paths.config / "window.ini"), QSettings.Format.IniFormat
+        )
 
         self.banner = QLabel()
         self.banner.setWordWrap(True)
@@ -99,7 +100,8 @@ class MainWindow(QMainWindow):
         self.chat.open_chat_settings.connect(self.open_chat_settings)
         self.models.use_model.connect(self.use_model)
         self.documents.indexed.connect(
-            lambda name: self.statusBar().showMessage(f"“{name}” is indexed.", 8000))
+            lambda name: self.statusBar().showMessage(f"“{name}” is indexed.", 8000)
+        )
         self.settings_page.changed.connect(self._setting_changed)
         self.settings_page.notice.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.settings_page.erase_requested.connect(self.confirm_erase)
@@ -170,11 +172,16 @@ class MainWindow(QMainWindow):
         run_call(self, lambda: erase.inventory(paths), self._ask_erase, self.show_error)
 
     def _ask_erase(self, areas: list[Any]) -> None:
-        listed = "".join(f"<li>{html.escape(a.name)}: {a.files} files, {size_text(a.size)}</li>"
-                         for a in areas if a.files)
-        text = ("<p>This deletes everything Hearth keeps for you, on this computer, for good:"
-                f"</p><ul>{listed}</ul><p>Model files you imported in place or that other apps "
-                "downloaded are not touched. Hearth closes when it is done.</p>")
+        listed = "".join(
+            f"<li>{html.escape(a.name)}: {a.files} files, {size_text(a.size)}</li>"
+            for a in areas
+            if a.files
+        )
+        text = (
+            "<p>This deletes everything Hearth keeps for you, on this computer, for good:"
+            f"</p><ul>{listed}</ul><p>Model files you imported in place or that other apps "
+            "downloaded are not touched. Hearth closes when it is done.</p>"
+        )
         if self.confirm("Delete all my data", text, "Delete everything"):
             self.erase_all_data()
 
@@ -191,8 +198,9 @@ class MainWindow(QMainWindow):
         thread; the window closes when it is done (nothing is saved again on the way out)."""
         self.erasing = True
         self.shutdown()
-        run_call(self, self.services.erase_all_data, lambda _areas: self.erased.emit(),
-                 self.show_error)
+        run_call(
+            self, self.services.erase_all_data, lambda _areas: self.erased.emit(), self.show_error
+        )
 
     # -- state -------------------------------------------------------------------------------
 
@@ -234,8 +242,9 @@ class MainWindow(QMainWindow):
 
     def bring_to_front(self) -> None:
         """A second launch asked for this window."""
-        self.setWindowState((self.windowState() & ~Qt.WindowState.WindowMinimized)
-                            | Qt.WindowState.WindowActive)
+        self.setWindowState(
+            (self.windowState() & ~Qt.WindowState.WindowMinimized) | Qt.WindowState.WindowActive
+        )
         self.show()
         self.raise_()
         self.activateWindow()
@@ -248,5 +257,6 @@ def apply_theme(theme: str) -> None:
     if hints is None or not hasattr(hints, "setColorScheme"):
         return
     scheme = {"light": Qt.ColorScheme.Light, "dark": Qt.ColorScheme.Dark}.get(
-        theme, Qt.ColorScheme.Unknown)
+        theme, Qt.ColorScheme.Unknown
+    )
     hints.setColorScheme(scheme)

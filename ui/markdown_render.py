@@ -30,8 +30,10 @@ def _highlight(code: str, lang: str, _attrs: Any) -> str:
     formatter = _formatter()
     background = formatter.style.background_color or "#f6f8fa"
     # Starting with <pre tells markdown-it the block is wrapped already.
-    return (f'<pre style="background:{background}; padding:6px;">'
-            f"{highlight(code, lexer, formatter)}</pre>")
+    return (
+        f'<pre style="background:{background}; padding:6px;">'
+        f"{highlight(code, lexer, formatter)}</pre>"
+    )
 
 
 @lru_cache(maxsize=1)
@@ -55,7 +57,7 @@ def _link_close(_renderer: Any, tokens: Any, idx: int, options: Any, env: Any) -
     if not env.get("links"):
         return ""
     href, start = env["links"].pop()
-    text = "".join(t.content for t in tokens[start + 1:idx])
+    text = "".join(t.content for t in tokens[start + 1 : idx])
     if not href or text.strip() == href:  # an autolink already shows its address
         return ""
     return f' <span style="color:#666">({html.escape(href)})</span>'
@@ -63,8 +65,10 @@ def _link_close(_renderer: Any, tokens: Any, idx: int, options: Any, env: Any) -
 
 @lru_cache(maxsize=1)
 def _parser() -> MarkdownIt:
-    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False,
-                                   "highlight": _highlight})
+    md = MarkdownIt(
+        "commonmark",
+        {"html": False, "linkify": False, "typographer": False, "highlight": _highlight},
+    )
     md.enable("table")
     md.enable("strikethrough")
     md.add_render_rule("image", _image)

@@ -33,27 +33,38 @@ from ui.adapter import StreamTask, run_call, start_task
 from ui.page import Page, button
 from ui.services import Services
 
-BADGE = {"gpu": ("Runs on the GPU", "#1b7f3b"), "partial": ("Part on the GPU", "#8a6d00"),
-         "cpu": ("Runs on the CPU", "#2b5797"), "no": ("Too big for this computer", "#a4262c")}
+BADGE = {
+    "gpu": ("Runs on the GPU", "#1b7f3b"),
+    "partial": ("Part on the GPU", "#8a6d00"),
+    "cpu": ("Runs on the CPU", "#2b5797"),
+    "no": ("Too big for this computer", "#a4262c"),
+}
 
 
 class ModelCard(QFrame):
     """One catalog model: facts, fit badge with its explanation, and its download controls."""
 
-    def __init__(self, model: models.CatalogModel, estimate: models.FitEstimate,
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        model: models.CatalogModel,
+        estimate: models.FitEstimate,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.model = model
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setAccessibleName(f"Catalog model {model.title}")
         title = QLabel(f"<b>{model.title}</b>")
         size = ("~" if not model.size_exact else "") + size_text(model.size_bytes)
-        facts = QLabel(f"{model.family} · {model.parameters / 1e9:.1f} B parameters · {size} · "
-                       f"licence {model.license_spdx}")
+        facts = QLabel(
+            f"{model.family} · {model.parameters / 1e9:.1f} B parameters · {size} · "
+            f"licence {model.license_spdx}"
+        )
         facts.setWordWrap(True)
         text, colour = BADGE[estimate.verdict]
-        self.badge = QLabel(f'<span style="color:white; background:{colour}">&nbsp;{text}'
-                            "&nbsp;</span>")
+        self.badge = QLabel(
+            f'<span style="color:white; background:{colour}">&nbsp;{text}&nbsp;</span>'
+        )
         self.badge.setAccessibleName(f"Fit: {text}")
         self.badge.setToolTip(estimate.explanation)
         why = QLabel(estimate.explanation)
@@ -105,8 +116,9 @@ class ModelCard(QFrame):
         self.progress.setValue(int(p.fraction * 1000))
         if p.stage == "downloading":
             eta = f" · {p.eta_s:.0f} s left" if p.eta_s is not None else ""
-            self.progress_label.setText(f"{size_text(p.done)} of {size_text(p.total)} · "
-                                        f"{p.speed_bps / 1e6:.1f} MB/s{eta}")
+            self.progress_label.setText(
+                f"{size_text(p.done)} of {size_text(p.total)} · {p.speed_bps / 1e6:.1f} MB/s{eta}"
+            )
         else:
             self.progress_label.setText(p.stage + (f": {p.message}" if p.message else ""))
 
@@ -118,8 +130,9 @@ class ModelsPage(Page):
     use_model = Signal(str)
     models_changed = Signal()
 
-    def __init__(self, services: Services, show_error: Callable[[str], None],
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self, services: Services, show_error: Callable[[str], None], parent: QWidget | None = None
+    ) -> None:
         super().__init__(services, show_error, parent)
         self.cards: dict[str, ModelCard] = {}
         self.downloads: dict[str, StreamTask] = {}
@@ -129,21 +142,25 @@ class ModelsPage(Page):
 
         self.installed = QListWidget()
         self.installed.setAccessibleName("Installed models")
-        self.use_button = button("Use in this chat", "Use the selected model in this chat",
-                                 self._use_selected)
-        self.delete_button = button("Delete…", "Delete the selected model",
-                                    lambda: self.delete_selected(confirm=True))
+        self.use_button = button(
+            "Use in this chat", "Use the selected model in this chat", self._use_selected
+        )
+        self.delete_button = button(
+            "Delete…", "Delete the selected model", lambda: self.delete_selected(confirm=True)
+        )
         self.import_button = button("Import GGUF…", "Import a GGUF file", self._import_dialog)
-        self.pack_button = button("Import model pack…",
-                                  "Install the models of a signed model pack folder",
-                                  self._pack_clicked)
+        self.pack_button = button(
+            "Import model pack…",
+            "Install the models of a signed model pack folder",
+            self._pack_clicked,
+        )
         self.pack_task: StreamTask | None = None
         self.in_place = QCheckBox("Use imported files where they are (no copy)")
         self.found = QListWidget()
         self.found.setAccessibleName("Models found in other apps")
         self.use_found_button = button(
-            "Use without copying", "Use the selected found model without copying",
-            self._use_found)
+            "Use without copying", "Use the selected found model without copying", self._use_found
+        )
         self.hint = QLabel("Drop .gguf files here to import them.")
         self.cards_box = QVBoxLayout()
         self.cards_box.addStretch(1)
@@ -169,8 +186,9 @@ class ModelsPage(Page):
         left.addWidget(self.found, 1)
         left.addWidget(self.use_found_button)
         right = QVBoxLayout()
-        right.addWidget(QLabel("<b>Catalog</b>: the badge says how the model would run on this "
-                               "computer"))
+        right.addWidget(
+            QLabel("<b>Catalog</b>: the badge says how the model would run on this computer")
+        )
         right.addWidget(scroll, 1)
         layout = QHBoxLayout(self)
         layout.addLayout(left, 2)
@@ -197,30 +215,32 @@ class ModelsPage(Page):
             self.installed.addItem(item)
         self.found.clear()
         for f in ov.found:
-            label = (f"{f.name or f.path.name} ({f.quantization or '?'}) · {size_text(f.size)} · "
-                     f"{f.app}")
+            label = (
+                f"{f.name or f.path.name} ({f.quantization or '?'}) · {size_text(f.size)} · {f.app}"
+            )
             item = QListWidgetItem(label + (f" · {f.problem}" if f.problem else ""))
             item.setData(Qt.ItemDataRole.UserRole, str(f.path))
             item.setToolTip(str(f.real_path))
             self.found.addItem(item)
         if not ov.found:
-            self.found.addItem("Nothing found in LM Studio, GPT4All, Jan, Ollama or the "
-                               "Hugging Face cache.")
+            self.found.addItem(
+                "Nothing found in LM Studio, GPT4All, Jan, Ollama or the Hugging Face cache."
+            )
         for row in ov.catalog:
             model = row.model
             card = self.cards.get(model.id)
             if card is None:
                 card = ModelCard(model, row.fit)
-                card.download_button.clicked.connect(lambda _=False, i=model.id:
-                                                     self.download(i))
+                card.download_button.clicked.connect(lambda _=False, i=model.id: self.download(i))
                 card.pause_button.clicked.connect(lambda _=False, i=model.id: self.pause(i))
                 card.cancel_button.clicked.connect(lambda _=False, i=model.id: self.cancel(i))
                 self.cards[model.id] = card
                 self.cards_box.insertWidget(self.cards_box.count() - 1, card)
             if model.id in self.downloads:
                 continue
-            card.set_state("installed" if row.installed
-                           else "paused" if row.paused else "available")
+            card.set_state(
+                "installed" if row.installed else "paused" if row.paused else "available"
+            )
 
     # -- downloads ---------------------------------------------------------------------------
 
@@ -232,10 +252,12 @@ class ModelsPage(Page):
         card.progress_label.setText("Connecting…")
         card.set_state("downloading")
         self.downloads[model_id] = start_task(
-            self, lambda: models.download(request, paths, config),
+            self,
+            lambda: models.download(request, paths, config),
             on_item=partial(self._on_download, model_id),
             on_failed=partial(self._download_failed, model_id),
-            on_finished=partial(self._download_ended, model_id))
+            on_finished=partial(self._download_ended, model_id),
+        )
 
     def pause(self, model_id: str) -> None:
         task = self.downloads.get(model_id)
@@ -264,8 +286,9 @@ class ModelsPage(Page):
         elif isinstance(event, models.DownloadDone):
             card.progress.setValue(card.progress.maximum())
             card.set_state("installed")
-            card.progress_label.setText(f"Installed, sha256 verified against "
-                                        f"{event.verified_against}.")
+            card.progress_label.setText(
+                f"Installed, sha256 verified against {event.verified_against}."
+            )
 
     def _download_failed(self, model_id: str, message: str) -> None:
         self.cards[model_id].progress_label.setText(message)
@@ -299,14 +322,19 @@ class ModelsPage(Page):
         model_id = self.selected_model()
         if model_id is None:
             return
-        if confirm and QMessageBox.question(
-                self, "Delete model", f"Delete “{model_id}”? A file Hearth copied or "
-                "downloaded is deleted; a file used in place is only forgotten."
-                ) != QMessageBox.StandardButton.Yes:
+        if (
+            confirm
+            and QMessageBox.question(
+                self,
+                "Delete model",
+                f"Delete “{model_id}”? A file Hearth copied or "
+                "downloaded is deleted; a file used in place is only forgotten.",
+            )
+            != QMessageBox.StandardButton.Yes
+        ):
             return
         paths = self.services.paths
-        run_call(self, lambda: models.delete(model_id, paths), self._after_change,
-                 self.show_error)
+        run_call(self, lambda: models.delete(model_id, paths), self._after_change, self.show_error)
 
     def import_files(self, files: list[str], copy: bool | None = None) -> None:
         copy = (not self.in_place.isChecked()) if copy is None else copy
@@ -316,8 +344,13 @@ class ModelsPage(Page):
             for f in files:
                 yield from models.import_model(Path(f), paths, copy=copy)
 
-        start_task(self, work, on_item=self._on_import, on_failed=self.show_error,
-                   on_finished=lambda: self._after_change(None))
+        start_task(
+            self,
+            work,
+            on_item=self._on_import,
+            on_failed=self.show_error,
+            on_finished=lambda: self._after_change(None),
+        )
 
     def _on_import(self, event: models.ImportProgress | models.Imported) -> None:
         if isinstance(event, models.ImportProgress):
@@ -332,8 +365,12 @@ class ModelsPage(Page):
         self.pack_button.setText("Cancel pack import")
         self.hint.setText("Checking the model pack…")
         self.pack_task = start_task(
-            self, lambda: models.import_pack(Path(folder), paths, settings),
-            on_item=self._on_pack, on_failed=self.show_error, on_finished=self._pack_finished)
+            self,
+            lambda: models.import_pack(Path(folder), paths, settings),
+            on_item=self._on_pack,
+            on_failed=self.show_error,
+            on_finished=self._pack_finished,
+        )
 
     def _pack_clicked(self) -> None:
         if self.pack_task is not None:
@@ -350,10 +387,15 @@ class ModelsPage(Page):
             self.hint.setText(f"{what}… {event.done / max(event.total, 1):.0%}")
             return
         names = ", ".join(m.id for m in event.installed) or "nothing new"
-        extra = (f"; already here: {', '.join(event.already_installed)}"
-                 if event.already_installed else "")
-        self.hint.setText(f"From the pack signed by key {models.pack_key_id(event.pack.signer)}:"
-                          f" installed {names}{extra}.")
+        extra = (
+            f"; already here: {', '.join(event.already_installed)}"
+            if event.already_installed
+            else ""
+        )
+        self.hint.setText(
+            f"From the pack signed by key {models.pack_key_id(event.pack.signer)}:"
+            f" installed {names}{extra}."
+        )
 
     def _pack_finished(self) -> None:
         self.pack_task = None
@@ -365,8 +407,9 @@ class ModelsPage(Page):
         self.refresh()
 
     def _import_dialog(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Import GGUF models", str(Path.home()),
-                                                "GGUF models (*.gguf)")
+        files, _ = QFileDialog.getOpenFileNames(
+            self, "Import GGUF models", str(Path.home()), "GGUF models (*.gguf)"
+        )
         if files:
             self.import_files(files)
 
@@ -381,8 +424,11 @@ class ModelsPage(Page):
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:
-        files = [u.toLocalFile() for u in event.mimeData().urls()
-                 if u.toLocalFile().lower().endswith(".gguf")]
+        files = [
+            u.toLocalFile()
+            for u in event.mimeData().urls()
+            if u.toLocalFile().lower().endswith(".gguf")
+        ]
         if files:
             self.import_files(files)
             event.acceptProposedAction()
@@ -393,4 +439,3 @@ class ModelsPage(Page):
             task.stop()
         if self.pack_task is not None:
             self.pack_task.stop()
-

@@ -50,8 +50,10 @@ class NetworkIndicator(QToolButton):
         if refused:
             text += f" ({refused} blocked)"
         self.setText(text)
-        self.setToolTip("Hearth works offline. Only a download you start may use the network; "
-                        "anything else is blocked and listed here. Click for the list.")
+        self.setToolTip(
+            "Hearth works offline. Only a download you start may use the network; "
+            "anything else is blocked and listed here. Click for the list."
+        )
 
     def stop(self) -> None:
         self.timer.stop()
@@ -71,12 +73,16 @@ class NetworkActivityDialog(QDialog):
         layout = QVBoxLayout(self)
         if attempts:
             n = len(attempts)
-            summary = (f"{n} outbound attempt{'s' if n != 1 else ''} since Hearth started: "
-                       f"{sum(a.allowed for a in attempts)} for downloads you started, "
-                       f"{sum(not a.allowed for a in attempts)} blocked.")
+            summary = (
+                f"{n} outbound attempt{'s' if n != 1 else ''} since Hearth started: "
+                f"{sum(a.allowed for a in attempts)} for downloads you started, "
+                f"{sum(not a.allowed for a in attempts)} blocked."
+            )
         else:
-            summary = ("No connection beyond this computer since Hearth started. Hearth uses "
-                       "the network only for a download you start.")
+            summary = (
+                "No connection beyond this computer since Hearth started. Hearth uses "
+                "the network only for a download you start."
+            )
         label = QLabel(summary)
         label.setWordWrap(True)
         layout.addWidget(label)
@@ -88,9 +94,13 @@ class NetworkActivityDialog(QDialog):
         self.table.horizontalHeader().setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
         for row, a in enumerate(reversed(attempts)):
             host = f"{a.host}:{a.port}" if a.port else a.host
-            cells = (time.strftime("%H:%M:%S", time.localtime(a.time)),
-                     "allowed" if a.allowed else "blocked", f"{a.kind} {host}", a.process,
-                     a.purpose)
+            cells = (
+                time.strftime("%H:%M:%S", time.localtime(a.time)),
+                "allowed" if a.allowed else "blocked",
+                f"{a.kind} {host}",
+                a.process,
+                a.purpose,
+            )
             for column, value in enumerate(cells):
                 self.table.setItem(row, column, QTableWidgetItem(value))
         self.table.resizeColumnsToContents()

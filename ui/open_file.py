@@ -12,15 +12,23 @@ from PySide6.QtGui import QDesktopServices
 
 # PDF viewers that take a page on the command line: (program, arguments before the file).
 PDF_VIEWERS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
-    "linux": (("evince", ("-p", "{page}")), ("okular", ("-p", "{page}")),
-              ("zathura", ("-P", "{page}")), ("atril", ("-p", "{page}")),
-              ("xreader", ("-p", "{page}"))),
+    "linux": (
+        ("evince", ("-p", "{page}")),
+        ("okular", ("-p", "{page}")),
+        ("zathura", ("-P", "{page}")),
+        ("atril", ("-p", "{page}")),
+        ("xreader", ("-p", "{page}")),
+    ),
     "win32": (("SumatraPDF", ("-page", "{page}")),),
 }
 
 
-def open_command(path: str, page: int | None, platform: str = sys.platform,
-                 which: Callable[[str], str | None] = shutil.which) -> list[str] | None:
+def open_command(
+    path: str,
+    page: int | None,
+    platform: str = sys.platform,
+    which: Callable[[str], str | None] = shutil.which,
+) -> list[str] | None:
     """The command that opens `path` at `page`, or None to let the desktop pick a viewer
     (which then opens the file at its start)."""
     if not page or Path(path).suffix.lower() != ".pdf":

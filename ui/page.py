@@ -14,8 +14,9 @@ from ui.services import Services
 class Page(QWidget):
     """Base of the four pages; lives on the GUI thread."""
 
-    def __init__(self, services: Services, show_error: Callable[[str], None],
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self, services: Services, show_error: Callable[[str], None], parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.services = services
         self.show_error = show_error

@@ -34,31 +34,65 @@ from ui.page import Page, button
 from ui.services import Services
 
 SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Answers", ("sampling.temperature", "sampling.top_p", "sampling.top_k", "sampling.min_p",
-                 "sampling.repeat_penalty", "sampling.max_tokens", "sampling.seed",
-                 "chat.system_prompt")),
-    ("Model", ("inference.context_length", "inference.threads", "inference.gpu_layers",
-               "inference.batch_size")),
+    (
+        "Answers",
+        (
+            "sampling.temperature",
+            "sampling.top_p",
+            "sampling.top_k",
+            "sampling.min_p",
+            "sampling.repeat_penalty",
+            "sampling.max_tokens",
+            "sampling.seed",
+            "chat.system_prompt",
+        ),
+    ),
+    (
+        "Model",
+        (
+            "inference.context_length",
+            "inference.threads",
+            "inference.gpu_layers",
+            "inference.batch_size",
+        ),
+    ),
     ("Appearance", ("ui.theme",)),
-    ("Privacy and downloads", ("privacy.offline_mode", "privacy.encrypt_chats",
-                               "privacy.debug_logging", "downloads.allowed",
-                               "downloads.endpoint")),
+    (
+        "Privacy and downloads",
+        (
+            "privacy.offline_mode",
+            "privacy.encrypt_chats",
+            "privacy.debug_logging",
+            "downloads.allowed",
+            "downloads.endpoint",
+        ),
+    ),
     ("Documents", ("documents.top_k", "documents.min_score")),
     ("API server", ("api.enabled", "api.port")),
 )
 LABELS = {
-    "sampling.temperature": "Temperature", "sampling.top_p": "Top P", "sampling.top_k": "Top K",
-    "sampling.min_p": "Min P", "sampling.repeat_penalty": "Repeat penalty",
-    "sampling.max_tokens": "Longest answer (tokens)", "sampling.seed": "Seed",
-    "chat.system_prompt": "System prompt", "inference.context_length": "Context (tokens)",
-    "inference.threads": "CPU threads", "inference.gpu_layers": "GPU layers",
-    "inference.batch_size": "Batch size", "ui.theme": "Theme",
-    "privacy.offline_mode": "Offline mode", "privacy.encrypt_chats": "Encrypt chat history",
+    "sampling.temperature": "Temperature",
+    "sampling.top_p": "Top P",
+    "sampling.top_k": "Top K",
+    "sampling.min_p": "Min P",
+    "sampling.repeat_penalty": "Repeat penalty",
+    "sampling.max_tokens": "Longest answer (tokens)",
+    "sampling.seed": "Seed",
+    "chat.system_prompt": "System prompt",
+    "inference.context_length": "Context (tokens)",
+    "inference.threads": "CPU threads",
+    "inference.gpu_layers": "GPU layers",
+    "inference.batch_size": "Batch size",
+    "ui.theme": "Theme",
+    "privacy.offline_mode": "Offline mode",
+    "privacy.encrypt_chats": "Encrypt chat history",
     "privacy.debug_logging": "Log content (debugging)",
     "downloads.allowed": "Allow model downloads",
-    "downloads.endpoint": "Download from", "documents.top_k": "Passages per question",
+    "downloads.endpoint": "Download from",
+    "documents.top_k": "Passages per question",
     "documents.min_score": "Least similarity",
-    "api.enabled": "Run the API server", "api.port": "Port",
+    "api.enabled": "Run the API server",
+    "api.port": "Port",
 }
 
 
@@ -71,8 +105,9 @@ class SettingsPage(Page):
     erase_requested = Signal()
     notice = Signal(str)
 
-    def __init__(self, services: Services, show_error: Callable[[str], None],
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self, services: Services, show_error: Callable[[str], None], parent: QWidget | None = None
+    ) -> None:
         super().__init__(services, show_error, parent)
         self.settings = services.settings
         self.editors: dict[str, QWidget] = {}
@@ -97,13 +132,18 @@ class SettingsPage(Page):
         folder.setAccessibleName("Data folder")
         open_button = QPushButton("Open")
         open_button.setAccessibleName("Open the data folder")
-        open_button.clicked.connect(lambda: QDesktopServices.openUrl(
-            QUrl.fromLocalFile(str(services.paths.data))))
+        open_button.clicked.connect(
+            lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(services.paths.data)))
+        )
         data.addWidget(folder, 1)
         data.addWidget(open_button)
         body.addLayout(data)
-        body.addWidget(QLabel("To keep Hearth's data elsewhere (another disk, a USB stick), start "
-                              "it with the HEARTH_HOME environment variable set to that folder."))
+        body.addWidget(
+            QLabel(
+                "To keep Hearth's data elsewhere (another disk, a USB stick), start "
+                "it with the HEARTH_HOME environment variable set to that folder."
+            )
+        )
         erase = button("Delete all my data…", "Delete all my data", self.erase_requested.emit)
         erase.setToolTip("Chats, document indexes, downloaded models, caches, logs and settings")
         erase_row = QHBoxLayout()
@@ -131,8 +171,9 @@ class SettingsPage(Page):
             for choice in spec["choices"]:
                 combo.addItem(str(choice).capitalize(), choice)
             combo.setCurrentIndex(max(combo.findData(value), 0))
-            combo.currentIndexChanged.connect(lambda _i, k=key, c=combo: self.apply(
-                k, c.currentData()))
+            combo.currentIndexChanged.connect(
+                lambda _i, k=key, c=combo: self.apply(k, c.currentData())
+            )
             editor = combo
         elif spec["type"] == "bool":
             box = QCheckBox()
@@ -141,9 +182,10 @@ class SettingsPage(Page):
             editor = box
         elif spec["type"] == "int":
             spin = QSpinBox()
-            spin.setRange(int(spec["minimum"] if spec["minimum"] is not None else -2**31),
-                          int(min(spec["maximum"] if spec["maximum"] is not None else 2**31 - 1,
-                                  2**31 - 1)))
+            spin.setRange(
+                int(spec["minimum"] if spec["minimum"] is not None else -(2**31)),
+                int(min(spec["maximum"] if spec["maximum"] is not None else 2**31 - 1, 2**31 - 1)),
+            )
             spin.setValue(int(value))
             spin.editingFinished.connect(lambda k=key, s=spin: self.apply(k, s.value()))
             editor = spin
@@ -151,16 +193,14 @@ class SettingsPage(Page):
             dspin = QDoubleSpinBox(decimals=2, singleStep=0.05)
             dspin.setRange(float(spec["minimum"] or 0.0), float(spec["maximum"] or 1e9))
             dspin.setValue(float(value))
-            dspin.editingFinished.connect(lambda k=key, s=dspin: self.apply(
-                k, round(s.value(), 4)))
+            dspin.editingFinished.connect(lambda k=key, s=dspin: self.apply(k, round(s.value(), 4)))
             editor = dspin
         elif key == "chat.system_prompt":
             text = QPlainTextEdit(str(value))
             text.setMaximumHeight(80)
             # saved when typing pauses, not on every key (each save writes and syncs a file)
             self._prompt_timer = QTimer(self, singleShot=True, interval=700)
-            self._prompt_timer.timeout.connect(lambda k=key, t=text: self.apply(
-                k, t.toPlainText()))
+            self._prompt_timer.timeout.connect(lambda k=key, t=text: self.apply(k, t.toPlainText()))
             text.textChanged.connect(self._prompt_timer.start)
             editor = text
         else:
@@ -201,8 +241,9 @@ class SettingsPage(Page):
 
         def changed() -> None:
             self.gpu_spin.setEnabled(not self.gpu_auto.isChecked())
-            self.apply("inference.gpu_layers",
-                       -1 if self.gpu_auto.isChecked() else self.gpu_spin.value())
+            self.apply(
+                "inference.gpu_layers", -1 if self.gpu_auto.isChecked() else self.gpu_spin.value()
+            )
 
         self.gpu_auto.toggled.connect(lambda _c: changed())
         self.gpu_spin.editingFinished.connect(changed)
@@ -221,15 +262,23 @@ class SettingsPage(Page):
         services = self.services
 
         def estimate() -> str:
-            fit = models.fit_for(services.settings.get("model.default"), services.paths,
-                                 services.settings.get("inference.context_length"))
+            fit = models.fit_for(
+                services.settings.get("model.default"),
+                services.paths,
+                services.settings.get("inference.context_length"),
+            )
             est = fit.estimate
             name = fit.path.name if fit.path is not None else fit.shape.name
-            return (f"For {name}: {est.explanation} Automatic offloads "
-                    + ("all layers." if est.gpu_layers == -1 else f"{est.gpu_layers} layers."))
+            return f"For {name}: {est.explanation} Automatic offloads " + (
+                "all layers." if est.gpu_layers == -1 else f"{est.gpu_layers} layers."
+            )
 
-        run_call(self, estimate, self.gpu_fit.setText,
-                 lambda message: self.gpu_fit.setText(f"No estimate: {message}"))
+        run_call(
+            self,
+            estimate,
+            self.gpu_fit.setText,
+            lambda message: self.gpu_fit.setText(f"No estimate: {message}"),
+        )
 
     # -- saving ------------------------------------------------------------------------------
 
@@ -250,9 +299,14 @@ class SettingsPage(Page):
         self.changed.emit(key)
         if key == "privacy.encrypt_chats" and value:
             # Checked now, not at the next start: turning it on must not fail silently later.
-            run_call(self, vault.check_available, lambda _ok: self.notice.emit(
-                "The chat history will be encrypted when Hearth next starts."),
-                lambda message: self._refuse(key, message))
+            run_call(
+                self,
+                vault.check_available,
+                lambda _ok: self.notice.emit(
+                    "The chat history will be encrypted when Hearth next starts."
+                ),
+                lambda message: self._refuse(key, message),
+            )
         if key in ("inference.context_length", "model.default"):
             self.refresh_fit()
         return True

@@ -38,8 +38,13 @@ class Job:
 class Backend:
     """Turns parsed API calls into engine work. Thread-safe; the runtime serialises answers."""
 
-    def __init__(self, runtime: ModelRuntime, settings: Settings, paths: DataPaths,
-                 documents: Callable[[], Any]) -> None:
+    def __init__(
+        self,
+        runtime: ModelRuntime,
+        settings: Settings,
+        paths: DataPaths,
+        documents: Callable[[], Any],
+    ) -> None:
         self.runtime = runtime
         self.settings = settings
         self.paths = paths
@@ -53,24 +58,38 @@ class Backend:
         for m in models.installed(self.paths):
             if m.problem is not None:
                 continue
-            out.append(protocol.model_entry(
-                m.id, _mtime(m.path), kind="chat", name=models.display_name(m.id),
-                loaded=loaded is not None and loaded.params.model_path == str(m.path)))
+            out.append(
+                protocol.model_entry(
+                    m.id,
+                    _mtime(m.path),
+                    kind="chat",
+                    name=models.display_name(m.id),
+                    loaded=loaded is not None and loaded.params.model_path == str(m.path),
+                )
+            )
         embedder = models.BUNDLED_EMBEDDER
-        out.append(protocol.model_entry(embedder.id, _mtime(embedder.path()), kind="embedding",
-                                        name=embedder.name))
+        out.append(
+            protocol.model_entry(
+                embedder.id, _mtime(embedder.path()), kind="embedding", name=embedder.name
+            )
+        )
         for col in self._documents().collections():
-            out.append(protocol.model_entry(
-                COLLECTION_PREFIX + col.name, 0, kind="collection",
-                name=f"Documents: {col.name}", documents=col.counts.get("documents", 0)))
+            out.append(
+                protocol.model_entry(
+                    COLLECTION_PREFIX + col.name,
+                    0,
+                    kind="collection",
+                    name=f"Documents: {col.name}",
+                    documents=col.counts.get("documents", 0),
+                )
+            )
         return out
 
     # -- chat and completions ----------------------------------------------------------------
 
     def prepare_chat(self, call: ChatCall) -> Job:
         """Check the model, the collections and the sampling now (errors before queueing)."""
-        params = self.load_params(None if call.model.startswith(COLLECTION_PREFIX)
-                                   else call.model)
+        params = self.load_params(None if call.model.startswith(COLLECTION_PREFIX) else call.model)
         sampling = self._sampling(call.sampling)
         if not call.collections:
             request = ChatRequest(call.messages, sampling, system_prompt=None)
@@ -85,9 +104,17 @@ class Backend:
         def run() -> Generator[Any, None, None]:
             from engine.documents.answer import answer
 
-            yield from answer(self.runtime, library, list(call.collections), turns[-1].content,
-                              sampling=sampling, system=system, history=history,
-                              documents_only=call.documents_only, model=params)
+            yield from answer(
+                self.runtime,
+                library,
+                list(call.collections),
+                turns[-1].content,
+                sampling=sampling,
+                system=system,
+                history=history,
+                documents_only=call.documents_only,
+                model=params,
+            )
 
         return Job(call.model, run)
 
@@ -100,9 +127,13 @@ class Backend:
 
     def embed(self, call: protocol.EmbeddingCall) -> dict[str, Any]:
         if call.model != models.BUNDLED_EMBEDDER.id:
-            raise ApiError(404, f"“{call.model}” is not an embedding model here; use "
-                                f"“{models.BUNDLED_EMBEDDER.id}”.", param="model",
-                           code="model_not_found")
+            raise ApiError(
+                404,
+                f"“{call.model}” is not an embedding model here; use "
+                f"“{models.BUNDLED_EMBEDDER.id}”.",
+                param="model",
+                code="model_not_found",
+            )
         vectors, tokens = self._documents().embed(list(call.inputs))
         return protocol.embeddings_response(call.model, vectors, call.encoding, tokens)
 
@@ -122,14 +153,20 @@ class Backend:
         try:
             params = models.load_params(model_id, self.settings, self.paths)
         except ModelNotFound:
-            raise ModelNotFound(f"There is no model “{model_id}” here. GET /v1/models lists "
-                                "what this server offers.") from None
+            raise ModelNotFound(
+                f"There is no model “{model_id}” here. GET /v1/models lists "
+                "what this server offers."
+            ) from None
         if loaded is not None and loaded.params.model_path == params.model_path:
             return loaded.params  # as loaded, even if settings changed since
         if loaded is not None and not self.settings.get("api.load_models"):
-            raise ApiError(409, f"The model “{model_id}” is not loaded, and loading models "
-                                "from the API is turned off (setting api.load_models).",
-                           param="model", code="model_not_loaded")
+            raise ApiError(
+                409,
+                f"The model “{model_id}” is not loaded, and loading models "
+                "from the API is turned off (setting api.load_models).",
+                param="model",
+                code="model_not_loaded",
+            )
         return params
 
     def _sampling(self, overrides: dict[str, Any]) -> SamplingParams:

@@ -40,9 +40,13 @@ class Gate:
         Cancelled when `gone()` turns true while waiting (client left, server stopping)."""
         with self._cond:
             if self._waiting() > self.max_waiting:
-                raise ApiError(503, "The server is busy: too many requests are waiting for "
-                                    "the model. Try again shortly.", type="server_error",
-                               code="queue_full")
+                raise ApiError(
+                    503,
+                    "The server is busy: too many requests are waiting for "
+                    "the model. Try again shortly.",
+                    type="server_error",
+                    code="queue_full",
+                )
             ticket = self._next_ticket
             self._next_ticket += 1
         try:

@@ -33,8 +33,15 @@ ROLES = {"system": "system", "developer": "system", "user": "user", "assistant":
 class ApiError(Exception):
     """An error response: HTTP status plus OpenAI's error object."""
 
-    def __init__(self, status: int, message: str, *, type: str = "invalid_request_error",
-                 param: str | None = None, code: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
@@ -43,8 +50,14 @@ class ApiError(Exception):
         self.code = code
 
     def body(self) -> dict[str, Any]:
-        return {"error": {"message": self.message, "type": self.type, "param": self.param,
-                          "code": self.code}}
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
 
 
 def bad(message: str, param: str | None = None, code: str | None = None) -> ApiError:
@@ -52,6 +65,7 @@ def bad(message: str, param: str | None = None, code: str | None = None) -> ApiE
 
 
 # -- requests ------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class ChatCall:
@@ -90,7 +104,7 @@ def parse_chat(body: Any) -> ChatCall:
     _refuse_unsupported(body, chat=True)
     collections = list(_strings(body.get("collections", []), "collections"))
     if model.startswith(COLLECTION_PREFIX):
-        name = model[len(COLLECTION_PREFIX):]
+        name = model[len(COLLECTION_PREFIX) :]
         if not name:
             raise bad("Name a collection after “docs/”.", "model")
         collections.insert(0, name)
@@ -101,10 +115,14 @@ def parse_chat(body: Any) -> ChatCall:
         raise bad("A question to a collection must end with a user message.", "messages")
     sampling = _sampling(body)
     if documents_only and "json_schema" in sampling:
-        raise bad("“documents_only” answers with a sentence when nothing relevant is found, "
-                  "which no JSON schema matches; leave one of them out.", "response_format")
-    return ChatCall(model, messages, sampling, *_stream(body),
-                    tuple(dict.fromkeys(collections)), documents_only)
+        raise bad(
+            "“documents_only” answers with a sentence when nothing relevant is found, "
+            "which no JSON schema matches; leave one of them out.",
+            "response_format",
+        )
+    return ChatCall(
+        model, messages, sampling, *_stream(body), tuple(dict.fromkeys(collections)), documents_only
+    )
 
 
 def parse_completion(body: Any) -> CompletionCall:
@@ -114,8 +132,11 @@ def parse_completion(body: Any) -> CompletionCall:
     if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
         prompt = prompt[0]
     if not isinstance(prompt, str):
-        raise bad("“prompt” must be one string; token arrays and several prompts in one "
-                  "request are not supported.", "prompt")
+        raise bad(
+            "“prompt” must be one string; token arrays and several prompts in one "
+            "request are not supported.",
+            "prompt",
+        )
     if model.startswith(COLLECTION_PREFIX):
         raise bad("Collections answer questions through /v1/chat/completions.", "model")
     _refuse_unsupported(body, chat=False)
@@ -128,8 +149,11 @@ def parse_embeddings(body: Any) -> EmbeddingCall:
     raw = body.get("input")
     inputs = [raw] if isinstance(raw, str) else raw
     if not isinstance(inputs, list) or not inputs or not all(isinstance(t, str) for t in inputs):
-        raise bad("“input” must be a string or a non-empty list of strings; token arrays are "
-                  "not supported.", "input")
+        raise bad(
+            "“input” must be a string or a non-empty list of strings; token arrays are "
+            "not supported.",
+            "input",
+        )
     if len(inputs) > MAX_EMBEDDING_INPUTS:
         raise bad(f"At most {MAX_EMBEDDING_INPUTS} inputs per request.", "input")
     if any(not t for t in inputs):
@@ -168,10 +192,15 @@ def _message(m: Any, i: int) -> ChatMessage:
     if isinstance(content, list):  # content parts: text only
         texts = []
         for part in content:
-            if not isinstance(part, dict) or part.get("type") != "text" \
-                    or not isinstance(part.get("text"), str):
-                raise bad("Only text content parts are supported (no images, audio or "
-                          "files).", f"{param}.content")
+            if (
+                not isinstance(part, dict)
+                or part.get("type") != "text"
+                or not isinstance(part.get("text"), str)
+            ):
+                raise bad(
+                    "Only text content parts are supported (no images, audio or files).",
+                    f"{param}.content",
+                )
             texts.append(part["text"])
         content = "\n".join(texts)
     if not isinstance(content, str):
@@ -188,8 +217,11 @@ def _refuse_unsupported(body: dict[str, Any], *, chat: bool) -> None:
     if body.get("logit_bias"):
         raise bad("“logit_bias” is not supported.", "logit_bias")
     if chat:
-        if body.get("tools") or body.get("functions") or \
-                body.get("tool_choice") not in (None, "none"):
+        if (
+            body.get("tools")
+            or body.get("functions")
+            or body.get("tool_choice") not in (None, "none")
+        ):
             raise bad("Hearth's API does not call tools or functions.", "tools")
     else:
         if body.get("echo"):
@@ -221,8 +253,11 @@ def _sampling(body: dict[str, Any]) -> dict[str, Any]:
         value = body.get(name)
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                or (kind is int and not isinstance(value, int)):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or (kind is int and not isinstance(value, int))
+        ):
             raise bad(f"“{name}” must be {'an integer' if kind is int else 'a number'}.", name)
         if not low <= value <= high:
             raise bad(f"“{name}” must be between {low:g} and {high:g}.", name)
@@ -257,12 +292,10 @@ def _json_schema(body: dict[str, Any]) -> str | None:
         elif kind == "json_schema":
             spec = fmt.get("json_schema")
             if not isinstance(spec, dict):
-                raise bad("“response_format.json_schema” must be an object with a “schema”.",
-                          param)
+                raise bad("“response_format.json_schema” must be an object with a “schema”.", param)
             schema = spec.get("schema", {})
         elif kind != "text":
-            raise bad("“response_format” must be of type text, json_object or json_schema.",
-                      param)
+            raise bad("“response_format” must be of type text, json_object or json_schema.", param)
     if body.get("json_schema") is not None:
         if schema is not None:
             raise bad("Give either “response_format” or “json_schema”, not both.", param)
@@ -297,6 +330,7 @@ def _strings(value: Any, param: str) -> tuple[str, ...]:
 
 # -- responses ------------------------------------------------------------------------------
 
+
 def new_id(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(12)}"
 
@@ -314,8 +348,11 @@ def finish_reason(stats: GenerationStats | None) -> str:
 def usage(stats: GenerationStats | None) -> dict[str, int]:
     prompt = stats.prompt_tokens if stats else 0
     completion = stats.generated_tokens if stats else 0
-    return {"prompt_tokens": prompt, "completion_tokens": completion,
-            "total_tokens": prompt + completion}
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
 
 
 @dataclass
@@ -340,53 +377,104 @@ class Answer:
 
 def chat_response(rid: str, created: int, model: str, answer: Answer) -> dict[str, Any]:
     return {
-        "id": rid, "object": "chat.completion", "created": created, "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text},
-                     "logprobs": None, "finish_reason": finish_reason(answer.stats)}],
-        "usage": usage(answer.stats), **answer.extras(),
+        "id": rid,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": answer.text},
+                "logprobs": None,
+                "finish_reason": finish_reason(answer.stats),
+            }
+        ],
+        "usage": usage(answer.stats),
+        **answer.extras(),
     }
 
 
-def chat_chunk(rid: str, created: int, model: str, delta: dict[str, Any],
-               finish: str | None = None, **extra: Any) -> dict[str, Any]:
-    return {"id": rid, "object": "chat.completion.chunk", "created": created, "model": model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None,
-                         "finish_reason": finish}], **extra}
+def chat_chunk(
+    rid: str,
+    created: int,
+    model: str,
+    delta: dict[str, Any],
+    finish: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "id": rid,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        **extra,
+    }
 
 
 def completion_response(rid: str, created: int, model: str, answer: Answer) -> dict[str, Any]:
     return {
-        "id": rid, "object": "text_completion", "created": created, "model": model,
-        "choices": [{"index": 0, "text": answer.text, "logprobs": None,
-                     "finish_reason": finish_reason(answer.stats)}],
-        "usage": usage(answer.stats), **answer.extras(),
+        "id": rid,
+        "object": "text_completion",
+        "created": created,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "text": answer.text,
+                "logprobs": None,
+                "finish_reason": finish_reason(answer.stats),
+            }
+        ],
+        "usage": usage(answer.stats),
+        **answer.extras(),
     }
 
 
-def completion_chunk(rid: str, created: int, model: str, text: str,
-                     finish: str | None = None) -> dict[str, Any]:
-    return {"id": rid, "object": "text_completion", "created": created, "model": model,
-            "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": finish}]}
+def completion_chunk(
+    rid: str, created: int, model: str, text: str, finish: str | None = None
+) -> dict[str, Any]:
+    return {
+        "id": rid,
+        "object": "text_completion",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": finish}],
+    }
 
 
-def usage_chunk(rid: str, created: int, model: str, obj: str,
-                stats: GenerationStats | None) -> dict[str, Any]:
-    return {"id": rid, "object": obj, "created": created, "model": model, "choices": [],
-            "usage": usage(stats)}
+def usage_chunk(
+    rid: str, created: int, model: str, obj: str, stats: GenerationStats | None
+) -> dict[str, Any]:
+    return {
+        "id": rid,
+        "object": obj,
+        "created": created,
+        "model": model,
+        "choices": [],
+        "usage": usage(stats),
+    }
 
 
-def embeddings_response(model: str, vectors: np.ndarray, encoding: str,
-                        tokens: Sequence[int]) -> dict[str, Any]:
+def embeddings_response(
+    model: str, vectors: np.ndarray, encoding: str, tokens: Sequence[int]
+) -> dict[str, Any]:
     data = []
     for i, row in enumerate(np.asarray(vectors, dtype="<f4")):
-        value: Any = (base64.b64encode(row.tobytes()).decode("ascii") if encoding == "base64"
-                      else [float(x) for x in row])
+        value: Any = (
+            base64.b64encode(row.tobytes()).decode("ascii")
+            if encoding == "base64"
+            else [float(x) for x in row]
+        )
         data.append({"object": "embedding", "index": i, "embedding": value})
     total = int(sum(tokens))
-    return {"object": "list", "data": data, "model": model,
-            "usage": {"prompt_tokens": total, "total_tokens": total}}
+    return {
+        "object": "list",
+        "data": data,
+        "model": model,
+        "usage": {"prompt_tokens": total, "total_tokens": total},
+    }
 
 
 def model_entry(model_id: str, created: int, **extra: Any) -> dict[str, Any]:
-    return {"id": model_id, "object": "model", "created": created, "owned_by": "hearth",
-            **extra}
+    return {"id": model_id, "object": "model", "created": created, "owned_by": "hearth", **extra}

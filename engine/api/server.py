@@ -68,8 +68,10 @@ def is_loopback(host: str) -> bool:
 def check_bind(host: str, settings: Any) -> None:
     """Raise ApiServerError unless the server may listen on `host` at all."""
     if "api.enabled" in settings.locked and not settings.get("api.enabled"):
-        raise ApiServerError("The API server is turned off by your organisation's policy: "
-                             f"{settings.locked['api.enabled']}")
+        raise ApiServerError(
+            "The API server is turned off by your organisation's policy: "
+            f"{settings.locked['api.enabled']}"
+        )
     if is_loopback(host):
         return
     if "api.allowed_hosts" in settings.locked and host in settings.get("api.allowed_hosts"):
@@ -77,7 +79,8 @@ def check_bind(host: str, settings: Any) -> None:
     raise ApiServerError(
         f"The API server listens only on this computer (127.0.0.1). Listening on “{host}” "
         "would let other machines reach it; that needs your organisation's machine policy "
-        "to list the address in api.allowed_hosts.")
+        "to list the address in api.allowed_hosts."
+    )
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -104,12 +107,17 @@ class _HTTPServer(ThreadingHTTPServer):
     def process_request(self, request: Any, client_address: Any) -> None:
         if not self._slots.acquire(blocking=False):
             with contextlib.suppress(OSError):
-                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
-                                b"Connection: close\r\n\r\n")
+                request.sendall(
+                    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+                    b"Connection: close\r\n\r\n"
+                )
             self.shutdown_request(request)
             return
-        thread = threading.Thread(target=self._serve, args=(request, client_address),
-                                  name=f"hearth-api-connection-{client_address[1]}")
+        thread = threading.Thread(
+            target=self._serve,
+            args=(request, client_address),
+            name=f"hearth-api-connection-{client_address[1]}",
+        )
         with self._open_lock:
             self._open[request] = thread
         thread.start()
@@ -150,8 +158,15 @@ class ApiServer:
     """The API server. `start()` binds and serves on a background thread; `stop()` stops
     answering, cancels answers in flight and waits for the connection threads."""
 
-    def __init__(self, backend: Backend, settings: Any, paths: DataPaths, *,
-                 host: str | None = None, port: int | None = None) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        settings: Any,
+        paths: DataPaths,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+    ) -> None:
         self.backend = backend
         self.settings = settings
         self.paths = paths
@@ -181,14 +196,18 @@ class ApiServer:
         try:
             httpd = _HTTPServer((self.host, self.port), self)
         except OSError as exc:
-            raise ApiServerError(f"The API server could not listen on {self.host} port "
-                                 f"{self.port}: {exc.strerror or exc}. Is another program "
-                                 "using the port?", str(exc)) from None
+            raise ApiServerError(
+                f"The API server could not listen on {self.host} port "
+                f"{self.port}: {exc.strerror or exc}. Is another program "
+                "using the port?",
+                str(exc),
+            ) from None
         self.port = int(httpd.server_address[1])  # port 0 picks a free one
         self.stopping.clear()
         self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name="hearth-api-listener")
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="hearth-api-listener"
+        )
         self._thread.start()
         log.info("API server listening on %s", self.url)
         return self.url
@@ -221,16 +240,18 @@ def error_from(exc: BaseException) -> ApiError:
     if isinstance(exc, errors.PromptTooLong):
         return ApiError(400, exc.user_message, code="context_length_exceeded")
     if isinstance(exc, errors.SchemaRefused):
-        return ApiError(400, exc.user_message, param="response_format",
-                        code="invalid_json_schema")
+        return ApiError(400, exc.user_message, param="response_format", code="invalid_json_schema")
     if isinstance(exc, errors.EmbeddingInputTooLong):
         return ApiError(400, exc.user_message, param="input", code="input_too_long")
     if isinstance(exc, HearthError):
-        return ApiError(500, exc.user_message, type="server_error",
-                        code=type(exc).__name__)
+        return ApiError(500, exc.user_message, type="server_error", code=type(exc).__name__)
     log.exception("API request failed", exc_info=exc)
-    return ApiError(500, "Hearth hit an internal error; the details are in its log.",
-                    type="server_error", code="internal_error")
+    return ApiError(
+        500,
+        "Hearth hit an internal error; the details are in its log.",
+        type="server_error",
+        code="internal_error",
+    )
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -280,10 +301,17 @@ class Handler(BaseHTTPRequestHandler):
                 status = self._send_error(err)
         finally:
             path = self.path.split("?", 1)[0][:200]
-            self.api.audit.write(Entry(
-                time=time.time(), client=str(self.client_address[0]), method=self.command,
-                path=path, status=status,
-                duration_ms=int((time.monotonic() - self._started) * 1000), **self._entry))
+            self.api.audit.write(
+                Entry(
+                    time=time.time(),
+                    client=str(self.client_address[0]),
+                    method=self.command,
+                    path=path,
+                    status=status,
+                    duration_ms=int((time.monotonic() - self._started) * 1000),
+                    **self._entry,
+                )
+            )
 
     do_GET = do_POST = do_OPTIONS = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle
 
@@ -305,13 +333,16 @@ class Handler(BaseHTTPRequestHandler):
         if self.command == "GET" and path == "/v1/models":
             return self._send_json(200, {"object": "list", "data": self.api.backend.models()})
         if self.command == "GET" and path.startswith("/v1/models/"):
-            wanted = unquote(path[len("/v1/models/"):])
+            wanted = unquote(path[len("/v1/models/") :])
             for entry in self.api.backend.models():
                 if entry["id"] == wanted:
                     return self._send_json(200, entry)
             raise ApiError(404, f"There is no model “{wanted}” here.", code="model_not_found")
-        routes = {"/v1/chat/completions": self._chat, "/v1/completions": self._completion,
-                  "/v1/embeddings": self._embeddings}
+        routes = {
+            "/v1/chat/completions": self._chat,
+            "/v1/completions": self._completion,
+            "/v1/embeddings": self._embeddings,
+        }
         if path in routes:
             if self.command != "POST":
                 raise ApiError(405, f"{path} takes POST.", code="method_not_allowed")
@@ -324,19 +355,27 @@ class Handler(BaseHTTPRequestHandler):
         if not is_loopback(self.api.host):
             return
         host = (self.headers.get("Host") or "").strip()
-        name = host[1:host.find("]")] if host.startswith("[") else host.rsplit(":", 1)[0]
+        name = host[1 : host.find("]")] if host.startswith("[") else host.rsplit(":", 1)[0]
         if name.lower() not in LOOPBACK_NAMES:
-            raise ApiError(403, "This server answers only requests addressed to this "
-                                "computer (Host: localhost or 127.0.0.1).",
-                           type="permission_error", code="host_not_allowed")
+            raise ApiError(
+                403,
+                "This server answers only requests addressed to this "
+                "computer (Host: localhost or 127.0.0.1).",
+                type="permission_error",
+                code="host_not_allowed",
+            )
 
     def _check_origin(self, origin: str | None) -> None:
         if origin is None:
             return
         if origin not in self.api.settings.get("api.cors_origins"):
-            raise ApiError(403, "Requests from web pages are refused: add the page's origin "
-                                "to api.cors_origins to allow it.", type="permission_error",
-                           code="origin_not_allowed")
+            raise ApiError(
+                403,
+                "Requests from web pages are refused: add the page's origin "
+                "to api.cors_origins to allow it.",
+                type="permission_error",
+                code="origin_not_allowed",
+            )
 
     def _cors_headers(self) -> None:
         origin = self.headers.get("Origin")
@@ -347,27 +386,36 @@ class Handler(BaseHTTPRequestHandler):
     def _authorize(self) -> None:
         expected = token.read_or_create(self.api.paths)
         if not token.matches(expected, self.headers.get("Authorization")):
-            raise ApiError(401, "A valid API token is required: send “Authorization: Bearer "
-                                "<token>”. Hearth's settings (or `hearth api token`) show it.",
-                           type="authentication_error", code="invalid_api_key")
+            raise ApiError(
+                401,
+                "A valid API token is required: send “Authorization: Bearer "
+                "<token>”. Hearth's settings (or `hearth api token`) show it.",
+                type="authentication_error",
+                code="invalid_api_key",
+            )
         self._entry["authorized"] = True
 
     def _body(self) -> Any:
         if self.headers.get("Transfer-Encoding"):
             self.close_connection = True
-            raise ApiError(411, "Send the body with a Content-Length, not chunked.",
-                           code="length_required")
+            raise ApiError(
+                411, "Send the body with a Content-Length, not chunked.", code="length_required"
+            )
         try:
             length = int(self.headers.get("Content-Length", ""))
         except ValueError:
             self.close_connection = True
-            raise ApiError(411, "A Content-Length header is required.",
-                           code="length_required") from None
+            raise ApiError(
+                411, "A Content-Length header is required.", code="length_required"
+            ) from None
         limit = int(self.api.settings.get("api.max_request_mb")) * 1024 * 1024
         if length < 0 or length > limit:
-            raise ApiError(413, f"The request is larger than this server takes "
-                                f"({limit // (1024 * 1024)} MB, setting api.max_request_mb).",
-                           code="request_too_large")
+            raise ApiError(
+                413,
+                f"The request is larger than this server takes "
+                f"({limit // (1024 * 1024)} MB, setting api.max_request_mb).",
+                code="request_too_large",
+            )
         raw = self.rfile.read(length)
         self._body_read = True
         if len(raw) < length:
@@ -375,8 +423,9 @@ class Handler(BaseHTTPRequestHandler):
         try:
             return json.loads(raw)
         except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python's
-            raise ApiError(400, "The request body is not valid JSON.",
-                           code="invalid_json") from None
+            raise ApiError(
+                400, "The request body is not valid JSON.", code="invalid_json"
+            ) from None
 
     def _discard_body(self) -> None:
         """Read and drop the body of a request refused before reading it: left unread it
@@ -423,14 +472,16 @@ class Handler(BaseHTTPRequestHandler):
     def _chat(self, body: Any) -> int:
         call = protocol.parse_chat(body)
         self._entry.update(model=call.model, stream=call.stream)
-        return self._answer(self.api.backend.prepare_chat(call), call.stream,
-                            call.include_usage, chat=True)
+        return self._answer(
+            self.api.backend.prepare_chat(call), call.stream, call.include_usage, chat=True
+        )
 
     def _completion(self, body: Any) -> int:
         call = protocol.parse_completion(body)
         self._entry.update(model=call.model, stream=call.stream)
-        return self._answer(self.api.backend.prepare_completion(call), call.stream,
-                            call.include_usage, chat=False)
+        return self._answer(
+            self.api.backend.prepare_completion(call), call.stream, call.include_usage, chat=False
+        )
 
     def _answer(self, job: Job, stream: bool, include_usage: bool, *, chat: bool) -> int:
         rid = protocol.new_id("chatcmpl" if chat else "cmpl")
@@ -440,8 +491,9 @@ class Handler(BaseHTTPRequestHandler):
         with self.api.gate.turn(self._client_gone), contextlib.closing(job.run()) as events:
             try:
                 if stream:
-                    return self._stream(events, job.model, rid, created, answer,
-                                        include_usage, chat)
+                    return self._stream(
+                        events, job.model, rid, created, answer, include_usage, chat
+                    )
                 for event in events:
                     _collect(answer, event)
                     if self._client_gone():
@@ -449,11 +501,20 @@ class Handler(BaseHTTPRequestHandler):
             finally:
                 self._count(answer)
         body = (protocol.chat_response if chat else protocol.completion_response)(
-            rid, created, job.model, answer)
+            rid, created, job.model, answer
+        )
         return self._send_json(200, body)
 
-    def _stream(self, events: Iterator[Any], model: str, rid: str, created: int,
-                answer: protocol.Answer, include_usage: bool, chat: bool) -> int:
+    def _stream(
+        self,
+        events: Iterator[Any],
+        model: str,
+        rid: str,
+        created: int,
+        answer: protocol.Answer,
+        include_usage: bool,
+        chat: bool,
+    ) -> int:
         """Server-sent events, with chunked transfer encoding so the connection stays
         usable. The headers go out with the first event, so an error before it (an unknown
         collection, a model that will not load) is still an ordinary error response; one
@@ -468,8 +529,9 @@ class Handler(BaseHTTPRequestHandler):
             self._cors_headers()
             self.end_headers()
             if chat:
-                self._event(protocol.chat_chunk(rid, created, model,
-                                                {"role": "assistant", "content": ""}))
+                self._event(
+                    protocol.chat_chunk(rid, created, model, {"role": "assistant", "content": ""})
+                )
 
         try:
             for event in events:
@@ -479,9 +541,16 @@ class Handler(BaseHTTPRequestHandler):
                     raise Cancelled()
                 _collect(answer, event)
                 if isinstance(event, Retrieved | NothingRelevant) and chat:
-                    self._event(protocol.chat_chunk(
-                        rid, created, model, {}, sources=answer.sources,
-                        source_notes=answer.source_notes or []))
+                    self._event(
+                        protocol.chat_chunk(
+                            rid,
+                            created,
+                            model,
+                            {},
+                            sources=answer.sources,
+                            source_notes=answer.source_notes or [],
+                        )
+                    )
                 if isinstance(event, NothingRelevant):
                     self._piece(rid, created, model, event.message, chat)
                 elif isinstance(event, TextPiece):
@@ -494,9 +563,15 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 self._event(protocol.completion_chunk(rid, created, model, "", finish))
             if include_usage:
-                self._event(protocol.usage_chunk(
-                    rid, created, model, "chat.completion.chunk" if chat else "text_completion",
-                    answer.stats))
+                self._event(
+                    protocol.usage_chunk(
+                        rid,
+                        created,
+                        model,
+                        "chat.completion.chunk" if chat else "text_completion",
+                        answer.stats,
+                    )
+                )
         except (ApiError, HearthError) as exc:
             if not self._streaming:
                 raise
@@ -524,8 +599,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def _count(self, answer: protocol.Answer) -> None:
         if answer.stats is not None:
-            self._entry.update(prompt_tokens=answer.stats.prompt_tokens,
-                               completion_tokens=answer.stats.generated_tokens)
+            self._entry.update(
+                prompt_tokens=answer.stats.prompt_tokens,
+                completion_tokens=answer.stats.generated_tokens,
+            )
 
     # -- responses -------------------------------------------------------------------------------
 

@@ -47,8 +47,7 @@ def matches(expected: str, authorization: str | None) -> bool:
     scheme, _, given = authorization.partition(" ")
     if scheme.lower() != "bearer":
         return False
-    return hmac.compare_digest(given.strip().encode("utf-8", "replace"),
-                               expected.encode("utf-8"))
+    return hmac.compare_digest(given.strip().encode("utf-8", "replace"), expected.encode("utf-8"))
 
 
 def _well_formed(token: str) -> bool:

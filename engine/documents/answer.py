@@ -16,11 +16,18 @@ from engine.runtime.events import Event
 from engine.runtime.params import ChatMessage, LoadParams, SamplingParams
 
 
-def answer(runtime: Any, library: Documents, collection: str | Sequence[str],
-           question: str, *, sampling: SamplingParams, system: str | None,
-           history: tuple[ChatMessage, ...] = (), documents_only: bool = False,
-           model: LoadParams | None = None,
-           ) -> Generator[Retrieved | NothingRelevant | Event, None, None]:
+def answer(
+    runtime: Any,
+    library: Documents,
+    collection: str | Sequence[str],
+    question: str,
+    *,
+    sampling: SamplingParams,
+    system: str | None,
+    history: tuple[ChatMessage, ...] = (),
+    documents_only: bool = False,
+    model: LoadParams | None = None,
+) -> Generator[Retrieved | NothingRelevant | Event, None, None]:
     """Yield Retrieved (or NothingRelevant), then the runtime's TextPiece/Notice/Done.
 
     Several collections are searched one by one and their passages merged by fused score
@@ -30,23 +37,33 @@ def answer(runtime: Any, library: Documents, collection: str | Sequence[str],
     label = "”, “".join(names)  # shown inside “…”
     result = _search_all(library, names, question)
     if not result.hits and documents_only:
-        yield NothingRelevant(label, (
-            f"I found nothing in “{label}” relevant to this question, so I will not "
-            "guess. Try other words, or add the documents that cover it."))
+        yield NothingRelevant(
+            label,
+            (
+                f"I found nothing in “{label}” relevant to this question, so I will not "
+                "guess. Try other words, or add the documents that cover it."
+            ),
+        )
         return
     loaded = runtime.loaded
     params = model or (loaded.params if loaded is not None else None)
     context_length = params.context_length if params is not None else 4096
     request, sources = build_request(
-        question, result.hits, history=history, system=system, sampling=sampling,
+        question,
+        result.hits,
+        history=history,
+        system=system,
+        sampling=sampling,
         context_length=context_length,
-        count_tokens=lambda req: runtime.count_tokens(req, model=model))
+        count_tokens=lambda req: runtime.count_tokens(req, model=model),
+    )
     notes = list(result.notes)
     if not result.hits:
         notes.append(f"Nothing in “{label}” was relevant; the model answers on its own.")
     elif len(sources) < len(result.hits):
-        notes.append(f"{len(result.hits) - len(sources)} passages left out to fit the "
-                     "context window.")
+        notes.append(
+            f"{len(result.hits) - len(sources)} passages left out to fit the context window."
+        )
     yield Retrieved(label, sources, notes)
     yield from runtime.stream_chat(request, model=model)
 
@@ -57,5 +74,6 @@ def _search_all(library: Documents, names: list[str], question: str) -> SearchRe
     results = [library.search(n, question) for n in names]
     top_k = library.settings.get("documents.top_k")
     hits = sorted((h for r in results for h in r.hits), key=lambda h: -h.score)[:top_k]
-    return SearchResult(hits, results[0].mode if results else "hybrid",
-                        [note for r in results for note in r.notes])
+    return SearchResult(
+        hits, results[0].mode if results else "hybrid", [note for r in results for note in r.notes]
+    )

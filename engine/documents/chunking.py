@@ -41,8 +41,15 @@ def segments(text: str, pages: list[int], headings: list[tuple[int, str]]) -> It
         yield Segment(start, end, page or None, headings[h][1] if h >= 0 else None)
 
 
-def chunk_text(text: str, pages: list[int], headings: list[tuple[int, str]], tokenizer: Any,
-               *, max_tokens: int, overlap: int) -> list[NewChunk]:
+def chunk_text(
+    text: str,
+    pages: list[int],
+    headings: list[tuple[int, str]],
+    tokenizer: Any,
+    *,
+    max_tokens: int,
+    overlap: int,
+) -> list[NewChunk]:
     """Chunks of at most `max_tokens` word pieces (markers not counted)."""
     if max_tokens < 8:
         raise ValueError("max_tokens must be at least 8")
@@ -50,7 +57,7 @@ def chunk_text(text: str, pages: list[int], headings: list[tuple[int, str]], tok
     line_starts = [i for i, ch in enumerate(text) if ch == "\n"]
     chunks: list[NewChunk] = []
     for seg in segments(text, pages, headings):
-        piece = text[seg.start:seg.end]
+        piece = text[seg.start : seg.end]
         if not any(ch.isalnum() for ch in piece):
             continue
         encoding = tokenizer.encode(piece, add_special_tokens=False)
@@ -67,12 +74,19 @@ def chunk_text(text: str, pages: list[int], headings: list[tuple[int, str]], tok
             c1 = seg.start + offsets[end - 1][1]
             body = text[c0:c1]
             if any(ch.isalnum() for ch in body):
-                chunks.append(NewChunk(
-                    seq=len(chunks), text=body, heading=seg.heading, page=seg.page,
-                    char_start=c0, char_end=c1,
-                    line_start=bisect.bisect_right(line_starts, c0 - 1) + 1,
-                    line_end=bisect.bisect_right(line_starts, c1 - 1) + 1,
-                    tokens=end - start))
+                chunks.append(
+                    NewChunk(
+                        seq=len(chunks),
+                        text=body,
+                        heading=seg.heading,
+                        page=seg.page,
+                        char_start=c0,
+                        char_end=c1,
+                        line_start=bisect.bisect_right(line_starts, c0 - 1) + 1,
+                        line_end=bisect.bisect_right(line_starts, c1 - 1) + 1,
+                        tokens=end - start,
+                    )
+                )
             if end >= n:
                 break
             start = _pick_next_start(score, start, end, overlap)
@@ -86,7 +100,7 @@ def _boundary_score(text: str, offsets: list[tuple[int, int]], tokens: list[str]
         return 3
     if tokens[j].startswith("##"):
         return 0
-    gap = text[offsets[j - 1][1]:offsets[j][0]]
+    gap = text[offsets[j - 1][1] : offsets[j][0]]
     if "\n\n" in gap:
         return 3
     if "\n" in gap or (tokens[j - 1] in (".", "!", "?", ";", ":") and gap):

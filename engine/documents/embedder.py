@@ -25,8 +25,13 @@ CONTEXT_TOKENS = 32  # at most this much of "file › heading" goes in front of 
 class Embedder:
     """Loads lazily (torch takes seconds to import); thread-safe `embed`."""
 
-    def __init__(self, model_id: str = models.BUNDLED_EMBEDDER.id, *, batch_size: int = 32,
-                 threads: int | None = None) -> None:
+    def __init__(
+        self,
+        model_id: str = models.BUNDLED_EMBEDDER.id,
+        *,
+        batch_size: int = 32,
+        threads: int | None = None,
+    ) -> None:
         if model_id != models.BUNDLED_EMBEDDER.id:
             raise ValueError(f"unknown embedder {model_id}")
         self.model_id = model_id
@@ -66,9 +71,12 @@ class Embedder:
                 if self.threads:
                     torch.set_num_threads(self.threads)
                 dtype = _fastest_cpu_dtype(torch)
-                self._model = SentenceTransformer(str(self.folder), device="cpu",
-                                                  local_files_only=True,
-                                                  model_kwargs={"torch_dtype": dtype})
+                self._model = SentenceTransformer(
+                    str(self.folder),
+                    device="cpu",
+                    local_files_only=True,
+                    model_kwargs={"torch_dtype": dtype},
+                )
                 self.dtype = str(dtype).removeprefix("torch.")
                 self._model.max_seq_length = MAX_SEQ_TOKENS
                 log.info("embedder loaded: %s", self.folder)
@@ -79,8 +87,13 @@ class Embedder:
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         model = self.model()
-        vectors = model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
-                               convert_to_numpy=True, show_progress_bar=False)
+        vectors = model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
         return np.asarray(vectors, dtype=np.float32)
 
     def passage_input(self, context: str, text: str, text_tokens: int) -> str:
@@ -91,7 +104,7 @@ class Embedder:
             return text
         enc = self.tokenizer.encode(context, add_special_tokens=False)
         if len(enc.ids) > room:
-            context = context[:enc.offsets[room - 1][1]]
+            context = context[: enc.offsets[room - 1][1]]
         return f"{context}\n{text}"
 
     def count_tokens(self, text: str) -> int:

@@ -54,6 +54,7 @@ def note(findings: list[Finding], earlier: str | None = None) -> str | None:
 
 # -- PDF --------------------------------------------------------------------------------------
 
+
 def pdf_page_text(page: Any, number: int) -> tuple[str, list[Finding]]:
     """The page's text without certainly invisible text, and what was hidden on it."""
     state: dict[str, Any] = {"white": False, "mode": 0}
@@ -111,6 +112,7 @@ def _is_white(op: bytes, args: list[Any]) -> bool:
 
 # -- DOCX -------------------------------------------------------------------------------------
 
+
 def docx_paragraph_text(paragraph: Any) -> tuple[str, list[Finding]]:
     """The paragraph's text without runs marked hidden or under 1 pt, and what was hidden."""
     text = paragraph.text
@@ -122,8 +124,11 @@ def docx_paragraph_text(paragraph: Any) -> tuple[str, list[Finding]]:
             kind = HIDDEN_RUN
         elif font.size is not None and font.size.pt < MIN_POINTS:
             kind = TINY
-        elif font.color is not None and font.color.type is not None and \
-                str(font.color.rgb or "").upper() == "FFFFFF":
+        elif (
+            font.color is not None
+            and font.color.type is not None
+            and str(font.color.rgb or "").upper() == "FFFFFF"
+        ):
             kind = WHITE
         if kind and run.text.strip():
             findings.append(Finding(kind, run.text))
@@ -134,10 +139,16 @@ def docx_paragraph_text(paragraph: Any) -> tuple[str, list[Finding]]:
 
 # -- HTML and Markdown ------------------------------------------------------------------------
 
-_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden|"
-                           r"font-size\s*:\s*0*\.?0+(px|pt|em|rem|%)?\s*(;|$)", re.I)
-_WHITE_STYLE = re.compile(r"(^|;|\s)color\s*:\s*(#fff(fff)?|white|rgb\(\s*255\s*,\s*255\s*,"
-                          r"\s*255\s*\))\s*(;|$)", re.I)
+_HIDDEN_STYLE = re.compile(
+    r"display\s*:\s*none|visibility\s*:\s*hidden|"
+    r"font-size\s*:\s*0*\.?0+(px|pt|em|rem|%)?\s*(;|$)",
+    re.I,
+)
+_WHITE_STYLE = re.compile(
+    r"(^|;|\s)color\s*:\s*(#fff(fff)?|white|rgb\(\s*255\s*,\s*255\s*,"
+    r"\s*255\s*\))\s*(;|$)",
+    re.I,
+)
 
 
 def html_element_kind(attrs: list[tuple[str, str | None]]) -> str | None:
@@ -158,6 +169,9 @@ _COMMENT = re.compile(r"<!--(.*?)-->", re.S)
 
 def strip_comments(text: str) -> tuple[str, list[Finding]]:
     """Markdown: remove HTML comments, keeping their line breaks so line numbers stay right."""
-    findings = [Finding(COMMENT, m.group(1).strip()) for m in _COMMENT.finditer(text)
-                if len(m.group(1).split()) >= 3]  # a few-word marker is not a message
+    findings = [
+        Finding(COMMENT, m.group(1).strip())
+        for m in _COMMENT.finditer(text)
+        if len(m.group(1).split()) >= 3
+    ]  # a few-word marker is not a message
     return _COMMENT.sub(lambda m: "\n" * m.group(0).count("\n"), text), findings

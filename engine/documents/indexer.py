@@ -58,23 +58,36 @@ def writer_lock(folder: Path) -> FileLock:
     return FileLock(str(folder / "writer.lock"))
 
 
-def sync(store: DocumentStore, vectors: VectorIndex, embedder: Embedder, lock: FileLock,
-         collection: Collection, options: IndexOptions) -> Iterator[IndexProgress | IndexDone]:
+def sync(
+    store: DocumentStore,
+    vectors: VectorIndex,
+    embedder: Embedder,
+    lock: FileLock,
+    collection: Collection,
+    options: IndexOptions,
+) -> Iterator[IndexProgress | IndexDone]:
     """Index what changed in `collection`. Close the generator to cancel: files already
     committed stay indexed, the rest is picked up next time."""
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        raise IndexBusy("Another Hearth window or command is indexing documents right now; "
-                        "try again when it is done.") from None
+        raise IndexBusy(
+            "Another Hearth window or command is indexing documents right now; "
+            "try again when it is done."
+        ) from None
     try:
         yield from _sync(store, vectors, embedder, collection, options)
     finally:
         lock.release()
 
 
-def _sync(store: DocumentStore, vectors: VectorIndex, embedder: Embedder,
-          collection: Collection, options: IndexOptions) -> Iterator[IndexProgress | IndexDone]:
+def _sync(
+    store: DocumentStore,
+    vectors: VectorIndex,
+    embedder: Embedder,
+    collection: Collection,
+    options: IndexOptions,
+) -> Iterator[IndexProgress | IndexDone]:
     t0 = time.monotonic()
     notes: list[str] = []
     vectors.sync(collection)  # repair what a killed run left between SQLite and chromadb
@@ -91,9 +104,20 @@ def _sync(store: DocumentStore, vectors: VectorIndex, embedder: Embedder,
         row = existing.get(found.path)
         if found.status is not None:
             if row is None or (row.status, row.reason, row.size, row.mtime_ns) != (
-                    found.status, found.reason, found.size, found.mtime_ns):
-                store.record_status(collection, found.path, found.status, found.reason,
-                                    kind=found.kind, size=found.size, mtime_ns=found.mtime_ns)
+                found.status,
+                found.reason,
+                found.size,
+                found.mtime_ns,
+            ):
+                store.record_status(
+                    collection,
+                    found.path,
+                    found.status,
+                    found.reason,
+                    kind=found.kind,
+                    size=found.size,
+                    mtime_ns=found.mtime_ns,
+                )
             skipped += found.status == "skipped"
             failed += found.status == "failed"
         elif row is not None and row.size == found.size and row.mtime_ns == found.mtime_ns:
@@ -119,15 +143,21 @@ def _sync(store: DocumentStore, vectors: VectorIndex, embedder: Embedder,
             ready = _handle(store, collection, item, embedder, options, counts, notes)
             if ready is not None:
                 pending.append(ready)
-            if pending and (sum(len(c) for _, c in pending) >= EMBED_BATCH_CHUNKS
-                            or reader.idle()):
+            if pending and (sum(len(c) for _, c in pending) >= EMBED_BATCH_CHUNKS or reader.idle()):
                 _store_batch(store, collection, embedder, pending, counts)
                 pending = []
             elapsed = max(1e-6, time.monotonic() - t_read)
             rate = done_bytes / elapsed
             eta = (total_bytes - done_bytes) / rate if rate > 0 and i > 0 else None
-            yield IndexProgress("reading", i + 1, len(todo), counts["chunks"],
-                                counts["chunks"] / elapsed, eta, item.found.path)
+            yield IndexProgress(
+                "reading",
+                i + 1,
+                len(todo),
+                counts["chunks"],
+                counts["chunks"] / elapsed,
+                eta,
+                item.found.path,
+            )
         if pending:
             _store_batch(store, collection, embedder, pending, counts)
             pending = []
@@ -137,14 +167,30 @@ def _sync(store: DocumentStore, vectors: VectorIndex, embedder: Embedder,
     yield IndexProgress("vectors", len(todo), len(todo), counts["chunks"], 0.0, None)
     vectors.sync(collection)
     notes.extend(f"vector index rebuilt: {why}" for why in vectors.rebuilt)
-    yield IndexDone(collection.name, len(seen), unchanged, counts["indexed"], counts["skipped"],
-                    counts["failed"], len(removed), counts["chunks"],
-                    time.monotonic() - t0, store.counts(collection), notes)
+    yield IndexDone(
+        collection.name,
+        len(seen),
+        unchanged,
+        counts["indexed"],
+        counts["skipped"],
+        counts["failed"],
+        len(removed),
+        counts["chunks"],
+        time.monotonic() - t0,
+        store.counts(collection),
+        notes,
+    )
 
 
-def _handle(store: DocumentStore, collection: Collection, item: _Read, embedder: Embedder,
-            options: IndexOptions, counts: dict[str, int], notes: list[str]
-            ) -> tuple[_Read, list[NewChunk]] | None:
+def _handle(
+    store: DocumentStore,
+    collection: Collection,
+    item: _Read,
+    embedder: Embedder,
+    options: IndexOptions,
+    counts: dict[str, int],
+    notes: list[str],
+) -> tuple[_Read, list[NewChunk]] | None:
     f = item.found
     if item.unchanged_content:  # touched or copied over with the same bytes
         assert f.size is not None and f.mtime_ns is not None
@@ -153,30 +199,64 @@ def _handle(store: DocumentStore, collection: Collection, item: _Read, embedder:
     result = item.result
     assert result is not None
     if result.status != "ok":
-        store.record_status(collection, f.path, result.status, result.reason, kind=f.kind,
-                            size=f.size, mtime_ns=f.mtime_ns, sha256=item.sha256)
+        store.record_status(
+            collection,
+            f.path,
+            result.status,
+            result.reason,
+            kind=f.kind,
+            size=f.size,
+            mtime_ns=f.mtime_ns,
+            sha256=item.sha256,
+        )
         counts[result.status] += 1
         return None
     try:
-        chunks = chunk_text(result.text, result.pages, result.headings, embedder.tokenizer,
-                            max_tokens=options.chunk_tokens, overlap=options.chunk_overlap)
+        chunks = chunk_text(
+            result.text,
+            result.pages,
+            result.headings,
+            embedder.tokenizer,
+            max_tokens=options.chunk_tokens,
+            overlap=options.chunk_overlap,
+        )
     except Exception as exc:  # our bug must not stop the other files
         log.exception("chunking failed for %s", f.path)
-        store.record_status(collection, f.path, "failed", f"could not be split into passages: "
-                            f"{type(exc).__name__}", kind=f.kind, size=f.size,
-                            mtime_ns=f.mtime_ns, sha256=item.sha256)
+        store.record_status(
+            collection,
+            f.path,
+            "failed",
+            f"could not be split into passages: {type(exc).__name__}",
+            kind=f.kind,
+            size=f.size,
+            mtime_ns=f.mtime_ns,
+            sha256=item.sha256,
+        )
         counts["failed"] += 1
         return None
     if not chunks:
-        store.record_status(collection, f.path, "skipped", "no text in the file", kind=f.kind,
-                            size=f.size, mtime_ns=f.mtime_ns, sha256=item.sha256)
+        store.record_status(
+            collection,
+            f.path,
+            "skipped",
+            "no text in the file",
+            kind=f.kind,
+            size=f.size,
+            mtime_ns=f.mtime_ns,
+            sha256=item.sha256,
+        )
         counts["skipped"] += 1
         return None
     return item, chunks
 
 
-def _store_batch(store: DocumentStore, collection: Collection, embedder: Embedder,
-                 pending: list[tuple[_Read, list[NewChunk]]], counts: dict[str, int]) -> None:
+def _store_batch(
+    store: DocumentStore,
+    collection: Collection,
+    embedder: Embedder,
+    pending: list[tuple[_Read, list[NewChunk]]],
+    counts: dict[str, int],
+) -> None:
     inputs = []
     for item, chunks in pending:
         name = Path(item.found.path).name
@@ -189,10 +269,17 @@ def _store_batch(store: DocumentStore, collection: Collection, embedder: Embedde
         f, result = item.found, item.result
         assert result is not None and f.size is not None and f.mtime_ns is not None
         store.replace_chunks(
-            collection, f.path, kind=result.kind or f.kind or "text", size=f.size,
-            mtime_ns=f.mtime_ns, sha256=item.sha256 or "", reason=result.note,
-            pages=len(result.pages) or None, chunks=chunks,
-            embeddings=vectors[at:at + len(chunks)])
+            collection,
+            f.path,
+            kind=result.kind or f.kind or "text",
+            size=f.size,
+            mtime_ns=f.mtime_ns,
+            sha256=item.sha256 or "",
+            reason=result.note,
+            pages=len(result.pages) or None,
+            chunks=chunks,
+            embeddings=vectors[at : at + len(chunks)],
+        )
         at += len(chunks)
         counts["indexed"] += 1
         counts["chunks"] += len(chunks)
@@ -201,14 +288,14 @@ def _store_batch(store: DocumentStore, collection: Collection, embedder: Embedde
 class _Reader:
     """Hashes and parses files one step ahead of the consumer, in a thread of its own."""
 
-    def __init__(self, todo: list[tuple[Found, DocumentRow | None]], options: IndexOptions
-                 ) -> None:
+    def __init__(self, todo: list[tuple[Found, DocumentRow | None]], options: IndexOptions) -> None:
         self._todo = todo
         self._options = options
         self._out: queue.Queue[_Read | None] = queue.Queue(maxsize=4)
         self._stop = threading.Event()
-        self._parser = FileParser(timeout_s=options.parse_timeout_s,
-                                  memory_mb=options.parse_memory_mb)
+        self._parser = FileParser(
+            timeout_s=options.parse_timeout_s, memory_mb=options.parse_memory_mb
+        )
         self._thread = threading.Thread(target=self._run, name="hearth-doc-reader", daemon=True)
         self._thread.start()
 
@@ -256,8 +343,11 @@ class _Reader:
         try:
             digest = sha256_file(Path(found.path))
         except OSError as exc:
-            why = "permission denied" if isinstance(exc, PermissionError) else (
-                exc.strerror or str(exc))
+            why = (
+                "permission denied"
+                if isinstance(exc, PermissionError)
+                else (exc.strerror or str(exc))
+            )
             return _Read(found, None, ParseResult("failed", f"could not read: {why}"))
         if row is not None and row.sha256 == digest and row.status == "indexed":
             return _Read(found, digest, unchanged_content=True)

@@ -34,8 +34,14 @@ class _Child:
 
     def __init__(self, folder: Path) -> None:
         argv = workers.command("engine.documents.service_worker", str(folder))
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     text=True, encoding="utf-8", bufsize=1)
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            bufsize=1,
+        )
         log.info("documents worker started (pid %d)", self.proc.pid)
 
     def alive(self) -> bool:
@@ -109,10 +115,20 @@ class IsolatedLibrary:
         finally:
             child.kill()
 
-    def search(self, name: str, query: str, *, top_k: int | None = None,
-               min_score: float | None = None, mode: str = "hybrid") -> SearchResult:
-        data = self._ask_searcher(self._request("search", name=name, query=query, top_k=top_k,
-                                                min_score=min_score, mode=mode))
+    def search(
+        self,
+        name: str,
+        query: str,
+        *,
+        top_k: int | None = None,
+        min_score: float | None = None,
+        mode: str = "hybrid",
+    ) -> SearchResult:
+        data = self._ask_searcher(
+            self._request(
+                "search", name=name, query=query, top_k=top_k, min_score=min_score, mode=mode
+            )
+        )
         return SearchResult([Hit(**h) for h in data["hits"]], data["mode"], data["notes"])
 
     def embed(self, texts: list[str]) -> tuple[Any, list[int]]:

@@ -35,8 +35,12 @@ class CollectionInfo:
     counts: dict[str, int]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "sources": list(self.sources), "embedder": self.embedder,
-                **self.counts}
+        return {
+            "name": self.name,
+            "sources": list(self.sources),
+            "embedder": self.embedder,
+            **self.counts,
+        }
 
 
 @dataclass(frozen=True)
@@ -61,8 +65,15 @@ class Documents(Protocol):
     def info(self, name: str) -> CollectionInfo: ...
     def documents(self, name: str) -> list[DocumentRow]: ...
     def sync(self, name: str) -> Generator[IndexProgress | IndexDone, None, None]: ...
-    def search(self, name: str, query: str, *, top_k: int | None = None,
-               min_score: float | None = None, mode: str = "hybrid") -> SearchResult: ...
+    def search(
+        self,
+        name: str,
+        query: str,
+        *,
+        top_k: int | None = None,
+        min_score: float | None = None,
+        mode: str = "hybrid",
+    ) -> SearchResult: ...
     def embed(self, texts: list[str]) -> tuple[Any, list[int]]: ...
     def close(self) -> None: ...
 
@@ -98,9 +109,11 @@ class DocumentLibrary:
     def create(self, name: str, paths: list[str] | None = None) -> CollectionInfo:
         with self._open() as (store, _):
             col = store.create_collection(
-                name, self.embedder.model_id if self._embedder else _default_embedder_id(),
+                name,
+                self.embedder.model_id if self._embedder else _default_embedder_id(),
                 self.settings.get("documents.chunk_tokens"),
-                self.settings.get("documents.chunk_overlap"))
+                self.settings.get("documents.chunk_overlap"),
+            )
             if paths:
                 store.add_sources(col, _normalise(paths))
             return self._info(store, store.collection(name))
@@ -116,8 +129,9 @@ class DocumentLibrary:
             col = store.collection(name)
             unknown = [p for p in _normalise(paths) if p not in col.sources]
             if unknown:
-                raise DocumentError(f"“{unknown[0]}” is not one of the folders or files of "
-                                    f"“{name}”.")
+                raise DocumentError(
+                    f"“{unknown[0]}” is not one of the folders or files of “{name}”."
+                )
             col = store.remove_sources(col, _normalise(paths))
             return self._info(store, col)
 
@@ -148,18 +162,21 @@ class DocumentLibrary:
 
     def options(self, col: Collection) -> IndexOptions:
         return IndexOptions(
-            chunk_tokens=col.chunk_tokens, chunk_overlap=col.chunk_overlap,
+            chunk_tokens=col.chunk_tokens,
+            chunk_overlap=col.chunk_overlap,
             parse_timeout_s=self.settings.get("documents.parse_timeout_s"),
             parse_memory_mb=self.settings.get("documents.parse_memory_mb"),
-            max_file_bytes=self.settings.get("documents.max_file_mb") * 2**20)
+            max_file_bytes=self.settings.get("documents.max_file_mb") * 2**20,
+        )
 
     def sync(self, name: str) -> Generator[IndexProgress | IndexDone, None, None]:
         """Index what changed; a generator of progress, then one IndexDone. Close it to
         cancel. Raises IndexBusy when another process is writing."""
         with self._open() as (store, vectors):
             col = store.collection(name)
-            yield from indexer.sync(store, vectors, self.embedder, self.lock, col,
-                                    self.options(col))
+            yield from indexer.sync(
+                store, vectors, self.embedder, self.lock, col, self.options(col)
+            )
 
     @contextlib.contextmanager
     def _write_lock(self) -> Iterator[None]:
@@ -168,8 +185,9 @@ class DocumentLibrary:
         try:
             self.lock.acquire(timeout=10)
         except Timeout:
-            raise IndexBusy("Another Hearth window or command is indexing documents; try "
-                            "again when it is done.") from None
+            raise IndexBusy(
+                "Another Hearth window or command is indexing documents; try again when it is done."
+            ) from None
         try:
             yield
         finally:
@@ -177,8 +195,15 @@ class DocumentLibrary:
 
     # -- search ----------------------------------------------------------------------------------
 
-    def search(self, name: str, query: str, *, top_k: int | None = None,
-               min_score: float | None = None, mode: str = "hybrid") -> SearchResult:
+    def search(
+        self,
+        name: str,
+        query: str,
+        *,
+        top_k: int | None = None,
+        min_score: float | None = None,
+        mode: str = "hybrid",
+    ) -> SearchResult:
         """Passages for `query`, best first; needs no chat model."""
         top_k = top_k or self.settings.get("documents.top_k")
         min_score = self.settings.get("documents.min_score") if min_score is None else min_score
@@ -198,10 +223,20 @@ class DocumentLibrary:
                         notes.append("The vector index was damaged and has been rebuilt.")
                         vector_hits = vectors.query(col, query_vector, k)
                     else:  # a sync holds the lock and will repair it: use words meanwhile
-                        notes.append("The vector index is being rebuilt; these results come "
-                                     "from word matching only.")
-            hits = retrieval.search(store, col, query_vector, vector_hits, query, top_k=top_k,
-                                    min_score=min_score, mode=mode)
+                        notes.append(
+                            "The vector index is being rebuilt; these results come "
+                            "from word matching only."
+                        )
+            hits = retrieval.search(
+                store,
+                col,
+                query_vector,
+                vector_hits,
+                query,
+                top_k=top_k,
+                min_score=min_score,
+                mode=mode,
+            )
             return SearchResult(hits, mode, notes)
 
     def embed(self, texts: list[str]) -> tuple[Any, list[int]]:
@@ -214,7 +249,8 @@ class DocumentLibrary:
             if n > MAX_SEQ_TOKENS:
                 raise EmbeddingInputTooLong(
                     f"Input {i} is {n} word pieces long; the embedder reads at most "
-                    f"{MAX_SEQ_TOKENS}. Split it into shorter passages.")
+                    f"{MAX_SEQ_TOKENS}. Split it into shorter passages."
+                )
         return self.embedder.embed(texts), counts
 
     def close(self) -> None:
@@ -231,8 +267,9 @@ class DocumentLibrary:
             self.lock.release()
         return True
 
-    def _repair_vectors(self, store: DocumentStore, vectors: VectorIndex, col: Collection,
-                        notes: list[str]) -> None:
+    def _repair_vectors(
+        self, store: DocumentStore, vectors: VectorIndex, col: Collection, notes: list[str]
+    ) -> None:
         """If nobody is writing, make chromadb level with SQLite first (it may have been
         deleted, damaged, or left behind by a killed sync)."""
         try:
@@ -241,8 +278,11 @@ class DocumentLibrary:
             return  # a sync is running and will do it
         try:
             vectors.client(may_reset=True)  # a missing or foreign folder is refilled here
-            if (vectors.rebuilt or store.pending_deletions(col)
-                    or store.pending_vectors(col, limit=1)):
+            if (
+                vectors.rebuilt
+                or store.pending_deletions(col)
+                or store.pending_vectors(col, limit=1)
+            ):
                 vectors.sync(col, verify=False)
             notes.extend(f"The vector index was rebuilt ({why})." for why in vectors.rebuilt)
         finally:

@@ -341,8 +341,24 @@ _BLOCK_TAGS = frozenset(
         "caption",
     ]
 )
-_VOID_TAGS = frozenset(("area", "base", "br", "col", "embed", "hr", "img", "input", "link",
-                        "meta", "param", "source", "track", "wbr"))
+_VOID_TAGS = frozenset(
+    (
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "link",
+        "meta",
+        "param",
+        "source",
+        "track",
+        "wbr",
+    )
+)
 _SKIP_TAGS = frozenset(
     ["script", "style", "noscript", "template", "svg", "head", "iframe", "object"]
 )
@@ -716,8 +732,13 @@ def load_docx(path: Path) -> Extracted:
         offset += len(text) + 1
     text = "\n".join(parts)
     # Two breaks at one offset are a blank page: keep both so later pages count right.
-    return Extracted("docx", text, pages=pages if len(pages) > 1 else [], headings=headings,
-                     note=hidden.note(found))
+    return Extracted(
+        "docx",
+        text,
+        pages=pages if len(pages) > 1 else [],
+        headings=headings,
+        note=hidden.note(found),
+    )
 
 
 def _heading_level(style: str) -> int:

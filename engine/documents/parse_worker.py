@@ -41,8 +41,10 @@ def handle(request: dict[str, Any]) -> dict[str, Any]:
     except loaders.Fail as exc:
         return {"status": "failed", "reason": str(exc)}
     except MemoryError:
-        return {"status": "failed",
-                "reason": f"needed more than {request.get('memory_mb', '?')} MB to read"}
+        return {
+            "status": "failed",
+            "reason": f"needed more than {request.get('memory_mb', '?')} MB to read",
+        }
     except PermissionError:
         return {"status": "failed", "reason": "permission denied"}
     except OSError as exc:
@@ -50,8 +52,10 @@ def handle(request: dict[str, Any]) -> dict[str, Any]:
     except RecursionError:
         return {"status": "failed", "reason": "structure nested too deeply to read"}
     except Exception as exc:  # a parser bug on a hostile file must not end the batch
-        return {"status": "failed",
-                "reason": f"could not be read ({type(exc).__name__}: {str(exc)[:160]})"}
+        return {
+            "status": "failed",
+            "reason": f"could not be read ({type(exc).__name__}: {str(exc)[:160]})",
+        }
     return {"status": "ok", **extracted.as_dict()}
 
 

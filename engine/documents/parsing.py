@@ -24,7 +24,6 @@ from engine import workers
 log = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class ParseResult:
     status: str  # "ok", "skipped" or "failed"
@@ -59,8 +58,12 @@ class FileParser:
         proc = self._proc
         assert proc is not None and proc.stdin is not None
         try:
-            proc.stdin.write(json.dumps({"id": req_id, "path": str(path), "kind": kind})
-                             .encode("utf-8", "surrogateescape") + b"\n")
+            proc.stdin.write(
+                json.dumps({"id": req_id, "path": str(path), "kind": kind}).encode(
+                    "utf-8", "surrogateescape"
+                )
+                + b"\n"
+            )
             proc.stdin.flush()
         except OSError:
             self._kill()
@@ -74,16 +77,25 @@ class FileParser:
                 return ParseResult("failed", f"took longer than {self.timeout_s:g} s to read")
             if msg is None:  # the child died on this file
                 code = self._kill()
-                why = ("was killed (probably out of memory)" if code == -9
-                       else f"crashed (exit code {code})")
+                why = (
+                    "was killed (probably out of memory)"
+                    if code == -9
+                    else f"crashed (exit code {code})"
+                )
                 return ParseResult("failed", f"the reader process {why} on this file")
             if msg.get("id") != req_id:
                 continue
             if msg["status"] != "ok":
                 return ParseResult(msg["status"], msg.get("reason"))
             return ParseResult(
-                "ok", None, msg["kind"], _valid_text(msg["text"]), list(msg["pages"]),
-                [(int(o), _valid_text(h)) for o, h in msg["headings"]], msg.get("note"))
+                "ok",
+                None,
+                msg["kind"],
+                _valid_text(msg["text"]),
+                list(msg["pages"]),
+                [(int(o), _valid_text(h)) for o, h in msg["headings"]],
+                msg.get("note"),
+            )
 
     def close(self) -> None:
         self._kill()
@@ -100,14 +112,28 @@ class FileParser:
             return
         self._kill()
         argv = workers.command("engine.documents.parse_worker")
-        env = dict(os.environ, PYTHONUNBUFFERED="1", HEARTH_PARSE_MEMORY_MB=str(self.memory_mb),
-                   OMP_NUM_THREADS="1")
+        env = dict(
+            os.environ,
+            PYTHONUNBUFFERED="1",
+            HEARTH_PARSE_MEMORY_MB=str(self.memory_mb),
+            OMP_NUM_THREADS="1",
+        )
         self._results = queue.Queue()
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, env=env, close_fds=True)
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            close_fds=True,
+        )
         assert proc.stdout is not None
-        threading.Thread(target=_read_results, args=(proc.stdout, self._results), daemon=True,
-                         name=f"hearth-parse-results-{proc.pid}").start()
+        threading.Thread(
+            target=_read_results,
+            args=(proc.stdout, self._results),
+            daemon=True,
+            name=f"hearth-parse-results-{proc.pid}",
+        ).start()
         self._proc = proc
         log.debug("parse worker started (pid %s)", proc.pid)
 

@@ -54,9 +54,17 @@ def fuse(rankings: list[list[int]], k: int = RRF_K) -> dict[int, float]:
     return scores
 
 
-def search(store: DocumentStore, collection: Collection, query_vector: np.ndarray | None,
-           vector_hits: list[tuple[int, float]], query: str, *, top_k: int, min_score: float,
-           mode: str = "hybrid") -> list[Hit]:
+def search(
+    store: DocumentStore,
+    collection: Collection,
+    query_vector: np.ndarray | None,
+    vector_hits: list[tuple[int, float]],
+    query: str,
+    *,
+    top_k: int,
+    min_score: float,
+    mode: str = "hybrid",
+) -> list[Hit]:
     """Rank passages for `query`. `vector_hits` come from the vector index (may be empty
     when it is unavailable); `query_vector` gives every hit its exact similarity."""
     if mode not in MODES:
@@ -84,21 +92,50 @@ def search(store: DocumentStore, collection: Collection, query_vector: np.ndarra
         if any(_jaccard(shingles, other) >= 0.8 for other in kept_shingles):
             continue  # the same passage again (a copied file, a repeated boilerplate block)
         kept_shingles.append(shingles)
-        hits.append(_hit(row, fused[row.id], sim, vec_rank.get(row.id), bm_rank.get(row.id),
-                         bm_score.get(row.id)))
+        hits.append(
+            _hit(
+                row,
+                fused[row.id],
+                sim,
+                vec_rank.get(row.id),
+                bm_rank.get(row.id),
+                bm_score.get(row.id),
+            )
+        )
         if len(hits) >= top_k:
             break
     return hits
 
 
-def _hit(row: ChunkRow, score: float, sim: float, vrank: int | None, brank: int | None,
-         bm25: float | None) -> Hit:
-    return Hit(row.id, row.path, row.page, row.heading, row.text, row.line_start, row.line_end,
-               row.char_start, row.char_end, score, sim, vrank, brank, bm25)
+def _hit(
+    row: ChunkRow,
+    score: float,
+    sim: float,
+    vrank: int | None,
+    brank: int | None,
+    bm25: float | None,
+) -> Hit:
+    return Hit(
+        row.id,
+        row.path,
+        row.page,
+        row.heading,
+        row.text,
+        row.line_start,
+        row.line_end,
+        row.char_start,
+        row.char_end,
+        score,
+        sim,
+        vrank,
+        brank,
+        bm25,
+    )
 
 
-def _similarities(store: DocumentStore, ids: list[int], query_vector: np.ndarray | None
-                  ) -> dict[int, float]:
+def _similarities(
+    store: DocumentStore, ids: list[int], query_vector: np.ndarray | None
+) -> dict[int, float]:
     if query_vector is None or not ids:
         return {}
     q = np.asarray(query_vector, dtype=np.float32)
@@ -112,7 +149,7 @@ def _shingles(text: str, n: int = 5) -> set[str]:
     words = _WORD.findall(text.lower())
     if len(words) <= n:
         return {" ".join(words)}
-    return {" ".join(words[i:i + n]) for i in range(len(words) - n + 1)}
+    return {" ".join(words[i : i + n]) for i in range(len(words) - n + 1)}
 
 
 def _jaccard(a: set[str], b: set[str]) -> float:

@@ -48,12 +48,22 @@ def serve(folder: Path, requests: IO[str], out: IO[str]) -> None:
                 for event in library.sync(request["name"]):
                     _send(out, type(event).__name__, asdict(event))
             elif op == "search":
-                result = library.search(request["name"], request["query"],
-                                        top_k=request.get("top_k"),
-                                        min_score=request.get("min_score"),
-                                        mode=request.get("mode", "hybrid"))
-                _send(out, "SearchResult", {"hits": [asdict(h) for h in result.hits],
-                                            "mode": result.mode, "notes": result.notes})
+                result = library.search(
+                    request["name"],
+                    request["query"],
+                    top_k=request.get("top_k"),
+                    min_score=request.get("min_score"),
+                    mode=request.get("mode", "hybrid"),
+                )
+                _send(
+                    out,
+                    "SearchResult",
+                    {
+                        "hits": [asdict(h) for h in result.hits],
+                        "mode": result.mode,
+                        "notes": result.notes,
+                    },
+                )
             elif op == "embed":
                 vectors, counts = library.embed(list(request["texts"]))
                 _send(out, "Embedded", {"vectors": vectors.tolist(), "tokens": counts})
@@ -63,13 +73,23 @@ def serve(folder: Path, requests: IO[str], out: IO[str]) -> None:
                 raise ValueError(f"unknown request {op!r}")
             _send(out, "end")
         except HearthError as exc:
-            _send(out, "error", {"type": type(exc).__name__, "message": exc.user_message,
-                                 "detail": exc.detail})
+            _send(
+                out,
+                "error",
+                {"type": type(exc).__name__, "message": exc.user_message, "detail": exc.detail},
+            )
         except Exception as exc:  # a bug: report it rather than leave the app waiting
             logging.getLogger(__name__).exception("documents worker request failed")
-            _send(out, "error", {"type": "HearthError", "message":
-                                 f"Unexpected error in the documents worker: "
-                                 f"{type(exc).__name__}: {exc}", "detail": None})
+            _send(
+                out,
+                "error",
+                {
+                    "type": "HearthError",
+                    "message": f"Unexpected error in the documents worker: "
+                    f"{type(exc).__name__}: {exc}",
+                    "detail": None,
+                },
+            )
 
 
 def main() -> None:
@@ -78,8 +98,11 @@ def main() -> None:
     network.install("documents worker")
     out = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     sys.stdout = sys.stderr
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="hearth documents worker: %(levelname)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING,
+        stream=sys.stderr,
+        format="hearth documents worker: %(levelname)s: %(message)s",
+    )
     args = [a for a in sys.argv[1:] if not a.startswith("--hearth-")]
     serve(Path(args[0]), sys.stdin, out)
 

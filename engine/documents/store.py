@@ -31,7 +31,9 @@ log = logging.getLogger(__name__)
 STATUSES = ("indexed", "skipped", "failed")
 
 MIGRATIONS: tuple[tuple[str, str], ...] = (
-    ("0001_collections_documents_chunks", """
+    (
+        "0001_collections_documents_chunks",
+        """
         CREATE TABLE collections (
             id INTEGER PRIMARY KEY,
             name TEXT NOT NULL UNIQUE,
@@ -95,7 +97,8 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             INSERT OR REPLACE INTO vector_deletions (chunk_id, collection_id)
                 VALUES (old.id, old.collection_id);
         END;
-    """),
+    """,
+    ),
 )
 
 
@@ -160,8 +163,9 @@ class DocumentStore:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.db = sqlite3.connect(path, timeout=30.0, isolation_level=None,
-                                      check_same_thread=False)
+            self.db = sqlite3.connect(
+                path, timeout=30.0, isolation_level=None, check_same_thread=False
+            )
             wal_mode(self.db)
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=ON")
@@ -169,7 +173,9 @@ class DocumentStore:
         except sqlite3.DatabaseError as exc:
             raise DocumentError(
                 f"The document database {path} could not be opened: {exc}. Move it away to "
-                "start again; your files are not touched.", str(exc)) from exc
+                "start again; your files are not touched.",
+                str(exc),
+            ) from exc
 
     def close(self) -> None:
         self.db.close()
@@ -183,8 +189,9 @@ class DocumentStore:
 
     # -- collections -------------------------------------------------------------------------
 
-    def create_collection(self, name: str, embedder: str, chunk_tokens: int,
-                          chunk_overlap: int) -> Collection:
+    def create_collection(
+        self, name: str, embedder: str, chunk_tokens: int, chunk_overlap: int
+    ) -> Collection:
         name = name.strip()
         if not name or len(name) > 100 or any(c in name for c in "\0\n\r\t"):
             raise DocumentError("A collection name must be 1 to 100 characters on one line.")
@@ -193,17 +200,25 @@ class DocumentStore:
                 raise DocumentError(f"A collection called “{name}” already exists.")
             self.db.execute(
                 "INSERT INTO collections (name, embedder, chunk_tokens, chunk_overlap, created) "
-                "VALUES (?, ?, ?, ?, ?)", (name, embedder, chunk_tokens, chunk_overlap,
-                                           time.time()))
+                "VALUES (?, ?, ?, ?, ?)",
+                (name, embedder, chunk_tokens, chunk_overlap, time.time()),
+            )
         return self.collection(name)
 
     def collection(self, name: str) -> Collection:
-        row = self.db.execute("SELECT id, name, embedder, chunk_tokens, chunk_overlap "
-                              "FROM collections WHERE name = ?", (name,)).fetchone()
+        row = self.db.execute(
+            "SELECT id, name, embedder, chunk_tokens, chunk_overlap "
+            "FROM collections WHERE name = ?",
+            (name,),
+        ).fetchone()
         if row is None:
             raise CollectionNotFound(f"There is no document collection called “{name}”.")
-        sources = tuple(r[0] for r in self.db.execute(
-            "SELECT path FROM sources WHERE collection_id = ? ORDER BY path", (row[0],)))
+        sources = tuple(
+            r[0]
+            for r in self.db.execute(
+                "SELECT path FROM sources WHERE collection_id = ? ORDER BY path", (row[0],)
+            )
+        )
         return Collection(row[0], row[1], row[2], row[3], row[4], sources)
 
     def collections(self) -> list[Collection]:
@@ -212,14 +227,17 @@ class DocumentStore:
 
     def add_sources(self, collection: Collection, paths: Iterable[str]) -> Collection:
         with self.transaction():
-            self.db.executemany("INSERT OR IGNORE INTO sources VALUES (?, ?)",
-                                [(collection.id, p) for p in paths])
+            self.db.executemany(
+                "INSERT OR IGNORE INTO sources VALUES (?, ?)", [(collection.id, p) for p in paths]
+            )
         return self.collection(collection.name)
 
     def remove_sources(self, collection: Collection, paths: Iterable[str]) -> Collection:
         with self.transaction():
-            self.db.executemany("DELETE FROM sources WHERE collection_id = ? AND path = ?",
-                                [(collection.id, p) for p in paths])
+            self.db.executemany(
+                "DELETE FROM sources WHERE collection_id = ? AND path = ?",
+                [(collection.id, p) for p in paths],
+            )
         return self.collection(collection.name)
 
     def delete_collection(self, collection: Collection) -> None:
@@ -227,30 +245,44 @@ class DocumentStore:
             self.db.execute("DELETE FROM chunks WHERE collection_id = ?", (collection.id,))
             self.db.execute("DELETE FROM collections WHERE id = ?", (collection.id,))
             # Its vectors are dropped with its chromadb collection: nothing left to delete.
-            self.db.execute("DELETE FROM vector_deletions WHERE collection_id = ?",
-                            (collection.id,))
+            self.db.execute(
+                "DELETE FROM vector_deletions WHERE collection_id = ?", (collection.id,)
+            )
 
     # -- documents ---------------------------------------------------------------------------
 
     def documents(self, collection: Collection) -> dict[str, DocumentRow]:
         rows = self.db.execute(
             "SELECT id, path, kind, size, mtime_ns, sha256, status, reason, pages, chunk_count "
-            "FROM documents WHERE collection_id = ?", (collection.id,))
+            "FROM documents WHERE collection_id = ?",
+            (collection.id,),
+        )
         return {r[1]: DocumentRow(*r) for r in rows}
 
     def counts(self, collection: Collection) -> dict[str, int]:
         out = dict.fromkeys(STATUSES, 0)
         for status, n in self.db.execute(
-                "SELECT status, COUNT(*) FROM documents WHERE collection_id = ? "
-                "GROUP BY status", (collection.id,)):
+            "SELECT status, COUNT(*) FROM documents WHERE collection_id = ? GROUP BY status",
+            (collection.id,),
+        ):
             out[status] = n
-        out["chunks"] = self.db.execute("SELECT COUNT(*) FROM chunks WHERE collection_id = ?",
-                                        (collection.id,)).fetchone()[0]
+        out["chunks"] = self.db.execute(
+            "SELECT COUNT(*) FROM chunks WHERE collection_id = ?", (collection.id,)
+        ).fetchone()[0]
         return out
 
-    def record_status(self, collection: Collection, path: str, status: str, reason: str | None,
-                      *, kind: str | None = None, size: int | None = None,
-                      mtime_ns: int | None = None, sha256: str | None = None) -> None:
+    def record_status(
+        self,
+        collection: Collection,
+        path: str,
+        status: str,
+        reason: str | None,
+        *,
+        kind: str | None = None,
+        size: int | None = None,
+        mtime_ns: int | None = None,
+        sha256: str | None = None,
+    ) -> None:
         """A file that ends skipped or failed: its chunks (if any were indexed before) go."""
         assert status in STATUSES
         with self.transaction():
@@ -261,31 +293,59 @@ class DocumentStore:
 
     def touch(self, collection: Collection, path: str, size: int, mtime_ns: int) -> None:
         """Same content under a new mtime (copied, touched): remember the new stat only."""
-        self.db.execute("UPDATE documents SET size = ?, mtime_ns = ?, updated = ? "
-                        "WHERE collection_id = ? AND path = ?",
-                        (size, mtime_ns, time.time(), collection.id, path))
+        self.db.execute(
+            "UPDATE documents SET size = ?, mtime_ns = ?, updated = ? "
+            "WHERE collection_id = ? AND path = ?",
+            (size, mtime_ns, time.time(), collection.id, path),
+        )
 
-    def replace_chunks(self, collection: Collection, path: str, *, kind: str, size: int,
-                       mtime_ns: int, sha256: str, pages: int | None, reason: str | None,
-                       chunks: list[NewChunk], embeddings: np.ndarray) -> None:
+    def replace_chunks(
+        self,
+        collection: Collection,
+        path: str,
+        *,
+        kind: str,
+        size: int,
+        mtime_ns: int,
+        sha256: str,
+        pages: int | None,
+        reason: str | None,
+        chunks: list[NewChunk],
+        embeddings: np.ndarray,
+    ) -> None:
         """Swap a document's chunks for new ones and mark it indexed, in one transaction."""
         vectors = np.ascontiguousarray(embeddings, dtype=np.float32)
         if len(chunks) != len(vectors):
             raise ValueError("one embedding per chunk")
         with self.transaction():
-            self._upsert(collection, path, kind, size, mtime_ns, sha256, "indexed", reason,
-                         pages)
+            self._upsert(collection, path, kind, size, mtime_ns, sha256, "indexed", reason, pages)
             doc_id = self._doc_id(collection, path)
             self.db.execute("DELETE FROM chunks WHERE document_id = ?", (doc_id,))
             self.db.executemany(
                 "INSERT INTO chunks (document_id, collection_id, seq, text, heading, page, "
                 "char_start, char_end, line_start, line_end, tokens, embedding) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(doc_id, collection.id, c.seq, c.text, c.heading, c.page, c.char_start,
-                  c.char_end, c.line_start, c.line_end, c.tokens, vectors[i].tobytes())
-                 for i, c in enumerate(chunks)])
-            self.db.execute("UPDATE documents SET chunk_count = ? WHERE id = ?",
-                            (len(chunks), doc_id))
+                [
+                    (
+                        doc_id,
+                        collection.id,
+                        c.seq,
+                        c.text,
+                        c.heading,
+                        c.page,
+                        c.char_start,
+                        c.char_end,
+                        c.line_start,
+                        c.line_end,
+                        c.tokens,
+                        vectors[i].tobytes(),
+                    )
+                    for i, c in enumerate(chunks)
+                ],
+            )
+            self.db.execute(
+                "UPDATE documents SET chunk_count = ? WHERE id = ?", (len(chunks), doc_id)
+            )
 
     def forget(self, collection: Collection, paths: Iterable[str]) -> None:
         """Files that are gone from disk or from the collection's sources."""
@@ -297,13 +357,23 @@ class DocumentStore:
                     self.db.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
 
     def _doc_id(self, collection: Collection, path: str) -> Any:
-        row = self.db.execute("SELECT id FROM documents WHERE collection_id = ? AND path = ?",
-                              (collection.id, path)).fetchone()
+        row = self.db.execute(
+            "SELECT id FROM documents WHERE collection_id = ? AND path = ?", (collection.id, path)
+        ).fetchone()
         return None if row is None else row[0]
 
-    def _upsert(self, collection: Collection, path: str, kind: str | None, size: int | None,
-                mtime_ns: int | None, sha256: str | None, status: str, reason: str | None,
-                pages: int | None) -> None:
+    def _upsert(
+        self,
+        collection: Collection,
+        path: str,
+        kind: str | None,
+        size: int | None,
+        mtime_ns: int | None,
+        sha256: str | None,
+        status: str,
+        reason: str | None,
+        pages: int | None,
+    ) -> None:
         self.db.execute(
             "INSERT INTO documents (collection_id, path, kind, size, mtime_ns, sha256, status, "
             "reason, pages, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -311,8 +381,8 @@ class DocumentStore:
             "size = excluded.size, mtime_ns = excluded.mtime_ns, sha256 = excluded.sha256, "
             "status = excluded.status, reason = excluded.reason, pages = excluded.pages, "
             "updated = excluded.updated",
-            (collection.id, path, kind, size, mtime_ns, sha256, status, reason, pages,
-             time.time()))
+            (collection.id, path, kind, size, mtime_ns, sha256, status, reason, pages, time.time()),
+        )
 
     # -- chunks and the vector index's bookkeeping --------------------------------------------
 
@@ -320,50 +390,65 @@ class DocumentStore:
         wanted = list(ids)
         out: dict[int, ChunkRow] = {}
         for start in range(0, len(wanted), 500):
-            part = wanted[start:start + 500]
+            part = wanted[start : start + 500]
             marks = ",".join("?" * len(part))
             for r in self.db.execute(
-                    "SELECT c.id, c.document_id, d.path, c.seq, c.text, c.heading, c.page, "
-                    "c.char_start, c.char_end, c.line_start, c.line_end FROM chunks c "
-                    f"JOIN documents d ON d.id = c.document_id WHERE c.id IN ({marks})", part):
+                "SELECT c.id, c.document_id, d.path, c.seq, c.text, c.heading, c.page, "
+                "c.char_start, c.char_end, c.line_start, c.line_end FROM chunks c "
+                f"JOIN documents d ON d.id = c.document_id WHERE c.id IN ({marks})",
+                part,
+            ):
                 out[r[0]] = ChunkRow(*r)
         return out
 
     def embeddings(self, ids: list[int]) -> dict[int, np.ndarray]:
         out: dict[int, np.ndarray] = {}
         for start in range(0, len(ids), 500):
-            part = ids[start:start + 500]
+            part = ids[start : start + 500]
             marks = ",".join("?" * len(part))
             for chunk_id, blob in self.db.execute(
-                    f"SELECT id, embedding FROM chunks WHERE id IN ({marks})", part):
+                f"SELECT id, embedding FROM chunks WHERE id IN ({marks})", part
+            ):
                 out[chunk_id] = np.frombuffer(blob, dtype=np.float32)
         return out
 
-    def pending_vectors(self, collection: Collection, limit: int = 1000
-                        ) -> list[tuple[int, np.ndarray]]:
+    def pending_vectors(
+        self, collection: Collection, limit: int = 1000
+    ) -> list[tuple[int, np.ndarray]]:
         rows = self.db.execute(
             "SELECT id, embedding FROM chunks WHERE collection_id = ? AND in_vectors = 0 "
-            "ORDER BY id LIMIT ?", (collection.id, limit)).fetchall()
+            "ORDER BY id LIMIT ?",
+            (collection.id, limit),
+        ).fetchall()
         return [(r[0], np.frombuffer(r[1], dtype=np.float32)) for r in rows]
 
     def mark_in_vectors(self, ids: list[int]) -> None:
         with self.transaction():
-            self.db.executemany("UPDATE chunks SET in_vectors = 1 WHERE id = ?",
-                                [(i,) for i in ids])
+            self.db.executemany(
+                "UPDATE chunks SET in_vectors = 1 WHERE id = ?", [(i,) for i in ids]
+            )
 
     def pending_deletions(self, collection: Collection) -> list[int]:
-        return [r[0] for r in self.db.execute(
-            "SELECT chunk_id FROM vector_deletions WHERE collection_id = ?", (collection.id,))]
+        return [
+            r[0]
+            for r in self.db.execute(
+                "SELECT chunk_id FROM vector_deletions WHERE collection_id = ?", (collection.id,)
+            )
+        ]
 
     def clear_deletions(self, ids: list[int]) -> None:
         with self.transaction():
-            self.db.executemany("DELETE FROM vector_deletions WHERE chunk_id = ?",
-                                [(i,) for i in ids])
+            self.db.executemany(
+                "DELETE FROM vector_deletions WHERE chunk_id = ?", [(i,) for i in ids]
+            )
 
     def vector_count(self, collection: Collection) -> int:
-        return int(self.db.execute(
-            "SELECT COUNT(*) FROM chunks WHERE collection_id = ? AND in_vectors = 1",
-            (collection.id,)).fetchone()[0])
+        return int(
+            self.db.execute(
+                "SELECT COUNT(*) FROM chunks WHERE collection_id = ? AND in_vectors = 1",
+                (collection.id,),
+            ).fetchone()[0]
+        )
 
     def reset_vectors(self, collection: Collection | None = None) -> None:
         """The vector index was lost: every chunk must be added again."""
@@ -372,10 +457,12 @@ class DocumentStore:
                 self.db.execute("UPDATE chunks SET in_vectors = 0")
                 self.db.execute("DELETE FROM vector_deletions")
             else:
-                self.db.execute("UPDATE chunks SET in_vectors = 0 WHERE collection_id = ?",
-                                (collection.id,))
-                self.db.execute("DELETE FROM vector_deletions WHERE collection_id = ?",
-                                (collection.id,))
+                self.db.execute(
+                    "UPDATE chunks SET in_vectors = 0 WHERE collection_id = ?", (collection.id,)
+                )
+                self.db.execute(
+                    "DELETE FROM vector_deletions WHERE collection_id = ?", (collection.id,)
+                )
 
     def bm25(self, collection: Collection, query: str, limit: int) -> list[tuple[int, float]]:
         """Chunk ids ranked by BM25 (best first) with their scores (higher is better)."""
@@ -386,7 +473,8 @@ class DocumentStore:
             "SELECT f.rowid, bm25(chunks_fts, 1.0, 2.0) AS score FROM chunks_fts f "
             "JOIN chunks c ON c.id = f.rowid "
             "WHERE chunks_fts MATCH ? AND c.collection_id = ? ORDER BY score LIMIT ?",
-            (match, collection.id, limit)).fetchall()
+            (match, collection.id, limit),
+        ).fetchall()
         # SQLite's bm25() is negative, more negative is better; flip it for people.
         return [(r[0], -float(r[1])) for r in rows]
 

@@ -37,8 +37,9 @@ class VectorIndex:
     """One chromadb client over `folder`. Writes need the store's writer lock (held by the
     caller); reads do not."""
 
-    def __init__(self, folder: Path, store: DocumentStore,
-                 shared: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, folder: Path, store: DocumentStore, shared: dict[str, Any] | None = None
+    ) -> None:
         self.folder = folder
         self.store = store
         # An open client kept by the owner across operations: a new client reloads the HNSW
@@ -75,8 +76,9 @@ class VectorIndex:
     def _problem(self) -> str | None:
         """Why the folder cannot be trusted as it is, or None. Cheap: a stat and a tiny read."""
         if not self.folder.exists():
-            if self.store.db.execute("SELECT 1 FROM chunks WHERE in_vectors = 1 LIMIT 1"
-                                     ).fetchone():
+            if self.store.db.execute(
+                "SELECT 1 FROM chunks WHERE in_vectors = 1 LIMIT 1"
+            ).fetchone():
                 return "its folder is missing"
             return None  # nothing indexed yet: created on first write
         try:
@@ -95,16 +97,15 @@ class VectorIndex:
 
         self.folder.mkdir(parents=True, exist_ok=True)
         client = chromadb.PersistentClient(
-            path=str(self.folder),
-            settings=Settings(anonymized_telemetry=False, allow_reset=True))
+            path=str(self.folder), settings=Settings(anonymized_telemetry=False, allow_reset=True)
+        )
         marker = self.folder / MARKER
         if write_marker and not marker.exists():
             marker.write_text(json.dumps(self._marker()), encoding="utf-8")
         return client
 
     def _reset(self, why: str) -> None:
-        log.warning("vector index %s: %s; rebuilding it from the document store", self.folder,
-                    why)
+        log.warning("vector index %s: %s; rebuilding it from the document store", self.folder, why)
         self.rebuilt.append(why)
         self.close()
         self._shared.pop("client", None)
@@ -123,13 +124,19 @@ class VectorIndex:
         name = f"hearth-{collection.id}"
         if may_reset:
             return client.get_or_create_collection(
-                name, embedding_function=None, metadata={"hnsw:space": "cosine"})
+                name, embedding_function=None, metadata={"hnsw:space": "cosine"}
+            )
         return client.get_collection(name, embedding_function=None)
 
     # -- writing (writer lock held) -------------------------------------------------------------
 
-    def sync(self, collection: Collection, progress: Callable[[int], None] | None = None,
-             *, verify: bool = True) -> int:
+    def sync(
+        self,
+        collection: Collection,
+        progress: Callable[[int], None] | None = None,
+        *,
+        verify: bool = True,
+    ) -> int:
         """Bring chromadb level with SQLite: drop deleted chunks, add missing ones. Returns
         how many vectors were added. With `verify`, also compare counts and refill on any
         doubt (chromadb's count costs ~0.3 s at 100k vectors: syncs verify, searches not)."""
@@ -141,17 +148,22 @@ class VectorIndex:
             self._reset(f"writing failed ({type(exc).__name__}: {exc})")
             return self._sync(collection, progress, True)
 
-    def _sync(self, collection: Collection, progress: Callable[[int], None] | None,
-              verify: bool) -> int:
+    def _sync(
+        self, collection: Collection, progress: Callable[[int], None] | None, verify: bool
+    ) -> int:
         col = self._collection(collection, may_reset=True)
         deletions = self.store.pending_deletions(collection)
         for start in range(0, len(deletions), ADD_BATCH):
-            part = deletions[start:start + ADD_BATCH]
+            part = deletions[start : start + ADD_BATCH]
             col.delete(ids=[str(i) for i in part])
             self.store.clear_deletions(part)
         if verify and col.count() != self.store.vector_count(collection):
-            log.warning("vector index for “%s” holds %d vectors, the store says %d; refilling",
-                        collection.name, col.count(), self.store.vector_count(collection))
+            log.warning(
+                "vector index for “%s” holds %d vectors, the store says %d; refilling",
+                collection.name,
+                col.count(),
+                self.store.vector_count(collection),
+            )
             self.rebuilt.append(f"count mismatch in “{collection.name}”")
             self._client.delete_collection(f"hearth-{collection.id}")
             self.store.reset_vectors(collection)
@@ -162,8 +174,7 @@ class VectorIndex:
             if not pending:
                 return added
             ids = [i for i, _ in pending]
-            col.upsert(ids=[str(i) for i in ids],
-                       embeddings=np.stack([v for _, v in pending]))
+            col.upsert(ids=[str(i) for i in ids], embeddings=np.stack([v for _, v in pending]))
             self.store.mark_in_vectors(ids)
             added += len(ids)
             if progress is not None:
@@ -184,15 +195,17 @@ class VectorIndex:
 
     # -- reading ----------------------------------------------------------------------------------
 
-    def query(self, collection: Collection, vector: np.ndarray, k: int
-              ) -> list[tuple[int, float]]:
+    def query(self, collection: Collection, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         """Chunk ids with cosine similarity, best first."""
         col = self._collection(collection, may_reset=False)
         total = self.store.vector_count(collection)
         if total == 0:
             return []
-        res = col.query(query_embeddings=[np.asarray(vector, dtype=np.float32)],
-                        n_results=min(k, total), include=["distances"])
+        res = col.query(
+            query_embeddings=[np.asarray(vector, dtype=np.float32)],
+            n_results=min(k, total),
+            include=["distances"],
+        )
         ids = res["ids"][0]
         distances = res["distances"][0]
         return [(int(i), 1.0 - float(d)) for i, d in zip(ids, distances, strict=True)]

@@ -18,13 +18,21 @@ def fingerprint(sources: tuple[str, ...]) -> str:
     """A digest of every file's path, size and mtime (and every status the walk decides)."""
     h = hashlib.blake2b(digest_size=16)
     for found in walk(sources, max_bytes=2**62):
-        h.update(f"{found.path}\0{found.size}\0{found.mtime_ns}\0{found.status}\n"
-                 .encode("utf-8", "surrogateescape"))
+        h.update(
+            f"{found.path}\0{found.size}\0{found.mtime_ns}\0{found.status}\n".encode(
+                "utf-8", "surrogateescape"
+            )
+        )
     return h.hexdigest()
 
 
-def changes(sources: tuple[str, ...], stop: threading.Event, *, interval_s: float = 2.0,
-            settle_s: float = 1.5) -> Iterator[str]:
+def changes(
+    sources: tuple[str, ...],
+    stop: threading.Event,
+    *,
+    interval_s: float = 2.0,
+    settle_s: float = 1.5,
+) -> Iterator[str]:
     """Yield a new fingerprint each time the files changed and then stayed still for
     `settle_s` (a copy of many files gives one event, not hundreds). Ends when `stop` is set."""
     current = fingerprint(sources)

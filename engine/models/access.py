@@ -34,8 +34,7 @@ from engine.settings import Settings
 
 def allowed_digests(settings: Settings) -> frozenset[str]:
     """The checksums the policy allows, normalised; empty: any model may run."""
-    return frozenset(h.strip().lower() for h in settings.get("models.allowed_sha256")
-                     if h.strip())
+    return frozenset(h.strip().lower() for h in settings.get("models.allowed_sha256") if h.strip())
 
 
 def refuse_unlisted(sha256: str, settings: Settings, name: str, where: str = "") -> None:
@@ -44,7 +43,9 @@ def refuse_unlisted(sha256: str, settings: Settings, name: str, where: str = "")
     if allowed and sha256.strip().lower() not in allowed:
         raise ModelNotAllowed(
             f"This computer's policy does not allow the model “{name}”{where} (its SHA-256 "
-            f"checksum is not on the allowed list). Ask your IT department.", sha256)
+            f"checksum is not on the allowed list). Ask your IT department.",
+            sha256,
+        )
 
 
 def check_file(path: Path, settings: Settings, paths: DataPaths) -> None:
@@ -63,8 +64,14 @@ def gate(settings: Settings, paths: DataPaths) -> Callable[[str], None]:
     return lambda model_path: check_file(Path(model_path), settings, paths)
 
 
-def load_params(model: str, settings: Settings, paths: DataPaths, *,
-                accept_paths: bool = False, **overrides: Any) -> LoadParams:
+def load_params(
+    model: str,
+    settings: Settings,
+    paths: DataPaths,
+    *,
+    accept_paths: bool = False,
+    **overrides: Any,
+) -> LoadParams:
     """LoadParams for the installed model `model` (bundled, registered, or a file stem in
     the models folder), or for a GGUF path where `accept_paths` (the CLI's --model; never
     the API's clients). Raises ModelNotFound, or ModelNotAllowed by the policy. Overrides

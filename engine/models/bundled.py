@@ -31,12 +31,14 @@ class BundledModel:
         except metadata.PackageNotFoundError:
             raise BundledAssetMissing(
                 f"The bundled model “{self.name}” is not installed (package "
-                f"{self.distribution}). Run the install command from the README again.") from None
+                f"{self.distribution}). Run the install command from the README again."
+            ) from None
         location = Path(str(dist.locate_file(self.relative_path)))
         if not location.exists():
             raise BundledAssetMissing(
                 f"The bundled model “{self.name}” is missing from its package "
-                f"({location}). Reinstall {self.distribution}.")
+                f"({location}). Reinstall {self.distribution}."
+            )
         return location
 
 
@@ -63,4 +65,3 @@ ALL = (CHAT, EMBEDDER)
 
 def by_id(model_id: str) -> BundledModel | None:
     return next((m for m in ALL if m.id == model_id), None)
-

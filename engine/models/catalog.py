@@ -73,36 +73,69 @@ class CatalogModel:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id, "name": self.name, "family": self.family,
-            "parameters": self.parameters, "quantization": self.quantization,
-            "format": self.format, "context_length": self.context_length,
+            "id": self.id,
+            "name": self.name,
+            "family": self.family,
+            "parameters": self.parameters,
+            "quantization": self.quantization,
+            "format": self.format,
+            "context_length": self.context_length,
             "license": {"spdx": self.license_spdx, "url": self.license_url},
-            "repo": self.repo, "file": self.file, "revision": self.revision,
-            "revision_pinned": self.revision_pinned, "size_bytes": self.size_bytes,
-            "size_exact": self.size_exact, "sha256": self.sha256,
-            "sha256_source": self.sha256_source, "tags": list(self.tags),
-            "description": self.description, "defaults": dict(self.defaults),
+            "repo": self.repo,
+            "file": self.file,
+            "revision": self.revision,
+            "revision_pinned": self.revision_pinned,
+            "size_bytes": self.size_bytes,
+            "size_exact": self.size_exact,
+            "sha256": self.sha256,
+            "sha256_source": self.sha256_source,
+            "tags": list(self.tags),
+            "description": self.description,
+            "defaults": dict(self.defaults),
             "bundled_as": self.bundled_as,
         }
 
     def matches(self, text: str) -> bool:
         """Case-insensitive match of every word in `text` against the entry's descriptive fields."""
-        haystack = " ".join([self.id, self.name, self.family, self.quantization, self.repo,
-                             self.description, self.license_spdx, *self.tags]).lower()
+        haystack = " ".join(
+            [
+                self.id,
+                self.name,
+                self.family,
+                self.quantization,
+                self.repo,
+                self.description,
+                self.license_spdx,
+                *self.tags,
+            ]
+        ).lower()
         return all(word in haystack for word in text.lower().split())
 
 
 def _model(raw: dict[str, Any]) -> CatalogModel:
     return CatalogModel(
-        id=raw["id"], name=raw["name"], family=raw["family"], parameters=raw["parameters"],
-        quantization=raw["quantization"], format=raw["format"],
-        context_length=raw["context_length"], license_spdx=raw["license"]["spdx"],
-        license_url=raw["license"]["url"], repo=raw["repo"], file=raw["file"],
-        revision=raw["revision"], revision_pinned=raw["revision_pinned"],
-        size_bytes=raw["size_bytes"], size_exact=raw["size_exact"], sha256=raw["sha256"],
-        sha256_source=raw["sha256_source"], chat_template=raw["chat_template"],
-        defaults=dict(raw["defaults"]), tags=tuple(raw["tags"]),
-        description=raw["description"], architecture=Architecture(**raw["architecture"]),
+        id=raw["id"],
+        name=raw["name"],
+        family=raw["family"],
+        parameters=raw["parameters"],
+        quantization=raw["quantization"],
+        format=raw["format"],
+        context_length=raw["context_length"],
+        license_spdx=raw["license"]["spdx"],
+        license_url=raw["license"]["url"],
+        repo=raw["repo"],
+        file=raw["file"],
+        revision=raw["revision"],
+        revision_pinned=raw["revision_pinned"],
+        size_bytes=raw["size_bytes"],
+        size_exact=raw["size_exact"],
+        sha256=raw["sha256"],
+        sha256_source=raw["sha256_source"],
+        chat_template=raw["chat_template"],
+        defaults=dict(raw["defaults"]),
+        tags=tuple(raw["tags"]),
+        description=raw["description"],
+        architecture=Architecture(**raw["architecture"]),
         bundled_as=raw.get("bundled_as"),
     )
 
@@ -132,8 +165,10 @@ class Catalog:
         for m in self.models:
             if m.id == model_id:
                 return m
-        raise CatalogError(f"The catalog has no model called “{model_id}”. "
-                           "`hearth models search` lists what it has.")
+        raise CatalogError(
+            f"The catalog has no model called “{model_id}”. "
+            "`hearth models search` lists what it has."
+        )
 
     def find(self, model_id: str) -> CatalogModel | None:
         return next((m for m in self.models if m.id == model_id), None)

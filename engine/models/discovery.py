@@ -32,20 +32,33 @@ class Found:
     problem: str | None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"path": str(self.path), "real_path": str(self.real_path), "app": self.app,
-                "size": self.size, "name": self.name, "quantization": self.quantization,
-                "usable": self.problem is None, "problem": self.problem}
+        return {
+            "path": str(self.path),
+            "real_path": str(self.real_path),
+            "app": self.app,
+            "size": self.size,
+            "name": self.name,
+            "quantization": self.quantization,
+            "usable": self.problem is None,
+            "problem": self.problem,
+        }
 
 
-def known_locations(environ: dict[str, str] | None = None,
-                    home: Path | None = None) -> list[tuple[str, Path]]:
+def known_locations(
+    environ: dict[str, str] | None = None, home: Path | None = None
+) -> list[tuple[str, Path]]:
     env = dict(os.environ) if environ is None else environ
     home = home or Path.home()
-    hf = env.get("HF_HUB_CACHE") or (str(Path(env["HF_HOME"]) / "hub") if env.get("HF_HOME")
-                                     else str(home / ".cache" / "huggingface" / "hub"))
-    out = [("Hugging Face cache", Path(hf)),
-           ("LM Studio", home / ".lmstudio" / "models"),
-           ("LM Studio", home / ".cache" / "lm-studio" / "models")]
+    hf = env.get("HF_HUB_CACHE") or (
+        str(Path(env["HF_HOME"]) / "hub")
+        if env.get("HF_HOME")
+        else str(home / ".cache" / "huggingface" / "hub")
+    )
+    out = [
+        ("Hugging Face cache", Path(hf)),
+        ("LM Studio", home / ".lmstudio" / "models"),
+        ("LM Studio", home / ".cache" / "lm-studio" / "models"),
+    ]
     system = platform.system()
     if system == "Darwin":
         out.append(("GPT4All", home / "Library" / "Application Support" / "nomic.ai" / "GPT4All"))
@@ -73,9 +86,11 @@ def _walk(root: Path) -> list[Path]:
     return found
 
 
-def discover(extra_folders: list[str] | tuple[str, ...] = (),
-             locations: list[tuple[str, Path]] | None = None,
-             exclude: Path | None = None) -> list[Found]:
+def discover(
+    extra_folders: list[str] | tuple[str, ...] = (),
+    locations: list[tuple[str, Path]] | None = None,
+    exclude: Path | None = None,
+) -> list[Found]:
     """GGUF files in the known places and `extra_folders`, each validated by its header.
 
     `exclude` (our own models folder) is skipped: those are installed already.
@@ -100,9 +115,11 @@ def discover(extra_folders: list[str] | tuple[str, ...] = (),
             seen.add(real)
             try:
                 info = gguf.inspect(real)
-                out.append(Found(path, real, app, real.stat().st_size, info.name,
-                                 info.quantization, None))
+                out.append(
+                    Found(path, real, app, real.stat().st_size, info.name, info.quantization, None)
+                )
             except InvalidModelFile as exc:
-                out.append(Found(path, real, app, real.stat().st_size, None, None,
-                                 exc.user_message))
+                out.append(
+                    Found(path, real, app, real.stat().st_size, None, None, exc.user_message)
+                )
     return out

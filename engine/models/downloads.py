@@ -135,6 +135,7 @@ class _State:
 
 # -- checks that run before any request -------------------------------------------------------
 
+
 def check_file_name(name: str) -> str:
     """Return the file's base name, or raise UnsafeFileName for anything that could escape."""
     problem = None
@@ -161,24 +162,35 @@ def check_request(request: DownloadRequest, config: DownloadConfig) -> None:
     """Refuse, before any request, what this computer may not download (offline mode, the
     policy) and names that are not a repository, revision or file name."""
     if config.offline:
-        raise DownloadsDisabled("Offline mode is on, so Hearth will not download anything. "
-                                "Turn it off in Settings > Privacy to download models.")
+        raise DownloadsDisabled(
+            "Offline mode is on, so Hearth will not download anything. "
+            "Turn it off in Settings > Privacy to download models."
+        )
     if network.user_forced_offline():
-        raise DownloadsDisabled("Hugging Face offline mode (HF_HUB_OFFLINE) is set in your "
-                                "environment, so Hearth will not download anything.")
+        raise DownloadsDisabled(
+            "Hugging Face offline mode (HF_HUB_OFFLINE) is set in your "
+            "environment, so Hearth will not download anything."
+        )
     if not config.allowed:
-        raise DownloadsDisabled("Downloads are turned off on this computer by its policy. "
-                                "Ask your IT department for the model.")
+        raise DownloadsDisabled(
+            "Downloads are turned off on this computer by its policy. "
+            "Ask your IT department for the model."
+        )
     if config.allowed_models and request.catalog_id not in config.allowed_models:
-        raise DownloadsDisabled(f"This computer's policy does not allow downloading "
-                                f"“{request.catalog_id or request.file}”.")
+        raise DownloadsDisabled(
+            f"This computer's policy does not allow downloading "
+            f"“{request.catalog_id or request.file}”."
+        )
     if config.allowed_sha256 and (request.sha256 or "").lower() not in config.allowed_sha256:
-        raise DownloadsDisabled(f"This computer's policy allows only models with listed SHA-256 "
-                                f"checksums, and “{request.catalog_id or request.file}” is not "
-                                "one of them.")
+        raise DownloadsDisabled(
+            f"This computer's policy allows only models with listed SHA-256 "
+            f"checksums, and “{request.catalog_id or request.file}” is not "
+            "one of them."
+        )
     if not _REPO_ID.match(request.repo):
         raise UnsafeFileName(
-            f"Refused to download from “{request.repo[:80]}”: not a repository id.")
+            f"Refused to download from “{request.repo[:80]}”: not a repository id."
+        )
     if not _REVISION.match(request.revision) or ".." in request.revision:
         raise UnsafeFileName(f"Refused revision “{request.revision[:80]}”.")
     if request.sha256 is not None and not _SHA256.match(request.sha256):
@@ -187,6 +199,7 @@ def check_request(request: DownloadRequest, config: DownloadConfig) -> None:
 
 
 # -- the download -----------------------------------------------------------------------------
+
 
 def partial_dir(paths: DataPaths) -> Path:
     return paths.models / ".partial"
@@ -201,8 +214,11 @@ def _key(request: DownloadRequest) -> str:
     return hashlib.sha256(raw).hexdigest()[:24]
 
 
-def download(request: DownloadRequest, paths: DataPaths, config: DownloadConfig,
-             ) -> Generator[DownloadProgress | DownloadDone, None, None]:
+def download(
+    request: DownloadRequest,
+    paths: DataPaths,
+    config: DownloadConfig,
+) -> Generator[DownloadProgress | DownloadDone, None, None]:
     """Download one file into the models folder, yielding progress and finally DownloadDone."""
     check_request(request, config)
     base_name = check_file_name(request.file)
@@ -214,8 +230,9 @@ def download(request: DownloadRequest, paths: DataPaths, config: DownloadConfig,
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        raise DownloadError("This model is already being downloaded by another Hearth "
-                            "window or command.") from None
+        raise DownloadError(
+            "This model is already being downloaded by another Hearth window or command."
+        ) from None
     try:
         # The one place Hearth opens the network: this thread, for this file, while it lasts.
         with network.allow(f"download {request.repo}/{request.file}"):
@@ -224,33 +241,45 @@ def download(request: DownloadRequest, paths: DataPaths, config: DownloadConfig,
         lock.release()
 
 
-def _download_locked(request: DownloadRequest, paths: DataPaths, config: DownloadConfig,
-                     base_name: str, key: str) -> Iterator[DownloadProgress | DownloadDone]:
+def _download_locked(
+    request: DownloadRequest, paths: DataPaths, config: DownloadConfig, base_name: str, key: str
+) -> Iterator[DownloadProgress | DownloadDone]:
     from huggingface_hub import hf_hub_url
 
     yield DownloadProgress("connecting", 0, 0, message=config.endpoint)
-    url = hf_hub_url(request.repo, request.file, revision=request.revision,
-                     endpoint=config.endpoint)
+    url = hf_hub_url(
+        request.repo, request.file, revision=request.revision, endpoint=config.endpoint
+    )
     meta = _with_retries(lambda: _metadata(url, config), config, "read the file's details")
     size = meta.size
     if size is None:
-        raise RemoteError("The server did not say how large the file is, so it cannot be "
-                          "checked or resumed.")
+        raise RemoteError(
+            "The server did not say how large the file is, so it cannot be checked or resumed."
+        )
     server_hash = (meta.etag or "").lower()
     expected, verified_against = _expected_hash(request, server_hash)
 
     part = partial_dir(paths) / f"{key}.part"
     state_path = partial_dir(paths) / f"{key}.json"
-    state = _State(request.repo, request.file, request.revision, meta.etag, meta.commit_hash,
-                   size, expected)
+    state = _State(
+        request.repo, request.file, request.revision, meta.etag, meta.commit_hash, size, expected
+    )
     resume_from = _resumable_bytes(part, state_path, state)
 
     target = paths.models / base_name
     if target.exists() and target.stat().st_size == size:
         if _feed(_hasher(verified_against, size), target).hexdigest() == expected:
             _forget_partial(part, state_path)
-            yield DownloadDone(target, sha256_file(target), size, 0, 0, meta.commit_hash,
-                               verified_against, already_installed=True)
+            yield DownloadDone(
+                target,
+                sha256_file(target),
+                size,
+                0,
+                0,
+                meta.commit_hash,
+                verified_against,
+                already_installed=True,
+            )
             return
         target = paths.models / f"{Path(base_name).stem}-{key[:8]}{Path(base_name).suffix}"
 
@@ -283,13 +312,28 @@ def _download_locked(request: DownloadRequest, paths: DataPaths, config: Downloa
         except _Transient as exc:
             failures += 1
             if failures > config.retries:
-                raise RemoteError(f"The download kept failing ({exc}). The part already "
-                                  f"downloaded is kept; try again later.", str(exc)) from None
+                raise RemoteError(
+                    f"The download kept failing ({exc}). The part already "
+                    f"downloaded is kept; try again later.",
+                    str(exc),
+                ) from None
             delay = config.backoff_s * 2 ** (failures - 1)
-            log.warning("download of %s interrupted (%s); retry %d in %.1fs", request.file, exc,
-                        failures, delay)
-            yield DownloadProgress("retrying", done, size, 0.0, None, resume_from,
-                                   message=f"{exc}; retrying in {delay:.1f} s")
+            log.warning(
+                "download of %s interrupted (%s); retry %d in %.1fs",
+                request.file,
+                exc,
+                failures,
+                delay,
+            )
+            yield DownloadProgress(
+                "retrying",
+                done,
+                size,
+                0.0,
+                None,
+                resume_from,
+                message=f"{exc}; retrying in {delay:.1f} s",
+            )
             time.sleep(delay)
             # a restart from zero (server ignored Range) reset the file; follow it
             done = part.stat().st_size if part.exists() else 0
@@ -305,7 +349,8 @@ def _download_locked(request: DownloadRequest, paths: DataPaths, config: Downloa
             f"The downloaded “{base_name}” is not the file that was promised (its checksum does "
             f"not match), so it was not installed. It was moved to {where.parent}. Try again; "
             "if it happens again, the server or mirror is serving a different file.",
-            f"expected {expected} ({verified_against}), got {digest}")
+            f"expected {expected} ({verified_against}), got {digest}",
+        )
     sha256 = digest if verified_against != "server git hash" else sha256_file(part)
     if base_name.lower().endswith(".gguf"):
         try:
@@ -313,21 +358,33 @@ def _download_locked(request: DownloadRequest, paths: DataPaths, config: Downloa
         except InvalidModelFile as exc:
             _quarantine(paths, part, base_name, exc.user_message)
             _forget_partial(part, state_path)
-            raise ChecksumMismatch(f"“{base_name}” downloaded intact but is not a usable GGUF "
-                                   f"file: {exc.user_message} It was quarantined.") from None
+            raise ChecksumMismatch(
+                f"“{base_name}” downloaded intact but is not a usable GGUF "
+                f"file: {exc.user_message} It was quarantined."
+            ) from None
     with part.open("rb+") as fh:
         os.fsync(fh.fileno())
     os.replace(part, target)
     _forget_partial(part, state_path)
-    registry.Registry(paths).put(request.catalog_id or registry.slug(target.stem), {
-        "path": str(target), "source": "downloaded", "sha256": sha256,
-        "catalog_id": request.catalog_id, "repo": request.repo,
-        "revision": meta.commit_hash or request.revision, "file": request.file})
-    yield DownloadDone(target, sha256, size, resume_from, fetched, meta.commit_hash,
-                       verified_against)
+    registry.Registry(paths).put(
+        request.catalog_id or registry.slug(target.stem),
+        {
+            "path": str(target),
+            "source": "downloaded",
+            "sha256": sha256,
+            "catalog_id": request.catalog_id,
+            "repo": request.repo,
+            "revision": meta.commit_hash or request.revision,
+            "file": request.file,
+        },
+    )
+    yield DownloadDone(
+        target, sha256, size, resume_from, fetched, meta.commit_hash, verified_against
+    )
 
 
 # -- pieces -----------------------------------------------------------------------------------
+
 
 class _Transient(Exception):
     """A failure worth retrying: 5xx, 429, a dropped connection, a timeout."""
@@ -345,16 +402,21 @@ def _metadata(url: str, config: DownloadConfig) -> Any:
     )
 
     try:
-        return get_hf_file_metadata(url, token=config.token or False, timeout=config.timeout_s,
-                                    endpoint=config.endpoint)
+        return get_hf_file_metadata(
+            url, token=config.token or False, timeout=config.timeout_s, endpoint=config.endpoint
+        )
     except GatedRepoError:
-        raise RemoteError("This model is gated: accept its licence on the model's page, then give "
-                          "Hearth an access token (HF_TOKEN).") from None
+        raise RemoteError(
+            "This model is gated: accept its licence on the model's page, then give "
+            "Hearth an access token (HF_TOKEN)."
+        ) from None
     except RepositoryNotFoundError as exc:
         status = exc.response.status_code if exc.response is not None else None
         if status == 401:
-            raise RemoteError("The server asks for a login (401): the repository is private or "
-                              "gated. Set an access token (HF_TOKEN) and try again.") from None
+            raise RemoteError(
+                "The server asks for a login (401): the repository is private or "
+                "gated. Set an access token (HF_TOKEN) and try again."
+            ) from None
         raise RemoteError("The server has no such repository (404).", str(exc)[:200]) from None
     except RevisionNotFoundError:
         raise RemoteError("The repository has no such revision (404).") from None
@@ -363,8 +425,9 @@ def _metadata(url: str, config: DownloadConfig) -> Any:
     except HfHubHTTPError as exc:
         status = exc.response.status_code if exc.response is not None else 0
         if status in (401, 403):
-            raise RemoteError(f"The server refused access ({status}). Check the access token.",
-                              str(exc)[:200]) from None
+            raise RemoteError(
+                f"The server refused access ({status}). Check the access token.", str(exc)[:200]
+            ) from None
         if status == 404:
             raise RemoteError("The server has no such file (404).", str(exc)[:200]) from None
         if status == 429 or status >= 500:
@@ -383,15 +446,19 @@ def _with_retries(call: Any, config: DownloadConfig, what: str) -> Any:
             attempt += 1
             if attempt > config.retries:
                 offline = "cannot reach" in str(exc)
-                msg = (f"Could not reach {config.endpoint}. Are you offline? Hearth tried "
-                       f"{attempt} times." if offline else
-                       f"The server kept failing ({exc}) after {attempt} tries.")
+                msg = (
+                    f"Could not reach {config.endpoint}. Are you offline? Hearth tried "
+                    f"{attempt} times."
+                    if offline
+                    else f"The server kept failing ({exc}) after {attempt} tries."
+                )
                 raise RemoteError(msg, f"while trying to {what}") from None
             time.sleep(config.backoff_s * 2 ** (attempt - 1))
 
 
-def _fetch(location: str, part: Path, start: int, size: int, hasher: Any,
-           config: DownloadConfig) -> Iterator[int]:
+def _fetch(
+    location: str, part: Path, start: int, size: int, hasher: Any, config: DownloadConfig
+) -> Iterator[int]:
     """Append bytes from `start` to `part`, yielding the count of each chunk written."""
     import httpx2
     from huggingface_hub.utils import build_hf_headers, get_session
@@ -404,8 +471,9 @@ def _fetch(location: str, part: Path, start: int, size: int, hasher: Any,
     if start:
         headers["Range"] = f"bytes={start}-"
     try:
-        with get_session().stream("GET", location, headers=headers, follow_redirects=True,
-                                  timeout=config.timeout_s) as response:
+        with get_session().stream(
+            "GET", location, headers=headers, follow_redirects=True, timeout=config.timeout_s
+        ) as response:
             status = response.status_code
             if status == 429 or status >= 500:
                 raise _Transient(f"server error {status}")
@@ -432,7 +500,8 @@ def _fetch(location: str, part: Path, start: int, size: int, hasher: Any,
                             raise NotEnoughSpace(
                                 "The disk filled up during the download. The part already "
                                 "downloaded is kept: free some space and download again to "
-                                "continue.") from None
+                                "continue."
+                            ) from None
                         raise
                     hasher.update(block)
                     written += len(block)
@@ -455,14 +524,18 @@ def _expected_hash(request: DownloadRequest, server_hash: str) -> tuple[str, str
         if _SHA256.match(server_hash) and server_hash != request.sha256:
             raise ChecksumMismatch(
                 "The server's file is not the one the catalog pins (different sha256), so "
-                "nothing was downloaded.", f"catalog {request.sha256}, server {server_hash}")
+                "nothing was downloaded.",
+                f"catalog {request.sha256}, server {server_hash}",
+            )
         return request.sha256, "catalog"
     if _SHA256.match(server_hash):
         return server_hash, "server LFS sha256"
     if _GIT_SHA1.match(server_hash):
         return server_hash, "server git hash"
-    raise RemoteError("The server gave no checksum for this file and the catalog has none, so "
-                      "Hearth cannot verify it and will not download it.")
+    raise RemoteError(
+        "The server gave no checksum for this file and the catalog has none, so "
+        "Hearth cannot verify it and will not download it."
+    )
 
 
 class _GitBlobHasher:
@@ -499,8 +572,12 @@ def _resumable_bytes(part: Path, state_path: Path, state: _State) -> int:
     except (OSError, ValueError):
         old = None
     have = part.stat().st_size
-    same = (old is not None and old.get("etag") == state.etag and old.get("size") == state.size
-            and state.etag is not None)
+    same = (
+        old is not None
+        and old.get("etag") == state.etag
+        and old.get("size") == state.size
+        and state.etag is not None
+    )
     if not same or have > state.size:
         log.info("discarding partial %s: remote file changed or state unreadable", part.name)
         part.unlink(missing_ok=True)
@@ -514,8 +591,9 @@ def _quarantine(paths: DataPaths, part: Path, base_name: str, reason: str) -> Pa
     stamp = time.strftime("%Y%m%d-%H%M%S")
     dest = qdir / f"{base_name}.{stamp}.rejected"
     os.replace(part, dest)
-    (qdir / f"{dest.name}.json").write_text(json.dumps({"file": base_name, "reason": reason}),
-                                           encoding="utf-8")
+    (qdir / f"{dest.name}.json").write_text(
+        json.dumps({"file": base_name, "reason": reason}), encoding="utf-8"
+    )
     log.warning("quarantined %s: %s", dest, reason)
     return dest
 

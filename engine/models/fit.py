@@ -61,9 +61,18 @@ class ModelShape:
         if not vocab:
             tokens = info.metadata.get("tokenizer.ggml.tokens")
             vocab = int(getattr(tokens, "length", 0) or 32000)
-        return cls(info.name, info.tensor_bytes, non_layer, layers, heads,
-                   info.head_count_kv or heads, head_dim, vocab, info.context_length or 4096,
-                   emb or head_dim * heads)
+        return cls(
+            info.name,
+            info.tensor_bytes,
+            non_layer,
+            layers,
+            heads,
+            info.head_count_kv or heads,
+            head_dim,
+            vocab,
+            info.context_length or 4096,
+            emb or head_dim * heads,
+        )
 
     @classmethod
     def from_catalog(cls, model: CatalogModel) -> ModelShape:
@@ -71,9 +80,18 @@ class ModelShape:
         bits_per_weight = model.size_bytes * 8 / model.parameters
         copies = 1 if a.tied_embeddings else 2
         non_layer = int(a.vocab_size * a.embedding_length * copies * bits_per_weight / 8)
-        return cls(model.title, model.size_bytes, min(non_layer, model.size_bytes // 2),
-                   a.layers, a.heads, a.kv_heads, a.head_dim, a.vocab_size, model.context_length,
-                   a.embedding_length)
+        return cls(
+            model.title,
+            model.size_bytes,
+            min(non_layer, model.size_bytes // 2),
+            a.layers,
+            a.heads,
+            a.kv_heads,
+            a.head_dim,
+            a.vocab_size,
+            model.context_length,
+            a.embedding_length,
+        )
 
     @property
     def layer_bytes(self) -> float:
@@ -122,8 +140,13 @@ def _needed(shape: ModelShape, context: int, kv_type: str) -> tuple[int, int, in
     return shape.weights_bytes + kv + compute + RUNTIME_OVERHEAD, kv, compute
 
 
-def estimate(shape: ModelShape, hw: Hardware, context: int | None = None,
-             kv_type: str = "f16", use_gpu: bool = True) -> FitEstimate:
+def estimate(
+    shape: ModelShape,
+    hw: Hardware,
+    context: int | None = None,
+    kv_type: str = "f16",
+    use_gpu: bool = True,
+) -> FitEstimate:
     """The verdict for `shape` on `hw` at `context` tokens, shrinking the context if that helps."""
     wanted = min(context or 4096, shape.max_context)
     candidates = [wanted]
@@ -134,8 +157,9 @@ def estimate(shape: ModelShape, hw: Hardware, context: int | None = None,
         result = _estimate_at(shape, hw, ctx, kv_type, use_gpu)
         if result.runs:
             if ctx < wanted:
-                result = _with_note(result, f" Context reduced from {wanted} to {ctx} tokens "
-                                            "to fit.")
+                result = _with_note(
+                    result, f" Context reduced from {wanted} to {ctx} tokens to fit."
+                )
             return result
     assert result is not None
     return _estimate_at(shape, hw, wanted, kv_type, use_gpu)
@@ -145,51 +169,90 @@ def _with_note(est: FitEstimate, note: str) -> FitEstimate:
     return FitEstimate(**{**est.as_dict(), "explanation": est.explanation + note})
 
 
-def _estimate_at(shape: ModelShape, hw: Hardware, ctx: int, kv_type: str,
-                 use_gpu: bool) -> FitEstimate:
+def _estimate_at(
+    shape: ModelShape, hw: Hardware, ctx: int, kv_type: str, use_gpu: bool
+) -> FitEstimate:
     need, kv, compute = _needed(shape, ctx, kv_type)
     ram = int(hw.ram_available * USABLE_RAM)
     gpu = _best_gpu(hw) if use_gpu else None
-    base = {"layers": shape.layers, "context": ctx, "needed_bytes": need,
-            "weights_bytes": shape.weights_bytes, "kv_bytes": kv, "compute_bytes": compute}
+    base = {
+        "layers": shape.layers,
+        "context": ctx,
+        "needed_bytes": need,
+        "weights_bytes": shape.weights_bytes,
+        "kv_bytes": kv,
+        "compute_bytes": compute,
+    }
 
     if gpu is not None and not gpu.unified:
         vram = int(gpu.memory_free * USABLE_VRAM)
         on_gpu_all = need - RUNTIME_OVERHEAD
         if on_gpu_all <= vram:
-            return FitEstimate("gpu", -1, device=gpu.name, available_bytes=vram, **base,
-                               explanation=f"needs {gb(need)}; {gb(gpu.memory_free)} free on "
-                                           f"{gpu.name}: all {shape.layers} layers on the GPU.")
+            return FitEstimate(
+                "gpu",
+                -1,
+                device=gpu.name,
+                available_bytes=vram,
+                **base,
+                explanation=f"needs {gb(need)}; {gb(gpu.memory_free)} free on "
+                f"{gpu.name}: all {shape.layers} layers on the GPU.",
+            )
         kv_layer = kv / shape.layers
         room = vram - compute - shape.non_layer_bytes
         n = int(room // (shape.layer_bytes + kv_layer)) if room > 0 else 0
         n = max(0, min(n, shape.layers - 1))
         cpu_part = int(need - n * (shape.layer_bytes + kv_layer))
         if n > 0 and cpu_part <= ram:
-            return FitEstimate("partial", n, device=gpu.name, available_bytes=vram, **base,
-                               explanation=f"needs {gb(need)}; {gb(gpu.memory_free)} free on "
-                                           f"{gpu.name}: {n} of {shape.layers} layers on the "
-                                           "GPU, the rest on the CPU.")
+            return FitEstimate(
+                "partial",
+                n,
+                device=gpu.name,
+                available_bytes=vram,
+                **base,
+                explanation=f"needs {gb(need)}; {gb(gpu.memory_free)} free on "
+                f"{gpu.name}: {n} of {shape.layers} layers on the "
+                "GPU, the rest on the CPU.",
+            )
     if gpu is not None and gpu.unified:
         # Apple silicon: one pool; Metal may use about its recommended working set
         pool = min(int(gpu.memory_total * USABLE_VRAM), ram)
         if need <= pool:
-            return FitEstimate("gpu", -1, device=gpu.name, available_bytes=pool, **base,
-                               explanation=f"needs {gb(need)}; {gb(pool)} of unified memory "
-                                           f"usable by {gpu.name}: all {shape.layers} layers "
-                                           "on the GPU.")
+            return FitEstimate(
+                "gpu",
+                -1,
+                device=gpu.name,
+                available_bytes=pool,
+                **base,
+                explanation=f"needs {gb(need)}; {gb(pool)} of unified memory "
+                f"usable by {gpu.name}: all {shape.layers} layers "
+                "on the GPU.",
+            )
     if need <= ram:
-        why = ("no GPU this build of llama.cpp can use" if not hw.usable_gpus
-               else "the GPU has too little free memory")
-        return FitEstimate("cpu", 0, device=hw.cpu_model or "CPU", available_bytes=ram, **base,
-                           explanation=f"needs {gb(need)}; {gb(hw.ram_available)} of RAM "
-                                       f"available and {why}: runs on the CPU.")
+        why = (
+            "no GPU this build of llama.cpp can use"
+            if not hw.usable_gpus
+            else "the GPU has too little free memory"
+        )
+        return FitEstimate(
+            "cpu",
+            0,
+            device=hw.cpu_model or "CPU",
+            available_bytes=ram,
+            **base,
+            explanation=f"needs {gb(need)}; {gb(hw.ram_available)} of RAM "
+            f"available and {why}: runs on the CPU.",
+        )
     where = f"{gb(hw.ram_available)} of RAM available"
     if gpu is not None:
         where += f" and {gb(gpu.memory_free)} free on {gpu.name}"
-    return FitEstimate("no", 0, device=gpu.name if gpu else "CPU", available_bytes=ram, **base,
-                       explanation=f"needs {gb(need)} at {ctx} tokens of context; only {where}: "
-                                   "won't fit.")
+    return FitEstimate(
+        "no",
+        0,
+        device=gpu.name if gpu else "CPU",
+        available_bytes=ram,
+        **base,
+        explanation=f"needs {gb(need)} at {ctx} tokens of context; only {where}: won't fit.",
+    )
 
 
 def _best_gpu(hw: Hardware) -> GPU | None:
@@ -209,12 +272,17 @@ class Fit:
     hardware: Hardware
 
     def as_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "shape_from": self.shape_from, **self.estimate.as_dict(),
-                "hardware": self.hardware.as_dict()}
+        return {
+            "model": self.model,
+            "shape_from": self.shape_from,
+            **self.estimate.as_dict(),
+            "hardware": self.hardware.as_dict(),
+        }
 
 
-def for_model(model: str, paths: DataPaths, context: int, *, use_gpu: bool = True,
-              hw: Hardware | None = None) -> Fit:
+def for_model(
+    model: str, paths: DataPaths, context: int, *, use_gpu: bool = True, hw: Hardware | None = None
+) -> Fit:
     """Will `model` run here: a catalog id (sized from the catalog, before any download), an
     installed id or a GGUF path (sized from its header). Raises ModelNotFound, InvalidModelFile."""
     entry = catalog.load().find(model)

@@ -30,8 +30,12 @@ class CatalogRow:
     paused: bool  # a download of it stopped part-way and can be resumed
 
     def as_dict(self) -> dict[str, Any]:
-        return {**self.model.as_dict(), "installed": self.installed, "paused": self.paused,
-                "fit": self.fit.as_dict()}
+        return {
+            **self.model.as_dict(),
+            "installed": self.installed,
+            "paused": self.paused,
+            "fit": self.fit.as_dict(),
+        }
 
 
 @dataclass(frozen=True)
@@ -43,8 +47,14 @@ class Overview:
     hardware: Hardware | None  # None when the catalog was not asked for
 
 
-def overview(settings: Settings, paths: DataPaths, *, search: str | None = "",
-             discover: bool = True, extra_folders: Sequence[str] = ()) -> Overview:
+def overview(
+    settings: Settings,
+    paths: DataPaths,
+    *,
+    search: str | None = "",
+    discover: bool = True,
+    extra_folders: Sequence[str] = (),
+) -> Overview:
     """Installed models and paused downloads always; other apps' models when `discover`
     (the known places, models.search_folders and `extra_folders`); catalog entries matching
     `search` ("" for all, None for none) with a fit estimate at the configured context."""
@@ -54,8 +64,9 @@ def overview(settings: Settings, paths: DataPaths, *, search: str | None = "",
     if discover:
         folders = [*settings.get("models.search_folders"), *extra_folders]
         known = {m.path.resolve() for m in installed}
-        found = [f for f in discovery.discover(folders, exclude=paths.models)
-                 if f.real_path not in known]
+        found = [
+            f for f in discovery.discover(folders, exclude=paths.models) if f.real_path not in known
+        ]
     rows: list[CatalogRow] = []
     hw = None
     if search is not None:
@@ -64,7 +75,8 @@ def overview(settings: Settings, paths: DataPaths, *, search: str | None = "",
         usable = {m.catalog_id for m in installed if m.catalog_id and m.problem is None}
         for entry in catalog.load().search(search):
             estimate = fit.for_model(entry.id, paths, context, hw=hw).estimate
-            waiting = any(p.get("repo") == entry.repo and p.get("file") == entry.file
-                          for p in paused)
+            waiting = any(
+                p.get("repo") == entry.repo and p.get("file") == entry.file for p in paused
+            )
             rows.append(CatalogRow(entry, estimate, entry.id in usable, waiting))
     return Overview(installed, found, paused, rows, hw)

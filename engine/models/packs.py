@@ -63,10 +63,14 @@ def new_pack_key() -> Ed25519PrivateKey:
 def pack_key_pem(key: Ed25519PrivateKey, passphrase: bytes | None = None) -> bytes:
     from cryptography.hazmat.primitives import serialization
 
-    encryption = (serialization.BestAvailableEncryption(passphrase) if passphrase
-                  else serialization.NoEncryption())
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             encryption)
+    encryption = (
+        serialization.BestAvailableEncryption(passphrase)
+        if passphrase
+        else serialization.NoEncryption()
+    )
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+    )
 
 
 def load_pack_key(path: Path, passphrase: bytes | None = None) -> Ed25519PrivateKey:
@@ -98,7 +102,7 @@ def parse_pack_public_key(text: str) -> Ed25519PublicKey:
     if not text.startswith(KEY_PREFIX):
         raise PackError(f"“{text[:40]}” is not a pack key (they start with “{KEY_PREFIX}”).")
     try:
-        raw = base64.b64decode(text[len(KEY_PREFIX):], validate=True)
+        raw = base64.b64decode(text[len(KEY_PREFIX) :], validate=True)
         return Ed25519PublicKey.from_public_bytes(raw)
     except (binascii.Error, ValueError):
         raise PackError(f"The pack key “{text[:40]}…” is damaged.") from None
@@ -109,13 +113,15 @@ def pack_key_id(text: str) -> str:
     return hashlib.sha256(text.strip().encode("ascii")).hexdigest()[:16]
 
 
-def trusted_pack_keys(configured: Sequence[str], extra: Sequence[str] = (),
-                 locked_reason: str | None = None) -> list[str]:
+def trusted_pack_keys(
+    configured: Sequence[str], extra: Sequence[str] = (), locked_reason: str | None = None
+) -> list[str]:
     """The keys a pack may be signed by: the configured ones, plus `extra` unless the list
     is locked by policy (then naming another key is refused, not ignored)."""
     if extra and locked_reason is not None:
-        raise PackError("Your organisation decides which model packs this computer trusts: "
-                        f"{locked_reason}")
+        raise PackError(
+            f"Your organisation decides which model packs this computer trusts: {locked_reason}"
+        )
     keys = [k.strip() for k in [*configured, *extra] if k.strip()]
     for k in keys:
         parse_pack_public_key(k)
@@ -124,8 +130,9 @@ def trusted_pack_keys(configured: Sequence[str], extra: Sequence[str] = (),
 
 def pack_keys_for(settings: Settings, extra: Sequence[str] = ()) -> list[str]:
     """trusted_pack_keys() for this installation's settings and policy."""
-    return trusted_pack_keys(settings.get("models.pack_keys"), extra,
-                        settings.locked.get("models.pack_keys"))
+    return trusted_pack_keys(
+        settings.get("models.pack_keys"), extra, settings.locked.get("models.pack_keys")
+    )
 
 
 # -- progress events -------------------------------------------------------------------------
@@ -162,11 +169,24 @@ class Pack:
         return sum(f.size for f in self.files)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"folder": str(self.folder), "signer": self.signer,
-                "signer_id": pack_key_id(self.signer), "created": self.created,
-                "created_by": self.created_by, "total_bytes": self.total_bytes,
-                "models": [{"file": f.file, "size": f.size, "sha256": f.sha256,
-                            "id": f.model_id, "name": f.name} for f in self.files]}
+        return {
+            "folder": str(self.folder),
+            "signer": self.signer,
+            "signer_id": pack_key_id(self.signer),
+            "created": self.created,
+            "created_by": self.created_by,
+            "total_bytes": self.total_bytes,
+            "models": [
+                {
+                    "file": f.file,
+                    "size": f.size,
+                    "sha256": f.sha256,
+                    "id": f.model_id,
+                    "name": f.name,
+                }
+                for f in self.files
+            ],
+        }
 
 
 @dataclass(frozen=True)
@@ -184,8 +204,9 @@ class PackImported:
 # -- export ---------------------------------------------------------------------------------
 
 
-def export_pack(model_ids: Sequence[str], dest: Path, paths: DataPaths,
-                key: Ed25519PrivateKey) -> Iterator[PackProgress | PackExported]:
+def export_pack(
+    model_ids: Sequence[str], dest: Path, paths: DataPaths, key: Ed25519PrivateKey
+) -> Iterator[PackProgress | PackExported]:
     """Copy installed models into a new pack at `dest` (which must be empty or absent), then
     write and sign the manifest."""
     if not model_ids:
@@ -196,8 +217,9 @@ def export_pack(model_ids: Sequence[str], dest: Path, paths: DataPaths,
         if model is None:
             raise ModelNotFound(f"No installed model is called “{model_id}”.")
         if model.source == "bundled":
-            raise PackError(f"“{model_id}” is bundled with every Hearth install; it does not "
-                            "need a pack.")
+            raise PackError(
+                f"“{model_id}” is bundled with every Hearth install; it does not need a pack."
+            )
         if model.problem is not None:
             raise PackError(f"“{model_id}” cannot be packed: {model.problem}")
         chosen.append(model)
@@ -221,18 +243,35 @@ def export_pack(model_ids: Sequence[str], dest: Path, paths: DataPaths,
         done += target.stat().st_size
         sha = digest.hexdigest()
         entry = known.find(model.catalog_id) if model.catalog_id else known.by_sha256(sha)
-        entries.append(PackFile(
-            file=f"models/{name}", size=target.stat().st_size, sha256=sha, model_id=model.id,
-            name=registry.display_name(model.id),
-            catalog_entry=entry.as_dict() if entry is not None and entry.sha256 in (None, sha)
-            else None))
+        entries.append(
+            PackFile(
+                file=f"models/{name}",
+                size=target.stat().st_size,
+                sha256=sha,
+                model_id=model.id,
+                name=registry.display_name(model.id),
+                catalog_entry=entry.as_dict()
+                if entry is not None and entry.sha256 in (None, sha)
+                else None,
+            )
+        )
 
     manifest = {
-        "format": FORMAT, "version": 1,
+        "format": FORMAT,
+        "version": 1,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "created_by": f"Hearth {__version__}",
-        "models": [{"file": e.file, "size": e.size, "sha256": e.sha256, "id": e.model_id,
-                    "name": e.name, "catalog_entry": e.catalog_entry} for e in entries],
+        "models": [
+            {
+                "file": e.file,
+                "size": e.size,
+                "sha256": e.sha256,
+                "id": e.model_id,
+                "name": e.name,
+                "catalog_entry": e.catalog_entry,
+            }
+            for e in entries
+        ],
     }
     data = (json.dumps(manifest, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
     signature = base64.b64encode(key.sign(data)) + b"\n"
@@ -269,14 +308,18 @@ def read_pack(folder: Path, keys: Sequence[str]) -> Pack:
     try:
         signature = base64.b64decode(sig_path.read_bytes().strip(), validate=True)
     except FileNotFoundError:
-        raise PackError(f"The model pack in “{folder}” is not signed ({SIGNATURE} is "
-                        "missing); it cannot be trusted.") from None
+        raise PackError(
+            f"The model pack in “{folder}” is not signed ({SIGNATURE} is "
+            "missing); it cannot be trusted."
+        ) from None
     except binascii.Error:
         raise PackError(f"The signature of the model pack in “{folder}” is damaged.") from None
     if not keys:
-        raise PackError("No model-pack signing key is trusted on this computer. Your IT "
-                        "department sets them (models.pack_keys), or name the publisher's "
-                        "key for this import.")
+        raise PackError(
+            "No model-pack signing key is trusted on this computer. Your IT "
+            "department sets them (models.pack_keys), or name the publisher's "
+            "key for this import."
+        )
     signer = None
     for text in keys:
         try:
@@ -286,9 +329,11 @@ def read_pack(folder: Path, keys: Sequence[str]) -> Pack:
         except InvalidSignature:
             continue
     if signer is None:
-        raise PackError(f"The model pack in “{folder}” is not signed by a trusted key: it was "
-                        "changed after signing, or signed by someone else. Nothing was "
-                        "installed.")
+        raise PackError(
+            f"The model pack in “{folder}” is not signed by a trusted key: it was "
+            "changed after signing, or signed by someone else. Nothing was "
+            "installed."
+        )
     try:
         doc = json.loads(data.decode("utf-8"))
         if doc.get("format") != FORMAT or doc.get("version") != 1:
@@ -300,39 +345,47 @@ def read_pack(folder: Path, keys: Sequence[str]) -> Pack:
             raise ValueError("a file is listed twice")
     except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
         raise PackError(f"The pack manifest in “{folder}” is not valid.", str(exc)) from None
-    return Pack(folder, files, signer, str(doc.get("created", "")),
-                str(doc.get("created_by", "")))
+    return Pack(folder, files, signer, str(doc.get("created", "")), str(doc.get("created_by", "")))
 
 
 def _pack_file(raw: Any) -> PackFile:
     file, size, sha = raw["file"], raw["size"], raw["sha256"]
-    if not isinstance(file, str) or not file.startswith("models/") \
-            or not _SAFE_NAME.match(file[len("models/"):]):
+    if (
+        not isinstance(file, str)
+        or not file.startswith("models/")
+        or not _SAFE_NAME.match(file[len("models/") :])
+    ):
         raise ValueError(f"unsafe or unexpected file name {file!r}")
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise ValueError(f"bad size for {file}")
     if not isinstance(sha, str) or not _SHA256.match(sha):
         raise ValueError(f"bad sha256 for {file}")
     entry = raw.get("catalog_entry")
-    return PackFile(file, size, sha, str(raw.get("id") or Path(file).stem),
-                    str(raw.get("name") or Path(file).stem),
-                    entry if isinstance(entry, dict) else None)
+    return PackFile(
+        file,
+        size,
+        sha,
+        str(raw.get("id") or Path(file).stem),
+        str(raw.get("name") or Path(file).stem),
+        entry if isinstance(entry, dict) else None,
+    )
 
 
 def verify_pack_files(pack: Pack, settings: Settings) -> Iterator[PackProgress]:
     """Every file allowed by the policy, present, a plain file, of the listed size and
     SHA-256; raises ModelNotAllowed or PackError at the first that is not."""
     for f in pack.files:
-        access.refuse_unlisted(f.sha256, settings, f.name,
-                               " in the pack, so nothing was installed")
+        access.refuse_unlisted(f.sha256, settings, f.name, " in the pack, so nothing was installed")
     done = 0
     for f in pack.files:
         path = pack.folder / f.file
         if path.is_symlink() or not path.is_file():
             raise PackError(f"The pack is missing “{f.file}”. Nothing was installed.")
         if path.stat().st_size != f.size:
-            raise PackError(f"“{f.file}” in the pack is not the file that was signed (its size "
-                            "differs). Nothing was installed.")
+            raise PackError(
+                f"“{f.file}” in the pack is not the file that was signed (its size "
+                "differs). Nothing was installed."
+            )
         digest = hashlib.sha256()
         with path.open("rb") as fh:
             while block := fh.read(files.BLOCK):
@@ -340,23 +393,27 @@ def verify_pack_files(pack: Pack, settings: Settings) -> Iterator[PackProgress]:
                 done += len(block)
                 yield PackProgress("checking", f.file, done, pack.total_bytes)
         if digest.hexdigest() != f.sha256:
-            raise PackError(f"“{f.file}” in the pack is not the file that was signed (its "
-                            "SHA-256 checksum differs). Nothing was installed.")
+            raise PackError(
+                f"“{f.file}” in the pack is not the file that was signed (its "
+                "SHA-256 checksum differs). Nothing was installed."
+            )
 
 
 # -- import ---------------------------------------------------------------------------------
 
 
-def import_pack(folder: Path, paths: DataPaths, settings: Settings,
-                extra_keys: Sequence[str] = ()) -> Iterator[PackProgress | PackImported]:
+def import_pack(
+    folder: Path, paths: DataPaths, settings: Settings, extra_keys: Sequence[str] = ()
+) -> Iterator[PackProgress | PackImported]:
     """Verify the whole pack (signed by a key `pack_keys_for(settings, extra_keys)` trusts, every
     model allowed by the policy), then install its models: all of them, or none."""
     pack = read_pack(folder, pack_keys_for(settings, extra_keys))
     yield from verify_pack_files(pack, settings)
 
     records = registry.Registry(paths)
-    present = {rec.get("sha256") for rec in records.entries().values()
-               if Path(rec["path"]).is_file()} | {m.sha256 for m in bundled.ALL}
+    present = {
+        rec.get("sha256") for rec in records.entries().values() if Path(rec["path"]).is_file()
+    } | {m.sha256 for m in bundled.ALL}
     wanted = [f for f in pack.files if f.sha256 not in present]
     already = tuple(f.model_id for f in pack.files if f.sha256 in present)
     total = sum(f.size for f in wanted)
@@ -373,8 +430,10 @@ def import_pack(folder: Path, paths: DataPaths, settings: Settings,
                 yield PackProgress("installing", f.file, done + copied, total)
             done += f.size
             if digest.hexdigest() != f.sha256:
-                raise PackError(f"“{f.file}” changed while it was being copied from the pack. "
-                                "Nothing was installed.")
+                raise PackError(
+                    f"“{f.file}” changed while it was being copied from the pack. "
+                    "Nothing was installed."
+                )
             gguf.inspect(tmp)  # a signed pack can still carry a file llama.cpp must not open
         installed = []
         known = catalog.load()
@@ -382,15 +441,25 @@ def import_pack(folder: Path, paths: DataPaths, settings: Settings,
             target = files.unused_path(paths.models, Path(f.file).name)
             os.replace(tmp, target)
             local = known.find(f.catalog_entry["id"]) if f.catalog_entry else None
-            model_id = records.put(registry.slug(f.model_id), {
-                "path": str(target), "source": "pack", "sha256": f.sha256,
-                "catalog_id": local.id if local is not None and local.sha256 in (None, f.sha256)
-                else None,
-                "pack_signer": pack_key_id(pack.signer), "pack_created": pack.created})
-            installed.append(registry.InstalledModel(model_id, target, "pack",
-                                                   gguf.inspect(target), sha256=f.sha256))
+            model_id = records.put(
+                registry.slug(f.model_id),
+                {
+                    "path": str(target),
+                    "source": "pack",
+                    "sha256": f.sha256,
+                    "catalog_id": local.id
+                    if local is not None and local.sha256 in (None, f.sha256)
+                    else None,
+                    "pack_signer": pack_key_id(pack.signer),
+                    "pack_created": pack.created,
+                },
+            )
+            installed.append(
+                registry.InstalledModel(
+                    model_id, target, "pack", gguf.inspect(target), sha256=f.sha256
+                )
+            )
     finally:
         for _f, tmp in staged:
             tmp.unlink(missing_ok=True)
     yield PackImported(pack, tuple(installed), already)
-

@@ -43,9 +43,15 @@ class InstalledModel:
         return self.source in ("downloaded", "imported", "pack", "models folder")
 
     def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": self.id, "path": str(self.path), "source": self.source,
-                               "usable": self.problem is None, "problem": self.problem,
-                               "catalog_id": self.catalog_id, "sha256": self.sha256}
+        out: dict[str, Any] = {
+            "id": self.id,
+            "path": str(self.path),
+            "source": self.source,
+            "usable": self.problem is None,
+            "problem": self.problem,
+            "catalog_id": self.catalog_id,
+            "sha256": self.sha256,
+        }
         if self.info is not None:
             out.update({k: v for k, v in self.info.summary().items() if k != "path"})
         return out
@@ -111,17 +117,34 @@ def installed(paths: DataPaths) -> list[InstalledModel]:
     """Every model we can offer, each validated (a broken file is listed with its problem)."""
     out: list[InstalledModel] = []
     try:
-        out.append(_entry(bundled.CHAT.id, bundled.CHAT.path(), "bundled",
-                          catalog_id="smollm2-135m-instruct-q4_1", sha256=bundled.CHAT.sha256))
+        out.append(
+            _entry(
+                bundled.CHAT.id,
+                bundled.CHAT.path(),
+                "bundled",
+                catalog_id="smollm2-135m-instruct-q4_1",
+                sha256=bundled.CHAT.sha256,
+            )
+        )
     except BundledAssetMissing as exc:
-        out.append(InstalledModel(bundled.CHAT.id, Path(bundled.CHAT.relative_path), "bundled",
-                                  None, exc.user_message))
+        out.append(
+            InstalledModel(
+                bundled.CHAT.id, Path(bundled.CHAT.relative_path), "bundled", None, exc.user_message
+            )
+        )
     registered: set[Path] = set()
     for model_id, rec in sorted(Registry(paths).entries().items()):
         path = Path(rec["path"])
         registered.add(path)
-        out.append(_entry(model_id, path, rec.get("source", "imported"),
-                          catalog_id=rec.get("catalog_id"), sha256=rec.get("sha256")))
+        out.append(
+            _entry(
+                model_id,
+                path,
+                rec.get("source", "imported"),
+                catalog_id=rec.get("catalog_id"),
+                sha256=rec.get("sha256"),
+            )
+        )
     if paths.models.is_dir():
         taken = {m.id for m in out}
         for path in sorted(paths.models.glob("*.gguf")):
@@ -174,7 +197,8 @@ def resolve(model: str, paths: DataPaths) -> Path:
 
 def not_installed(model: str) -> ModelNotFound:
     return ModelNotFound(
-        f"No installed model is called “{model}”. `hearth models list` shows what is installed.")
+        f"No installed model is called “{model}”. `hearth models list` shows what is installed."
+    )
 
 
 @dataclass(frozen=True)
@@ -188,8 +212,11 @@ class Imported:
     model: InstalledModel
 
 
-def import_model(source: Path, paths: DataPaths, copy: bool = True,
-                 ) -> Iterator[ImportProgress | Imported]:
+def import_model(
+    source: Path,
+    paths: DataPaths,
+    copy: bool = True,
+) -> Iterator[ImportProgress | Imported]:
     """Validate a local GGUF, then copy it into the models folder or register it in place.
 
     A copy goes to a temporary name and is renamed when complete, so a cancelled or failed
@@ -210,8 +237,9 @@ def import_model(source: Path, paths: DataPaths, copy: bool = True,
     digest = hashlib.sha256()
     for done in files.copy(source, target, digest):
         yield ImportProgress(done, size)
-    model_id = registry.put(slug(target.stem), {"path": str(target), "source": "imported",
-                                                "sha256": digest.hexdigest()})
+    model_id = registry.put(
+        slug(target.stem), {"path": str(target), "source": "imported", "sha256": digest.hexdigest()}
+    )
     yield Imported(InstalledModel(model_id, target, "imported", gguf.inspect(target)))
 
 
@@ -228,8 +256,12 @@ def delete(model_id: str, paths: DataPaths) -> dict[str, Any]:
         freed = model.path.stat().st_size
         model.path.unlink()
     Registry(paths).remove(model.id)
-    return {"id": model.id, "path": str(model.path), "deleted_file": freed > 0,
-            "freed_bytes": freed}
+    return {
+        "id": model.id,
+        "path": str(model.path),
+        "deleted_file": freed > 0,
+        "freed_bytes": freed,
+    }
 
 
 def _inside(path: Path, folder: Path) -> bool:

@@ -5,6 +5,15 @@ from engine.runtime.events import Done, Event, GenerationStats, Notice, TextPiec
 from engine.runtime.params import ChatMessage, ChatRequest, LoadParams, SamplingParams
 
 __all__ = [
-    "ChatMessage", "ChatRequest", "Done", "Event", "GenerationStats", "LoadParams",
-    "LoadedModel", "ModelRuntime", "Notice", "SamplingParams", "TextPiece",
+    "ChatMessage",
+    "ChatRequest",
+    "Done",
+    "Event",
+    "GenerationStats",
+    "LoadParams",
+    "LoadedModel",
+    "ModelRuntime",
+    "Notice",
+    "SamplingParams",
+    "TextPiece",
 ]

@@ -30,34 +30,44 @@ def chatml(messages: list[dict[str, str]]) -> str:
     return "".join(parts) + "<|im_start|>assistant\n"
 
 
-def render(template: str | None, messages: list[dict[str, str]], *, bos_token: str,
-           eos_token: str) -> RenderedPrompt:
+def render(
+    template: str | None, messages: list[dict[str, str]], *, bos_token: str, eos_token: str
+) -> RenderedPrompt:
     """Render `messages` with `template` in the sandbox, or fall back to ChatML."""
     if not template:
         return RenderedPrompt(
-            chatml(messages), True,
+            chatml(messages),
+            True,
             f"This model file has no chat template; Hearth is using the generic "
-            f"{FALLBACK_NAME} format, so answers may be less accurate.")
+            f"{FALLBACK_NAME} format, so answers may be less accurate.",
+        )
     if len(template) > MAX_TEMPLATE_CHARS:
         return RenderedPrompt(
-            chatml(messages), True,
+            chatml(messages),
+            True,
             f"This model's chat template is implausibly large ({len(template):,} characters) "
-            f"and was not used; Hearth is using the generic {FALLBACK_NAME} format.")
+            f"and was not used; Hearth is using the generic {FALLBACK_NAME} format.",
+        )
     try:
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-        formatter = Jinja2ChatFormatter(template=template, eos_token=eos_token,
-                                        bos_token=bos_token, add_generation_prompt=True)
+        formatter = Jinja2ChatFormatter(
+            template=template, eos_token=eos_token, bos_token=bos_token, add_generation_prompt=True
+        )
         prompt = formatter(messages=messages).prompt  # type: ignore[arg-type]
     except Exception as exc:  # the sandbox's SecurityError, template syntax or runtime errors
         log.warning("chat template refused or failed: %s: %s", type(exc).__name__, exc)
         return RenderedPrompt(
-            chatml(messages), True,
+            chatml(messages),
+            True,
             f"This model's chat template could not be used ({type(exc).__name__}: "
-            f"{str(exc)[:200]}); Hearth is using the generic {FALLBACK_NAME} format.")
+            f"{str(exc)[:200]}); Hearth is using the generic {FALLBACK_NAME} format.",
+        )
     if not isinstance(prompt, str) or not prompt.strip():
         return RenderedPrompt(
-            chatml(messages), True,
+            chatml(messages),
+            True,
             f"This model's chat template produced an empty prompt; Hearth is using the generic "
-            f"{FALLBACK_NAME} format.")
+            f"{FALLBACK_NAME} format.",
+        )
     return RenderedPrompt(prompt, False)

@@ -59,7 +59,9 @@ class LoadedModel:
 # Worker error codes for requests refused before any token, raised as their own errors so
 # callers (the API's status codes) can tell them apart; any other code is a GenerationError.
 _REFUSALS: dict[str, type[GenerationError]] = {
-    "prompt_too_long": PromptTooLong, "schema_refused": SchemaRefused}
+    "prompt_too_long": PromptTooLong,
+    "schema_refused": SchemaRefused,
+}
 
 
 class ModelRuntime:
@@ -69,8 +71,13 @@ class ModelRuntime:
     the app passes `engine.models.gate(...)`, the machine policy's allow-list, so a caller
     that built LoadParams without `engine.models.load_params` is held to it all the same."""
 
-    def __init__(self, *, admit: Callable[[str], None], hard_stop_after_s: float = 0.25,
-                 load_timeout_s: float = 900.0) -> None:
+    def __init__(
+        self,
+        *,
+        admit: Callable[[str], None],
+        hard_stop_after_s: float = 0.25,
+        load_timeout_s: float = 900.0,
+    ) -> None:
         self._admit = admit
         self.hard_stop_after_s = hard_stop_after_s
         self.load_timeout_s = load_timeout_s
@@ -120,8 +127,10 @@ class ModelRuntime:
                     self._kill_worker()
                     raise Cancelled()
                 self._kill_worker()
-                raise ModelLoadError(f"Loading “{name}” took longer than "
-                                     f"{self.load_timeout_s:.0f} s and was abandoned.")
+                raise ModelLoadError(
+                    f"Loading “{name}” took longer than "
+                    f"{self.load_timeout_s:.0f} s and was abandoned."
+                )
             if msg[0] == "loaded":
                 self._loaded = LoadedModel(params, summary, msg[1])
                 log.info("model loaded: %s (%s)", name, msg[1])
@@ -166,8 +175,9 @@ class ModelRuntime:
             with contextlib.suppress(OSError):
                 self._send(["stop", self._active_id])
 
-    def stream_chat(self, request: ChatRequest, *, model: LoadParams | None = None
-                    ) -> Generator[Event, None, None]:
+    def stream_chat(
+        self, request: ChatRequest, *, model: LoadParams | None = None
+    ) -> Generator[Event, None, None]:
         """Yield TextPiece and Notice events, then one Done with the stats.
 
         With `model`, that model answers: loaded first, in the same turn, if another one (or
@@ -185,8 +195,11 @@ class ModelRuntime:
                 # Content reaches the log only when the user turned on debug logging.
                 debug = log.isEnabledFor(logging.DEBUG)
                 if debug:
-                    log.debug("request %d: %s", req_id,
-                              json.dumps(chat_request_to_dict(request), ensure_ascii=False))
+                    log.debug(
+                        "request %d: %s",
+                        req_id,
+                        json.dumps(chat_request_to_dict(request), ensure_ascii=False),
+                    )
                 pieces: list[str] = []
                 while True:
                     msg = self._recv(None, doing="generating an answer")
@@ -288,12 +301,22 @@ class ModelRuntime:
         self._kill_worker()
         argv = workers.command("engine.runtime.worker")
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=None, env=env, close_fds=True)
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=None,
+            env=env,
+            close_fds=True,
+        )
         events: queue.Queue[list[Any] | None] = queue.Queue()
         assert proc.stdout is not None
-        threading.Thread(target=_read_events, args=(proc.stdout, events), daemon=True,
-                         name=f"hearth-worker-events-{proc.pid}").start()
+        threading.Thread(
+            target=_read_events,
+            args=(proc.stdout, events),
+            daemon=True,
+            name=f"hearth-worker-events-{proc.pid}",
+        ).start()
         self._proc, self._events = proc, events
         log.info("model worker started (pid %s)", proc.pid)
 
@@ -349,7 +372,8 @@ class ModelRuntime:
             raise WorkerCrashed(
                 f"The model worker stopped unexpectedly while {doing} "
                 f"({_describe_exit(code)}). Hearth is fine; load the model again to go on.",
-                f"exit code {code}")
+                f"exit code {code}",
+            )
 
 
 def _read_events(stream: IO[bytes], events: queue.Queue[list[Any] | None]) -> None:
@@ -376,8 +400,11 @@ def _describe_exit(code: int | None) -> str:
             name = signal.Signals(-code).name
         except ValueError:
             name = f"signal {-code}"
-        hints = {"SIGKILL": "killed, possibly for lack of memory",
-                 "SIGSEGV": "a crash in native code", "SIGABRT": "llama.cpp aborted"}
+        hints = {
+            "SIGKILL": "killed, possibly for lack of memory",
+            "SIGSEGV": "a crash in native code",
+            "SIGABRT": "llama.cpp aborted",
+        }
         return f"{name}: {hints[name]}" if name in hints else name
     return f"exit code {code}"
 
@@ -400,5 +427,6 @@ def _stats(raw: dict[str, Any], t0: float, t_first: float | None) -> GenerationS
 
 
 def _cancelled_stats(t0: float, t_first: float | None) -> GenerationStats:
-    return GenerationStats(0, 0, 0, (t_first - t0) if t_first else 0.0, 0.0, 0.0,
-                           time.perf_counter() - t0, "cancelled")
+    return GenerationStats(
+        0, 0, 0, (t_first - t0) if t_first else 0.0, 0.0, 0.0, time.perf_counter() - t0, "cancelled"
+    )

@@ -29,11 +29,9 @@ class GrammarSampler:
         self._ll = llama_cpp
         self._ctx = ctx
         self._chain = chain
-        self.grammar = llama_cpp.llama_sampler_init_grammar(vocab, grammar.encode("utf-8"),
-                                                            b"root")
+        self.grammar = llama_cpp.llama_sampler_init_grammar(vocab, grammar.encode("utf-8"), b"root")
         if not self.grammar:
-            raise SchemaRefused("llama.cpp could not parse the grammar made from this JSON "
-                                "schema.")
+            raise SchemaRefused("llama.cpp could not parse the grammar made from this JSON schema.")
         n = llama_cpp.llama_vocab_n_tokens(vocab)
         self._n = n
         self._data = (llama_cpp.llama_token_data * n)()
@@ -64,7 +62,8 @@ class GrammarSampler:
         view["logit"] = logits
         view["p"] = 0.0
         candidates = ll.llama_token_data_array(
-            ctypes.cast(self._data, ctypes.POINTER(ll.llama_token_data)), self._n, -1, False)
+            ctypes.cast(self._data, ctypes.POINTER(ll.llama_token_data)), self._n, -1, False
+        )
         if grammar_first:
             ll.llama_sampler_apply(self.grammar, ctypes.byref(candidates))
         ll.llama_sampler_apply(self._chain, ctypes.byref(candidates))
@@ -76,6 +75,7 @@ class GrammarSampler:
         one = self._one
         one[0].id, one[0].logit, one[0].p = token, 1.0, 0.0
         single = self._ll.llama_token_data_array(
-            ctypes.cast(one, ctypes.POINTER(self._ll.llama_token_data)), 1, -1, False)
+            ctypes.cast(one, ctypes.POINTER(self._ll.llama_token_data)), 1, -1, False
+        )
         self._ll.llama_sampler_apply(self.grammar, ctypes.byref(single))
         return bool(np.isfinite(one[0].logit))

@@ -56,15 +56,25 @@ def grammar_for(schema_text: str) -> str:
 
     try:
         grammar = json_schema_to_gbnf(json.dumps(schema))
-    except (AssertionError, ValueError, KeyError, TypeError, AttributeError, IndexError,
-            RecursionError) as exc:  # the converter reports what it cannot do with asserts
-        raise SchemaRefused(f"This JSON schema cannot be turned into a grammar: "
-                            f"{str(exc)[:300]}") from None
+    except (
+        AssertionError,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        RecursionError,
+    ) as exc:  # the converter reports what it cannot do with asserts
+        raise SchemaRefused(
+            f"This JSON schema cannot be turned into a grammar: {str(exc)[:300]}"
+        ) from None
     grammar = grammar.replace(_LOOSE_CHAR, _JSON_CHAR)
     if len(grammar) > MAX_GRAMMAR_CHARS or nesting(grammar) > MAX_NESTING:
-        raise SchemaRefused("This JSON schema makes too large a grammar for llama.cpp: "
-                            "lower bounds such as maxLength or maxItems (in the thousands), "
-                            "or nest it less deeply.")
+        raise SchemaRefused(
+            "This JSON schema makes too large a grammar for llama.cpp: "
+            "lower bounds such as maxLength or maxItems (in the thousands), "
+            "or nest it less deeply."
+        )
     return grammar
 
 
@@ -76,8 +86,10 @@ def _refuse_outside_refs(node: Any) -> None:
         if isinstance(item, dict):
             ref = item.get("$ref")
             if ref is not None and not (isinstance(ref, str) and ref.startswith("#")):
-                raise SchemaRefused(f"The JSON schema refers outside itself ($ref "
-                                    f"{str(ref)[:100]!r}); only #/ references are followed.")
+                raise SchemaRefused(
+                    f"The JSON schema refers outside itself ($ref "
+                    f"{str(ref)[:100]!r}); only #/ references are followed."
+                )
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
@@ -90,8 +102,11 @@ def _without_empty_items(node: Any) -> Any:
         return [_without_empty_items(v) for v in node]
     if not isinstance(node, dict):
         return node
-    return {k: _without_empty_items(v) for k, v in node.items()
-            if not (k == "items" and (v == {} or v is True))}
+    return {
+        k: _without_empty_items(v)
+        for k, v in node.items()
+        if not (k == "items" and (v == {} or v is True))
+    }
 
 
 def nesting(grammar: str) -> int:

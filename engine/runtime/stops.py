@@ -29,8 +29,8 @@ class StopMatcher:
                 if buf.endswith(stop[:n]):
                     keep = max(keep, n)
                     break
-        self._held = buf[len(buf) - keep:] if keep else ""
-        return buf[:len(buf) - keep]
+        self._held = buf[len(buf) - keep :] if keep else ""
+        return buf[: len(buf) - keep]
 
     def flush(self) -> str:
         """At the end of the answer, release text that turned out not to be a stop string."""

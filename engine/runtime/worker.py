@@ -84,9 +84,14 @@ def main() -> None:
         try:
             dispatch(worker, msg)
         except Exception as exc:  # a bug of ours: report it and stay up
-            worker.send(("error", msg[1] if kind == "generate" else 0,
-                         "The model worker hit an internal error.",
-                         f"{type(exc).__name__}: {exc}"))
+            worker.send(
+                (
+                    "error",
+                    msg[1] if kind == "generate" else 0,
+                    "The model worker hit an internal error.",
+                    f"{type(exc).__name__}: {exc}",
+                )
+            )
         if kind == "shutdown":
             # Exit without interpreter teardown: the reader thread is blocked in stdin.
             os._exit(0)
@@ -154,8 +159,13 @@ class _Worker:
                 verbose=False,
             )
         except Exception as exc:
-            self.send(("load_error", "llama.cpp could not load this model file.",
-                       f"{type(exc).__name__}: {exc}"))
+            self.send(
+                (
+                    "load_error",
+                    "llama.cpp could not load this model file.",
+                    f"{type(exc).__name__}: {exc}",
+                )
+            )
             return
         self.llm = llm
         self.params = params
@@ -165,16 +175,21 @@ class _Worker:
         self._abort_cb = llama_cpp.ggml_abort_callback(lambda _data: self._stopped())
         self._no_abort = llama_cpp.ggml_abort_callback()  # a NULL function pointer
         vocab = llama_cpp.llama_model_get_vocab(llm.model)
-        self.send(("loaded", {
-            "n_ctx": llm.n_ctx(),
-            "n_ctx_train": llama_cpp.llama_model_n_ctx_train(llm.model),
-            "n_vocab": llm.n_vocab(),
-            "threads": threads,
-            "gpu_offload_supported": bool(llama_cpp.llama_supports_gpu_offload()),
-            "gpu_layers": params.gpu_layers,
-            "add_bos": bool(llama_cpp.llama_vocab_get_add_bos(vocab)),
-            "has_chat_template": bool(llm.metadata.get("tokenizer.chat_template")),
-        }))
+        self.send(
+            (
+                "loaded",
+                {
+                    "n_ctx": llm.n_ctx(),
+                    "n_ctx_train": llama_cpp.llama_model_n_ctx_train(llm.model),
+                    "n_vocab": llm.n_vocab(),
+                    "threads": threads,
+                    "gpu_offload_supported": bool(llama_cpp.llama_supports_gpu_offload()),
+                    "gpu_layers": params.gpu_layers,
+                    "add_bos": bool(llama_cpp.llama_vocab_get_add_bos(vocab)),
+                    "has_chat_template": bool(llm.metadata.get("tokenizer.chat_template")),
+                },
+            )
+        )
 
     def unload(self) -> None:
         if self.llm is None:
@@ -203,8 +218,14 @@ class _Worker:
         except Exception as exc:  # report, never die: the model stays loaded for the next turn
             self.cached = []
             self._clear_memory()
-            self.send(("error", req_id, "Generation failed inside llama.cpp.",
-                       f"{type(exc).__name__}: {exc}"))
+            self.send(
+                (
+                    "error",
+                    req_id,
+                    "Generation failed inside llama.cpp.",
+                    f"{type(exc).__name__}: {exc}",
+                )
+            )
 
     def count(self, req_id: int, request: ChatRequest) -> None:
         """How many tokens `request` renders to, so callers can fit a context budget."""
@@ -214,8 +235,14 @@ class _Worker:
         try:
             tokens = self._prompt_tokens(req_id, request)
         except Exception as exc:  # a template error: report it, keep serving
-            self.send(("error", req_id, "The prompt could not be rendered.",
-                       f"{type(exc).__name__}: {exc}"))
+            self.send(
+                (
+                    "error",
+                    req_id,
+                    "The prompt could not be rendered.",
+                    f"{type(exc).__name__}: {exc}",
+                )
+            )
             return
         self.send(("count", req_id, len(tokens)))
 
@@ -226,8 +253,11 @@ class _Worker:
         vocab = llama_cpp.llama_model_get_vocab(llm.model)
         if request.raw_prompt is not None:
             # Special-token text is parsed, so a caller may write a template by hand.
-            raw: list[int] = llm.tokenize(request.raw_prompt.encode("utf-8"), special=True,
-                                          add_bos=bool(llama_cpp.llama_vocab_get_add_bos(vocab)))
+            raw: list[int] = llm.tokenize(
+                request.raw_prompt.encode("utf-8"),
+                special=True,
+                add_bos=bool(llama_cpp.llama_vocab_get_add_bos(vocab)),
+            )
             return raw
 
         def token_text(token: int) -> str:
@@ -236,14 +266,18 @@ class _Worker:
             return llm.detokenize([token], special=True).decode("utf-8", errors="replace")
 
         rendered = chat_template.render(
-            llm.metadata.get("tokenizer.chat_template"), request.template_messages(),
-            bos_token=token_text(llm.token_bos()), eos_token=token_text(llm.token_eos()))
+            llm.metadata.get("tokenizer.chat_template"),
+            request.template_messages(),
+            bos_token=token_text(llm.token_bos()),
+            eos_token=token_text(llm.token_eos()),
+        )
         if rendered.notice:
             self.send(("notice", req_id, rendered.notice))
         # A real template writes the BOS token itself; the fallback leaves it to the vocab.
         add_bos = rendered.used_fallback and bool(llama_cpp.llama_vocab_get_add_bos(vocab))
-        tokens: list[int] = llm.tokenize(rendered.text.encode("utf-8"), add_bos=add_bos,
-                                         special=True)
+        tokens: list[int] = llm.tokenize(
+            rendered.text.encode("utf-8"), add_bos=add_bos, special=True
+        )
         return tokens
 
     def _clear_memory(self) -> None:
@@ -282,7 +316,7 @@ class _Worker:
             for start in range(0, len(tokens), step):
                 if self._stopped():
                     return "cancelled"
-                chunk = tokens[start:start + step]
+                chunk = tokens[start : start + step]
                 pos0 = len(self.cached)
                 for i, tok in enumerate(chunk):
                     batch.token[i] = tok
@@ -313,11 +347,21 @@ class _Worker:
 
         chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
         add = llama_cpp.llama_sampler_chain_add
-        if (sampling.repeat_penalty != 1.0 or sampling.frequency_penalty
-                or sampling.presence_penalty):
-            add(chain, llama_cpp.llama_sampler_init_penalties(
-                self.llm.n_vocab(), 64, sampling.repeat_penalty, sampling.frequency_penalty,
-                sampling.presence_penalty))
+        if (
+            sampling.repeat_penalty != 1.0
+            or sampling.frequency_penalty
+            or sampling.presence_penalty
+        ):
+            add(
+                chain,
+                llama_cpp.llama_sampler_init_penalties(
+                    self.llm.n_vocab(),
+                    64,
+                    sampling.repeat_penalty,
+                    sampling.frequency_penalty,
+                    sampling.presence_penalty,
+                ),
+            )
         if sampling.temperature <= 0:
             add(chain, llama_cpp.llama_sampler_init_greedy())
             return chain
@@ -342,19 +386,29 @@ class _Worker:
         tokens = self._prompt_tokens(req_id, request)
         n_ctx = llm.n_ctx()
         if len(tokens) >= n_ctx:
-            self.send(("error", req_id,
-                       f"The conversation ({len(tokens):,} tokens) does not fit in the model's "
-                       f"context window ({n_ctx:,} tokens). Start a new chat or raise the "
-                       f"context length.", "prompt_too_long"))
+            self.send(
+                (
+                    "error",
+                    req_id,
+                    f"The conversation ({len(tokens):,} tokens) does not fit in the model's "
+                    f"context window ({n_ctx:,} tokens). Start a new chat or raise the "
+                    f"context length.",
+                    "prompt_too_long",
+                )
+            )
             return
         n_cached = self._reuse_prefix(tokens)
         t_prefill = time.perf_counter()
         stop_reason = self._prefill(tokens[n_cached:])
         prefill_s = time.perf_counter() - t_prefill
         stats: dict[str, Any] = {
-            "prompt_tokens": len(tokens), "cached_tokens": n_cached,
-            "evaluated_tokens": len(tokens) - n_cached, "prefill_s": prefill_s,
-            "generated_tokens": 0, "first_token_s": None, "decode_s": 0.0,
+            "prompt_tokens": len(tokens),
+            "cached_tokens": n_cached,
+            "evaluated_tokens": len(tokens) - n_cached,
+            "prefill_s": prefill_s,
+            "generated_tokens": 0,
+            "first_token_s": None,
+            "decode_s": 0.0,
         }
         if stop_reason is not None:
             stats.update(stop_reason=stop_reason, total_s=time.perf_counter() - t0)
@@ -440,7 +494,8 @@ class _Worker:
             generated_tokens=generated,
             first_token_s=None if t_first is None else t_first - t0,
             decode_s=0.0 if t_first is None else t_end - t_first,
-            stop_reason=reason, total_s=t_end - t0,
+            stop_reason=reason,
+            total_s=t_end - t0,
         )
         self.send(("done", req_id, stats))
 

@@ -15,8 +15,9 @@ HEARTH = [sys.executable, "-m", "app.cli"]
 
 def run(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, HF_HUB_OFFLINE="1")
-    return subprocess.run([*HEARTH, *args], capture_output=True, text=True, timeout=timeout,
-                          env=env)
+    return subprocess.run(
+        [*HEARTH, *args], capture_output=True, text=True, timeout=timeout, env=env
+    )
 
 
 def test_version() -> None:
@@ -46,13 +47,27 @@ def test_ask_json(hearth_home: Path) -> None:
 def test_ask_with_a_schema_answers_json_that_matches_it(tmp_path: Path) -> None:
     import jsonschema
 
-    schema = {"type": "object", "additionalProperties": False, "required": ["city", "country"],
-              "properties": {"city": {"type": "string", "maxLength": 40},
-                             "country": {"type": "string", "maxLength": 40}}}
+    schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["city", "country"],
+        "properties": {
+            "city": {"type": "string", "maxLength": 40},
+            "country": {"type": "string", "maxLength": 40},
+        },
+    }
     path = tmp_path / "place.json"
     path.write_text(json.dumps(schema))
-    result = run("ask", "Where is the Eiffel Tower?", "--schema", str(path),
-                 "--temperature", "0.8", "--seed", "5")
+    result = run(
+        "ask",
+        "Where is the Eiffel Tower?",
+        "--schema",
+        str(path),
+        "--temperature",
+        "0.8",
+        "--seed",
+        "5",
+    )
     assert result.returncode == 0, result.stderr
     jsonschema.validate(json.loads(result.stdout), schema)
 
@@ -95,8 +110,12 @@ def test_doctor_reports_kernels_devices_paths_and_hashes(hearth_home: Path) -> N
 def test_chat_ctrl_c_stops_the_answer_not_the_program() -> None:
     proc = subprocess.Popen(
         [*HEARTH, "chat", "--temperature", "0.8", "--max-tokens", "3000", "--seed", "3"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True)  # our own process group, as a terminal would have
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )  # our own process group, as a terminal would have
     try:
         assert proc.stdin and proc.stdout
         proc.stdin.write("Write a very long story about a lighthouse keeper.\n")
@@ -126,14 +145,25 @@ def test_erase_asks_first_then_deletes_everything(tmp_path: Path) -> None:
 
     env = dict(os.environ, HF_HUB_OFFLINE="1", HEARTH_HOME=str(tmp_path / "home"))
     run = [sys.executable, "-m", "app.cli"]
-    assert subprocess.run([*run, "ask", "--max-tokens", "4", "Hi"], env=env,
-                          capture_output=True, timeout=120).returncode == 0
-    refused = subprocess.run([*run, "erase"], env=env, capture_output=True, text=True,
-                             stdin=subprocess.DEVNULL, timeout=120)
+    assert (
+        subprocess.run(
+            [*run, "ask", "--max-tokens", "4", "Hi"], env=env, capture_output=True, timeout=120
+        ).returncode
+        == 0
+    )
+    refused = subprocess.run(
+        [*run, "erase"],
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
     assert refused.returncode == 1 and "confirm with --yes" in refused.stderr
     assert (tmp_path / "home" / "logs" / "hearth.log").exists()
-    done = subprocess.run([*run, "erase", "--yes"], env=env, capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [*run, "erase", "--yes"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert "logs, including the network log" in done.stdout
     assert erase.leftovers(paths.resolve(env)) == [] and not (tmp_path / "home").exists()
@@ -150,29 +180,49 @@ def test_chats_list_and_export_read_the_windows_history(tmp_path: Path) -> None:
     store.close()
     env = dict(os.environ, HF_HUB_OFFLINE="1", HEARTH_HOME=str(home))
     run = [sys.executable, "-m", "app.cli", "chats"]
-    listed = subprocess.run([*run, "list", "pelicans"], env=env, capture_output=True,
-                            text=True, timeout=120)
+    listed = subprocess.run(
+        [*run, "list", "pelicans"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert listed.returncode == 0 and "Pelican facts" in listed.stdout
-    shown = subprocess.run([*run, "export", str(chat.id)], env=env, capture_output=True,
-                           text=True, timeout=120)
+    shown = subprocess.run(
+        [*run, "export", str(chat.id)], env=env, capture_output=True, text=True, timeout=120
+    )
     assert shown.returncode == 0 and "# Pelican facts" in shown.stdout and "Fish." in shown.stdout
     out = tmp_path / "pelicans.json"
-    written = subprocess.run([*run, "export", str(chat.id), "-o", str(out)], env=env,
-                             capture_output=True, text=True, timeout=120)
+    written = subprocess.run(
+        [*run, "export", str(chat.id), "-o", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert written.returncode == 0, written.stderr
     assert [m["content"] for m in json.loads(out.read_text())["messages"]] == [
-        "What do pelicans eat?", "Fish."]
-    missing = subprocess.run([*run, "export", "999"], env=env, capture_output=True, text=True,
-                             timeout=120)
+        "What do pelicans eat?",
+        "Fish.",
+    ]
+    missing = subprocess.run(
+        [*run, "export", "999"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert missing.returncode == 1 and "no longer exists" in missing.stderr
 
 
 def test_a_policy_checksum_list_refuses_other_models(tmp_path: Path) -> None:
     policy = tmp_path / "policy.json"
-    policy.write_text(json.dumps({"reason": "Contoso IT", "settings": {
-        "models.allowed_sha256": ["ab" * 32]}}))
-    env = dict(os.environ, HF_HUB_OFFLINE="1", HEARTH_HOME=str(tmp_path / "home"),
-               HEARTH_POLICY=str(policy))
-    result = subprocess.run([sys.executable, "-m", "app.cli", "ask", "Hi"], env=env,
-                            capture_output=True, text=True, timeout=120)
+    policy.write_text(
+        json.dumps({"reason": "Contoso IT", "settings": {"models.allowed_sha256": ["ab" * 32]}})
+    )
+    env = dict(
+        os.environ,
+        HF_HUB_OFFLINE="1",
+        HEARTH_HOME=str(tmp_path / "home"),
+        HEARTH_POLICY=str(policy),
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "ask", "Hi"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 1 and "policy does not allow the model" in result.stderr

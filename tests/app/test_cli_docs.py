@@ -23,20 +23,31 @@ PAGES = [
 ]
 
 
-def run(*args: str, timeout: float = 240, preexec: Callable[[], None] | None = None
-        ) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, timeout: float = 240, preexec: Callable[[], None] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, HF_HUB_OFFLINE="1")
-    return subprocess.run([*HEARTH, *args], capture_output=True, text=True, timeout=timeout,
-                          env=env, preexec_fn=preexec)
+    return subprocess.run(
+        [*HEARTH, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        preexec_fn=preexec,
+    )
 
 
 def make_docs(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     doc_files.make_pdf(folder / "report.pdf", PAGES)
-    doc_files.make_docx(folder / "policy.docx",
-                        [("Remote work", ["Staff may work from home two days per week."]),
-                         ("Expenses", ["Hotels are paid up to 150 euros per night."])],
-                        page_break_between=True)
+    doc_files.make_docx(
+        folder / "policy.docx",
+        [
+            ("Remote work", ["Staff may work from home two days per week."]),
+            ("Expenses", ["Hotels are paid up to 150 euros per night."]),
+        ],
+        page_break_between=True,
+    )
     return folder
 
 
@@ -51,12 +62,13 @@ def test_docs_add_list_search_with_json(tmp_path: Path) -> None:
     assert [c["name"] for c in listed] == ["work"] and listed[0]["indexed"] == 2
     files = json.loads(run("docs", "list", "work", "--json").stdout)
     assert {Path(f["path"]).name: f["status"] for f in files} == {
-        "report.pdf": "indexed", "policy.docx": "indexed"}
+        "report.pdf": "indexed",
+        "policy.docx": "indexed",
+    }
 
     found = run("docs", "search", "work", "hotel price per night", "--json")
     hit = json.loads(found.stdout)["hits"][0]
-    assert (Path(hit["path"]).name, hit["page"], hit["heading"]) == ("policy.docx", 2,
-                                                                      "Expenses")
+    assert (Path(hit["path"]).name, hit["page"], hit["heading"]) == ("policy.docx", 2, "Expenses")
     plain = run("docs", "search", "work", "hotel price per night")
     assert "policy.docx (page 2 · Expenses)" in plain.stdout
 
@@ -66,12 +78,20 @@ def test_docs_add_list_search_with_json(tmp_path: Path) -> None:
     assert json.loads(run("docs", "list", "--json").stdout) == []
 
 
-def test_ask_with_docs_answers_from_the_document_and_cites_file_and_page(
-        tmp_path: Path) -> None:
+def test_ask_with_docs_answers_from_the_document_and_cites_file_and_page(tmp_path: Path) -> None:
     docs = make_docs(tmp_path / "docs")
     assert run("docs", "add", "work", str(docs)).returncode == 0
-    result = run("ask", "--docs", "work", "What is the vault code word?", "--temperature", "0",
-                 "--max-tokens", "48", "--json")
+    result = run(
+        "ask",
+        "--docs",
+        "work",
+        "What is the vault code word?",
+        "--temperature",
+        "0",
+        "--max-tokens",
+        "48",
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     first = doc["sources"][0]
@@ -79,16 +99,25 @@ def test_ask_with_docs_answers_from_the_document_and_cites_file_and_page(
     assert "PELICAN" in first["quote"]
     assert "PELICAN" in doc["answer"].upper()
 
-    text = run("ask", "--docs", "work", "What is the vault code word?", "--temperature", "0",
-               "--max-tokens", "48")
+    text = run(
+        "ask",
+        "--docs",
+        "work",
+        "What is the vault code word?",
+        "--temperature",
+        "0",
+        "--max-tokens",
+        "48",
+    )
     assert "Sources:" in text.stdout and "report.pdf, page 3" in text.stdout
 
 
 def test_documents_only_refuses_to_guess(tmp_path: Path) -> None:
     docs = make_docs(tmp_path / "docs")
     assert run("docs", "add", "work", str(docs)).returncode == 0
-    result = run("ask", "--docs", "work", "--docs-only", "Which planet has the most moons?",
-                 "--json")
+    result = run(
+        "ask", "--docs", "work", "--docs-only", "Which planet has the most moons?", "--json"
+    )
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     assert doc["sources"] == [] and "found nothing" in doc["answer"]
@@ -104,22 +133,29 @@ def _expected_chunks(folder: Path) -> int:
     total = 0
     for path in folder.iterdir():
         ex = loaders.load(path, "text")
-        total += len(chunk_text(ex.text, ex.pages, ex.headings, tokenizer, max_tokens=200,
-                                overlap=40))
+        total += len(
+            chunk_text(ex.text, ex.pages, ex.headings, tokenizer, max_tokens=200, overlap=40)
+        )
     return total
 
 
-def test_kill_9_during_indexing_then_sync_leaves_no_duplicates(tmp_path: Path,
-                                                               hearth_home: Path) -> None:
+def test_kill_9_during_indexing_then_sync_leaves_no_duplicates(
+    tmp_path: Path, hearth_home: Path
+) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
     for i in range(120):
         (docs / f"memo{i:03}.txt").write_text(
-            f"Memo {i}. " + " ".join(f"Order {i}-{k} ships from depot {k % 7}." for k in
-                                     range(90)), encoding="utf-8")
+            f"Memo {i}. " + " ".join(f"Order {i}-{k} ships from depot {k % 7}." for k in range(90)),
+            encoding="utf-8",
+        )
     env = dict(os.environ, HF_HUB_OFFLINE="1")
-    proc = subprocess.Popen([*HEARTH, "docs", "add", "memos", str(docs)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen(
+        [*HEARTH, "docs", "add", "memos", str(docs)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
     db = hearth_home / "data" / "documents" / "documents.sqlite"
     indexed = 0
     deadline = time.monotonic() + 180
@@ -127,8 +163,9 @@ def test_kill_9_during_indexing_then_sync_leaves_no_duplicates(tmp_path: Path,
         if db.exists():
             try:
                 with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as con:
-                    indexed = con.execute("SELECT COUNT(*) FROM documents WHERE status = "
-                                          "'indexed'").fetchone()[0]
+                    indexed = con.execute(
+                        "SELECT COUNT(*) FROM documents WHERE status = 'indexed'"
+                    ).fetchone()[0]
             except sqlite3.OperationalError:
                 indexed = 0
         if indexed >= 15:
@@ -146,15 +183,18 @@ def test_kill_9_during_indexing_then_sync_leaves_no_duplicates(tmp_path: Path,
     assert counts["chunks"] == _expected_chunks(docs)
     with sqlite3.connect(db) as con:
         ids = {r[0] for r in con.execute("SELECT id FROM chunks")}
-        dupes = con.execute("SELECT COUNT(*) FROM (SELECT document_id, seq FROM chunks GROUP "
-                            "BY document_id, seq HAVING COUNT(*) > 1)").fetchone()[0]
+        dupes = con.execute(
+            "SELECT COUNT(*) FROM (SELECT document_id, seq FROM chunks GROUP "
+            "BY document_id, seq HAVING COUNT(*) > 1)"
+        ).fetchone()[0]
     assert dupes == 0 and len(ids) == counts["chunks"]
 
     import chromadb
     from chromadb.config import Settings
 
-    client = chromadb.PersistentClient(path=str(db.parent / "vectors"),
-                                       settings=Settings(anonymized_telemetry=False))
+    client = chromadb.PersistentClient(
+        path=str(db.parent / "vectors"), settings=Settings(anonymized_telemetry=False)
+    )
     [col] = client.list_collections()
     assert {int(i) for i in col.get(include=[])["ids"]} == ids
 
@@ -168,8 +208,7 @@ def _drop_root_file_access() -> None:
             raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
 
 
-def test_unreadable_file_fails_with_permission_denied_and_the_rest_index(
-        tmp_path: Path) -> None:
+def test_unreadable_file_fails_with_permission_denied_and_the_rest_index(tmp_path: Path) -> None:
     docs = make_docs(tmp_path / "docs")
     secret = docs / "secret.txt"
     secret.write_text("nobody may read this", encoding="utf-8")

@@ -15,18 +15,21 @@ from tests.gguf_tools import with_string_metadata
 HEARTH = [sys.executable, "-m", "app.cli"]
 
 
-def hearth(home: Path, *args: str, policy: Path | None = None
-           ) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", HEARTH_HOME=str(home),
-               HEARTH_POLICY=str(policy or home / "no-policy.json"))
-    return subprocess.run([*HEARTH, *args], capture_output=True, text=True, timeout=300,
-                          env=env)
+def hearth(home: Path, *args: str, policy: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(
+        os.environ,
+        HF_HUB_OFFLINE="1",
+        HEARTH_HOME=str(home),
+        HEARTH_POLICY=str(policy or home / "no-policy.json"),
+    )
+    return subprocess.run([*HEARTH, *args], capture_output=True, text=True, timeout=300, env=env)
 
 
 def test_keygen_export_verify_import_and_policy_keys(tmp_path: Path, bundled_gguf: Path) -> None:
     office, site = tmp_path / "office", tmp_path / "site"
-    model = with_string_metadata(bundled_gguf, tmp_path / "contracts.gguf", "general.name",
-                                 "Contracts helper")
+    model = with_string_metadata(
+        bundled_gguf, tmp_path / "contracts.gguf", "general.name", "Contracts helper"
+    )
     assert hearth(office, "models", "import", str(model)).returncode == 0
 
     key_file = tmp_path / "it" / "pack.key"
@@ -47,21 +50,29 @@ def test_keygen_export_verify_import_and_policy_keys(tmp_path: Path, bundled_ggu
     verified = hearth(site, "packs", "verify", str(pack), "--trust", public, "--json")
     assert verified.returncode == 0, verified.stderr
     assert json.loads(verified.stdout)["verified"] is True
-    assert not (site / "data" / "models").exists() or \
-        not list((site / "data" / "models").glob("*.gguf")), "verify installs nothing"
+    assert not (site / "data" / "models").exists() or not list(
+        (site / "data" / "models").glob("*.gguf")
+    ), "verify installs nothing"
 
     # A policy that trusts another key: --trust is refused, and the pack is not accepted.
     policy = tmp_path / "policy.json"
-    policy.write_text(json.dumps({"reason": "Set by IT.", "settings": {
-        "models.pack_keys": ["ed25519:" + "A" * 43 + "="]}}))
+    policy.write_text(
+        json.dumps(
+            {
+                "reason": "Set by IT.",
+                "settings": {"models.pack_keys": ["ed25519:" + "A" * 43 + "="]},
+            }
+        )
+    )
     locked = hearth(site, "packs", "import", str(pack), "--trust", public, policy=policy)
     assert locked.returncode == 1 and "Your organisation decides" in locked.stderr
     refused = hearth(site, "packs", "import", str(pack), policy=policy)
     assert refused.returncode == 1 and "not signed by a trusted key" in refused.stderr
 
     # The policy that trusts IT's key: the import works without --trust.
-    policy.write_text(json.dumps({"reason": "Set by IT.", "settings": {
-        "models.pack_keys": [public]}}))
+    policy.write_text(
+        json.dumps({"reason": "Set by IT.", "settings": {"models.pack_keys": [public]}})
+    )
     imported = hearth(site, "packs", "import", str(pack), policy=policy)
     assert imported.returncode == 0, imported.stderr
     assert imported.stdout.startswith("installed contracts")

@@ -31,15 +31,27 @@ REFUSED = "policy does not allow"
 
 def policy_file(folder: Path, allowed: list[str]) -> Path:
     path = folder / "policy.json"
-    path.write_text(json.dumps({"reason": "Set by the test's IT department",
-                                "settings": {"models.allowed_sha256": allowed}}))
+    path.write_text(
+        json.dumps(
+            {
+                "reason": "Set by the test's IT department",
+                "settings": {"models.allowed_sha256": allowed},
+            }
+        )
+    )
     return path
 
 
 def hearth(policy: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, HF_HUB_OFFLINE="1", HEARTH_POLICY=str(policy))
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True,
-                          text=True, timeout=180, env=env, input=stdin)
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+        input=stdin,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -51,13 +63,16 @@ def under_policy(allowed: list[str]) -> Settings:
     return Settings.load(None, locks={"models.allowed_sha256": (allowed, "IT")})
 
 
-def test_the_cli_refuses_a_model_outside_the_list(tmp_path: Path, bundled_gguf: Path,
-                                                  bundled_sha: str) -> None:
+def test_the_cli_refuses_a_model_outside_the_list(
+    tmp_path: Path, bundled_gguf: Path, bundled_sha: str
+) -> None:
     refused = policy_file(tmp_path, [OTHER_MODEL])
-    for args in (["ask", "Hi", "--max-tokens", "2"],
-                 ["ask", "Hi", "--max-tokens", "2", "--model", str(bundled_gguf)],
-                 ["chat"],
-                 ["serve", "--port", "0"]):
+    for args in (
+        ["ask", "Hi", "--max-tokens", "2"],
+        ["ask", "Hi", "--max-tokens", "2", "--model", str(bundled_gguf)],
+        ["chat"],
+        ["serve", "--port", "0"],
+    ):
         result = hearth(refused, *args, stdin="Hi\n")
         assert result.returncode == 1, (args, result.stdout, result.stderr)
         assert REFUSED in result.stderr, (args, result.stderr)
@@ -79,11 +94,22 @@ def test_the_api_refuses_a_model_outside_the_list(allowed: bool, bundled_sha: st
     server.start()
     try:
         conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
-        body = json.dumps({"model": models.BUNDLED_CHAT.id, "max_tokens": 2,
-                           "messages": [{"role": "user", "content": "Hi"}]})
-        conn.request("POST", "/v1/chat/completions", body=body, headers={
-            "Authorization": f"Bearer {token.read_or_create(paths)}",
-            "Content-Type": "application/json"})
+        body = json.dumps(
+            {
+                "model": models.BUNDLED_CHAT.id,
+                "max_tokens": 2,
+                "messages": [{"role": "user", "content": "Hi"}],
+            }
+        )
+        conn.request(
+            "POST",
+            "/v1/chat/completions",
+            body=body,
+            headers={
+                "Authorization": f"Bearer {token.read_or_create(paths)}",
+                "Content-Type": "application/json",
+            },
+        )
         response = conn.getresponse()
         answer = json.loads(response.read())
         conn.close()
@@ -105,12 +131,14 @@ def store(tmp_path: Path) -> Iterator[ChatStore]:
 
 
 @pytest.mark.parametrize("allowed", [False, True])
-def test_a_chat_turn_refuses_a_model_outside_the_list(allowed: bool, store: ChatStore,
-                                                      bundled_sha: str) -> None:
+def test_a_chat_turn_refuses_a_model_outside_the_list(
+    allowed: bool, store: ChatStore, bundled_sha: str
+) -> None:
     paths = paths_module.resolve().ensure()
     settings = under_policy([bundled_sha if allowed else OTHER_MODEL])
-    convo = Conversations(store, ModelRuntime(admit=models.gate(settings, paths)), settings,
-                          paths, lambda: None)
+    convo = Conversations(
+        store, ModelRuntime(admit=models.gate(settings, paths)), settings, paths, lambda: None
+    )
     chat = store.create()
     try:
         if allowed:
@@ -125,7 +153,8 @@ def test_a_chat_turn_refuses_a_model_outside_the_list(allowed: bool, store: Chat
 
 
 def test_the_runtime_refuses_hand_built_parameters_outside_the_list(
-        bundled_gguf: Path, bundled_sha: str) -> None:
+    bundled_gguf: Path, bundled_sha: str
+) -> None:
     """The caller that forgets `models.load_params` is held to the policy all the same, for a
     load and for a request that names its model."""
     hand_built = LoadParams(str(bundled_gguf), context_length=512)
@@ -141,7 +170,8 @@ def test_the_runtime_refuses_hand_built_parameters_outside_the_list(
 
 
 def test_a_pack_with_a_model_outside_the_list_installs_nothing(
-        tmp_path: Path, bundled_gguf: Path) -> None:
+    tmp_path: Path, bundled_gguf: Path
+) -> None:
     from tests.gguf_tools import with_string_metadata
 
     office = paths_module.resolve({"HEARTH_HOME": str(tmp_path / "office")}).ensure()
@@ -156,6 +186,7 @@ def test_a_pack_with_a_model_outside_the_list_installs_nothing(
     with pytest.raises(ModelNotAllowed, match=REFUSED):
         list(models.import_pack(tmp_path / "pack", site, under_policy([OTHER_MODEL]), [public]))
     assert [p.name for p in site.models.glob("*.gguf")] == []
-    *_, imported = models.import_pack(tmp_path / "pack", site,
-                                      under_policy([sha256_file(model)]), [public])
+    *_, imported = models.import_pack(
+        tmp_path / "pack", site, under_policy([sha256_file(model)]), [public]
+    )
     assert isinstance(imported, models.PackImported) and len(imported.installed) == 1

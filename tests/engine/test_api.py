@@ -52,11 +52,17 @@ class Api:
         return token.read_or_create(self.paths)
 
     def client(self, key: str | None = None, **kw: Any) -> openai.OpenAI:
-        return openai.OpenAI(base_url=self.server.url, api_key=key or self.token,
-                             max_retries=0, timeout=120, **kw)
+        return openai.OpenAI(
+            base_url=self.server.url, api_key=key or self.token, max_retries=0, timeout=120, **kw
+        )
 
-    def raw(self, method: str, path: str, body: bytes | None = None,
-            headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    def raw(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, str], bytes]:
         conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=60)
         try:
             conn.request(method, path, body=body, headers=headers or {})
@@ -73,19 +79,26 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     settings = Settings.load(None)
     docs = home / "docs"
     docs.mkdir()
-    doc_files.make_pdf(docs / "security.pdf", [
-        "Quarterly report for the board. Revenue grew by nine percent in the north.",
-        f"Security. {FACT} The facilities manager keeps the record."])
-    doc_files.make_docx(docs / "policy.docx",
-                        [("Remote work", ["Employees may work remotely two days per week."])],
-                        page_break_between=False)
+    doc_files.make_pdf(
+        docs / "security.pdf",
+        [
+            "Quarterly report for the board. Revenue grew by nine percent in the north.",
+            f"Security. {FACT} The facilities manager keeps the record.",
+        ],
+    )
+    doc_files.make_docx(
+        docs / "policy.docx",
+        [("Remote work", ["Employees may work remotely two days per week."])],
+        page_break_between=False,
+    )
     library = DocumentLibrary(data_paths.data / "documents", settings)
     library.create("Office", [str(docs)])
     list(library.sync("Office"))
     runtime = ModelRuntime(admit=models.gate(settings, data_paths))
     runtime.load(models.load_params(CHAT, settings, data_paths))  # the worker starts now
-    server = ApiServer(Backend(runtime, settings, data_paths, lambda: library), settings,
-                       data_paths, port=0)
+    server = ApiServer(
+        Backend(runtime, settings, data_paths, lambda: library), settings, data_paths, port=0
+    )
     server.start()
     yield Api(server, runtime, library, data_paths, settings)
     server.stop()
@@ -105,10 +118,12 @@ def ask(text: str) -> list[dict[str, str]]:
 
 # -- chat and completions ---------------------------------------------------------------------
 
+
 def test_chat_streams_the_same_answer_it_gives_whole(client: openai.OpenAI) -> None:
     question = ask("What is the capital of France? Answer in one word.")
-    whole = client.chat.completions.create(model=CHAT, messages=question, temperature=0,
-                                           max_tokens=24)
+    whole = client.chat.completions.create(
+        model=CHAT, messages=question, temperature=0, max_tokens=24
+    )
     assert whole.object == "chat.completion" and whole.model == CHAT
     text = whole.choices[0].message.content or ""
     assert "Paris" in text
@@ -116,9 +131,16 @@ def test_chat_streams_the_same_answer_it_gives_whole(client: openai.OpenAI) -> N
     assert whole.usage is not None and whole.usage.prompt_tokens > 5
     assert whole.usage.completion_tokens > 0
 
-    chunks = list(client.chat.completions.create(
-        model=CHAT, messages=question, temperature=0, max_tokens=24, stream=True,
-        stream_options={"include_usage": True}))
+    chunks = list(
+        client.chat.completions.create(
+            model=CHAT,
+            messages=question,
+            temperature=0,
+            max_tokens=24,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     assert chunks[0].choices[0].delta.role == "assistant"
     streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert streamed == text
@@ -129,8 +151,9 @@ def test_chat_streams_the_same_answer_it_gives_whole(client: openai.OpenAI) -> N
 
 
 def test_max_tokens_ends_with_length(client: openai.OpenAI) -> None:
-    out = client.chat.completions.create(model=CHAT, messages=ask("Tell me a long story."),
-                                         max_tokens=5, temperature=0)
+    out = client.chat.completions.create(
+        model=CHAT, messages=ask("Tell me a long story."), max_tokens=5, temperature=0
+    )
     assert out.choices[0].finish_reason == "length"
     assert out.usage is not None and out.usage.completion_tokens == 5
 
@@ -142,8 +165,12 @@ def test_completions_continue_the_raw_prompt(api: Api, client: openai.OpenAI) ->
     # no chat template around it: the prompt is its own handful of tokens
     assert out.usage is not None and out.usage.prompt_tokens <= 8
     assert "Paris" in out.choices[0].text
-    streamed = "".join(c.choices[0].text for c in client.completions.create(
-        model=CHAT, prompt=prompt, max_tokens=8, temperature=0, stream=True))
+    streamed = "".join(
+        c.choices[0].text
+        for c in client.completions.create(
+            model=CHAT, prompt=prompt, max_tokens=8, temperature=0, stream=True
+        )
+    )
     assert streamed == out.choices[0].text
 
 
@@ -173,6 +200,7 @@ def test_a_prompt_longer_than_the_context_is_a_400(api: Api, client: openai.Open
 
 # -- structured output -------------------------------------------------------------------------
 
+
 class Person(pydantic.BaseModel):
     name: str = pydantic.Field(max_length=24)
     age: int = pydantic.Field(ge=0, le=150)
@@ -183,49 +211,83 @@ def test_the_clients_parse_helper_gets_the_shape_it_asked_for(client: openai.Ope
     grammar holds even the sampled answers of a 135M model to it."""
     question = ask("Bob is 42 years old. Give his name and age.")
     for seed in (1, 2, 3):
-        out = client.chat.completions.parse(model=CHAT, messages=question, response_format=Person,
-                                            temperature=0.9, seed=seed, max_tokens=120)
+        out = client.chat.completions.parse(
+            model=CHAT,
+            messages=question,
+            response_format=Person,
+            temperature=0.9,
+            seed=seed,
+            max_tokens=120,
+        )
         person = out.choices[0].message.parsed
         assert isinstance(person, Person), out.choices[0].message.content
-    greedy = client.chat.completions.parse(model=CHAT, messages=question, response_format=Person,
-                                           temperature=0, max_tokens=120)
+    greedy = client.chat.completions.parse(
+        model=CHAT, messages=question, response_format=Person, temperature=0, max_tokens=120
+    )
     assert greedy.choices[0].message.parsed == Person(name="Bob", age=42)
 
 
 def test_json_object_mode_streams_one_object(client: openai.OpenAI) -> None:
     chunks = client.chat.completions.create(
-        model=CHAT, messages=ask("List three fruits and their colours."), temperature=0,
-        max_tokens=200, stream=True, response_format={"type": "json_object"})
+        model=CHAT,
+        messages=ask("List three fruits and their colours."),
+        temperature=0,
+        max_tokens=200,
+        stream=True,
+        response_format={"type": "json_object"},
+    )
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert isinstance(json.loads(text), dict)
 
 
 def test_completions_take_llama_cpp_servers_json_schema_field(client: openai.OpenAI) -> None:
-    schema = {"type": "object", "properties": {"colour": {"enum": ["red", "green", "blue"]}},
-              "required": ["colour"], "additionalProperties": False}
-    out = client.completions.create(model=CHAT, prompt="The sky, as JSON:", max_tokens=30,
-                                    temperature=0, extra_body={"json_schema": schema})
+    schema = {
+        "type": "object",
+        "properties": {"colour": {"enum": ["red", "green", "blue"]}},
+        "required": ["colour"],
+        "additionalProperties": False,
+    }
+    out = client.completions.create(
+        model=CHAT,
+        prompt="The sky, as JSON:",
+        max_tokens=30,
+        temperature=0,
+        extra_body={"json_schema": schema},
+    )
     assert json.loads(out.choices[0].text)["colour"] in ("red", "green", "blue")
 
 
 def test_unusable_schemas_are_a_400_and_nothing_is_fetched(client: openai.OpenAI) -> None:
     def refused(fmt: dict[str, Any], model: str = CHAT, **kw: Any) -> dict[str, Any]:
         with pytest.raises(openai.BadRequestError) as err:
-            client.chat.completions.create(model=model, messages=ask("hi"), max_tokens=4,
-                                           response_format=fmt, **kw)  # type: ignore[arg-type]
+            client.chat.completions.create(
+                model=model, messages=ask("hi"), max_tokens=4, response_format=fmt, **kw
+            )  # type: ignore[arg-type]
         body: dict[str, Any] = err.value.body  # type: ignore[assignment]
         assert body["param"] == "response_format"
         return body
 
-    remote = {"type": "json_schema", "json_schema": {
-        "name": "x", "schema": {"$ref": "https://schemas.example.com/person.json"}}}
+    remote = {
+        "type": "json_schema",
+        "json_schema": {"name": "x", "schema": {"$ref": "https://schemas.example.com/person.json"}},
+    }
     assert "refers outside itself" in refused(remote)["message"]
-    assert refused({"type": "json_schema", "json_schema": {
-        "name": "x", "schema": {"type": "strnig"}}})["code"] == "invalid_json_schema"
-    # refused by llama.cpp's limits, found in the worker: still a 400, and it keeps serving
-    assert refused({"type": "json_schema", "json_schema": {
-        "name": "x", "schema": {"type": "string", "maxLength": 20000}}})["code"] \
+    assert (
+        refused(
+            {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "strnig"}}}
+        )["code"]
         == "invalid_json_schema"
+    )
+    # refused by llama.cpp's limits, found in the worker: still a 400, and it keeps serving
+    assert (
+        refused(
+            {
+                "type": "json_schema",
+                "json_schema": {"name": "x", "schema": {"type": "string", "maxLength": 20000}},
+            }
+        )["code"]
+        == "invalid_json_schema"
+    )
     refused({"type": "xml"})
     refused({"type": "json_object"}, model="docs/Office", extra_body={"documents_only": True})
     out = client.chat.completions.create(model=CHAT, messages=ask("Hi"), max_tokens=4)
@@ -234,8 +296,10 @@ def test_unusable_schemas_are_a_400_and_nothing_is_fetched(client: openai.OpenAI
 
 # -- embeddings ------------------------------------------------------------------------------
 
+
 def test_embeddings_match_the_bundled_embedder_in_both_encodings(
-        api: Api, client: openai.OpenAI) -> None:
+    api: Api, client: openai.OpenAI
+) -> None:
     texts = ["A cat sat on the mat.", "A kitten rested on the rug.", "Stock markets fell."]
     default = client.embeddings.create(model=EMBED, input=texts)  # the client asks for base64
     floats = client.embeddings.create(model=EMBED, input=texts, encoding_format="float")
@@ -260,10 +324,14 @@ def test_embedding_input_the_model_would_cut_is_refused(client: openai.OpenAI) -
 
 # -- collections -------------------------------------------------------------------------------
 
+
 def test_a_collection_answers_with_its_sources(client: openai.OpenAI) -> None:
     out = client.chat.completions.create(
-        model="docs/Office", messages=ask("What is the vault code word?"), temperature=0,
-        max_tokens=60)
+        model="docs/Office",
+        messages=ask("What is the vault code word?"),
+        temperature=0,
+        max_tokens=60,
+    )
     extra = out.model_extra or {}
     sources = extra["sources"]
     assert sources, "the answer must carry its sources"
@@ -272,21 +340,32 @@ def test_a_collection_answers_with_its_sources(client: openai.OpenAI) -> None:
     assert "PELICAN" in top["quote"]
     assert top["n"] == 1 and top["similarity"] > 0.3
 
-    chunks = list(client.chat.completions.create(
-        model="docs/Office", messages=ask("What is the vault code word?"), temperature=0,
-        max_tokens=60, stream=True))
+    chunks = list(
+        client.chat.completions.create(
+            model="docs/Office",
+            messages=ask("What is the vault code word?"),
+            temperature=0,
+            max_tokens=60,
+            stream=True,
+        )
+    )
     with_sources = [c for c in chunks if (c.model_extra or {}).get("sources")]
     assert len(with_sources) == 1 and chunks.index(with_sources[0]) <= 1
     assert (with_sources[0].model_extra or {})["sources"] == sources
-    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == \
-        out.choices[0].message.content
+    assert (
+        "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        == out.choices[0].message.content
+    )
 
 
-def test_collections_also_by_extension_field_and_listed_as_models(
-        client: openai.OpenAI) -> None:
+def test_collections_also_by_extension_field_and_listed_as_models(client: openai.OpenAI) -> None:
     out = client.chat.completions.create(
-        model=CHAT, messages=ask("How many days may employees work remotely?"),
-        temperature=0, max_tokens=40, extra_body={"collections": ["Office"]})
+        model=CHAT,
+        messages=ask("How many days may employees work remotely?"),
+        temperature=0,
+        max_tokens=40,
+        extra_body={"collections": ["Office"]},
+    )
     assert any(s["file"] == "policy.docx" for s in (out.model_extra or {})["sources"])
     ids = {m.id: m for m in client.models.list()}
     assert {CHAT, EMBED, "docs/Office"} <= set(ids)
@@ -299,14 +378,17 @@ def test_collections_also_by_extension_field_and_listed_as_models(
 
 def test_documents_only_says_so_instead_of_guessing(client: openai.OpenAI) -> None:
     out = client.chat.completions.create(
-        model="docs/Office", messages=ask("Which football club won the 1998 cup final?"),
-        extra_body={"documents_only": True})
+        model="docs/Office",
+        messages=ask("Which football club won the 1998 cup final?"),
+        extra_body={"documents_only": True},
+    )
     assert (out.model_extra or {})["sources"] == []
     assert "found nothing" in (out.choices[0].message.content or "")
     assert out.usage is not None and out.usage.completion_tokens == 0
 
 
 # -- authentication, browsers, limits ----------------------------------------------------------
+
 
 def test_a_missing_or_wrong_token_gets_401(api: Api) -> None:
     for key in ("wrong", "hearth-" + "x" * 43):
@@ -320,8 +402,12 @@ def test_a_missing_or_wrong_token_gets_401(api: Api) -> None:
     # Refused before its body is read, and the connection still serves the next request:
     # the body was not taken for one.
     conn = http.client.HTTPConnection("127.0.0.1", api.server.port, timeout=60)
-    conn.request("POST", "/v1/chat/completions", json.dumps(
-        {"model": CHAT, "messages": ask("hi")}).encode(), {"Content-Type": "application/json"})
+    conn.request(
+        "POST",
+        "/v1/chat/completions",
+        json.dumps({"model": CHAT, "messages": ask("hi")}).encode(),
+        {"Content-Type": "application/json"},
+    )
     first = conn.getresponse()
     first.read()
     conn.request("GET", "/v1/models", headers={"Authorization": f"Bearer {api.token}"})
@@ -347,26 +433,32 @@ def test_a_rotated_token_stops_working_at_once(api: Api) -> None:
 
 def test_web_pages_and_rebound_host_names_are_refused(api: Api) -> None:
     auth = {"Authorization": f"Bearer {api.token}"}
-    status, headers, _ = api.raw("GET", "/v1/models",
-                                 headers={**auth, "Origin": "https://evil.example"})
+    status, headers, _ = api.raw(
+        "GET", "/v1/models", headers={**auth, "Origin": "https://evil.example"}
+    )
     assert status == 403 and "Access-Control-Allow-Origin" not in headers
-    status, _, _ = api.raw("OPTIONS", "/v1/chat/completions",
-                           headers={"Origin": "https://evil.example",
-                                    "Access-Control-Request-Method": "POST"})
+    status, _, _ = api.raw(
+        "OPTIONS",
+        "/v1/chat/completions",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+    )
     assert status == 403
     # DNS rebinding: a page on evil.example whose name now points at 127.0.0.1
     status, _, _ = api.raw("GET", "/v1/models", headers={**auth, "Host": "evil.example:80"})
     assert status == 403
     api.settings.set("api.cors_origins", ["http://localhost:3000"])
     try:
-        status, headers, _ = api.raw("OPTIONS", "/v1/chat/completions",
-                                     headers={"Origin": "http://localhost:3000",
-                                              "Access-Control-Request-Method": "POST"})
+        status, headers, _ = api.raw(
+            "OPTIONS",
+            "/v1/chat/completions",
+            headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST"},
+        )
         assert status == 204
         assert headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
         assert "Authorization" in headers["Access-Control-Allow-Headers"]
-        status, headers, _ = api.raw("GET", "/v1/models",
-                                     headers={**auth, "Origin": "http://localhost:3000"})
+        status, headers, _ = api.raw(
+            "GET", "/v1/models", headers={**auth, "Origin": "http://localhost:3000"}
+        )
         assert status == 200
         assert headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
     finally:
@@ -412,6 +504,7 @@ def test_a_non_loopback_bind_needs_the_machine_policy(api: Api) -> None:
 
 # -- one model, a queue ----------------------------------------------------------------------------
 
+
 def test_concurrent_requests_queue_for_one_model_and_all_complete(api: Api) -> None:
     results: dict[int, str] = {}
     failures: list[BaseException] = []
@@ -419,20 +512,26 @@ def test_concurrent_requests_queue_for_one_model_and_all_complete(api: Api) -> N
 
     def one(i: int) -> None:
         try:
-            kw: dict[str, Any] = {"model": CHAT, "messages": ask(f"Say the number {i}."),
-                                  "max_tokens": 16, "temperature": 0}
+            kw: dict[str, Any] = {
+                "model": CHAT,
+                "messages": ask(f"Say the number {i}."),
+                "max_tokens": 16,
+                "temperature": 0,
+            }
             if i % 2:
-                results[i] = "".join(c.choices[0].delta.content or "" for c in
-                                     clients[i].chat.completions.create(stream=True, **kw)
-                                     if c.choices)
+                results[i] = "".join(
+                    c.choices[0].delta.content or ""
+                    for c in clients[i].chat.completions.create(stream=True, **kw)
+                    if c.choices
+                )
             else:
-                results[i] = clients[i].chat.completions.create(**kw).choices[0].message \
-                    .content or ""
+                results[i] = (
+                    clients[i].chat.completions.create(**kw).choices[0].message.content or ""
+                )
         except BaseException as exc:  # reported below
             failures.append(exc)
 
-    threads = [threading.Thread(target=one, args=(i,), name=f"hearth-test-{i}")
-               for i in range(6)]
+    threads = [threading.Thread(target=one, args=(i,), name=f"hearth-test-{i}") for i in range(6)]
     for t in threads:
         t.start()
     for t in threads:
@@ -441,8 +540,11 @@ def test_concurrent_requests_queue_for_one_model_and_all_complete(api: Api) -> N
         c.close()
     assert not failures, failures
     assert sorted(results) == list(range(6)) and all(results.values())
-    workers = [p for p in psutil.Process().children(recursive=True)
-               if "engine.runtime.worker" in " ".join(p.cmdline())]
+    workers = [
+        p
+        for p in psutil.Process().children(recursive=True)
+        if "engine.runtime.worker" in " ".join(p.cmdline())
+    ]
     assert len(workers) == 1, "one model worker, however many requests"
 
 
@@ -487,11 +589,22 @@ def test_the_queue_is_first_come_first_served_and_bounded() -> None:
 
 
 def test_a_client_that_leaves_mid_answer_stops_it(api: Api) -> None:
-    body = json.dumps({"model": CHAT, "messages": ask("Write a very long essay about rivers."),
-                       "max_tokens": 2000, "stream": True, "temperature": 0.7}).encode()
+    body = json.dumps(
+        {
+            "model": CHAT,
+            "messages": ask("Write a very long essay about rivers."),
+            "max_tokens": 2000,
+            "stream": True,
+            "temperature": 0.7,
+        }
+    ).encode()
     conn = http.client.HTTPConnection("127.0.0.1", api.server.port, timeout=60)
-    conn.request("POST", "/v1/chat/completions", body=body, headers={
-        "Authorization": f"Bearer {api.token}", "Content-Type": "application/json"})
+    conn.request(
+        "POST",
+        "/v1/chat/completions",
+        body=body,
+        headers={"Authorization": f"Bearer {api.token}", "Content-Type": "application/json"},
+    )
     resp = conn.getresponse()
     assert resp.status == 200
     resp.fp.readline()  # the first chunk is on its way
@@ -506,8 +619,9 @@ def test_a_client_that_leaves_mid_answer_stops_it(api: Api) -> None:
     # land just after the next answer.
     deadline = time.monotonic() + 10
     while not any(e["status"] == 499 for e in AuditLog(api.paths.logs).read()):
-        assert time.monotonic() < deadline, \
+        assert time.monotonic() < deadline, (
             "the abandoned stream is recorded as the client having left"
+        )
         time.sleep(0.05)
 
 
@@ -520,8 +634,7 @@ def test_the_audit_log_records_requests_but_never_content(api: Api) -> None:
         assert log.read()[-1]["path"] == "/v1/chat/completions"
         c.embeddings.create(model=EMBED, input=f"embed {secret}")
         assert log.read()[-1]["path"] == "/v1/embeddings"
-        list(c.completions.create(model=CHAT, prompt=f"{secret} means", max_tokens=4,
-                                  stream=True))
+        list(c.completions.create(model=CHAT, prompt=f"{secret} means", max_tokens=4, stream=True))
         assert log.read()[-1]["path"] == "/v1/completions"
     raw = (api.paths.logs / "api-audit.jsonl").read_text(encoding="utf-8")
     assert secret not in raw and "ZEBRA" not in raw
@@ -533,16 +646,14 @@ def test_the_audit_log_records_requests_but_never_content(api: Api) -> None:
     assert any(not e["authorized"] and e["status"] == 401 for e in entries)
 
 
-def test_the_runtime_answers_with_the_model_the_caller_named(
-        api: Api, bundled_gguf: Path) -> None:
+def test_the_runtime_answers_with_the_model_the_caller_named(api: Api, bundled_gguf: Path) -> None:
     """The window and the API share one runtime: a request names its model, and the runtime
     loads it in the same turn if another caller loaded something else meanwhile."""
     from engine.runtime import ChatMessage, ChatRequest, Done, LoadParams
 
     small = LoadParams(model_path=str(bundled_gguf), context_length=512)
     api.runtime.load(LoadParams(model_path=str(bundled_gguf), context_length=1024))
-    events = list(api.runtime.stream_chat(
-        ChatRequest((ChatMessage("user", "Hi"),)), model=small))
+    events = list(api.runtime.stream_chat(ChatRequest((ChatMessage("user", "Hi"),)), model=small))
     assert isinstance(events[-1], Done)
     loaded = api.runtime.loaded
     assert loaded is not None and loaded.params == small

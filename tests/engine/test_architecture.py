@@ -20,8 +20,9 @@ def test_engine_source_has_no_forbidden_imports() -> None:
                 names = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 names = [node.module]
-            offenders += [f"{file.relative_to(ROOT)}: {n}" for n in names
-                          if n.split(".")[0] in FORBIDDEN]
+            offenders += [
+                f"{file.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] in FORBIDDEN
+            ]
     assert not offenders
 
 
@@ -41,8 +42,9 @@ print('imported', len([m for m in sys.modules if m.startswith('engine')]))
 
 
 def test_every_engine_module_imports_without_pyside6() -> None:
-    result = subprocess.run([sys.executable, "-c", BLOCK_QT], cwd=ROOT, capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", BLOCK_QT], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert "imported" in result.stdout
 
@@ -137,7 +139,9 @@ def test_the_circle_finder_finds_circles_in_functions_and_through_packages(tmp_p
     assert import_circles(tmp_path, "demo") == [["demo.a", "demo.b"]]
     (pkg / "sub" / "inner.py").write_text("import demo.c\n")
     assert sorted(import_circles(tmp_path, "demo")) == [
-        ["demo.a", "demo.b"], ["demo.c", "demo.sub", "demo.sub.inner"]]
+        ["demo.a", "demo.b"],
+        ["demo.c", "demo.sub", "demo.sub.inner"],
+    ]
 
 
 def test_the_engine_has_no_import_circle() -> None:
@@ -161,6 +165,9 @@ def test_only_engine_models_itself_reaches_past_its_face() -> None:
                     names = [a.name for a in node.names]
                 elif isinstance(node, ast.ImportFrom) and node.module:
                     names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
-                offenders += [f"{file.relative_to(ROOT)}: {n}" for n in names
-                              if n in known and n != "engine.models"]
+                offenders += [
+                    f"{file.relative_to(ROOT)}: {n}"
+                    for n in names
+                    if n in known and n != "engine.models"
+                ]
     assert not offenders

@@ -28,20 +28,32 @@ def test_shipped_catalog_validates_against_its_schema() -> None:
     sizes = sorted(m.parameters for m in chat)
     assert sizes[0] < 200e6 and 13e9 < sizes[-1] < 15.5e9  # from 135M to 14B
     families = {m.family for m in chat}
-    assert {"Llama 3.2", "Llama 3.1", "Qwen2.5", "Qwen3", "Mistral", "Gemma 2", "Phi",
-            "DeepSeek-R1", "SmolLM2"} <= families
+    assert {
+        "Llama 3.2",
+        "Llama 3.1",
+        "Qwen2.5",
+        "Qwen3",
+        "Mistral",
+        "Gemma 2",
+        "Phi",
+        "DeepSeek-R1",
+        "SmolLM2",
+    } <= families
     assert len({m.quantization for m in chat}) >= 4
 
 
-@pytest.mark.parametrize("breakage", [
-    lambda d: d["models"][0].pop("sha256"),
-    lambda d: d["models"][0].__setitem__("sha256", "abc"),
-    lambda d: d["models"][0].__setitem__("tags", ["chat", "vision"]),
-    lambda d: d["models"][0].__setitem__("revision", "main"),  # pinned but not a commit
-    lambda d: d["models"].append(copy.deepcopy(d["models"][0])),  # duplicate id
-    lambda d: d["models"][0]["license"].pop("url"),
-    lambda d: d["models"][0].__setitem__("file", "../escape.gguf"),
-])
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        lambda d: d["models"][0].pop("sha256"),
+        lambda d: d["models"][0].__setitem__("sha256", "abc"),
+        lambda d: d["models"][0].__setitem__("tags", ["chat", "vision"]),
+        lambda d: d["models"][0].__setitem__("revision", "main"),  # pinned but not a commit
+        lambda d: d["models"].append(copy.deepcopy(d["models"][0])),  # duplicate id
+        lambda d: d["models"][0]["license"].pop("url"),
+        lambda d: d["models"][0].__setitem__("file", "../escape.gguf"),
+    ],
+)
 def test_a_broken_catalog_is_rejected(breakage, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     document = raw()
     breakage(document)
@@ -70,7 +82,11 @@ def test_bundled_entries_carry_the_real_sha256_and_size() -> None:
     info = gguf.inspect(path)
     a = chat.architecture
     assert (a.layers, a.heads, a.kv_heads, a.embedding_length) == (
-        info.block_count, info.head_count, info.head_count_kv, info.embedding_length)
+        info.block_count,
+        info.head_count,
+        info.head_count_kv,
+        info.embedding_length,
+    )
     assert chat.quantization == info.quantization and chat.context_length == info.context_length
     embedder = next(m for m in cat.models if m.bundled_as == bundled.EMBEDDER.id)
     weights = bundled.EMBEDDER.path() / "model.safetensors"
@@ -82,8 +98,10 @@ def test_search_matches_every_word() -> None:
     cat = catalog.load()
     assert {m.id for m in cat.search("qwen2.5 7b")} == {"qwen2.5-7b-instruct-q4_k_m"}
     assert len(cat.search("qwen 7b")) == 3  # the R1 distills are Qwen-based too
-    assert all("reasoning" in m.tags or "reasoning" in m.description.lower()
-               for m in cat.search("reasoning"))
+    assert all(
+        "reasoning" in m.tags or "reasoning" in m.description.lower()
+        for m in cat.search("reasoning")
+    )
     assert cat.search("no such model anywhere") == []
     with pytest.raises(CatalogError, match="no model called"):
         cat.get("nope")

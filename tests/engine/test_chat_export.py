@@ -11,8 +11,14 @@ from engine import chat_export
 from engine.chats import ChatStore
 from engine.errors import HearthError
 
-SOURCE = {"n": 1, "path": "/docs/lease.pdf", "file": "lease.pdf", "page": 3,
-          "quote": "The tenant pays rent monthly.", "similarity": 0.8}
+SOURCE = {
+    "n": 1,
+    "path": "/docs/lease.pdf",
+    "file": "lease.pdf",
+    "page": 3,
+    "quote": "The tenant pays rent monthly.",
+    "similarity": 0.8,
+}
 
 
 @pytest.fixture

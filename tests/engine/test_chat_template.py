@@ -27,9 +27,11 @@ HOSTILE = {
     "globals_via_cycler": "{{ cycler.__init__.__globals__.os.popen('touch {marker}').read() }}",
     "subclasses_popen": (
         "{% for c in ''.__class__.__mro__[1].__subclasses__() %}"
-        "{% if c.__name__ == 'Popen' %}{{ c(['touch', '{marker}']) }}{% endif %}{% endfor %}"),
-    "builtins_open":
-        "{{ self.__init__.__globals__.__builtins__.open('{marker}', 'w').write('x') }}",
+        "{% if c.__name__ == 'Popen' %}{{ c(['touch', '{marker}']) }}{% endif %}{% endfor %}"
+    ),
+    "builtins_open": (
+        "{{ self.__init__.__globals__.__builtins__.open('{marker}', 'w').write('x') }}"
+    ),
     "format_escape": "{{ '{0.__class__.__init__.__globals__}'.format(messages) }}",
     "attr_filter": "{{ (messages|attr('__class__')|attr('__mro__'))[1]|attr('__subclasses__')() }}",
 }
@@ -52,13 +54,15 @@ def test_missing_template_falls_back_to_chatml_with_a_notice() -> None:
 
 
 @pytest.fixture(scope="module")
-def hostile_model(bundled_gguf: Path,
-                  tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def hostile_model(
+    bundled_gguf: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("hostile")
     marker = folder / "escaped"
     template = HOSTILE["globals_via_cycler"].replace("{marker}", str(marker))
-    model = with_string_metadata(bundled_gguf, folder / "hostile.gguf",
-                                 "tokenizer.chat_template", template)
+    model = with_string_metadata(
+        bundled_gguf, folder / "hostile.gguf", "tokenizer.chat_template", template
+    )
     return model, marker
 
 
@@ -66,9 +70,15 @@ def test_model_with_hostile_template_answers_safely(hostile_model: tuple[Path, P
     model, marker = hostile_model
     with new_runtime() as rt:
         rt.load(LoadParams(str(model)))
-        events = list(rt.stream_chat(ChatRequest(
-            (ChatMessage("user", "What is the capital of France?"),),
-            SamplingParams(temperature=0, max_tokens=32), "You are a helpful assistant.")))
+        events = list(
+            rt.stream_chat(
+                ChatRequest(
+                    (ChatMessage("user", "What is the capital of France?"),),
+                    SamplingParams(temperature=0, max_tokens=32),
+                    "You are a helpful assistant.",
+                )
+            )
+        )
     assert not marker.exists()
     notices = [e.message for e in events if isinstance(e, Notice)]
     assert notices and "could not be used" in notices[0]
@@ -77,11 +87,17 @@ def test_model_with_hostile_template_answers_safely(hostile_model: tuple[Path, P
 
 
 def test_model_without_template_warns_and_answers(bundled_gguf: Path, tmp_path: Path) -> None:
-    model = with_string_metadata(bundled_gguf, tmp_path / "no-template.gguf",
-                                 "tokenizer.chat_template", None)
+    model = with_string_metadata(
+        bundled_gguf, tmp_path / "no-template.gguf", "tokenizer.chat_template", None
+    )
     with new_runtime() as rt:
         rt.load(LoadParams(str(model)))
-        events = list(rt.stream_chat(ChatRequest(
-            (ChatMessage("user", "Hello"),), SamplingParams(temperature=0, max_tokens=8))))
+        events = list(
+            rt.stream_chat(
+                ChatRequest(
+                    (ChatMessage("user", "Hello"),), SamplingParams(temperature=0, max_tokens=8)
+                )
+            )
+        )
     assert any(isinstance(e, Notice) and "no chat template" in e.message for e in events)
     assert isinstance(events[-1], Done)

@@ -40,12 +40,21 @@ def test_rename_configure_delete_cascade(store) -> None:
     assert store.rename(chat.id, "  My   chat ").title == "My chat"
     with pytest.raises(Exception, match="needs a name"):
         store.rename(chat.id, "   ")
-    changed = store.configure(chat.id, model="qwen", system_prompt="Be brief.",
-                              sampling={"temperature": 0.1}, collections=["work"],
-                              documents_only=True)
-    assert (changed.model, changed.system_prompt, changed.sampling, changed.collections,
-            changed.documents_only) == ("qwen", "Be brief.", {"temperature": 0.1}, ("work",),
-                                        True)
+    changed = store.configure(
+        chat.id,
+        model="qwen",
+        system_prompt="Be brief.",
+        sampling={"temperature": 0.1},
+        collections=["work"],
+        documents_only=True,
+    )
+    assert (
+        changed.model,
+        changed.system_prompt,
+        changed.sampling,
+        changed.collections,
+        changed.documents_only,
+    ) == ("qwen", "Be brief.", {"temperature": 0.1}, ("work",), True)
     store.delete(chat.id)
     with pytest.raises(ChatNotFound):
         store.chat(chat.id)
@@ -55,8 +64,10 @@ def test_rename_configure_delete_cascade(store) -> None:
 
 def test_delete_from_truncates_the_rest_of_the_chat(store) -> None:
     chat = store.create()
-    ids = [store.add_message(chat.id, role, text).id for role, text in
-           [("user", "1"), ("assistant", "2"), ("user", "3"), ("assistant", "4")]]
+    ids = [
+        store.add_message(chat.id, role, text).id
+        for role, text in [("user", "1"), ("assistant", "2"), ("user", "3"), ("assistant", "4")]
+    ]
     store.delete_from(ids[2])
     assert [m.content for m in store.messages(chat.id)] == ["1", "2"]
     assert store.add_message(chat.id, "user", "3b").seq == 3
@@ -73,7 +84,9 @@ def test_reopen_marks_an_unfinished_answer_interrupted_and_keeps_it(tmp_path: Pa
     second = ChatStore(path)
     msgs = second.messages(chat.id)
     assert [(m.role, m.content, m.status) for m in msgs] == [
-        ("user", "Tell me a story", "done"), ("assistant", "Once upon a", "interrupted")]
+        ("user", "Tell me a story", "done"),
+        ("assistant", "Once upon a", "interrupted"),
+    ]
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert [r[0] for r in db.execute("SELECT name FROM migrations")] == ["001_initial"]
@@ -88,8 +101,10 @@ def test_a_newer_migration_backs_up_the_store_first(tmp_path: Path, monkeypatch)
     s = ChatStore(path)
     s.add_message(s.create().id, "user", "keep me")
     s.close()
-    added = (*chats.MIGRATIONS,
-             ("002_test", "ALTER TABLE chats ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;"))
+    added = (
+        *chats.MIGRATIONS,
+        ("002_test", "ALTER TABLE chats ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;"),
+    )
     monkeypatch.setattr(chats, "MIGRATIONS", added)
     s = ChatStore(path)
     s.close()
@@ -137,8 +152,9 @@ def test_retention_deletes_chats_untouched_for_longer(tmp_path) -> None:
     old = store.create(title="Old case")
     store.add_message(old.id, "user", "FORGOTTEN-DETAIL")
     recent = store.create(title="Recent")
-    store._db.execute("UPDATE chats SET updated=? WHERE id=?",
-                      (time_module.time() - 31 * 86400, old.id))
+    store._db.execute(
+        "UPDATE chats SET updated=? WHERE id=?", (time_module.time() - 31 * 86400, old.id)
+    )
     assert store.delete_older_than(30) == 1
     assert [c.title for c in store.chats()] == ["Recent"] and recent.id
     store.close()
@@ -149,9 +165,37 @@ def test_retention_deletes_chats_untouched_for_longer(tmp_path) -> None:
 
 # -- search ------------------------------------------------------------------------------------
 
-HOSTILE = ['"', "'", '""', "*", "lens*", "NEAR", "NEAR(a b)", "-", "-lens", "a OR b", "a AND",
-           "title:x", "^", "(", ")", "[x]", "{", "\\", "\\%", "%_%", "_", "?", ";", "--",
-           "'; DROP TABLE chats; --", "\u200b", "🔥", "東京", "é"]
+HOSTILE = [
+    '"',
+    "'",
+    '""',
+    "*",
+    "lens*",
+    "NEAR",
+    "NEAR(a b)",
+    "-",
+    "-lens",
+    "a OR b",
+    "a AND",
+    "title:x",
+    "^",
+    "(",
+    ")",
+    "[x]",
+    "{",
+    "\\",
+    "\\%",
+    "%_%",
+    "_",
+    "?",
+    ";",
+    "--",
+    "'; DROP TABLE chats; --",
+    "\u200b",
+    "🔥",
+    "東京",
+    "é",
+]
 
 
 @pytest.fixture
@@ -159,10 +203,11 @@ def corpus(store) -> dict[str, int]:
     """One chat holding every hostile string, and three whose text the other tests look for."""
     ids = {}
     for title, text in [
-            ("Everything", " | ".join(HOSTILE)),
-            ("Quotes", 'She said "lens*" -- then NEAR(a b) and a OR b; title:x ^ (y) [x] {'),
-            ("Paths", "C:\\temp\\% and 100% _under_score? 'single'"),
-            ("Unicode", "Café in 東京 🔥 with a zero\u200bwidth space, é")]:
+        ("Everything", " | ".join(HOSTILE)),
+        ("Quotes", 'She said "lens*" -- then NEAR(a b) and a OR b; title:x ^ (y) [x] {'),
+        ("Paths", "C:\\temp\\% and 100% _under_score? 'single'"),
+        ("Unicode", "Café in 東京 🔥 with a zero\u200bwidth space, é"),
+    ]:
         chat = store.create(title=title)
         store.add_message(chat.id, "user", text)
         ids[title] = chat.id
@@ -178,9 +223,12 @@ def test_search_takes_any_text_literally_and_never_raises(store, corpus, query) 
     """Whatever the user types is a literal substring: no wildcard, operator or quote in it
     widens or breaks the match, and none raises."""
     needle = ascii_lower(query.strip())
-    expected = {cid for cid in corpus.values()
-                if needle in ascii_lower(store.chat(cid).title)
-                or any(needle in ascii_lower(m.content) for m in store.messages(cid))}
+    expected = {
+        cid
+        for cid in corpus.values()
+        if needle in ascii_lower(store.chat(cid).title)
+        or any(needle in ascii_lower(m.content) for m in store.messages(cid))
+    }
     found = {c.id for c in store.chats(query)}
     assert corpus["Everything"] in found and found == expected
     assert store.titles(query) == [(c.id, c.title) for c in store.chats(query)]
@@ -189,7 +237,7 @@ def test_search_takes_any_text_literally_and_never_raises(store, corpus, query) 
 
 
 def test_search_matches_substrings_ignoring_the_case_of_ascii_letters(store, corpus) -> None:
-    assert [c.title for c in store.chats("ENS*\" --")] == ["Quotes"]  # mid-word, any case
+    assert [c.title for c in store.chats('ENS*" --')] == ["Quotes"]  # mid-word, any case
     assert [c.title for c in store.chats("  A or B;  ")] == ["Quotes"]  # trimmed
     assert [c.title for c in store.chats("CAFÉ")] == []  # as before: LIKE folds A-Z only
     assert [c.title for c in store.chats("café in 東京 🔥")] == ["Unicode"]
@@ -237,8 +285,11 @@ def test_a_search_is_not_held_up_by_a_write_in_progress(store) -> None:
     with store._tx() as db:  # a writer holds the store (as an answer being saved does)
         db.execute("UPDATE messages SET content='uncommitted beacon'")
         searcher = threading.Thread(
-            target=lambda: found.append([c.title for c in store.chats("lighthouse")] +
-                                        [c.title for c in store.chats("beacon")]))
+            target=lambda: found.append(
+                [c.title for c in store.chats("lighthouse")]
+                + [c.title for c in store.chats("beacon")]
+            )
+        )
         searcher.start()
         searcher.join(5)
         assert not searcher.is_alive()
@@ -283,8 +334,10 @@ def test_a_history_written_before_this_version_is_searched_as_it_is(tmp_path: Pa
     raw.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied REAL NOT NULL)")
     raw.execute("INSERT INTO migrations VALUES ('001_initial', 0)")
     raw.execute("INSERT INTO chats (title, created, updated) VALUES ('Old chat', 1, 1)")
-    raw.execute("INSERT INTO messages (chat_id, seq, role, content, status, created) "
-                "VALUES (1, 1, 'user', 'Where is the lighthouse?', 'done', 1)")
+    raw.execute(
+        "INSERT INTO messages (chat_id, seq, role, content, status, created) "
+        "VALUES (1, 1, 'user', 'Where is the lighthouse?', 'done', 1)"
+    )
     raw.commit()
     raw.close()
     store = ChatStore(path)

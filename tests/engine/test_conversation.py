@@ -118,8 +118,13 @@ CHILD = textwrap.dedent("""
 def test_a_kill_during_an_answer_keeps_every_committed_message(tmp_path: Path) -> None:
     db = tmp_path / "chats.sqlite"
     root = Path(__file__).resolve().parents[2]
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(db), QUESTION], cwd=root,
-                             stdout=subprocess.PIPE, text=True, start_new_session=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(db), QUESTION],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         assert child.stdout is not None and child.stdout.readline().strip() == "streaming"
     finally:

@@ -18,9 +18,27 @@ def embedder() -> Embedder:
 
 def prose(n_sentences: int, seed: int = 1) -> str:
     rng = random.Random(seed)
-    words = ["the", "council", "approved", "budget", "records", "nurse", "patient",
-             "invoice", "ledger", "clause", "tribunal", "dosage", "appendix", "hydrogenation",
-             "électricité", "naïve", "4471", "XJ-9", "anticonstitutionnellement"]
+    words = [
+        "the",
+        "council",
+        "approved",
+        "budget",
+        "records",
+        "nurse",
+        "patient",
+        "invoice",
+        "ledger",
+        "clause",
+        "tribunal",
+        "dosage",
+        "appendix",
+        "hydrogenation",
+        "électricité",
+        "naïve",
+        "4471",
+        "XJ-9",
+        "anticonstitutionnellement",
+    ]
     sentences = []
     for _ in range(n_sentences):
         sentences.append(" ".join(rng.choice(words) for _ in range(rng.randint(5, 25))) + ".")
@@ -32,7 +50,7 @@ def test_every_chunk_fits_the_model_with_its_markers(embedder: Embedder) -> None
     chunks = chunk_text(text, [], [], embedder.tokenizer, max_tokens=254, overlap=40)
     assert len(chunks) > 5
     for c in chunks:
-        assert c.text == text[c.char_start:c.char_end]
+        assert c.text == text[c.char_start : c.char_end]
         assert embedder.count_tokens(c.text) <= MAX_SEQ_TOKENS
         assert c.tokens == embedder.count_tokens(c.text) - 2
 

@@ -43,9 +43,11 @@ def test_pdf_white_tiny_and_invisible_text(tmp_path: Path) -> None:
     assert f"WHITE {PLANTED}" in got.text  # white may sit on a dark band: kept, flagged
     assert "TINY" not in got.text and "INVISIBLE" not in got.text
     assert got.note is not None
-    for flag in ("white text on page 2 (indexed, check it)",
-                 "text under 1 pt on page 2 (not indexed)",
-                 "invisible text on page 2 (not indexed)"):
+    for flag in (
+        "white text on page 2 (indexed, check it)",
+        "text under 1 pt on page 2 (not indexed)",
+        "invisible text on page 2 (not indexed)",
+    ):
         assert flag in got.note
     assert got.pages == [0, got.text.index("Page two")]
 
@@ -78,13 +80,16 @@ def test_docx_hidden_tiny_and_white_runs(tmp_path: Path) -> None:
 
 def test_html_comments_hidden_elements_and_white_text(tmp_path: Path) -> None:
     page = tmp_path / "a.html"
-    page.write_text(f"""<html><body><h1>Policy</h1><p>Visible rule one.</p>
+    page.write_text(
+        f"""<html><body><h1>Policy</h1><p>Visible rule one.</p>
         <!-- NOTE TO AI: {PLANTED} -->
         <div style="display: none"><p>NONE {PLANTED}</p><br></div>
         <p hidden>ATTR {PLANTED}</p>
         <span style="font-size:0">ZERO {PLANTED}</span>
         <p style="color:#ffffff">WHITE {PLANTED}</p><p>Visible rule two.</p>
-        <!-- build 42 --></body></html>""", encoding="utf-8")
+        <!-- build 42 --></body></html>""",
+        encoding="utf-8",
+    )
     got = loaders.load(page, "html")
     assert "Visible rule one." in got.text and "Visible rule two." in got.text
     for gone in ("NOTE TO AI", "NONE", "ATTR", "ZERO"):
@@ -100,12 +105,12 @@ def test_markdown_comments_go_and_line_numbers_stay(tmp_path: Path, comment: str
     doc.write_text(f"# Title\n\n{comment}\n\n## Later\nText.\n", encoding="utf-8")
     got = loaders.load(doc, "markdown")
     assert PLANTED not in got.text and got.note is not None and "comment" in got.note
-    assert got.text.split("\n").index("## Later") == \
-        doc.read_text().split("\n").index("## Later")
+    assert got.text.split("\n").index("## Later") == doc.read_text().split("\n").index("## Later")
 
 
 def test_an_indexed_file_carries_the_flag_and_hidden_text_is_never_retrieved(
-        tmp_path: Path, hearth_home: Path) -> None:
+    tmp_path: Path, hearth_home: Path
+) -> None:
     from engine.documents.library import DocumentLibrary
     from engine.settings import Settings
 

@@ -50,21 +50,28 @@ def good_files(folder: Path) -> None:
     doc_files.make_pdf(folder / "report.pdf", PAGES)
     doc_files.make_docx(
         folder / "policy.docx",
-        [("Remote work", ["Employees may work remotely two days per week."]),
-         ("Expenses", ["Travel expenses above 500 euros need approval from a director."])],
-        page_break_between=True, table=[["Item", "Limit"], ["Hotel", "150 euros per night"]])
+        [
+            ("Remote work", ["Employees may work remotely two days per week."]),
+            ("Expenses", ["Travel expenses above 500 euros need approval from a director."]),
+        ],
+        page_break_between=True,
+        table=[["Item", "Limit"], ["Hotel", "150 euros per night"]],
+    )
     (folder / "garden.md").write_text(
         "# Garden\n\nTomatoes need full sun.\n\n## Pests\n\nAphids are washed off with "
-        "soapy water.\n", encoding="utf-8")
+        "soapy water.\n",
+        encoding="utf-8",
+    )
 
 
 def chroma_ids(lib: DocumentLibrary, name: str) -> set[int]:
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
-    client = chromadb.PersistentClient(path=str(lib.folder / "vectors"),
-                                       settings=ChromaSettings(anonymized_telemetry=False,
-                                                                     allow_reset=True))
+    client = chromadb.PersistentClient(
+        path=str(lib.folder / "vectors"),
+        settings=ChromaSettings(anonymized_telemetry=False, allow_reset=True),
+    )
     info_id = DocumentStore(lib.folder / "documents.sqlite").collection(name).id
     col = client.get_collection(f"hearth-{info_id}", embedding_function=None)
     return {int(i) for i in col.get(include=[])["ids"]}
@@ -73,12 +80,12 @@ def chroma_ids(lib: DocumentLibrary, name: str) -> set[int]:
 def sqlite_ids(lib: DocumentLibrary, name: str) -> set[int]:
     store = DocumentStore(lib.folder / "documents.sqlite")
     col = store.collection(name)
-    return {r[0] for r in store.db.execute("SELECT id FROM chunks WHERE collection_id = ?",
-                                           (col.id,))}
+    return {
+        r[0] for r in store.db.execute("SELECT id FROM chunks WHERE collection_id = ?", (col.id,))
+    }
 
 
-def test_citations_name_the_right_file_page_and_section(tmp_path: Path,
-                                                        embedder: Embedder) -> None:
+def test_citations_name_the_right_file_page_and_section(tmp_path: Path, embedder: Embedder) -> None:
     good_files(tmp_path / "docs")
     lib = library(tmp_path / "index", embedder)
     lib.create("work", [str(tmp_path / "docs")])
@@ -96,7 +103,8 @@ def test_citations_name_the_right_file_page_and_section(tmp_path: Path,
 
 
 def test_hostile_files_each_end_with_a_status_while_the_rest_index(
-        tmp_path: Path, embedder: Embedder) -> None:
+    tmp_path: Path, embedder: Embedder
+) -> None:
     docs = tmp_path / "docs"
     good_files(docs)
     outside = tmp_path / "outside"
@@ -107,8 +115,9 @@ def test_hostile_files_each_end_with_a_status_while_the_rest_index(
     doc_files.make_docx_zip_bomb(docs / "bomb.docx", docs / "policy.docx")
     doc_files.make_scanned_pdf(docs / "scan.pdf")
     (docs / "binary.txt").write_bytes(os.urandom(4096))
-    (docs / "latin1.txt").write_bytes("Le comité a approuvé le budget de l'hôpital.".encode(
-        "cp1252") * 3)
+    (docs / "latin1.txt").write_bytes(
+        "Le comité a approuvé le budget de l'hôpital.".encode("cp1252") * 3
+    )
     (docs / "empty.txt").write_bytes(b"")
     (docs / "photo.jpg").write_bytes(b"\xff\xd8\xff" + os.urandom(100))
     (docs / "sub").mkdir()
@@ -122,13 +131,20 @@ def test_hostile_files_each_end_with_a_status_while_the_rest_index(
     done = run_sync(lib, "mixed")
     rows = {Path(r.path).relative_to(docs).as_posix(): r for r in lib.documents("mixed")}
     expected = {
-        "report.pdf": ("indexed", None), "policy.docx": ("indexed", None),
-        "garden.md": ("indexed", None), "latin1.txt": ("indexed", "not UTF-8"),
-        "locked.pdf": ("skipped", "password"), "truncated.pdf": ("failed", "PDF"),
-        "bomb.docx": ("skipped", "zip bomb"), "scan.pdf": ("skipped", "no text layer"),
-        "binary.txt": ("skipped", "binary"), "empty.txt": ("skipped", "empty"),
-        "photo.jpg": ("skipped", "file type not read"), "sub/loop": ("skipped", "link loop"),
-        "self.txt": ("failed", "link loop"), "escape.txt": ("skipped", "outside the collection"),
+        "report.pdf": ("indexed", None),
+        "policy.docx": ("indexed", None),
+        "garden.md": ("indexed", None),
+        "latin1.txt": ("indexed", "not UTF-8"),
+        "locked.pdf": ("skipped", "password"),
+        "truncated.pdf": ("failed", "PDF"),
+        "bomb.docx": ("skipped", "zip bomb"),
+        "scan.pdf": ("skipped", "no text layer"),
+        "binary.txt": ("skipped", "binary"),
+        "empty.txt": ("skipped", "empty"),
+        "photo.jpg": ("skipped", "file type not read"),
+        "sub/loop": ("skipped", "link loop"),
+        "self.txt": ("failed", "link loop"),
+        "escape.txt": ("skipped", "outside the collection"),
         "pipe.txt": ("skipped", "not a regular file"),
     }
     got = {name: (r.status, r.reason) for name, r in rows.items()}
@@ -142,7 +158,8 @@ def test_hostile_files_each_end_with_a_status_while_the_rest_index(
 
 
 def test_resync_skips_unchanged_rehashes_changed_and_forgets_removed(
-        tmp_path: Path, embedder: Embedder) -> None:
+    tmp_path: Path, embedder: Embedder
+) -> None:
     docs = tmp_path / "docs"
     good_files(docs)
     lib = library(tmp_path / "index", embedder)
@@ -164,25 +181,31 @@ def test_resync_skips_unchanged_rehashes_changed_and_forgets_removed(
     (docs / "report.pdf").unlink()
     removed = run_sync(lib, "c")
     assert removed.removed == 1 and removed.counts["indexed"] == 2
-    assert not [h for h in lib.search("c", "vault code word PELICAN", min_score=0).hits
-                if h.path.endswith("report.pdf")]
+    assert not [
+        h
+        for h in lib.search("c", "vault code word PELICAN", min_score=0).hits
+        if h.path.endswith("report.pdf")
+    ]
     assert chroma_ids(lib, "c") == sqlite_ids(lib, "c")
 
 
 def test_deleted_vector_folder_is_rebuilt_with_the_same_results(
-        tmp_path: Path, embedder: Embedder) -> None:
+    tmp_path: Path, embedder: Embedder
+) -> None:
     good_files(tmp_path / "docs")
     lib = library(tmp_path / "index", embedder)
     lib.create("c", [str(tmp_path / "docs")])
     run_sync(lib, "c")
     questions = ["vault code word", "hotel limit per night", "remote work days"]
-    before = [[(h.chunk_id, round(h.similarity, 5)) for h in lib.search("c", q).hits]
-              for q in questions]
+    before = [
+        [(h.chunk_id, round(h.similarity, 5)) for h in lib.search("c", q).hits] for q in questions
+    ]
     shutil.rmtree(lib.folder / "vectors")
     result = lib.search("c", questions[0])
     assert any("rebuilt" in n for n in result.notes)
-    after = [[(h.chunk_id, round(h.similarity, 5)) for h in lib.search("c", q).hits]
-             for q in questions]
+    after = [
+        [(h.chunk_id, round(h.similarity, 5)) for h in lib.search("c", q).hits] for q in questions
+    ]
     assert after == before and all(before)
     assert chroma_ids(lib, "c") == sqlite_ids(lib, "c")
 
@@ -204,14 +227,16 @@ def test_damaged_or_foreign_vector_index_is_rebuilt(tmp_path: Path, embedder: Em
     assert chroma_ids(lib, "c") == sqlite_ids(lib, "c")
 
 
-def test_cancel_mid_sync_then_sync_again_gives_exact_counts(tmp_path: Path,
-                                                            embedder: Embedder) -> None:
+def test_cancel_mid_sync_then_sync_again_gives_exact_counts(
+    tmp_path: Path, embedder: Embedder
+) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
     for i in range(40):
         (docs / f"note{i:02}.txt").write_text(
             f"Note {i}. " + " ".join(f"item{i}-{k} is stored on shelf {k}." for k in range(60)),
-            encoding="utf-8")
+            encoding="utf-8",
+        )
     reference = library(tmp_path / "ref", embedder)
     reference.create("c", [str(docs)])
     expected = run_sync(reference, "c").counts
@@ -234,8 +259,9 @@ def test_cancel_mid_sync_then_sync_again_gives_exact_counts(tmp_path: Path,
     assert len(sqlite_ids(lib, "c")) == expected["chunks"]
 
 
-def test_slow_file_times_out_and_the_next_file_still_indexes(tmp_path: Path,
-                                                             embedder: Embedder) -> None:
+def test_slow_file_times_out_and_the_next_file_still_indexes(
+    tmp_path: Path, embedder: Embedder
+) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
     # 12 million values to flatten: seconds of work for the reader, far past a 1 s limit.
@@ -251,8 +277,7 @@ def test_slow_file_times_out_and_the_next_file_still_indexes(tmp_path: Path,
     assert rows["b_small.md"].status == "indexed"
 
 
-def test_memory_cap_turns_a_hungry_file_into_a_failure(tmp_path: Path,
-                                                      embedder: Embedder) -> None:
+def test_memory_cap_turns_a_hungry_file_into_a_failure(tmp_path: Path, embedder: Embedder) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
     with (docs / "big.json").open("w") as fh:  # 100 MB of numbers: > 256 MB once read
@@ -282,8 +307,9 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
     yield attempts
 
 
-def test_indexing_and_search_open_no_network_connection(tmp_path: Path, embedder: Embedder,
-                                                        no_network: list[Any]) -> None:
+def test_indexing_and_search_open_no_network_connection(
+    tmp_path: Path, embedder: Embedder, no_network: list[Any]
+) -> None:
     good_files(tmp_path / "docs")
     lib = library(tmp_path / "index", embedder)
     lib.create("c", [str(tmp_path / "docs")])
@@ -293,13 +319,16 @@ def test_indexing_and_search_open_no_network_connection(tmp_path: Path, embedder
 
 
 def test_near_duplicates_collapse_and_bm25_finds_rare_identifiers(
-        tmp_path: Path, embedder: Embedder) -> None:
+    tmp_path: Path, embedder: Embedder
+) -> None:
     docs = tmp_path / "docs"
     good_files(docs)
     shutil.copy(docs / "garden.md", docs / "garden-copy.md")
     (docs / "parts.txt").write_text(
         "Spare parts list.\nThe replacement gasket is part number QX-77813.\n"
-        "The pump housing is part number QX-20455.\n", encoding="utf-8")
+        "The pump housing is part number QX-20455.\n",
+        encoding="utf-8",
+    )
     lib = library(tmp_path / "index", embedder)
     lib.create("c", [str(docs)])
     run_sync(lib, "c")
@@ -313,7 +342,8 @@ def test_near_duplicates_collapse_and_bm25_finds_rare_identifiers(
 
 
 def test_documents_only_mode_says_nothing_relevant_without_a_model(
-        tmp_path: Path, embedder: Embedder) -> None:
+    tmp_path: Path, embedder: Embedder
+) -> None:
     from engine.documents.answer import answer
     from engine.documents.events import NothingRelevant
     from engine.runtime.params import SamplingParams
@@ -323,14 +353,22 @@ def test_documents_only_mode_says_nothing_relevant_without_a_model(
     lib.create("c", [str(tmp_path / "docs")])
     run_sync(lib, "c")
     runtime = new_runtime()  # never loaded: using it would raise
-    events = list(answer(runtime, lib, "c", "Which planet has the largest moon?",
-                         sampling=SamplingParams(), system=None, documents_only=True))
+    events = list(
+        answer(
+            runtime,
+            lib,
+            "c",
+            "Which planet has the largest moon?",
+            sampling=SamplingParams(),
+            system=None,
+            documents_only=True,
+        )
+    )
     assert len(events) == 1 and isinstance(events[0], NothingRelevant)
     assert runtime.worker_pid is None
 
 
-def test_a_second_writer_is_refused_while_one_indexes(tmp_path: Path,
-                                                      embedder: Embedder) -> None:
+def test_a_second_writer_is_refused_while_one_indexes(tmp_path: Path, embedder: Embedder) -> None:
     from engine.errors import IndexBusy
 
     good_files(tmp_path / "docs")

@@ -25,8 +25,11 @@ def test_sync_and_search_in_children_and_a_cancelled_sync_resumes(tmp_path: Path
         seen = []
         for event in stream:
             seen.append(event)
-            if isinstance(event, IndexProgress) and event.phase == "reading" \
-                    and event.files_done >= 5:
+            if (
+                isinstance(event, IndexProgress)
+                and event.phase == "reading"
+                and event.files_done >= 5
+            ):
                 break
         stream.close()  # kills the child mid-sync
         assert lib.info("work").counts["indexed"] < 42  # stopped part-way

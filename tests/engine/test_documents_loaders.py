@@ -23,8 +23,9 @@ def heading_of(extracted: loaders.Extracted, needle: str) -> str:
 
 
 def test_pdf_text_keeps_its_page_numbers(tmp_path: Path) -> None:
-    pdf = doc_files.make_pdf(tmp_path / "r.pdf", ["Alpha page one.", "Bravo page two.",
-                                                  "Charlie page three."])
+    pdf = doc_files.make_pdf(
+        tmp_path / "r.pdf", ["Alpha page one.", "Bravo page two.", "Charlie page three."]
+    )
     ex = loaders.load(pdf, "pdf")
     assert ex.kind == "pdf" and len(ex.pages) == 3
     assert [page_of(ex, w) for w in ("Alpha", "Bravo", "Charlie")] == [1, 2, 3]
@@ -53,9 +54,10 @@ def test_truncated_pdf_fails_or_reads_what_is_there(tmp_path: Path) -> None:
 def test_docx_headings_tables_and_page_breaks(tmp_path: Path) -> None:
     path = doc_files.make_docx(
         tmp_path / "d.docx",
-        [("Leave", ["Staff get 25 days of leave."]),
-         ("Expenses", ["Taxis need a receipt."])],
-        page_break_between=True, table=[["Item", "Limit"], ["Hotel", "150 euros"]])
+        [("Leave", ["Staff get 25 days of leave."]), ("Expenses", ["Taxis need a receipt."])],
+        page_break_between=True,
+        table=[["Item", "Limit"], ["Hotel", "150 euros"]],
+    )
     ex = loaders.load(path, "docx")
     assert page_of(ex, "25 days") == 1 and page_of(ex, "Taxis") == 2
     assert heading_of(ex, "Taxis") == "Expenses"
@@ -72,14 +74,19 @@ def test_docx_zip_bomb_is_refused_before_parsing(tmp_path: Path) -> None:
 
 def test_markdown_and_rst_headings_form_paths(tmp_path: Path) -> None:
     md = tmp_path / "n.md"
-    md.write_text("# Garden\n\nIntro.\n\n## Pests\n\n```\n# not a heading\n```\n"
-                  "Aphids go with soap.\n\nSetext\n------\n\nLast part.\n", encoding="utf-8")
+    md.write_text(
+        "# Garden\n\nIntro.\n\n## Pests\n\n```\n# not a heading\n```\n"
+        "Aphids go with soap.\n\nSetext\n------\n\nLast part.\n",
+        encoding="utf-8",
+    )
     ex = loaders.load(md, "markdown")
     assert heading_of(ex, "Aphids") == "Garden › Pests"
     assert heading_of(ex, "Last part") == "Garden › Setext"
     rst = tmp_path / "n.rst"
-    rst.write_text("=====\nGuide\n=====\n\nInstall\n-------\n\nRun pip.\n\nUse\n---\n\nCall it.\n",
-                   encoding="utf-8")
+    rst.write_text(
+        "=====\nGuide\n=====\n\nInstall\n-------\n\nRun pip.\n\nUse\n---\n\nCall it.\n",
+        encoding="utf-8",
+    )
     ex = loaders.load(rst, "rst")
     assert heading_of(ex, "Run pip") == "Guide › Install"
     assert heading_of(ex, "Call it") == "Guide › Use"
@@ -87,10 +94,13 @@ def test_markdown_and_rst_headings_form_paths(tmp_path: Path) -> None:
 
 def test_html_text_without_scripts_with_headings(tmp_path: Path) -> None:
     page = tmp_path / "p.html"
-    page.write_text("<html><head><title>Manual</title><style>p{}</style></head><body>"
-                    "<script>alert('x')</script><h1>Setup</h1><p>Plug it &amp; go.</p>"
-                    "<h2>Reset</h2><p>Hold the button.</p><table><tr><td>a</td><td>b</td>"
-                    "</tr></table></body></html>", encoding="utf-8")
+    page.write_text(
+        "<html><head><title>Manual</title><style>p{}</style></head><body>"
+        "<script>alert('x')</script><h1>Setup</h1><p>Plug it &amp; go.</p>"
+        "<h2>Reset</h2><p>Hold the button.</p><table><tr><td>a</td><td>b</td>"
+        "</tr></table></body></html>",
+        encoding="utf-8",
+    )
     ex = loaders.load(page, "html")
     assert "alert" not in ex.text and "p{}" not in ex.text
     assert "Plug it & go." in ex.text

@@ -58,8 +58,9 @@ def config(server: HFServer, **kw: object) -> downloads.DownloadConfig:
     return downloads.DownloadConfig(endpoint=server.endpoint, backoff_s=0.01, **kw)  # type: ignore[arg-type]
 
 
-def run(request: downloads.DownloadRequest, paths: DataPaths,
-        cfg: downloads.DownloadConfig) -> downloads.DownloadDone:
+def run(
+    request: downloads.DownloadRequest, paths: DataPaths, cfg: downloads.DownloadConfig
+) -> downloads.DownloadDone:
     events = list(downloads.download(request, paths, cfg))
     done = events[-1]
     assert isinstance(done, downloads.DownloadDone)
@@ -70,8 +71,9 @@ def catalog_request() -> downloads.DownloadRequest:
     return downloads.DownloadRequest.for_model(catalog.load().get(CATALOG_ID))
 
 
-def test_full_download_is_verified_installed_and_listed(hub: HFServer, paths: DataPaths,
-                                                        bundled_gguf: Path) -> None:
+def test_full_download_is_verified_installed_and_listed(
+    hub: HFServer, paths: DataPaths, bundled_gguf: Path
+) -> None:
     events = list(downloads.download(catalog_request(), paths, config(hub)))
     done = events[-1]
     assert isinstance(done, downloads.DownloadDone)
@@ -79,8 +81,9 @@ def test_full_download_is_verified_installed_and_listed(hub: HFServer, paths: Da
     assert done.sha256 == catalog.load().get(CATALOG_ID).sha256
     assert done.path.read_bytes() == bundled_gguf.read_bytes()
     assert done.commit == hub.files[0].revision
-    progress = [e for e in events if isinstance(e, downloads.DownloadProgress)
-                and e.stage == "downloading"]
+    progress = [
+        e for e in events if isinstance(e, downloads.DownloadProgress) and e.stage == "downloading"
+    ]
     assert progress and progress[-1].done == progress[-1].total == done.size
     assert any(e.speed_bps > 0 for e in progress)
     listed = {m.id: m for m in models.installed(paths)}
@@ -93,7 +96,8 @@ def test_full_download_is_verified_installed_and_listed(hub: HFServer, paths: Da
 
 
 def test_cancel_keeps_the_partial_file_and_the_next_attempt_resumes(
-        hub: HFServer, paths: DataPaths) -> None:
+    hub: HFServer, paths: DataPaths
+) -> None:
     hub.throttle_bps = 30e6
     stream = downloads.download(catalog_request(), paths, config(hub))
     for event in stream:
@@ -112,13 +116,22 @@ def test_cancel_keeps_the_partial_file_and_the_next_attempt_resumes(
 
 
 def test_killed_process_resumes_in_a_new_process_fetching_less_than_half(
-        hub: HFServer, paths: DataPaths, hearth_home: Path) -> None:
+    hub: HFServer, paths: DataPaths, hearth_home: Path
+) -> None:
     hub.throttle_bps = 15e6
-    cmd = [sys.executable, "-m", "app.cli", "models", "download", CATALOG_ID,
-           "--endpoint", hub.endpoint, "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "app.cli",
+        "models",
+        "download",
+        CATALOG_ID,
+        "--endpoint",
+        hub.endpoint,
+        "--json",
+    ]
     env = {**os.environ, "HEARTH_HOME": str(hearth_home)}
-    first = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE)
+    first = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     size = hub.files[0].size
     partial = paths.models / ".partial"
     deadline = time.monotonic() + 60
@@ -146,7 +159,8 @@ def test_killed_process_resumes_in_a_new_process_fetching_less_than_half(
 
 
 def test_corrupted_bytes_are_quarantined_not_listed_and_explained(
-        hub: HFServer, paths: DataPaths) -> None:
+    hub: HFServer, paths: DataPaths
+) -> None:
     hub.files[0].corrupt = True
     with pytest.raises(ChecksumMismatch) as err:
         run(catalog_request(), paths, config(hub))
@@ -158,7 +172,8 @@ def test_corrupted_bytes_are_quarantined_not_listed_and_explained(
 
 
 def test_file_without_catalog_hash_is_checked_against_the_server_lfs_sha256(
-        hub: HFServer, paths: DataPaths) -> None:
+    hub: HFServer, paths: DataPaths
+) -> None:
     request = downloads.DownloadRequest(REPO, FILE, "main")
     done = run(request, paths, config(hub))
     assert done.verified_against == "server LFS sha256"
@@ -166,15 +181,15 @@ def test_file_without_catalog_hash_is_checked_against_the_server_lfs_sha256(
 
 
 def test_catalog_pin_that_disagrees_with_the_server_downloads_nothing(
-        hub: HFServer, paths: DataPaths) -> None:
+    hub: HFServer, paths: DataPaths
+) -> None:
     request = downloads.DownloadRequest(REPO, FILE, "main", sha256="0" * 64)
     with pytest.raises(ChecksumMismatch):
         run(request, paths, config(hub))
     assert hub.gets() == []
 
 
-def test_not_enough_space_is_refused_before_the_first_byte(
-        hub: HFServer, paths: DataPaths) -> None:
+def test_not_enough_space_is_refused_before_the_first_byte(hub: HFServer, paths: DataPaths) -> None:
     hub.files[0].advertised_size = 10**15  # a petabyte: no test disk has that free
     with pytest.raises(NotEnoughSpace) as err:
         run(downloads.DownloadRequest(REPO, FILE, "main"), paths, config(hub))
@@ -182,13 +197,24 @@ def test_not_enough_space_is_refused_before_the_first_byte(
     assert hub.gets() == []
 
 
-@pytest.mark.parametrize("name", [
-    "../evil.gguf", "models/../../evil.gguf", "/etc/passwd", "C:\\Windows\\evil.gguf",
-    "C:evil.gguf", "\\\\server\\share\\evil.gguf", "//server/share/evil.gguf", "a/./b.gguf",
-    "evil\x00.gguf", "",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../evil.gguf",
+        "models/../../evil.gguf",
+        "/etc/passwd",
+        "C:\\Windows\\evil.gguf",
+        "C:evil.gguf",
+        "\\\\server\\share\\evil.gguf",
+        "//server/share/evil.gguf",
+        "a/./b.gguf",
+        "evil\x00.gguf",
+        "",
+    ],
+)
 def test_hostile_file_names_are_refused_before_any_request(
-        hub: HFServer, paths: DataPaths, name: str) -> None:
+    hub: HFServer, paths: DataPaths, name: str
+) -> None:
     with pytest.raises(UnsafeFileName):
         run(downloads.DownloadRequest(REPO, name, "main"), paths, config(hub))
     assert hub.requests == []
@@ -207,11 +233,13 @@ def no_connections(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     return attempts
 
 
-@pytest.mark.parametrize("kw", [{"offline": True}, {"allowed": False},
-                                {"allowed_models": ("qwen2.5-0.5b-instruct-q4_k_m",)}])
+@pytest.mark.parametrize(
+    "kw",
+    [{"offline": True}, {"allowed": False}, {"allowed_models": ("qwen2.5-0.5b-instruct-q4_k_m",)}],
+)
 def test_offline_or_policy_refuses_with_no_connection_attempt(
-        hub: HFServer, paths: DataPaths, no_connections: list[object],
-        kw: dict[str, object]) -> None:
+    hub: HFServer, paths: DataPaths, no_connections: list[object], kw: dict[str, object]
+) -> None:
     with pytest.raises(DownloadsDisabled):
         run(catalog_request(), paths, config(hub, **kw))
     assert no_connections == [] and hub.requests == []
@@ -226,13 +254,17 @@ def test_policy_from_settings_locks_downloads_off(paths: DataPaths) -> None:
         list(downloads.download(catalog_request(), paths, cfg))
 
 
-@pytest.mark.parametrize("request_kw, words", [
-    ({"repo": "nobody/nothing"}, "no such repository"),
-    ({"revision": "0123456789abcdef0123456789abcdef01234567"}, "no such revision"),
-    ({"file": "missing.gguf"}, "no such file"),
-])
+@pytest.mark.parametrize(
+    "request_kw, words",
+    [
+        ({"repo": "nobody/nothing"}, "no such repository"),
+        ({"revision": "0123456789abcdef0123456789abcdef01234567"}, "no such revision"),
+        ({"file": "missing.gguf"}, "no such file"),
+    ],
+)
 def test_404_answers_give_clear_errors_without_retrying(
-        hub: HFServer, paths: DataPaths, request_kw: dict[str, str], words: str) -> None:
+    hub: HFServer, paths: DataPaths, request_kw: dict[str, str], words: str
+) -> None:
     fields = {"repo": REPO, "file": FILE, "revision": "main", **request_kw}
     with pytest.raises(RemoteError, match=words):
         run(downloads.DownloadRequest(**fields), paths, config(hub))
@@ -273,8 +305,8 @@ def test_unreachable_endpoint_says_offline(paths: DataPaths) -> None:
 
 
 def test_hf_hub_offline_is_respected_with_no_connection_attempt(
-        hub: HFServer, paths: DataPaths, no_connections: list[object],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    hub: HFServer, paths: DataPaths, no_connections: list[object], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the user's own, not the one Hearth sets
     monkeypatch.delenv("HEARTH_SET_HF_OFFLINE", raising=False)
     with pytest.raises(DownloadsDisabled, match="HF_HUB_OFFLINE"):

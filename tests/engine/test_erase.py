@@ -19,8 +19,8 @@ from tests.doc_files import make_pdf
 
 
 def test_everything_goes_and_the_users_own_files_stay(
-        hearth_home: Path, tmp_path: Path, bundled_gguf: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    hearth_home: Path, tmp_path: Path, bundled_gguf: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
     keyring.core.init_backend()

@@ -19,16 +19,34 @@ def machine(ram: float, gpu_free: float | None = None, unified: bool = False) ->
     gpus: tuple[GPU, ...] = ()
     if gpu_free is not None:
         name = "Apple M2" if unified else "NVIDIA GeForce RTX 3060"
-        gpus = (GPU(name, "Metal" if unified else "CUDA", int(max(gpu_free, 12) * GB),
-                    int(gpu_free * GB), unified=unified),)
-    return Hardware(int(ram * GB), int(ram * GB), "test CPU", 4, 8, ("avx2",),
-                    "CUDA" if gpus else "CPU", gpus)
+        gpus = (
+            GPU(
+                name,
+                "Metal" if unified else "CUDA",
+                int(max(gpu_free, 12) * GB),
+                int(gpu_free * GB),
+                unified=unified,
+            ),
+        )
+    return Hardware(
+        int(ram * GB), int(ram * GB), "test CPU", 4, 8, ("avx2",), "CUDA" if gpus else "CPU", gpus
+    )
 
 
 # A made-up 32-layer model with round numbers, so every figure below can be checked by hand:
 # weights 4.0 GB of which 0.5 GB embeddings/output -> 109.375 MB per layer (3.5e9 / 32).
-SHAPE = fit.ModelShape("hand", 4 * GB, GB // 2, layers=32, heads=32, kv_heads=8, head_dim=128,
-                       vocab_size=32000, max_context=32768, embedding_length=4096)
+SHAPE = fit.ModelShape(
+    "hand",
+    4 * GB,
+    GB // 2,
+    layers=32,
+    heads=32,
+    kv_heads=8,
+    head_dim=128,
+    vocab_size=32000,
+    max_context=32768,
+    embedding_length=4096,
+)
 
 
 def test_kv_cache_and_compute_by_hand() -> None:
@@ -103,7 +121,8 @@ def test_this_machine_is_detected() -> None:
 
 @pytest.mark.parametrize("ctx", [2048, 8192])
 def test_estimate_matches_the_measured_memory_of_the_bundled_model(
-        bundled_gguf: Path, ctx: int) -> None:
+    bundled_gguf: Path, ctx: int
+) -> None:
     import psutil
 
     from engine.runtime.params import ChatMessage, ChatRequest, LoadParams, SamplingParams
@@ -112,8 +131,10 @@ def test_estimate_matches_the_measured_memory_of_the_bundled_model(
     runtime = new_runtime()
     try:
         runtime.load(LoadParams(str(bundled_gguf), context_length=ctx, gpu_layers=0))
-        request = ChatRequest(messages=(ChatMessage("user", "hello " * 600),),
-                              sampling=SamplingParams(max_tokens=8, seed=1))
+        request = ChatRequest(
+            messages=(ChatMessage("user", "hello " * 600),),
+            sampling=SamplingParams(max_tokens=8, seed=1),
+        )
         for _ in runtime.stream_chat(request):
             pass
         assert runtime.worker_pid is not None

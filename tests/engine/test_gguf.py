@@ -37,7 +37,7 @@ def _kv_string(key: str, value_len: int, value: bytes = b"") -> bytes:
 
 def test_truncated_file_is_refused(bundled_gguf: Path, tmp_path: Path) -> None:
     cut = tmp_path / "cut.gguf"
-    cut.write_bytes(bundled_gguf.read_bytes()[: 50_000_000])
+    cut.write_bytes(bundled_gguf.read_bytes()[:50_000_000])
     with pytest.raises(InvalidModelFile, match="truncated"):
         gguf.inspect(cut)
 
@@ -49,13 +49,16 @@ def test_wrong_magic_is_refused(tmp_path: Path) -> None:
         gguf.inspect(bad)
 
 
-@pytest.mark.parametrize("payload, message", [
-    (_header(2**60, 0), "claims 1,152,921,504,606,846,976 tensors"),
-    (_header(0, 2**40), "metadata entries"),
-    (_header(0, 1) + _kv_string("general.name", 2**62), "claims a length"),
-    (_header(0, 1) + b"\x04\0\0\0\0\0\0\0name" + struct.pack("<IIQ", 9, 4, 2**40), "items"),
-    (_header(1, 0, version=99), "version 99"),
-])
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        (_header(2**60, 0), "claims 1,152,921,504,606,846,976 tensors"),
+        (_header(0, 2**40), "metadata entries"),
+        (_header(0, 1) + _kv_string("general.name", 2**62), "claims a length"),
+        (_header(0, 1) + b"\x04\0\0\0\0\0\0\0name" + struct.pack("<IIQ", 9, 4, 2**40), "items"),
+        (_header(1, 0, version=99), "version 99"),
+    ],
+)
 def test_absurd_header_claims_are_refused(tmp_path: Path, payload: bytes, message: str) -> None:
     bad = tmp_path / "absurd.gguf"
     bad.write_bytes(payload + b"\0" * 4096)

@@ -14,9 +14,15 @@ from engine.errors import SchemaRefused
 from engine.runtime import json_grammar
 from engine.runtime.grammar_sampler import GrammarSampler
 
-PERSON = {"type": "object", "additionalProperties": False, "required": ["name", "age"],
-          "properties": {"name": {"type": "string", "maxLength": 24},
-                         "age": {"type": "integer", "minimum": 0, "maximum": 150}}}
+PERSON = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "age"],
+    "properties": {
+        "name": {"type": "string", "maxLength": 24},
+        "age": {"type": "integer", "minimum": 0, "maximum": 150},
+    },
+}
 
 
 def test_a_schema_becomes_a_grammar_that_names_its_fields() -> None:
@@ -29,25 +35,38 @@ def test_a_schema_becomes_a_grammar_that_names_its_fields() -> None:
 
 
 def test_items_of_any_kind_are_taken_as_the_converter_does_not() -> None:
-    assert "root ::=" in json_grammar.grammar_for(json.dumps(
-        {"type": "object", "properties": {"tags": {"type": "array", "items": {}}}}))
+    assert "root ::=" in json_grammar.grammar_for(
+        json.dumps({"type": "object", "properties": {"tags": {"type": "array", "items": {}}}})
+    )
 
 
-@pytest.mark.parametrize(("schema", "says"), [
-    ({"$ref": "https://example.com/schema.json"}, "refers outside itself"),
-    ({"type": "object", "properties": {"a": {"$ref": "file:///etc/passwd"}}},
-     "refers outside itself"),
-    ([1, 2], "must be an object"),
-    (False, "must be an object"),
-    ({"type": "strnig"}, "cannot be turned into a grammar"),
-    ({"$ref": "#/$defs/missing"}, "cannot be turned into a grammar"),
-    # a nesting this deep overflowed llama.cpp's parser (SIGSEGV) before the limit
-    ({"type": "string", "maxLength": 20_000}, "too large a grammar"),
-    (json.loads('{"type": "array", "items": ' * 400 + '{"type": "integer"}' + "}" * 400),
-     "too large a grammar"),
-    ({"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"},
-     "cannot be turned into a grammar"),
-])
+@pytest.mark.parametrize(
+    ("schema", "says"),
+    [
+        ({"$ref": "https://example.com/schema.json"}, "refers outside itself"),
+        (
+            {"type": "object", "properties": {"a": {"$ref": "file:///etc/passwd"}}},
+            "refers outside itself",
+        ),
+        ([1, 2], "must be an object"),
+        (False, "must be an object"),
+        ({"type": "strnig"}, "cannot be turned into a grammar"),
+        ({"$ref": "#/$defs/missing"}, "cannot be turned into a grammar"),
+        # a nesting this deep overflowed llama.cpp's parser (SIGSEGV) before the limit
+        ({"type": "string", "maxLength": 20_000}, "too large a grammar"),
+        (
+            json.loads('{"type": "array", "items": ' * 400 + '{"type": "integer"}' + "}" * 400),
+            "too large a grammar",
+        ),
+        (
+            {
+                "$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}},
+                "$ref": "#/$defs/a",
+            },
+            "cannot be turned into a grammar",
+        ),
+    ],
+)
 def test_unusable_schemas_are_refused_with_a_reason(schema: Any, says: str) -> None:
     with pytest.raises(SchemaRefused) as err:
         json_grammar.grammar_for(json.dumps(schema))
@@ -67,6 +86,7 @@ def test_nesting_ignores_brackets_inside_literals_and_classes() -> None:
 
 
 # -- sampling on the real model --------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def llm(bundled_gguf: Path) -> Iterator[Any]:
@@ -104,8 +124,10 @@ def _chain(llama_cpp: Any, greedy: bool) -> Any:
     return chain
 
 
-PROMPT = ("<|im_start|>user\nBob is 42 years old. Reply with his name and age.<|im_end|>\n"
-          "<|im_start|>assistant\n")
+PROMPT = (
+    "<|im_start|>user\nBob is 42 years old. Reply with his name and age.<|im_end|>\n"
+    "<|im_start|>assistant\n"
+)
 
 
 def test_sampling_first_then_checking_equals_the_grammar_over_everything(llm: Any) -> None:
@@ -126,12 +148,12 @@ def test_sampling_first_then_checking_equals_the_grammar_over_everything(llm: An
         llama_cpp.llama_sampler_free(chain)
 
     full = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
-    llama_cpp.llama_sampler_chain_add(full, llama_cpp.llama_sampler_init_grammar(
-        vocab, grammar.encode(), b"root"))
+    llama_cpp.llama_sampler_chain_add(
+        full, llama_cpp.llama_sampler_init_grammar(vocab, grammar.encode(), b"root")
+    )
     llama_cpp.llama_sampler_chain_add(full, llama_cpp.llama_sampler_init_greedy())
     try:
-        want = _decode(llm, PROMPT, lambda: llama_cpp.llama_sampler_sample(full, llm.ctx, -1),
-                       80)
+        want = _decode(llm, PROMPT, lambda: llama_cpp.llama_sampler_sample(full, llm.ctx, -1), 80)
     finally:
         llama_cpp.llama_sampler_free(full)
 
@@ -165,7 +187,8 @@ def test_a_grammar_llama_cpp_cannot_parse_is_refused_not_crashed(llm: Any) -> No
     chain = _chain(llama_cpp, greedy=True)
     try:
         with pytest.raises(SchemaRefused):
-            GrammarSampler(llama_cpp, llm.ctx, llama_cpp.llama_model_get_vocab(llm.model),
-                           chain, "root ::= (")
+            GrammarSampler(
+                llama_cpp, llm.ctx, llama_cpp.llama_model_get_vocab(llm.model), chain, "root ::= ("
+            )
     finally:
         llama_cpp.llama_sampler_free(chain)

@@ -22,8 +22,7 @@ print(json.dumps([maps, info['cpu_kernels'], [d['type'] for d in info['devices']
 
 
 def test_one_ggml_in_the_process_and_it_has_a_cpu_backend() -> None:
-    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     maps, kernels, devices = json.loads(out.stdout)
     assert len(maps) == 1, f"more than one copy of libggml is loaded: {maps}"

@@ -44,10 +44,12 @@ def site(tmp_path: Path) -> DataPaths:
 def two_models(office: DataPaths, bundled_gguf: Path, tmp_path: Path) -> list[str]:
     # Both differ from the bundled model (a copy of that would count as already installed).
     (tmp_path / "src").mkdir()
-    first = with_string_metadata(bundled_gguf, tmp_path / "src" / "Helper Model.gguf",
-                                 "general.name", "Helper")
-    second = with_string_metadata(bundled_gguf, tmp_path / "src" / "tuned.gguf",
-                                  "general.name", "Tuned for the legal team")
+    first = with_string_metadata(
+        bundled_gguf, tmp_path / "src" / "Helper Model.gguf", "general.name", "Helper"
+    )
+    second = with_string_metadata(
+        bundled_gguf, tmp_path / "src" / "tuned.gguf", "general.name", "Tuned for the legal team"
+    )
     ids = []
     for path in (first, second):
         *_, done = models.import_model(path, office, copy=True)
@@ -61,8 +63,9 @@ def key() -> model_packs.Ed25519PrivateKey:
     return model_packs.new_pack_key()
 
 
-def export(ids: list[str], dest: Path, office: DataPaths,
-           key: model_packs.Ed25519PrivateKey) -> model_packs.Pack:
+def export(
+    ids: list[str], dest: Path, office: DataPaths, key: model_packs.Ed25519PrivateKey
+) -> model_packs.Pack:
     *progress, done = model_packs.export_pack(ids, dest, office, key)
     assert isinstance(done, model_packs.PackExported)
     assert progress and progress[-1].done == progress[-1].total
@@ -70,12 +73,19 @@ def export(ids: list[str], dest: Path, office: DataPaths,
 
 
 def installed_files(paths: DataPaths) -> list[str]:
-    return sorted(p.name for p in paths.models.iterdir() if p.name != "registry.json") \
-        if paths.models.exists() else []
+    return (
+        sorted(p.name for p in paths.models.iterdir() if p.name != "registry.json")
+        if paths.models.exists()
+        else []
+    )
 
 
 def test_a_pack_carries_models_to_another_machine_intact(
-        office: DataPaths, site: DataPaths, two_models: list[str], key: Any, tmp_path: Path,
+    office: DataPaths,
+    site: DataPaths,
+    two_models: list[str],
+    key: Any,
+    tmp_path: Path,
 ) -> None:
     pack = export(two_models, tmp_path / "usb" / "pack", office, key)
     public = model_packs.pack_public_key(key)
@@ -109,7 +119,11 @@ def test_a_pack_carries_models_to_another_machine_intact(
 
 
 def test_a_changed_byte_in_a_model_installs_nothing(
-        office: DataPaths, site: DataPaths, two_models: list[str], key: Any, tmp_path: Path,
+    office: DataPaths,
+    site: DataPaths,
+    two_models: list[str],
+    key: Any,
+    tmp_path: Path,
 ) -> None:
     pack = export(two_models, tmp_path / "pack", office, key)
     victim = pack.folder / pack.files[1].file
@@ -117,13 +131,20 @@ def test_a_changed_byte_in_a_model_installs_nothing(
     data[len(data) // 2] ^= 0xFF
     victim.write_bytes(bytes(data))
     with pytest.raises(PackError, match="SHA-256 checksum differs"):
-        list(model_packs.import_pack(pack.folder, site, NO_POLICY,
-                                     [model_packs.pack_public_key(key)]))
+        list(
+            model_packs.import_pack(
+                pack.folder, site, NO_POLICY, [model_packs.pack_public_key(key)]
+            )
+        )
     assert installed_files(site) == []
 
 
 def test_an_edited_manifest_another_signer_or_no_signature_is_refused(
-        office: DataPaths, site: DataPaths, two_models: list[str], key: Any, tmp_path: Path,
+    office: DataPaths,
+    site: DataPaths,
+    two_models: list[str],
+    key: Any,
+    tmp_path: Path,
 ) -> None:
     pack = export(two_models[:1], tmp_path / "pack", office, key)
     public = model_packs.pack_public_key(key)
@@ -148,15 +169,25 @@ def test_an_edited_manifest_another_signer_or_no_signature_is_refused(
 
 
 def test_a_signed_manifest_cannot_write_outside_the_models_folder(
-        site: DataPaths, key: Any, tmp_path: Path, bundled_gguf: Path) -> None:
+    site: DataPaths, key: Any, tmp_path: Path, bundled_gguf: Path
+) -> None:
     # Even a trusted signer's manifest is checked: a leaked key must not mean file writes
     # anywhere on the machine.
     folder = tmp_path / "hostile"
     (folder / "models").mkdir(parents=True)
     shutil.copyfile(bundled_gguf, folder / "evil.gguf")
-    manifest = {"format": model_packs.FORMAT, "version": 1, "models": [{
-        "file": "models/../evil.gguf", "size": bundled_gguf.stat().st_size,
-        "sha256": sha256_file(bundled_gguf), "id": "evil"}]}
+    manifest = {
+        "format": model_packs.FORMAT,
+        "version": 1,
+        "models": [
+            {
+                "file": "models/../evil.gguf",
+                "size": bundled_gguf.stat().st_size,
+                "sha256": sha256_file(bundled_gguf),
+                "id": "evil",
+            }
+        ],
+    }
     data = json.dumps(manifest).encode()
     (folder / model_packs.MANIFEST).write_bytes(data)
     (folder / model_packs.SIGNATURE).write_bytes(base64.b64encode(key.sign(data)))
@@ -166,7 +197,11 @@ def test_a_signed_manifest_cannot_write_outside_the_models_folder(
 
 
 def test_policy_checksums_and_locked_keys_are_honoured(
-        office: DataPaths, site: DataPaths, two_models: list[str], key: Any, tmp_path: Path,
+    office: DataPaths,
+    site: DataPaths,
+    two_models: list[str],
+    key: Any,
+    tmp_path: Path,
 ) -> None:
     pack = export(two_models, tmp_path / "pack", office, key)
     public = model_packs.pack_public_key(key)
@@ -186,7 +221,8 @@ def test_policy_checksums_and_locked_keys_are_honoured(
 
 
 def test_an_interrupted_export_is_not_a_pack(
-        office: DataPaths, two_models: list[str], key: Any, tmp_path: Path) -> None:
+    office: DataPaths, two_models: list[str], key: Any, tmp_path: Path
+) -> None:
     dest = tmp_path / "pack"
     events = model_packs.export_pack(two_models, dest, office, key)
     next(events)  # the first block is copied

@@ -27,15 +27,17 @@ def copy_of(src: Path, dest: Path) -> Path:
 
 
 def test_import_copies_after_validating_and_delete_frees_the_disk(
-        paths: DataPaths, bundled_gguf: Path, tmp_path: Path) -> None:
+    paths: DataPaths, bundled_gguf: Path, tmp_path: Path
+) -> None:
     source = copy_of(bundled_gguf, tmp_path / "elsewhere" / "My Model.gguf")
     events = list(models.import_model(source, paths, copy=True))
     done = events[-1]
     assert isinstance(done, models.Imported)
     assert isinstance(events[-2], models.ImportProgress) and events[-2].done == events[-2].total
     imported = done.model
-    assert imported.path.parent == paths.models and imported.path.read_bytes() == \
-        source.read_bytes()
+    assert (
+        imported.path.parent == paths.models and imported.path.read_bytes() == source.read_bytes()
+    )
     assert not list(paths.models.glob(".*.partial"))
     assert imported.id in {m.id for m in models.installed(paths)}
     result = models.delete(imported.id, paths)
@@ -45,7 +47,8 @@ def test_import_copies_after_validating_and_delete_frees_the_disk(
 
 
 def test_import_in_place_uses_the_file_and_delete_only_forgets_it(
-        paths: DataPaths, bundled_gguf: Path, tmp_path: Path) -> None:
+    paths: DataPaths, bundled_gguf: Path, tmp_path: Path
+) -> None:
     source = copy_of(bundled_gguf, tmp_path / "lmstudio" / "smol.gguf")
     done = list(models.import_model(source, paths, copy=False))[-1]
     assert isinstance(done, models.Imported)
@@ -69,16 +72,18 @@ def test_bundled_model_cannot_be_deleted(paths: DataPaths) -> None:
         models.delete("bundled:smollm2-135m-instruct-q4_1", paths)
 
 
-def test_a_corrupt_registry_loses_provenance_not_models(paths: DataPaths, bundled_gguf: Path,
-                                                        tmp_path: Path) -> None:
+def test_a_corrupt_registry_loses_provenance_not_models(
+    paths: DataPaths, bundled_gguf: Path, tmp_path: Path
+) -> None:
     copy_of(bundled_gguf, paths.models / "dropped.gguf")
     (paths.models / "registry.json").write_text("{not json")
     listed = {m.id: m for m in models.installed(paths)}
     assert listed["dropped"].source == "models folder" and listed["dropped"].problem is None
 
 
-def test_discovery_finds_other_apps_models_without_copying(bundled_gguf: Path,
-                                                           tmp_path: Path) -> None:
+def test_discovery_finds_other_apps_models_without_copying(
+    bundled_gguf: Path, tmp_path: Path
+) -> None:
     home = tmp_path / "home"
     # the Hugging Face cache: snapshots/<rev>/file is a link into blobs/
     repo = home / ".cache" / "huggingface" / "hub" / "models--someone--Smol-GGUF"
@@ -94,8 +99,7 @@ def test_discovery_finds_other_apps_models_without_copying(bundled_gguf: Path,
     # a folder the user names
     mine = copy_of(bundled_gguf, tmp_path / "mine" / "x.gguf")
 
-    found = discovery.discover([str(mine.parent)],
-                               locations=discovery.known_locations({}, home))
+    found = discovery.discover([str(mine.parent)], locations=discovery.known_locations({}, home))
     by_app: dict[str, list[discovery.Found]] = {}
     for f in found:
         by_app.setdefault(f.app, []).append(f)

@@ -25,22 +25,34 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_offline_and_telemetry_variables_reach_the_libraries() -> None:
-    env = {k: v for k, v in os.environ.items()
-           if k not in network.OFFLINE_ENV and k != "HEARTH_SET_HF_OFFLINE"}
-    probe = ("from engine import network; network.install('probe');"
-             "import huggingface_hub.constants as hub, chromadb.config as cc;"
-             "import json; print(json.dumps([hub.HF_HUB_OFFLINE, hub.HF_HUB_DISABLE_TELEMETRY,"
-             " hub.HF_HUB_DISABLE_IMPLICIT_TOKEN, cc.Settings().anonymized_telemetry]))")
-    out = subprocess.run([sys.executable, "-c", probe], env=env, cwd=ROOT, capture_output=True,
-                         text=True, timeout=120, check=True).stdout
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in network.OFFLINE_ENV and k != "HEARTH_SET_HF_OFFLINE"
+    }
+    probe = (
+        "from engine import network; network.install('probe');"
+        "import huggingface_hub.constants as hub, chromadb.config as cc;"
+        "import json; print(json.dumps([hub.HF_HUB_OFFLINE, hub.HF_HUB_DISABLE_TELEMETRY,"
+        " hub.HF_HUB_DISABLE_IMPLICIT_TOKEN, cc.Settings().anonymized_telemetry]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
     assert json.loads(out) == [True, True, True, False]
 
 
 def test_installing_after_hugging_face_was_imported_is_refused() -> None:
-    probe = ("import huggingface_hub; from engine import network;"
-             "network.install('late')")
-    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
-                            text=True, timeout=120)
+    probe = "import huggingface_hub; from engine import network;network.install('late')"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode != 0 and "must run before huggingface_hub" in result.stderr
 
 
@@ -49,13 +61,14 @@ def test_lookup_and_connect_beyond_loopback_are_refused_and_logged(hearth_home: 
         socket.getaddrinfo("example.com", 443)
     with socket.socket() as sock, pytest.raises(NetworkBlocked, match=r"192\.0\.2\.1"):
         sock.connect(("192.0.2.1", 80))
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, \
-            pytest.raises(NetworkBlocked):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, pytest.raises(NetworkBlocked):
         udp.sendto(b"x", ("192.0.2.1", 53))
     logged = network.read_log(hearth_home / "logs" / network.LOG_NAME)
     assert [(a.kind, a.host, a.port, a.allowed) for a in logged] == [
-        ("lookup", "example.com", 443, False), ("connect", "192.0.2.1", 80, False),
-        ("send", "192.0.2.1", 53, False)]
+        ("lookup", "example.com", 443, False),
+        ("connect", "192.0.2.1", 80, False),
+        ("send", "192.0.2.1", 53, False),
+    ]
     assert all(a.process == "tests" and a.pid == os.getpid() for a in logged)
     assert "test_network" in logged[0].purpose  # who tried is named
 
@@ -67,8 +80,7 @@ def test_a_library_that_tries_on_its_own_sees_no_network(hearth_home: Path) -> N
     assert [a.host for a in network.read_log()] == ["example.com"]
 
 
-def test_loopback_and_local_sockets_pass_unrecorded(hearth_home: Path,
-                                                    tmp_path: Path) -> None:
+def test_loopback_and_local_sockets_pass_unrecorded(hearth_home: Path, tmp_path: Path) -> None:
     server = socket.create_server(("127.0.0.1", 0))
     try:
         for host in ("127.0.0.1", "localhost"):
@@ -120,9 +132,11 @@ def test_allow_opens_only_its_own_thread(hearth_home: Path) -> None:
 
 
 def test_the_log_is_shared_by_processes_and_survives_torn_lines(hearth_home: Path) -> None:
-    probe = ("from engine import network; network.install('documents worker');\n"
-             "import socket\ntry: socket.gethostbyname('updates.example.org')\n"
-             "except OSError: pass")
+    probe = (
+        "from engine import network; network.install('documents worker');\n"
+        "import socket\ntry: socket.gethostbyname('updates.example.org')\n"
+        "except OSError: pass"
+    )
     subprocess.run([sys.executable, "-c", probe], cwd=ROOT, timeout=120, check=True)
     with pytest.raises(NetworkBlocked):
         socket.gethostbyname("telemetry.example.org")
@@ -131,7 +145,9 @@ def test_the_log_is_shared_by_processes_and_survives_torn_lines(hearth_home: Pat
         fh.write('{"time": 1, "process": "model wor')  # a process killed mid-write
     logged = network.read_log()
     assert {(a.process, a.host) for a in logged} == {
-        ("documents worker", "updates.example.org"), ("tests", "telemetry.example.org")}
+        ("documents worker", "updates.example.org"),
+        ("tests", "telemetry.example.org"),
+    }
     assert network.read_log(since=logged[-1].time) == logged[-1:]
 
 

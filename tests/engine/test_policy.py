@@ -14,10 +14,18 @@ from engine.settings import Settings
 
 def test_policy_locks_settings_with_its_reason(tmp_path: Path) -> None:
     path = tmp_path / "policy.json"
-    path.write_text(json.dumps({"reason": "Set by Example Corp IT",
-                                "settings": {"privacy.offline_mode": True,
-                                             "sampling.temperature": "hot",
-                                             "no.such": 1}}))
+    path.write_text(
+        json.dumps(
+            {
+                "reason": "Set by Example Corp IT",
+                "settings": {
+                    "privacy.offline_mode": True,
+                    "sampling.temperature": "hot",
+                    "no.such": 1,
+                },
+            }
+        )
+    )
     pol = policy.load(path)
     assert pol.locks == {"privacy.offline_mode": (True, "Set by Example Corp IT")}
     assert len(pol.warnings) == 2
@@ -44,17 +52,26 @@ def test_unreadable_policy_fails_closed_and_missing_policy_is_none(tmp_path: Pat
 # Real plist files; the Windows registry is stood in for by an object with winreg's interface
 # (this machine has no Windows; docs/deploying.md marks the registry path untested there).
 
+
 def test_a_macos_managed_preferences_plist_locks_settings(tmp_path) -> None:
     import plistlib
 
     from engine import policy
 
     managed = tmp_path / "org.hearth.Hearth.plist"
-    managed.write_bytes(plistlib.dumps({"reason": "Set by MDM", "settings": {
-        "privacy.offline_mode": True, "sampling.max_tokens": 256}}))
+    managed.write_bytes(
+        plistlib.dumps(
+            {
+                "reason": "Set by MDM",
+                "settings": {"privacy.offline_mode": True, "sampling.max_tokens": 256},
+            }
+        )
+    )
     loaded = policy.load(managed)
-    assert loaded.locks == {"privacy.offline_mode": (True, "Set by MDM"),
-                            "sampling.max_tokens": (256, "Set by MDM")}
+    assert loaded.locks == {
+        "privacy.offline_mode": (True, "Set by MDM"),
+        "sampling.max_tokens": (256, "Set by MDM"),
+    }
     managed.write_bytes(b"<?xml garbage")
     assert policy.load(managed).locks["downloads.allowed"][0] is False  # fails closed
 
@@ -95,29 +112,38 @@ class StandInRegistry:
 def test_the_windows_policy_key_locks_settings_with_their_types() -> None:
     from engine import policy
 
-    reg = StandInRegistry({policy.REGISTRY_KEY: [
-        ("Reason", "Set by Contoso IT", StandInRegistry.REG_SZ),
-        ("privacy.offline_mode", 1, StandInRegistry.REG_DWORD),
-        ("downloads.allowed", 0, StandInRegistry.REG_DWORD),
-        ("sampling.max_tokens", "512", StandInRegistry.REG_SZ),
-        ("downloads.allowed_models", ["qwen2.5-0.5b-instruct-q4_k_m"],
-         StandInRegistry.REG_MULTI_SZ),
-        ("no.such.setting", 1, StandInRegistry.REG_DWORD),
-    ]})
+    reg = StandInRegistry(
+        {
+            policy.REGISTRY_KEY: [
+                ("Reason", "Set by Contoso IT", StandInRegistry.REG_SZ),
+                ("privacy.offline_mode", 1, StandInRegistry.REG_DWORD),
+                ("downloads.allowed", 0, StandInRegistry.REG_DWORD),
+                ("sampling.max_tokens", "512", StandInRegistry.REG_SZ),
+                (
+                    "downloads.allowed_models",
+                    ["qwen2.5-0.5b-instruct-q4_k_m"],
+                    StandInRegistry.REG_MULTI_SZ,
+                ),
+                ("no.such.setting", 1, StandInRegistry.REG_DWORD),
+            ]
+        }
+    )
     loaded = policy.load(registry=reg)
     assert loaded.locks == {
         "privacy.offline_mode": (True, "Set by Contoso IT"),
         "downloads.allowed": (False, "Set by Contoso IT"),
         "sampling.max_tokens": (512, "Set by Contoso IT"),
-        "downloads.allowed_models": (["qwen2.5-0.5b-instruct-q4_k_m"], "Set by Contoso IT")}
+        "downloads.allowed_models": (["qwen2.5-0.5b-instruct-q4_k_m"], "Set by Contoso IT"),
+    }
     assert len(loaded.warnings) == 1 and "no.such.setting" in loaded.warnings[0]
     assert policy.load(registry=StandInRegistry({})).locks == {}  # no key: no policy
     denied = policy.load(registry=StandInRegistry(PermissionError("access denied")))
     assert denied.locks["privacy.offline_mode"][0] is True  # unreadable: fails closed
 
 
-def test_only_models_with_an_allowed_checksum_load_or_download(tmp_path, bundled_gguf,
-                                                               monkeypatch) -> None:
+def test_only_models_with_an_allowed_checksum_load_or_download(
+    tmp_path, bundled_gguf, monkeypatch
+) -> None:
     import shutil
 
     from engine import models
@@ -140,7 +166,8 @@ def test_only_models_with_an_allowed_checksum_load_or_download(tmp_path, bundled
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # scripts/test sets it; not the point
     config = models.DownloadConfig.from_settings(listed)
-    other = models.DownloadRequest("Qwen/Qwen2.5-0.5B-Instruct-GGUF", "model.gguf",
-                                   sha256="0" * 64, catalog_id="qwen")
+    other = models.DownloadRequest(
+        "Qwen/Qwen2.5-0.5B-Instruct-GGUF", "model.gguf", sha256="0" * 64, catalog_id="qwen"
+    )
     with pytest.raises(DownloadsDisabled, match="listed SHA-256"):
         models.check_request(other, config)

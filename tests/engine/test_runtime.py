@@ -25,16 +25,20 @@ from engine.runtime import (
 from tests.runtimes import new_runtime
 
 GREEDY = SamplingParams(temperature=0.0, max_tokens=48)
-FRANCE = ChatRequest((ChatMessage("user", "What is the capital of France?"),), GREEDY,
-                     "You are a helpful assistant.")
+FRANCE = ChatRequest(
+    (ChatMessage("user", "What is the capital of France?"),), GREEDY, "You are a helpful assistant."
+)
 LONG_ANSWER = ChatRequest(
     (ChatMessage("user", "Write a very long story about a lighthouse keeper."),),
-    SamplingParams(temperature=0.8, max_tokens=4000, seed=7))
+    SamplingParams(temperature=0.8, max_tokens=4000, seed=7),
+)
 
 
 @pytest.fixture(scope="module")
-def runtime(bundled_gguf: Path, tmp_path_factory: pytest.TempPathFactory,
-            ) -> Iterator[ModelRuntime]:
+def runtime(
+    bundled_gguf: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[ModelRuntime]:
     rt = new_runtime(tmp_path_factory.mktemp("home"))
     rt.load(LoadParams(str(bundled_gguf), context_length=8192))
     yield rt
@@ -61,11 +65,11 @@ def test_capital_of_france_streams_paris(runtime: ModelRuntime) -> None:
     assert s.time_to_first_token_s > 0 and s.tokens_per_s > 0 and s.prefill_tokens_per_s > 0
 
 
-def test_a_long_answer_streams_in_many_pieces_as_it_is_generated(
-        runtime: ModelRuntime) -> None:
+def test_a_long_answer_streams_in_many_pieces_as_it_is_generated(runtime: ModelRuntime) -> None:
     arrivals: list[float] = []
-    request = ChatRequest(LONG_ANSWER.messages, SamplingParams(temperature=0.8, seed=1,
-                                                               max_tokens=150))
+    request = ChatRequest(
+        LONG_ANSWER.messages, SamplingParams(temperature=0.8, seed=1, max_tokens=150)
+    )
     for event in runtime.stream_chat(request):
         if isinstance(event, TextPiece):
             arrivals.append(time.perf_counter())
@@ -75,8 +79,11 @@ def test_a_long_answer_streams_in_many_pieces_as_it_is_generated(
 
 def test_second_turn_reuses_the_kv_cache(runtime: ModelRuntime) -> None:
     first_text, _, first = collect(runtime.stream_chat(FRANCE))
-    turns = (*FRANCE.messages, ChatMessage("assistant", first_text),
-             ChatMessage("user", "And of Italy?"))
+    turns = (
+        *FRANCE.messages,
+        ChatMessage("assistant", first_text),
+        ChatMessage("user", "And of Italy?"),
+    )
     follow_up = ChatRequest(turns, GREEDY, FRANCE.system_prompt)
     _, _, second = collect(runtime.stream_chat(follow_up))
     # Everything of the first prompt is reused; only the new turn is read.
@@ -85,8 +92,11 @@ def test_second_turn_reuses_the_kv_cache(runtime: ModelRuntime) -> None:
 
 
 def test_stop_strings_end_the_answer_without_showing_the_stop(runtime: ModelRuntime) -> None:
-    request = ChatRequest(FRANCE.messages, SamplingParams(temperature=0, max_tokens=48,
-                                                          stop=("Paris",)), FRANCE.system_prompt)
+    request = ChatRequest(
+        FRANCE.messages,
+        SamplingParams(temperature=0, max_tokens=48, stop=("Paris",)),
+        FRANCE.system_prompt,
+    )
     text, _, done = collect(runtime.stream_chat(request))
     assert "Paris" not in text
     assert done.stats.stop_reason == "stop_string"
@@ -190,9 +200,19 @@ def test_killed_worker_gives_a_clear_error_and_can_load_again(bundled_gguf: Path
 
 
 def test_system_prompt_and_sampling_parameters_are_applied(runtime: ModelRuntime) -> None:
-    request = ChatRequest(FRANCE.messages, SamplingParams(temperature=0.9, top_k=5, top_p=0.9,
-                          min_p=0.1, repeat_penalty=1.2, max_tokens=5, seed=123),
-                          "Answer in one word.")
+    request = ChatRequest(
+        FRANCE.messages,
+        SamplingParams(
+            temperature=0.9,
+            top_k=5,
+            top_p=0.9,
+            min_p=0.1,
+            repeat_penalty=1.2,
+            max_tokens=5,
+            seed=123,
+        ),
+        "Answer in one word.",
+    )
     a, _, done_a = collect(runtime.stream_chat(request))
     b, _, _ = collect(runtime.stream_chat(request))
     assert done_a.stats.generated_tokens <= 5

@@ -45,8 +45,7 @@ def test_bad_file_and_bad_values_fall_back_with_warnings(tmp_path: Path) -> None
     file = tmp_path / "settings.json"
     file.write_text("{not json")
     assert Settings.load(file).warnings
-    file.write_text(json.dumps({"version": 1, "values": {"sampling.top_k": "lots",
-                                                         "mystery": 1}}))
+    file.write_text(json.dumps({"version": 1, "values": {"sampling.top_k": "lots", "mystery": 1}}))
     s = Settings.load(file)
     assert s.get("sampling.top_k") == 40
     assert len(s.warnings) == 2

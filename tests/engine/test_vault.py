@@ -46,7 +46,8 @@ def plain_history(path: Path) -> None:
 
 
 def test_encrypting_converts_the_history_and_decrypting_gives_it_back(
-        paths: DataPaths, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    paths: DataPaths, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     use_backend(monkeypatch, tmp_path, "keyrings.alt.file.PlaintextKeyring")
     path = paths.data / "chats.sqlite"
     plain_history(path)
@@ -70,11 +71,12 @@ def test_encrypting_converts_the_history_and_decrypting_gives_it_back(
     assert vault.key(paths, create=False) is None  # the key went with the encryption
 
 
-@pytest.mark.parametrize("backend", ["keyring.backends.fail.Keyring",
-                                     "keyring.backends.null.Keyring"])
+@pytest.mark.parametrize(
+    "backend", ["keyring.backends.fail.Keyring", "keyring.backends.null.Keyring"]
+)
 def test_no_keyring_fails_closed_and_leaves_the_history_as_it_was(
-        paths: DataPaths, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-        backend: str) -> None:
+    paths: DataPaths, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, backend: str
+) -> None:
     use_backend(monkeypatch, tmp_path, backend)
     path = paths.data / "chats.sqlite"
     plain_history(path)
@@ -87,7 +89,8 @@ def test_no_keyring_fails_closed_and_leaves_the_history_as_it_was(
 
 
 def test_a_plaintext_file_keyring_found_by_itself_counts_as_none(
-        paths: DataPaths, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    paths: DataPaths, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     from keyrings.alt.file import PlaintextKeyring
 
     use_backend(monkeypatch, tmp_path, None)
@@ -98,7 +101,8 @@ def test_a_plaintext_file_keyring_found_by_itself_counts_as_none(
 
 
 def test_an_encrypted_history_without_its_key_is_not_opened(
-        paths: DataPaths, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    paths: DataPaths, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     use_backend(monkeypatch, tmp_path, "keyrings.alt.file.PlaintextKeyring")
     path = paths.data / "chats.sqlite"
     plain_history(path)

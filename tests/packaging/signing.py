@@ -15,23 +15,37 @@ class ThrowawayKey:
     def __init__(self, home: Path, name: str = "Hearth Test Release") -> None:
         home.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.env = dict(os.environ, GNUPGHOME=str(home))
-        self._gpg("--quick-gen-key", f"{name} <release@example.invalid>", "ed25519", "sign",
-                  "never")
+        self._gpg(
+            "--quick-gen-key", f"{name} <release@example.invalid>", "ed25519", "sign", "never"
+        )
         listing = self._gpg("--with-colons", "--list-secret-keys").stdout
         self.fingerprint = re.search(r"^fpr:+([0-9A-F]{40}):", listing, re.M).group(1)
 
     def _gpg(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase",
-                               "", *args], env=self.env, capture_output=True, text=True,
-                              check=True, timeout=60)
+        return subprocess.run(
+            ["gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase", "", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
 
     def export(self, path: Path) -> Path:
         path.write_text(self._gpg("--armor", "--export", self.fingerprint).stdout)
         return path
 
     def sign(self, path: Path) -> Path:
-        self._gpg("--yes", "--armor", "--detach-sign", "--local-user", self.fingerprint,
-                  "--output", f"{path}.asc", str(path))
+        self._gpg(
+            "--yes",
+            "--armor",
+            "--detach-sign",
+            "--local-user",
+            self.fingerprint,
+            "--output",
+            f"{path}.asc",
+            str(path),
+        )
         return Path(f"{path}.asc")
 
     def close(self) -> None:

@@ -19,8 +19,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_sbom_validates_and_names_packages_models_and_llama_cpp(tmp_path: Path) -> None:
     out = tmp_path / "hearth.cdx.json"
-    subprocess.run([sys.executable, str(ROOT / "packaging" / "sbom.py"), "--python",
-                    sys.executable, "-o", str(out)], check=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "packaging" / "sbom.py"),
+            "--python",
+            sys.executable,
+            "-o",
+            str(out),
+        ],
+        check=True,
+        timeout=300,
+    )
     text = out.read_text(encoding="utf-8")
     errors = JsonStrictValidator(SchemaVersion.V1_6).validate_str(text)
     assert errors is None, errors
@@ -28,12 +38,17 @@ def test_sbom_validates_and_names_packages_models_and_llama_cpp(tmp_path: Path) 
     bom = json.loads(text)
     assert bom["metadata"]["component"]["name"] == "hearth"
     by_name = {c["name"].lower(): c for c in bom["components"]}
-    for package in ("llama_cpp_python", "torch", "chromadb", "pyside6_essentials",
-                    "sentence-transformers", "jinja2"):
+    for package in (
+        "llama_cpp_python",
+        "torch",
+        "chromadb",
+        "pyside6_essentials",
+        "sentence-transformers",
+        "jinja2",
+    ):
         assert by_name[package]["purl"].startswith("pkg:pypi/"), package
 
-    models = {c["bom-ref"]: c for c in bom["components"]
-              if c["type"] == "machine-learning-model"}
+    models = {c["bom-ref"]: c for c in bom["components"] if c["type"] == "machine-learning-model"}
     assert set(models) == {m.id for m in bundled.ALL}
     for m in bundled.ALL:
         assert models[m.id]["hashes"] == [{"alg": "SHA-256", "content": m.sha256}]
@@ -42,6 +57,7 @@ def test_sbom_validates_and_names_packages_models_and_llama_cpp(tmp_path: Path) 
     props = {p["name"]: p["value"] for p in llama["properties"]}
     assert props["hearth:cpu-dispatch"] and props["hearth:cpu-kernels"]
 
-    root_deps = next(d for d in bom["dependencies"]
-                     if d["ref"] == bom["metadata"]["component"]["bom-ref"])
+    root_deps = next(
+        d for d in bom["dependencies"] if d["ref"] == bom["metadata"]["component"]["bom-ref"]
+    )
     assert "native:llama.cpp" in root_deps["dependsOn"]

@@ -29,14 +29,17 @@ def release(tmp_path: Path, publisher: ThrowawayKey) -> Path:
     folder.mkdir()
     (folder / "hearth-1.0-linux-x86_64.tar.gz").write_bytes(b"tarball" * 1000)
     (folder / "hearth_1.0_amd64.deb").write_bytes(b"debian" * 1000)
-    publisher.sign(write_sums(folder, ["hearth-1.0-linux-x86_64.tar.gz",
-                                       "hearth_1.0_amd64.deb"]))
+    publisher.sign(write_sums(folder, ["hearth-1.0-linux-x86_64.tar.gz", "hearth_1.0_amd64.deb"]))
     return folder
 
 
 def verify(folder: Path, key: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(VERIFY), str(folder), "--key", str(key), *extra],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, str(VERIFY), str(folder), "--key", str(key), *extra],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_a_good_release_verifies(release: Path, publisher: ThrowawayKey, tmp_path: Path) -> None:
@@ -54,8 +57,9 @@ def test_a_tampered_artifact_fails(release: Path, publisher: ThrowawayKey, tmp_p
     assert "hearth_1.0_amd64.deb: sha256 does not match" in result.stderr
 
 
-def test_edited_sums_break_the_signature(release: Path, publisher: ThrowawayKey,
-                                         tmp_path: Path) -> None:
+def test_edited_sums_break_the_signature(
+    release: Path, publisher: ThrowawayKey, tmp_path: Path
+) -> None:
     deb = release / "hearth_1.0_amd64.deb"
     deb.write_bytes(b"evil")
     write_sums(release, ["hearth-1.0-linux-x86_64.tar.gz", "hearth_1.0_amd64.deb"])
@@ -63,22 +67,25 @@ def test_edited_sums_break_the_signature(release: Path, publisher: ThrowawayKey,
     assert result.returncode == 1 and "bad signature" in result.stderr
 
 
-def test_a_signature_by_another_key_fails(release: Path, publisher: ThrowawayKey,
-                                          tmp_path: Path) -> None:
+def test_a_signature_by_another_key_fails(
+    release: Path, publisher: ThrowawayKey, tmp_path: Path
+) -> None:
     other = ThrowawayKey(tmp_path / "attacker-gnupg", "Someone Else")
     try:
         other.sign(release / "SHA256SUMS")
         result = verify(release, publisher.export(tmp_path / "publisher.asc"))
         assert result.returncode == 1 and "not signed by the given key" in result.stderr
-        wrong = verify(release, other.export(tmp_path / "other.asc"), "--fingerprint",
-                       publisher.fingerprint)
+        wrong = verify(
+            release, other.export(tmp_path / "other.asc"), "--fingerprint", publisher.fingerprint
+        )
         assert wrong.returncode == 1 and "was made by" in wrong.stderr
     finally:
         other.close()
 
 
-def test_a_missing_artifact_or_signature_fails(release: Path, publisher: ThrowawayKey,
-                                               tmp_path: Path) -> None:
+def test_a_missing_artifact_or_signature_fails(
+    release: Path, publisher: ThrowawayKey, tmp_path: Path
+) -> None:
     key = publisher.export(tmp_path / "publisher.asc")
     (release / "hearth-1.0-linux-x86_64.tar.gz").unlink()
     result = verify(release, key)

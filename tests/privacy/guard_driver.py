@@ -34,16 +34,23 @@ from engine import network, workers  # what app.gui's main imports first, too
 
 PROBE_HOST, PROBE_PORT = "192.0.2.1", 9  # TEST-NET-1 (RFC 5737): never routed
 PROBE_NAME = "guard-probe.invalid"  # RFC 2606: never resolves
-_NET_EVENTS = frozenset({
-    "socket.connect", "socket.sendto", "socket.sendmsg", "socket.getaddrinfo",
-    "socket.gethostbyname", "socket.gethostbyname_ex", "socket.gethostbyaddr",
-    "socket.getnameinfo",
-})
+_NET_EVENTS = frozenset(
+    {
+        "socket.connect",
+        "socket.sendto",
+        "socket.sendmsg",
+        "socket.getaddrinfo",
+        "socket.gethostbyname",
+        "socket.gethostbyname_ex",
+        "socket.gethostbyaddr",
+        "socket.getnameinfo",
+    }
+)
 
 report_path = Path(sys.argv[1])
 entry, stop = sys.argv[2], sys.argv[3]
-neuter = "--neuter-install" in sys.argv[4:sys.argv.index("--")]
-argv = sys.argv[sys.argv.index("--") + 1:]
+neuter = "--neuter-install" in sys.argv[4 : sys.argv.index("--")]
+argv = sys.argv[sys.argv.index("--") + 1 :]
 
 events: list[dict[str, Any]] = []
 state: dict[str, Any] = {"phase": "import", "probe": None, "stopped_at": None}
@@ -52,16 +59,24 @@ busy = threading.local()  # set while the driver itself works (probe, report)
 
 def finish(ended: str | None = None) -> None:
     busy.on = True
-    report = {"pid": os.getpid(), "entry": entry, "events": events, "probe": state["probe"],
-              "stopped_at": state["stopped_at"], "ended": ended}
+    report = {
+        "pid": os.getpid(),
+        "entry": entry,
+        "events": events,
+        "probe": state["probe"],
+        "stopped_at": state["stopped_at"],
+        "ended": ended,
+    }
     report_path.write_text(json.dumps(report, indent=1))
     os._exit(0)
 
 
 def probe() -> dict[str, Any]:
     """Try to leave the machine, as any code in this process could."""
-    found: dict[str, Any] = {"at": events[-1],
-                             "env": {k: os.environ.get(k) for k in network.OFFLINE_ENV}}
+    found: dict[str, Any] = {
+        "at": events[-1],
+        "env": {k: os.environ.get(k) for k in network.OFFLINE_ENV},
+    }
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.settimeout(2)
     try:
@@ -99,6 +114,7 @@ def work(kind: str, detail: str) -> None:
 
 # -- instrumentation ----------------------------------------------------------------------
 
+
 def _local(host: object) -> bool:
     name = (host.decode() if isinstance(host, bytes) else str(host or "")).strip("[]").lower()
     if name in ("", "localhost"):
@@ -120,8 +136,7 @@ def audit(event: str, args: tuple[Any, ...]) -> None:
     else:
         host = args[0][0] if isinstance(args[0], tuple) else args[0]
     if not getattr(busy, "on", False):
-        events.append({"phase": state["phase"], "kind": "socket",
-                       "detail": f"{event} {host!r}"})
+        events.append({"phase": state["phase"], "kind": "socket", "detail": f"{event} {host!r}"})
     if not network._guard.installed and not _local(host):
         # The safety net, not the guard: no log line, and not NetworkBlocked.
         raise ConnectionRefusedError(f"guard_driver: {event} to {host!r} without the guard")

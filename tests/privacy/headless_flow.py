@@ -22,21 +22,36 @@ def main(docs: str, export_to: str) -> int:
         library = services.documents
         library.create("policies", [docs])
         indexed = list(library.sync("policies"))[-1]
-        chat = services.chats.create(collections=["policies"],
-                                     sampling={"temperature": 0.0, "max_tokens": 32})
-        asked = [e for e in services.conversations.send(
-            chat.id, "What does the pelican guard?") if isinstance(e, Saved)][-1].message
+        chat = services.chats.create(
+            collections=["policies"], sampling={"temperature": 0.0, "max_tokens": 32}
+        )
+        asked = [
+            e
+            for e in services.conversations.send(chat.id, "What does the pelican guard?")
+            if isinstance(e, Saved)
+        ][-1].message
         services.chats.configure(chat.id, collections=[])
-        chatted = [e for e in services.conversations.send(chat.id, "Thank you. Say goodbye.")
-                   if isinstance(e, Saved)][-1].message
+        chatted = [
+            e
+            for e in services.conversations.send(chat.id, "Thank you. Say goodbye.")
+            if isinstance(e, Saved)
+        ][-1].message
         from engine import chat_export
 
         chat_export.write(services.chats, chat.id, Path(export_to))  # .json or .md by suffix
         export = services.chats.export(chat.id)
-        print(json.dumps({"indexed": indexed.indexed, "sources": [s["file"] for s in asked.sources],
-                          "asked": asked.status, "chatted": chatted.status,
-                          "messages": len(export["messages"]),
-                          "recorded": len(network.read_log())}))
+        print(
+            json.dumps(
+                {
+                    "indexed": indexed.indexed,
+                    "sources": [s["file"] for s in asked.sources],
+                    "asked": asked.status,
+                    "chatted": chatted.status,
+                    "messages": len(export["messages"]),
+                    "recorded": len(network.read_log()),
+                }
+            )
+        )
     finally:
         services.close()
     return 0

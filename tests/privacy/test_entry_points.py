@@ -27,8 +27,16 @@ DRIVER = Path(__file__).with_name("guard_driver.py")
 PROBE_HOST, PROBE_PORT, PROBE_NAME = "192.0.2.1", 9, "guard-probe.invalid"  # as the driver
 # Imported during an entry module's own import (before its main runs, so before the guard),
 # any of these would be work done unguarded.
-HEAVY = ("PySide6", "llama_cpp", "huggingface_hub", "chromadb", "torch",
-         "sentence_transformers", "app.compose", "ui")
+HEAVY = (
+    "PySide6",
+    "llama_cpp",
+    "huggingface_hub",
+    "chromadb",
+    "torch",
+    "sentence_transformers",
+    "app.compose",
+    "ui",
+)
 
 
 @dataclass(frozen=True)
@@ -49,19 +57,39 @@ ENTRY_POINTS = [
 ]
 
 
-def run_driver(entry: Entry, tmp: Path, neuter_install: bool = False,
-               ) -> tuple[dict[str, Any], list[network.Attempt]]:
+def run_driver(
+    entry: Entry,
+    tmp: Path,
+    neuter_install: bool = False,
+) -> tuple[dict[str, Any], list[network.Attempt]]:
     """Run `entry` under the driver; its report, and what the egress log holds from it."""
     report = tmp / f"{entry.module.replace(':', '-')}.json"
-    env = {k: v for k, v in os.environ.items()
-           if k not in network.OFFLINE_ENV and k != "HEARTH_SET_HF_OFFLINE"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in network.OFFLINE_ENV and k != "HEARTH_SET_HF_OFFLINE"
+    }
     # HEARTH_HOME is the test's own (conftest): the child writes its egress log there.
     env |= {"QT_QPA_PLATFORM": "offscreen", "HEARTH_STARTUP_PROBE": "1"}  # if Qt ever ran
     argv = [a.replace("{tmp}", str(tmp)) for a in entry.argv]
     result = subprocess.run(
-        [sys.executable, str(DRIVER), str(report), entry.module, entry.stop,
-         *(["--neuter-install"] if neuter_install else []), "--", *argv],
-        cwd=ROOT, env=env, input="", capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            str(DRIVER),
+            str(report),
+            entry.module,
+            entry.stop,
+            *(["--neuter-install"] if neuter_install else []),
+            "--",
+            *argv,
+        ],
+        cwd=ROOT,
+        env=env,
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert report.exists(), f"the driver wrote no report:\n{result.stderr[-3000:]}"
     found = json.loads(report.read_text())
     return found, [a for a in network.read_log() if a.pid == found["pid"]]
@@ -71,14 +99,18 @@ def _said(event: dict[str, str]) -> str:
     return f"{event['kind']} {event['detail']}".rstrip()
 
 
-def guard_problems(entry: Entry, report: dict[str, Any],
-                   attempts: list[network.Attempt]) -> list[str]:
+def guard_problems(
+    entry: Entry, report: dict[str, Any], attempts: list[network.Attempt]
+) -> list[str]:
     """What is wrong with how this entry point guarded its process; [] when nothing."""
     problems = []
     loading = [e for e in report["events"] if e["phase"] == "import"]
-    early = [_said(e) for e in loading if e["kind"] in ("socket", "stdin", "run_if_worker")
-             or (e["kind"] == "import" and (e["detail"] in HEAVY
-                                            or e["detail"].split(".")[0] in HEAVY))]
+    early = [
+        _said(e)
+        for e in loading
+        if e["kind"] in ("socket", "stdin", "run_if_worker")
+        or (e["kind"] == "import" and (e["detail"] in HEAVY or e["detail"].split(".")[0] in HEAVY))
+    ]
     if early:
         problems.append(f"importing {entry.module} already did work: {early}")
     done = [e for e in report["events"] if e["phase"] == "main"]
@@ -90,10 +122,12 @@ def guard_problems(entry: Entry, report: dict[str, Any],
         first = kinds.index("install")
         process = done[first]["detail"]
         if first:
-            problems.append("main did work before network.install: "
-                            f"{[_said(e) for e in done[:first]]}")
-        later = {e["kind"] for e in done[first:]} | {f"{e['kind']}:{e['detail']}"
-                                                     for e in done[first:]}
+            problems.append(
+                f"main did work before network.install: {[_said(e) for e in done[:first]]}"
+            )
+        later = {e["kind"] for e in done[first:]} | {
+            f"{e['kind']}:{e['detail']}" for e in done[first:]
+        }
         missing = [mark for mark in [*entry.reaches, entry.stop] if mark not in later]
         if missing:
             problems.append(f"main never reached {missing} after the guard")
@@ -110,18 +144,21 @@ def guard_problems(entry: Entry, report: dict[str, Any],
     if probe["env"] != network.OFFLINE_ENV:
         problems.append(f"the offline variables were not set {where}: {probe['env']}")
     logged = {(a.kind, a.host, a.port, a.process) for a in attempts if not a.allowed}
-    for want in (("connect", PROBE_HOST, PROBE_PORT, process),
-                 ("lookup", PROBE_NAME, 443, process)):
+    for want in (
+        ("connect", PROBE_HOST, PROBE_PORT, process),
+        ("lookup", PROBE_NAME, 443, process),
+    ):
         if want not in logged:
-            problems.append(f"the egress log has no refused {want[0]} to {want[1]} from "
-                            f"{process!r}: {sorted(logged, key=str)}")
+            problems.append(
+                f"the egress log has no refused {want[0]} to {want[1]} from "
+                f"{process!r}: {sorted(logged, key=str)}"
+            )
     return problems
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("entry", ENTRY_POINTS, ids=lambda e: e.module)
-def test_the_guard_is_on_before_the_entry_point_does_any_work(entry: Entry,
-                                                               tmp_path: Path) -> None:
+def test_the_guard_is_on_before_the_entry_point_does_any_work(entry: Entry, tmp_path: Path) -> None:
     report, attempts = run_driver(entry, tmp_path)
     assert guard_problems(entry, report, attempts) == [], report["events"]
 
@@ -130,8 +167,7 @@ def test_every_installed_command_is_checked() -> None:
     """A new console script, or a new worker (ENTRY_POINTS reads WORKERS), cannot be missed."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     scripts = {**project.get("scripts", {}), **project.get("gui-scripts", {})}
-    assert {target.split(":")[0] for target in scripts.values()} <= \
-        {e.module for e in ENTRY_POINTS}
+    assert {target.split(":")[0] for target in scripts.values()} <= {e.module for e in ENTRY_POINTS}
     assert all(target.endswith(":main") for target in scripts.values())
 
 
@@ -142,10 +178,12 @@ def test_the_check_fails_for_work_before_the_guard(tmp_path: Path) -> None:
     late = Entry("fake:late", [], "stdin", ["run_if_worker"])
     report, attempts = run_driver(late, tmp_path)
     problems = guard_problems(late, report, attempts)
-    assert any(p.startswith("main did work before network.install: ['run_if_worker")
-               for p in problems), problems
-    assert any("connect at run_if_worker" in p and "ConnectionRefusedError" in p
-               for p in problems), problems
+    assert any(
+        p.startswith("main did work before network.install: ['run_if_worker") for p in problems
+    ), problems
+    assert any(
+        "connect at run_if_worker" in p and "ConnectionRefusedError" in p for p in problems
+    ), problems
     assert attempts == []  # the driver's safety net, not the guard, refused it: nothing left
 
 
@@ -169,5 +207,6 @@ def test_the_check_fails_for_work_at_import_time(tmp_path: Path) -> None:
     report, attempts = run_driver(qt, tmp_path)
     problems = guard_problems(qt, report, attempts)
     assert len(problems) == 1, problems
-    assert problems[0].startswith("importing fake:qt-at-import already did work: "
-                                  "['import PySide6', "), problems
+    assert problems[0].startswith(
+        "importing fake:qt-at-import already did work: ['import PySide6', "
+    ), problems

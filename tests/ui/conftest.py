@@ -80,13 +80,13 @@ def window(qtbot, services) -> Iterator[MainWindow]:
 
 def close(qtbot, win: MainWindow) -> None:
     win.close()  # saves the window state and stops background work
-    qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0,
-                    timeout=15_000)
+    qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0, timeout=15_000)
 
 
 @contextlib.contextmanager
-def window_under_policy(qtbot, folder: Path, monkeypatch: pytest.MonkeyPatch, reason: str,
-                        settings: dict[str, Any]) -> Iterator[MainWindow]:
+def window_under_policy(
+    qtbot, folder: Path, monkeypatch: pytest.MonkeyPatch, reason: str, settings: dict[str, Any]
+) -> Iterator[MainWindow]:
     """A shown window (not started) over services built under a machine policy file."""
     policy = folder / "policy.json"
     policy.write_text(json.dumps({"reason": reason, "settings": settings}))

@@ -58,8 +58,13 @@ def test_start_task_wires_the_slots_and_releases_the_task_once_finished(qtbot) -
 
     owner = QObject()
     calls: list[str] = []
-    task = start_task(owner, lambda: iter([1, 2]), on_item=lambda n: calls.append(f"item {n}"),
-                      on_failed=calls.append, on_finished=lambda: calls.append("finished"))
+    task = start_task(
+        owner,
+        lambda: iter([1, 2]),
+        on_item=lambda n: calls.append(f"item {n}"),
+        on_failed=calls.append,
+        on_finished=lambda: calls.append("finished"),
+    )
     assert task.parent() is owner
     qtbot.waitUntil(lambda: not shiboken6.isValid(task), timeout=5_000)
     assert calls == ["item 1", "item 2", "finished"]

@@ -21,8 +21,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_the_settings_page_runs_the_server_on_the_windows_model(
-        qtbot, window: MainWindow) -> None:
+def test_the_settings_page_runs_the_server_on_the_windows_model(qtbot, window: MainWindow) -> None:
     page = window.settings_page
     panel = page.api_panel
     window.nav.setCurrentRow(3)
@@ -34,12 +33,14 @@ def test_the_settings_page_runs_the_server_on_the_windows_model(
     page.editors["api.enabled"].click()
     qtbot.waitUntil(lambda: url in panel.status.text(), timeout=15_000)
     gui_worker = window.services.runtime.worker_pid
-    with openai.OpenAI(base_url=url, api_key=panel.token.text(), max_retries=0,
-                       timeout=120) as client:
+    with openai.OpenAI(
+        base_url=url, api_key=panel.token.text(), max_retries=0, timeout=120
+    ) as client:
         listed = {m.id: m for m in client.models.list()}
         assert (listed[CHAT].model_extra or {})["loaded"] is True  # the window's model
-        out = client.chat.completions.create(model=CHAT, max_tokens=8, messages=[
-            {"role": "user", "content": "Hello"}])
+        out = client.chat.completions.create(
+            model=CHAT, max_tokens=8, messages=[{"role": "user", "content": "Hello"}]
+        )
         assert out.choices[0].message.content
     assert window.services.runtime.worker_pid == gui_worker, "one model, shared"
 
@@ -48,8 +49,10 @@ def test_the_settings_page_runs_the_server_on_the_windows_model(
     assert panel.token.echoMode() == panel.token.EchoMode.Normal
     panel._rotate()
     qtbot.waitUntil(lambda: panel.token.text() != old, timeout=10_000)
-    with openai.OpenAI(base_url=url, api_key=old, max_retries=0) as stale, \
-            pytest.raises(openai.AuthenticationError):
+    with (
+        openai.OpenAI(base_url=url, api_key=old, max_retries=0) as stale,
+        pytest.raises(openai.AuthenticationError),
+    ):
         stale.models.list()
 
     # a new port while running: stopped, then started there
@@ -68,14 +71,19 @@ def test_the_settings_page_runs_the_server_on_the_windows_model(
     assert saved.get("api.enabled", False) is False and saved["api.port"] == port
 
 
-def test_a_machine_policy_can_turn_the_server_on(qtbot, tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_machine_policy_can_turn_the_server_on(
+    qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from tests.ui.conftest import window_under_policy
 
     port = free_port()
-    with window_under_policy(qtbot, tmp_path, monkeypatch,
-                             "Example Corp: the API is on for our tools",
-                             {"api.enabled": True, "api.port": port}) as win:
+    with window_under_policy(
+        qtbot,
+        tmp_path,
+        monkeypatch,
+        "Example Corp: the API is on for our tools",
+        {"api.enabled": True, "api.port": port},
+    ) as win:
         win.start()
         panel = win.settings_page.api_panel
         qtbot.waitUntil(lambda: f"127.0.0.1:{port}" in panel.status.text(), timeout=15_000)

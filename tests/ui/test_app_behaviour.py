@@ -22,9 +22,15 @@ def launch(home: Path, probe: bool = False) -> subprocess.Popen[str]:
     env = dict(os.environ, HEARTH_HOME=str(home), QT_QPA_PLATFORM="offscreen")
     if probe:
         env["HEARTH_STARTUP_PROBE"] = "1"
-    return subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "app"],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
 
 
 def wait_for_log(home: Path, text: str, timeout: float = 60) -> None:
@@ -38,7 +44,8 @@ def wait_for_log(home: Path, text: str, timeout: float = 60) -> None:
 
 
 def test_a_second_launch_raises_the_first_and_a_killed_ones_lock_is_taken_over(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     home = tmp_path / "home"
     first = launch(home)
     try:
@@ -66,9 +73,11 @@ def watch_event_loop(qtbot, until, timeout_ms: int) -> list[float]:
 
 
 def test_the_event_loop_keeps_answering_while_generating_and_indexing(
-        qtbot, window: MainWindow, tmp_path: Path) -> None:
-    window.services.chats.configure(window.chat.chat_id,
-                                    sampling={"temperature": 0.8, "seed": 1, "max_tokens": 400})
+    qtbot, window: MainWindow, tmp_path: Path
+) -> None:
+    window.services.chats.configure(
+        window.chat.chat_id, sampling={"temperature": 0.8, "seed": 1, "max_tokens": 400}
+    )
     window.chat.composer.setPlainText("Write a very long story about a dragon.")
     window.chat.send()
     generating = watch_event_loop(qtbot, lambda: not window.chat.busy(), 120_000)

@@ -83,8 +83,9 @@ def test_a_turn_is_busy_until_its_last_events_are_shown(qtbot, window: MainWindo
     assert window.chat.send_button.isEnabled()
 
 
-def test_the_header_names_what_is_in_memory_whoever_loaded_it(qtbot, window: MainWindow,
-                                                              bundled_gguf: Path) -> None:
+def test_the_header_names_what_is_in_memory_whoever_loaded_it(
+    qtbot, window: MainWindow, bundled_gguf: Path
+) -> None:
     """The API server shares the window's runtime: when another caller unloads or loads a
     model, the header follows within a second or so, without the window asking the engine."""
     from engine.runtime import LoadParams
@@ -95,8 +96,9 @@ def test_the_header_names_what_is_in_memory_whoever_loaded_it(qtbot, window: Mai
     qtbot.waitUntil(lambda: window.chat.header.text().startswith("not loaded"), timeout=5_000)
     runtime.load(LoadParams(str(bundled_gguf), context_length=1024))  # as an API request would
     qtbot.waitUntil(lambda: "· CPU · ready" in window.chat.header.text(), timeout=5_000)
-    assert window.chat.header.text().startswith("SmolLM2 135M Instruct (Q4_1)"), \
+    assert window.chat.header.text().startswith("SmolLM2 135M Instruct (Q4_1)"), (
         "a file a chat has loaded keeps the name its chats know it by"
+    )
 
 
 def test_esc_stops_a_long_answer_and_keeps_it(qtbot, window: MainWindow) -> None:
@@ -104,8 +106,10 @@ def test_esc_stops_a_long_answer_and_keeps_it(qtbot, window: MainWindow) -> None
     window.chat.composer.setPlainText("Write a very long story about a lighthouse keeper.")
     window.chat.send()
     qtbot.waitUntil(lambda: len(window.chat.view.streaming_text) > 300, timeout=60_000)
-    qtbot.waitUntil(lambda: window.chat.view.streaming_text[:200] in
-                    window.chat.view.toPlainText(), timeout=5_000)  # rendered as it streams
+    qtbot.waitUntil(
+        lambda: window.chat.view.streaming_text[:200] in window.chat.view.toPlainText(),
+        timeout=5_000,
+    )  # rendered as it streams
     assert window.chat.busy()
     window.chat.composer.setPlainText("typed while it answers")
     window.chat.send()  # refused while busy, and the text is kept
@@ -174,16 +178,19 @@ def test_chats_survive_a_restart_and_the_sidebar_finds_them(qtbot, window: MainW
 def test_markdown_renders_code_and_fetches_nothing(qtbot) -> None:
     view = ChatView()
     qtbot.addWidget(view)
-    text = ("Here:\n\n```python\ndef f(x):\n    return x + 1\n```\n\n"
-            "![tracker](https://evil.example/pixel.png) [click](https://evil.example/x) "
-            '<img src="https://evil.example/raw.png">')
+    text = (
+        "Here:\n\n```python\ndef f(x):\n    return x + 1\n```\n\n"
+        "![tracker](https://evil.example/pixel.png) [click](https://evil.example/x) "
+        '<img src="https://evil.example/raw.png">'
+    )
     view.set_messages([Message(1, 1, 1, "assistant", text, "done", 0.0, "m")])
     html = view.toHtml()
     assert "def" in view.toPlainText() and "color:#007020" in html.replace(" ", "")
     assert "<img" not in html
     assert "https://evil.example/x" in view.toPlainText()  # the address is visible, as text
-    assert "evil.example" not in "".join(a for a in html.split('href="')[1:]
-                                         if a.startswith("http"))
+    assert "evil.example" not in "".join(
+        a for a in html.split('href="')[1:] if a.startswith("http")
+    )
     assert view.resource_requests == []
 
 
@@ -192,7 +199,11 @@ def test_a_source_opens_at_its_page_where_a_viewer_allows(tmp_path: Path) -> Non
     which = {"okular": "/usr/bin/okular"}.get
     assert open_command(pdf, 3, "linux", which) == ["/usr/bin/okular", "-p", "3", pdf]
     assert open_command(pdf, 3, "win32", {"SumatraPDF": "S.exe"}.get) == [
-        "S.exe", "-page", "3", pdf]
+        "S.exe",
+        "-page",
+        "3",
+        pdf,
+    ]
     assert open_command(pdf, 3, "linux", lambda _n: None) is None  # the desktop's default
     assert open_command(str(tmp_path / "notes.txt"), 3, "linux", which) is None
 
@@ -209,13 +220,13 @@ def page(qtbot, services) -> Iterator[ChatPage]:
     chat_page.show()
     yield chat_page
     chat_page.shutdown()
-    qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0,
-                    timeout=15_000)
+    qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0, timeout=15_000)
     assert errors == []
 
 
-def searches(monkeypatch: pytest.MonkeyPatch, store: Any,
-             hold: threading.Event | None = None) -> list[tuple[str, bool]]:
+def searches(
+    monkeypatch: pytest.MonkeyPatch, store: Any, hold: threading.Event | None = None
+) -> list[tuple[str, bool]]:
     """Record each search the real store runs, as (text, ran on the GUI thread); with `hold`,
     a search for "lig" waits for it first, as a slow disk would."""
     seen: list[tuple[str, bool]] = []
@@ -233,7 +244,8 @@ def searches(monkeypatch: pytest.MonkeyPatch, store: Any,
 
 
 def test_typing_searches_off_the_gui_thread_once_per_burst(
-        qtbot, page: ChatPage, monkeypatch: pytest.MonkeyPatch) -> None:
+    qtbot, page: ChatPage, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = page.store
     keeper = store.create(title="Lighthouse keeping")
     store.create(title="Lightning facts")
@@ -241,18 +253,24 @@ def test_typing_searches_off_the_gui_thread_once_per_burst(
     store.add_message(lens.id, "user", "How does a Fresnel lens focus the beam?")
     page.select(keeper.id)
     assert page.chat_model.titles() == [
-        "How does a Fresnel lens focus the beam?", "Lightning facts", "Lighthouse keeping"]
+        "How does a Fresnel lens focus the beam?",
+        "Lightning facts",
+        "Lighthouse keeping",
+    ]
     seen = searches(monkeypatch, store)
 
     qtbot.keyClicks(page.search, "FRESNEL")
     assert len(page.chat_model.titles()) == 3 and seen == []  # the keystrokes did no search
-    qtbot.waitUntil(lambda: page.chat_model.titles() == [
-        "How does a Fresnel lens focus the beam?"], timeout=5_000)
+    qtbot.waitUntil(
+        lambda: page.chat_model.titles() == ["How does a Fresnel lens focus the beam?"],
+        timeout=5_000,
+    )
     assert seen == [("FRESNEL", False)]  # seven keystrokes, one search, on a pool thread
 
     page.search.setText("light")
-    qtbot.waitUntil(lambda: page.chat_model.titles() == [
-        "Lightning facts", "Lighthouse keeping"], timeout=5_000)
+    qtbot.waitUntil(
+        lambda: page.chat_model.titles() == ["Lightning facts", "Lighthouse keeping"], timeout=5_000
+    )
     assert page.chat_model.chat_id_at(page.chat_list.currentIndex()) == keeper.id  # still marked
     assert page.chat_id == keeper.id
 
@@ -262,7 +280,8 @@ def test_typing_searches_off_the_gui_thread_once_per_burst(
 
 
 def test_a_stale_search_result_never_replaces_a_newer_one(
-        qtbot, page: ChatPage, monkeypatch: pytest.MonkeyPatch) -> None:
+    qtbot, page: ChatPage, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The search for "lig" is still running when the box already holds "lighthouse": its
     two chats must never be shown; the list goes straight to the one "lighthouse" finds."""
     store = page.store
@@ -286,7 +305,8 @@ def test_a_stale_search_result_never_replaces_a_newer_one(
 
 
 def test_closing_the_page_while_a_search_runs_leaves_nothing_behind(
-        qtbot, page: ChatPage, monkeypatch: pytest.MonkeyPatch) -> None:
+    qtbot, page: ChatPage, monkeypatch: pytest.MonkeyPatch
+) -> None:
     page.store.create(title="Lighthouse keeping")
     page.refresh_list()
     hold = threading.Event()
@@ -296,8 +316,7 @@ def test_closing_the_page_while_a_search_runs_leaves_nothing_behind(
     page.search.setText("ligh")  # a debounce timer pending at shutdown
     page.shutdown()
     hold.set()
-    qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0,
-                    timeout=5_000)
+    qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0, timeout=5_000)
     qtbot.wait(50)
     assert not page._search_timer.isActive()
     assert page.chat_model.titles() == ["Lighthouse keeping"]  # the late result was dropped
@@ -323,7 +342,8 @@ def test_a_chat_picked_in_the_list_opens_and_stays_marked(qtbot, page: ChatPage)
     assert page.chat_list.state() != QAbstractItemView.State.EditingState  # F2 renames instead
     assert model.titles() == ["Newer", older.title]
 
-    tip = QHelpEvent(QEvent.Type.ToolTip, rect.center(), page.chat_list.viewport().mapToGlobal(
-        rect.center()))
+    tip = QHelpEvent(
+        QEvent.Type.ToolTip, rect.center(), page.chat_list.viewport().mapToGlobal(rect.center())
+    )
     QApplication.sendEvent(page.chat_list.viewport(), tip)
     assert QToolTip.text() == older.title  # the whole title, which the sidebar may cut off

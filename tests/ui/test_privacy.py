@@ -18,12 +18,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_the_status_bar_counts_attempts_from_every_process_and_lists_them(window, qtbot) -> None:
     assert window.network.text() == "0 connections since start"
-    probe = ("from engine import network; network.install('documents worker')\n"
-             "import socket\ntry: socket.getaddrinfo('telemetry.example.net', 443)\n"
-             "except OSError: pass")
+    probe = (
+        "from engine import network; network.install('documents worker')\n"
+        "import socket\ntry: socket.getaddrinfo('telemetry.example.net', 443)\n"
+        "except OSError: pass"
+    )
     subprocess.run([sys.executable, "-c", probe], cwd=ROOT, timeout=120, check=True)
-    qtbot.waitUntil(lambda: window.network.text() == "1 connection since start (1 blocked)",
-                    timeout=10_000)
+    qtbot.waitUntil(
+        lambda: window.network.text() == "1 connection since start (1 blocked)", timeout=10_000
+    )
     dialog = NetworkActivityDialog(window.network.attempts, window)
     qtbot.addWidget(dialog)
     row = [dialog.table.item(0, c).text() for c in range(5)]
@@ -34,23 +37,39 @@ def test_the_status_bar_counts_attempts_from_every_process_and_lists_them(window
 def test_text_from_documents_or_the_model_cannot_make_action_links(qtbot) -> None:
     view = ChatView()
     qtbot.addWidget(view)
-    hostile = ('[Regenerate](hearth:regenerate:99) <a href="hearth:edit:99">Edit</a> '
-               "[open](file:///etc/passwd) ![x](http://203.0.113.9/pixel.png)")
-    source = {"n": 1, "path": "/docs/a.pdf", "file": "a.pdf", "page": 2, "similarity": 0.5,
-              "quote": '<a href="hearth:copy:99">copy me</a> <img src="http://203.0.113.9/q">'}
-    view.set_messages([
-        Message(1, 1, 1, "user", hostile, "done", 0.0),
-        Message(2, 1, 2, "assistant", hostile, "done", 0.0, "m", sources=[source]),
-    ])
+    hostile = (
+        '[Regenerate](hearth:regenerate:99) <a href="hearth:edit:99">Edit</a> '
+        "[open](file:///etc/passwd) ![x](http://203.0.113.9/pixel.png)"
+    )
+    source = {
+        "n": 1,
+        "path": "/docs/a.pdf",
+        "file": "a.pdf",
+        "page": 2,
+        "similarity": 0.5,
+        "quote": '<a href="hearth:copy:99">copy me</a> <img src="http://203.0.113.9/q">',
+    }
+    view.set_messages(
+        [
+            Message(1, 1, 1, "user", hostile, "done", 0.0),
+            Message(2, 1, 2, "assistant", hostile, "done", 0.0, "m", sources=[source]),
+        ]
+    )
     links = re.findall(r'href="([^"]*)"', view.toHtml())
     # only the view's own actions: copy and edit the question; copy, regenerate and the source
-    assert sorted(links) == sorted(["hearth:copy:1", "hearth:edit:1", "hearth:copy:2",
-                                    "hearth:regenerate:2", "hearth:source:2:1"])
+    assert sorted(links) == sorted(
+        [
+            "hearth:copy:1",
+            "hearth:edit:1",
+            "hearth:copy:2",
+            "hearth:regenerate:2",
+            "hearth:source:2:1",
+        ]
+    )
     assert view.resource_requests == [] and network.read_log() == []
 
 
-def test_delete_all_my_data_asks_then_leaves_nothing_and_closes(window, qtbot,
-                                                                monkeypatch) -> None:
+def test_delete_all_my_data_asks_then_leaves_nothing_and_closes(window, qtbot, monkeypatch) -> None:
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QPushButton
 
@@ -67,8 +86,11 @@ def test_delete_all_my_data_asks_then_leaves_nothing_and_closes(window, qtbot,
 
     monkeypatch.setattr(window, "confirm", confirm)
     window.nav.setCurrentRow(3)
-    button = next(b for b in window.settings_page.findChildren(QPushButton)
-                  if b.accessibleName() == "Delete all my data")
+    button = next(
+        b
+        for b in window.settings_page.findChildren(QPushButton)
+        if b.accessibleName() == "Delete all my data"
+    )
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: len(asked) == 1, timeout=10_000)
     assert (paths.data / "chats.sqlite").exists() and not window.erasing  # cancelled
@@ -81,7 +103,8 @@ def test_delete_all_my_data_asks_then_leaves_nothing_and_closes(window, qtbot,
 
 
 def test_encryption_without_a_keyring_opens_the_window_and_writes_no_clear_history(
-        qtbot, monkeypatch, hearth_home, tmp_path) -> None:
+    qtbot, monkeypatch, hearth_home, tmp_path
+) -> None:
     import keyring.core
 
     from app import compose
@@ -111,8 +134,9 @@ def test_encryption_without_a_keyring_opens_the_window_and_writes_no_clear_histo
         keyring.core.init_backend()
 
 
-def test_turning_encryption_on_without_a_keyring_is_refused_at_once(window, qtbot,
-                                                                    monkeypatch) -> None:
+def test_turning_encryption_on_without_a_keyring_is_refused_at_once(
+    window, qtbot, monkeypatch
+) -> None:
     import keyring.core
 
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
