@@ -139,11 +139,11 @@ def _request_parts(
     services: Services,
 ) -> tuple[LoadParams, SamplingParams, str | None]:
     from engine import models
-    from engine.runtime.params import sampling_from_settings
 
     settings = services.settings
+    model = args.model or settings.get("model.default")
     load = models.load_params(
-        args.model or settings.get("model.default"),
+        model,
         settings,
         services.paths,
         accept_paths=True,
@@ -162,12 +162,9 @@ def _request_parts(
         "seed": args.seed,
         "stop": tuple(args.stop) if args.stop else None,
     }
-    sampling = replace(
-        sampling_from_settings(settings),
-        **{k: v for k, v in sampling_overrides.items() if v is not None},
-    )
-    system = args.system if args.system is not None else settings.get("chat.system_prompt")
-    return load, sampling, system
+    sampling, system, _ = models.answer_defaults(model, settings, services.paths)
+    sampling = replace(sampling, **{k: v for k, v in sampling_overrides.items() if v is not None})
+    return load, sampling, args.system if args.system is not None else system
 
 
 @contextmanager

@@ -41,7 +41,6 @@ from engine.runtime import (
     SamplingParams,
     TextPiece,
 )
-from engine.runtime.params import sampling_from_settings
 from engine.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -93,15 +92,13 @@ class Conversations:
     def load_params(self, chat: Chat) -> LoadParams:
         return models.load_params(self.model_id(chat), self.settings, self.paths, accept_paths=True)
 
-    def sampling(self, chat: Chat) -> SamplingParams:
-        sampling = sampling_from_settings(self.settings)
+    def answer_settings(self, chat: Chat) -> tuple[SamplingParams, str]:
+        """Sampling and system prompt for the chat's next answer: the model's recommendation
+        under the user's settings (`models.answer_defaults`), then the chat's own values."""
+        sampling, system, _ = models.answer_defaults(self.model_id(chat), self.settings, self.paths)
         overrides = {k: v for k, v in chat.sampling.items() if k in SAMPLING_KEYS}
-        return dataclasses.replace(sampling, **overrides)
-
-    def system_prompt(self, chat: Chat) -> str:
-        if chat.system_prompt is not None:
-            return chat.system_prompt
-        return str(self.settings.get("chat.system_prompt"))
+        system = chat.system_prompt if chat.system_prompt is not None else system
+        return dataclasses.replace(sampling, **overrides), system
 
     # -- turns -----------------------------------------------------------------------------
 
@@ -172,7 +169,7 @@ class Conversations:
             chat.id, "assistant", "", status="streaming", model=model_name
         )
         yield Saved(answer)
-        sampling, system = self.sampling(chat), self.system_prompt(chat)
+        sampling, system = self.answer_settings(chat)
         parts: list[str] = []
         saved_at = time.monotonic()
         status = "failed"

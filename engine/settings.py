@@ -404,6 +404,10 @@ class Settings:
         value = self._values.get(key, spec.default)
         return list(value) if isinstance(value, list) else value
 
+    def explicit(self, key: str) -> bool:
+        """Whether `key` holds a value the user chose or the policy fixed, not its default."""
+        return declaration(key).key in self._values
+
     def set(self, key: str, value: Any) -> None:
         spec = declaration(key)
         if key in self.locked:

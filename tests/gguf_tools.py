@@ -11,7 +11,7 @@ from pathlib import Path
 
 from gguf import GGUFReader
 
-_STRING = 8
+_UINT32, _FLOAT32, _STRING = 4, 6, 8
 
 
 def _encode_string(text: str) -> bytes:
@@ -19,28 +19,38 @@ def _encode_string(text: str) -> bytes:
     return struct.pack("<Q", len(raw)) + raw
 
 
+def _encode_value(value: str | int | float) -> bytes:
+    """A GGUF value with its type: strings, uint32 for ints, float32 for floats."""
+    if isinstance(value, str):
+        return struct.pack("<I", _STRING) + _encode_string(value)
+    if isinstance(value, int):
+        return struct.pack("<II", _UINT32, value)
+    return struct.pack("<If", _FLOAT32, value)
+
+
 def with_string_metadata(src: Path, dst: Path, key: str, value: str | None) -> Path:
     """Copy `src` to `dst` with string metadata `key` set to `value` (None removes it)."""
+    return with_metadata(src, dst, {key: value})
+
+
+def with_metadata(src: Path, dst: Path, values: dict[str, str | int | float | None]) -> Path:
+    """Copy `src` to `dst` with each metadata key in `values` set (None removes it)."""
     reader = GGUFReader(src)
     data = src.read_bytes()
     fields = list(reader.fields.values())
     kv_fields = [f for f in fields if not f.name.startswith("GGUF.")]
     out_kv = bytearray()
     count = 0
-    replaced = False
     for field in kv_fields:
         size = sum(p.nbytes for p in field.parts)
-        if field.name == key:
-            replaced = True
-            if value is None:
-                continue
-            out_kv += _encode_string(key) + struct.pack("<I", _STRING) + _encode_string(value)
-        else:
-            out_kv += data[field.offset : field.offset + size]
+        if field.name in values:
+            continue
+        out_kv += data[field.offset : field.offset + size]
         count += 1
-    if not replaced and value is not None:
-        out_kv += _encode_string(key) + struct.pack("<I", _STRING) + _encode_string(value)
-        count += 1
+    for key, value in values.items():
+        if value is not None:
+            out_kv += _encode_string(key) + _encode_value(value)
+            count += 1
     first = reader.tensors[0].field
     last = reader.tensors[-1].field
     tensor_infos = data[first.offset : last.offset + sum(p.nbytes for p in last.parts)]

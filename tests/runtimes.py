@@ -21,3 +21,11 @@ def new_runtime(
     env = {paths_module.HOME_ENV: str(home)} if home is not None else None
     data = paths_module.resolve(env)
     return ModelRuntime(admit=models.gate(settings or Settings.load(None), data), **kwargs)
+
+
+def bundled_system_prompt() -> str:
+    """The system prompt the catalog recommends for the bundled model, which the app uses:
+    with the generic "You are a helpful assistant." this 135M model's greedy answer to the
+    capital of France starts in French on some CPUs ("La" 0.18 against "The" 0.16)."""
+    entry = next(m for m in models.load_catalog().models if m.bundled_as == models.BUNDLED_CHAT.id)
+    return str(entry.defaults["system_prompt"])

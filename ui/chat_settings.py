@@ -1,9 +1,10 @@
 """A chat's own settings: model, system prompt, sampling and the document collections it
-answers from. Values equal to the app-wide defaults are not stored, so changing a default in
-Settings still reaches this chat."""
+answers from. Values equal to what the chat would get anyway (the model's recommendation under
+the user's settings) are not stored, so a later change there still reaches this chat."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -23,56 +24,85 @@ from PySide6.QtWidgets import (
 )
 
 from engine.chats import Chat
+from engine.models import InstalledModel, Recommendation
+from engine.runtime import SamplingParams
+from engine.settings import Settings
+
+
+@dataclass(frozen=True)
+class ChatSettingsData:
+    """What the dialog shows, gathered off the GUI thread."""
+
+    chat: Chat
+    installed: list[InstalledModel]
+    collections: list[str]
+    sampling: SamplingParams  # what the chat's model gets before the chat's own values
+    system_prompt: str
+    recommendation: Recommendation
+
+
+def describe_recommendation(rec: Recommendation) -> str:
+    """One sentence for people: what the model's makers recommend, and where it came from."""
+    if not rec.source:
+        return "No recommended settings are known for this model: Hearth's own defaults apply."
+    names = {
+        "temperature": "temperature",
+        "top_p": "top-p",
+        "top_k": "top-k",
+        "min_p": "min-p",
+        "repeat_penalty": "repeat penalty",
+    }
+    parts = [f"{names[k]} {v:g}" for k, v in rec.sampling.items() if k in names]
+    if rec.system_prompt:
+        parts.append("its own system prompt")
+    return (
+        f"Recommended for this model ({rec.source}): {', '.join(parts)}. Used unless you "
+        "change them here or in Settings."
+    )
 
 
 class ChatSettingsDialog(QDialog):
     """Modal dialog on the GUI thread; `changes()` gives the values for ChatStore.configure."""
 
     def __init__(
-        self,
-        chat: Chat,
-        settings: Any,
-        models: list[Any],
-        collections: list[str],
-        parent: QWidget | None = None,
+        self, data: ChatSettingsData, settings: Settings, parent: QWidget | None = None
     ) -> None:
         super().__init__(parent)
+        chat = data.chat
         self.setWindowTitle(f"Settings for “{chat.title}”")
         self.settings = settings
         self.chat = chat
+        self.defaults = data
         default_model = settings.get("model.default")
         self.model = QComboBox()
         self.model.setAccessibleName("Model")
         self.model.addItem(f"Default ({default_model})", None)
-        for m in models:
+        for m in data.installed:
             if m.problem is None:
                 self.model.addItem(m.id, m.id)
         index = self.model.findData(chat.model)
         self.model.setCurrentIndex(max(index, 0))
 
         self.system = QPlainTextEdit(
-            chat.system_prompt
-            if chat.system_prompt is not None
-            else settings.get("chat.system_prompt")
+            chat.system_prompt if chat.system_prompt is not None else data.system_prompt
         )
         self.system.setAccessibleName("System prompt")
         self.system.setMaximumHeight(100)
 
         self.temperature = QDoubleSpinBox(decimals=2, minimum=0.0, maximum=5.0, singleStep=0.1)
         self.temperature.setAccessibleName("Temperature")
-        self.temperature.setValue(
-            chat.sampling.get("temperature", settings.get("sampling.temperature"))
-        )
+        self.temperature.setValue(chat.sampling.get("temperature", data.sampling.temperature))
         self.max_tokens = QSpinBox(minimum=1, maximum=1_048_576, singleStep=256)
         self.max_tokens.setAccessibleName("Longest answer in tokens")
-        self.max_tokens.setValue(
-            chat.sampling.get("max_tokens", settings.get("sampling.max_tokens"))
-        )
+        self.max_tokens.setValue(chat.sampling.get("max_tokens", data.sampling.max_tokens))
+        self.recommended = QLabel(describe_recommendation(data.recommendation))
+        self.recommended.setWordWrap(True)
+        self.recommended.setAccessibleName("Recommended for this model")
 
         self.collections = QListWidget()
         self.collections.setAccessibleName("Document collections")
         self.collections.setMaximumHeight(120)
-        for name in collections:
+        for name in data.collections:
             item = QListWidgetItem(name)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(
@@ -89,7 +119,8 @@ class ChatSettingsDialog(QDialog):
         form.addRow("System prompt", self.system)
         form.addRow("Temperature", self.temperature)
         form.addRow("Longest answer", self.max_tokens)
-        if collections:
+        form.addRow("", self.recommended)
+        if data.collections:
             form.addRow("Documents", self.collections)
         else:
             form.addRow("Documents", QLabel("No collections yet: add some on the Documents page."))
@@ -108,7 +139,7 @@ class ChatSettingsDialog(QDialog):
             ("temperature", round(self.temperature.value(), 2)),
             ("max_tokens", self.max_tokens.value()),
         ):
-            if value == self.settings.get(f"sampling.{key}"):
+            if value == getattr(self.defaults.sampling, key):
                 sampling.pop(key, None)
             else:
                 sampling[key] = value
@@ -119,7 +150,7 @@ class ChatSettingsDialog(QDialog):
         ]
         return {
             "model": self.model.currentData(),
-            "system_prompt": None if system == self.settings.get("chat.system_prompt") else system,
+            "system_prompt": None if system == self.defaults.system_prompt else system,
             "sampling": sampling,
             "collections": checked,
             "documents_only": self.documents_only.isChecked(),

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from engine.units import size_text
 from ui.adapter import run_call
 from ui.chat_page import ChatPage
-from ui.chat_settings import ChatSettingsDialog
+from ui.chat_settings import ChatSettingsData, ChatSettingsDialog
 from ui.documents_page import DocumentsPage
 from ui.models_page import ModelsPage
 from ui.network_activity import NetworkIndicator
@@ -136,19 +136,27 @@ class MainWindow(QMainWindow):
     def open_chat_settings(self, chat_id: int) -> None:
         services = self.services
 
-        def gather() -> tuple[Any, list[Any], list[str]]:
+        def gather() -> ChatSettingsData:
             from engine import models
 
-            names = [c.name for c in services.documents.collections()]
-            return services.chats.chat(chat_id), models.installed(services.paths), names
+            chat = services.chats.chat(chat_id)
+            model = chat.model or services.settings.get("model.default")
+            sampling, system, rec = models.answer_defaults(model, services.settings, services.paths)
+            return ChatSettingsData(
+                chat,
+                models.installed(services.paths),
+                [c.name for c in services.documents.collections()],
+                sampling,
+                system,
+                rec,
+            )
 
         run_call(self, gather, self._chat_settings_dialog, self.show_error)
 
-    def _chat_settings_dialog(self, data: tuple[Any, list[Any], list[str]]) -> None:
-        chat, installed, names = data
-        dialog = ChatSettingsDialog(chat, self.services.settings, installed, names, self)
+    def _chat_settings_dialog(self, data: ChatSettingsData) -> None:
+        dialog = ChatSettingsDialog(data, self.services.settings, self)
         if dialog.exec():
-            self.services.chats.configure(chat.id, **dialog.changes())
+            self.services.chats.configure(data.chat.id, **dialog.changes())
             self.chat.update_header()
             self.chat.preload()
 

@@ -20,7 +20,6 @@ from engine.api.protocol import COLLECTION_PREFIX, ApiError, ChatCall, Completio
 from engine.errors import ModelNotFound
 from engine.paths import DataPaths
 from engine.runtime import ChatMessage, ChatRequest, LoadParams, ModelRuntime, SamplingParams
-from engine.runtime.params import sampling_from_settings
 from engine.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -90,14 +89,16 @@ class Backend:
     def prepare_chat(self, call: ChatCall) -> Job:
         """Check the model, the collections and the sampling now (errors before queueing)."""
         params = self.load_params(None if call.model.startswith(COLLECTION_PREFIX) else call.model)
-        sampling = self._sampling(call.sampling)
+        sampling, default_system = self._answer_defaults(params, call.sampling)
         if not call.collections:
-            request = ChatRequest(call.messages, sampling, system_prompt=None)
+            # A request without a system message gets the one the window would use.
+            request = ChatRequest(call.messages, sampling, system_prompt=default_system)
             return Job(call.model, lambda: self.runtime.stream_chat(request, model=params))
         library = self._documents()
         for name in call.collections:
             library.info(name)  # CollectionNotFound now, not after the wait
-        system = "\n\n".join(m.content for m in call.messages if m.role == "system") or None
+        system = "\n\n".join(m.content for m in call.messages if m.role == "system")
+        system = system or default_system
         turns = [m for m in call.messages if m.role != "system"]
         history = tuple(ChatMessage(m.role, m.content) for m in turns[:-1])
 
@@ -120,7 +121,8 @@ class Backend:
 
     def prepare_completion(self, call: CompletionCall) -> Job:
         params = self.load_params(call.model)
-        request = ChatRequest((), self._sampling(call.sampling), raw_prompt=call.prompt)
+        sampling, _system = self._answer_defaults(params, call.sampling)
+        request = ChatRequest((), sampling, raw_prompt=call.prompt)
         return Job(call.model, lambda: self.runtime.stream_chat(request, model=params))
 
     # -- /v1/embeddings -----------------------------------------------------------------------
@@ -169,9 +171,14 @@ class Backend:
             )
         return params
 
-    def _sampling(self, overrides: dict[str, Any]) -> SamplingParams:
-        """The user's settings, with what the request set on top."""
-        return replace(sampling_from_settings(self.settings), **overrides)
+    def _answer_defaults(
+        self, params: LoadParams, overrides: dict[str, Any]
+    ) -> tuple[SamplingParams, str]:
+        """As the window answers with this model (its recommendation under the user's
+        settings), with what the request set on top; and the system prompt for a request
+        that sends none."""
+        sampling, system, _ = models.answer_defaults(params.model_path, self.settings, self.paths)
+        return replace(sampling, **overrides), system
 
 
 def _mtime(path: Any) -> int:

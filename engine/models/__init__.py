@@ -17,6 +17,7 @@ from `engine.models`, never from its modules (a test holds them to it). Where th
 | `discovery`  | GGUF files other apps (LM Studio, GPT4All, the HF cache) downloaded          |
 | `fit`        | the memory estimate: will a model run here, on the GPU or the CPU           |
 | `overview`   | all of the above in one call, for the Models page and `hearth models`        |
+| `recommended`| how each model is best run (catalog or GGUF), under the user's own settings  |
 
 The file format (`engine.gguf`), the machine (`engine.hardware`) and the llama.cpp build
 (`engine.llama_build`) stay beside this package: the runtime needs them too.
@@ -69,6 +70,7 @@ from engine.models.packs import (
     trusted_pack_keys,
     verify_pack_files,
 )
+from engine.models.recommended import Recommendation, answer_defaults, recommendation
 from engine.models.registry import (
     Imported,
     ImportProgress,
@@ -110,8 +112,10 @@ __all__ = [
     "PackFile",
     "PackImported",
     "PackProgress",
+    "Recommendation",
     "Registry",
     "allowed_digests",
+    "answer_defaults",
     "bundled_model",
     "check_file",
     "check_request",
@@ -141,6 +145,7 @@ __all__ = [
     "pack_public_key",
     "partial_downloads",
     "read_pack",
+    "recommendation",
     "refuse_unlisted",
     "resolve",
     "trusted_pack_keys",

@@ -18,7 +18,7 @@ from engine.runtime import (
 )
 from engine.runtime.chat_template import render
 from tests.gguf_tools import with_string_metadata
-from tests.runtimes import new_runtime
+from tests.runtimes import bundled_system_prompt, new_runtime
 
 MESSAGES = [{"role": "user", "content": "What is the capital of France?"}]
 
@@ -75,7 +75,7 @@ def test_model_with_hostile_template_answers_safely(hostile_model: tuple[Path, P
                 ChatRequest(
                     (ChatMessage("user", "What is the capital of France?"),),
                     SamplingParams(temperature=0, max_tokens=32),
-                    "You are a helpful assistant.",
+                    bundled_system_prompt(),
                 )
             )
         )

@@ -22,11 +22,11 @@ from engine.runtime import (
     SamplingParams,
     TextPiece,
 )
-from tests.runtimes import new_runtime
+from tests.runtimes import bundled_system_prompt, new_runtime
 
 GREEDY = SamplingParams(temperature=0.0, max_tokens=48)
 FRANCE = ChatRequest(
-    (ChatMessage("user", "What is the capital of France?"),), GREEDY, "You are a helpful assistant."
+    (ChatMessage("user", "What is the capital of France?"),), GREEDY, bundled_system_prompt()
 )
 LONG_ANSWER = ChatRequest(
     (ChatMessage("user", "Write a very long story about a lighthouse keeper."),),

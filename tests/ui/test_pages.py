@@ -223,3 +223,28 @@ def test_the_window_refuses_a_model_outside_the_policy_list(
         assert win.services.runtime.loaded is None and win.services.runtime.worker_pid is None
         chat_id = win.chat.chat_id
         assert chat_id is not None and win.services.chats.messages(chat_id) == []
+
+
+def test_chat_settings_show_the_models_recommendation_and_store_only_changes(
+    qtbot, window: MainWindow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chat settings open on what the chat's model is run with (the catalog's 0.2 for the
+    bundled model, not the app-wide 0.7), say where that comes from, and store a value only
+    when it differs from it."""
+    from ui.chat_settings import ChatSettingsDialog
+
+    shown: list[ChatSettingsDialog] = []
+    monkeypatch.setattr(ChatSettingsDialog, "exec", lambda self: shown.append(self) or 0)
+    window.open_chat_settings(window.chat.chat_id)
+    qtbot.waitUntil(lambda: bool(shown), timeout=10_000)
+    dialog = shown[0]
+    assert dialog.temperature.value() == pytest.approx(0.2)
+    assert "Answer the question directly" in dialog.system.toPlainText()
+    text = dialog.recommended.text()
+    assert "Recommended for this model (the catalog)" in text and "temperature 0.2" in text
+    assert dialog.changes()["sampling"] == {} and dialog.changes()["system_prompt"] is None
+    dialog.temperature.setValue(0.5)
+    dialog.system.setPlainText("Answer in haiku.")
+    changes = dialog.changes()
+    assert changes["sampling"] == {"temperature": 0.5}
+    assert changes["system_prompt"] == "Answer in haiku."
