@@ -465,6 +465,9 @@ class ChatPage(Page):
                 self.view.set_messages(self.store.messages(msg.chat_id), busy=True)
                 self.refresh_list()  # the first question names the chat
             elif msg.status == "streaming":
+                # What the store holds now: a regenerated answer's old text is gone from it
+                # (and the new row may already be in it, which begin_answer takes over).
+                self.view.set_messages(self.store.messages(msg.chat_id), busy=True)
                 self.view.begin_answer(msg)
             else:
                 self.view.replace_message(msg)

@@ -78,7 +78,10 @@ class ChatView(QTextBrowser):
         self._render()
 
     def begin_answer(self, message: Message) -> None:
-        self._messages.append(message)
+        """Stream into `message`: the row already shown with its id, else a new last row
+        (the store may have the empty row before the view hears of it: never show it twice)."""
+        if all(m.id != message.id for m in self._messages):
+            self._messages.append(message)
         self._live_id = message.id
         self._live_text = ""
         self._busy = True
@@ -101,6 +104,11 @@ class ChatView(QTextBrowser):
             for m in self._messages
         ]
         self._schedule()
+
+    @property
+    def message_ids(self) -> list[int]:
+        """The messages shown, top to bottom."""
+        return [m.id for m in self._messages]
 
     @property
     def streaming_text(self) -> str:

@@ -201,17 +201,19 @@ class ModelRuntime:
                         json.dumps(chat_request_to_dict(request), ensure_ascii=False),
                     )
                 pieces: list[str] = []
+                received = 0  # pieces seen: what a hard stop, which gets no stats, can count
                 while True:
                     msg = self._recv(None, doing="generating an answer")
                     if msg is None:  # a soft stop was not enough: stop hard
                         self._hard_stop()
                         finished = True
-                        yield Done(_cancelled_stats(t0, t_first))
+                        yield Done(_cancelled_stats(t0, t_first, received))
                         return
                     kind = msg[0]
                     if kind in ("piece", "notice", "done", "error") and msg[1] != req_id:
                         continue  # a late message from an earlier, abandoned request
                     if kind == "piece":
+                        received += 1
                         if t_first is None:
                             t_first = time.perf_counter()
                         if debug:
@@ -426,7 +428,11 @@ def _stats(raw: dict[str, Any], t0: float, t_first: float | None) -> GenerationS
     )
 
 
-def _cancelled_stats(t0: float, t_first: float | None) -> GenerationStats:
-    return GenerationStats(
-        0, 0, 0, (t_first - t0) if t_first else 0.0, 0.0, 0.0, time.perf_counter() - t0, "cancelled"
-    )
+def _cancelled_stats(t0: float, t_first: float | None, pieces: int) -> GenerationStats:
+    """Stats for an answer stopped hard: the worker was killed before it could count, so
+    the pieces received stand in for tokens (the worker sends one per token, or fewer when
+    it holds text back to match a stop string)."""
+    now = time.perf_counter()
+    speed = (pieces - 1) / (now - t_first) if t_first is not None and pieces > 1 else 0.0
+    ttft = (t_first - t0) if t_first is not None else 0.0
+    return GenerationStats(0, 0, pieces, ttft, 0.0, speed, now - t0, "cancelled")

@@ -347,3 +347,43 @@ def test_a_chat_picked_in_the_list_opens_and_stays_marked(qtbot, page: ChatPage)
     )
     QApplication.sendEvent(page.chat_list.viewport(), tip)
     assert QToolTip.text() == older.title  # the whole title, which the sidebar may cut off
+
+
+def test_an_answer_the_store_already_holds_is_shown_once_while_it_streams(qtbot) -> None:
+    """The empty answer row is stored before the window handles the question, so the list it
+    reads already holds it: starting to stream into it must not add it a second time."""
+    from engine.chats import ChatStore
+    from ui.chat_view import ChatView
+
+    store = ChatStore(Path(":memory:"))
+    chat = store.create()
+    store.add_message(chat.id, "user", "What is the capital of France?")
+    row = store.add_message(chat.id, "assistant", "", status="streaming", model="TinyModel")
+    view = ChatView()
+    qtbot.addWidget(view)
+    view.set_messages(store.messages(chat.id), busy=True)
+    view.begin_answer(row)
+    view.append_text("Paris is the capital.")
+    view.flush()
+    assert view.message_ids == [m.id for m in store.messages(chat.id)]
+    assert view.toPlainText().count("TinyModel") == 1
+    assert view.toPlainText().count("Paris is the capital.") == 1
+    store.close()
+
+
+def test_regenerate_takes_the_old_answer_off_screen_and_a_stop_keeps_its_count(
+    qtbot, window: MainWindow
+) -> None:
+    use_sampling(window, {"temperature": 0.8, "seed": 1, "max_tokens": 16})
+    send(qtbot, window, "Write a very long story about a lighthouse keeper.")
+    old = messages(window)[1]
+    use_sampling(window, {"temperature": 0.8, "seed": 5, "max_tokens": 3000})
+    window.chat.regenerate()
+    qtbot.waitUntil(lambda: len(window.chat.view.streaming_text) > 200, timeout=60_000)
+    assert old.id not in window.chat.view.message_ids  # not left above the new one
+    assert window.chat.view.message_ids.count(window.chat.view.message_ids[-1]) == 1
+    qtbot.keyClick(window.chat.composer, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: not window.chat.busy(), timeout=10_000)
+    answer = messages(window)[-1]
+    assert answer.status == "stopped" and answer.stats["generated_tokens"] > 20
+    assert " 0 tokens" not in window.chat.view.toPlainText()
