@@ -35,7 +35,7 @@ from engine.runtime import Done, LoadedModel, Notice, TextPiece
 from ui.adapter import StreamTask, run_call, start_task
 from ui.chat_list import ChatListModel, ChatListView
 from ui.chat_view import ChatView
-from ui.open_file import open_source
+from ui.open_file import NoViewer, open_source
 from ui.page import Page, button
 from ui.services import Services
 
@@ -137,6 +137,7 @@ class ChatPage(Page):
             "Ask anything. Enter sends, Shift+Enter adds a line, Esc stops the answer."
         )
         self.composer.setAccessibleName("Message")
+        self.composer.setTabChangesFocus(True)  # Tab moves on, as in every other field
         self.composer.setMaximumHeight(120)
         self.composer.installEventFilter(self)
         self.send_button = button("Send", "Send message", self.send)
@@ -434,6 +435,12 @@ class ChatPage(Page):
             self.show_error(
                 f"“{source['path']}” is no longer there; it may have been moved "
                 "or deleted since it was indexed."
+            )
+        except NoViewer:
+            self.show_error(
+                f"Hearth could not open “{source.get('file') or source['path']}”: no "
+                "application on this computer is set to open this kind of file. The passage "
+                f"it quoted is shown under the answer; the file is {source['path']}."
             )
 
     def _run(self, factory: Callable[[], Iterator[Any]]) -> None:

@@ -10,16 +10,13 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
-    QComboBox,
     QDialog,
     QDialogButtonBox,
-    QDoubleSpinBox,
     QFormLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
     QPlainTextEdit,
-    QSpinBox,
     QWidget,
 )
 
@@ -27,6 +24,7 @@ from engine.chats import Chat
 from engine.models import InstalledModel, Recommendation
 from engine.runtime import SamplingParams
 from engine.settings import Settings
+from ui.wheel_safe import ComboBox, DoubleSpinBox, SpinBox
 
 
 @dataclass(frozen=True)
@@ -74,7 +72,7 @@ class ChatSettingsDialog(QDialog):
         self.chat = chat
         self.defaults = data
         default_model = settings.get("model.default")
-        self.model = QComboBox()
+        self.model = ComboBox()
         self.model.setAccessibleName("Model")
         self.model.addItem(f"Default ({default_model})", None)
         for m in data.installed:
@@ -89,10 +87,10 @@ class ChatSettingsDialog(QDialog):
         self.system.setAccessibleName("System prompt")
         self.system.setMaximumHeight(100)
 
-        self.temperature = QDoubleSpinBox(decimals=2, minimum=0.0, maximum=5.0, singleStep=0.1)
+        self.temperature = DoubleSpinBox(decimals=2, minimum=0.0, maximum=5.0, singleStep=0.1)
         self.temperature.setAccessibleName("Temperature")
         self.temperature.setValue(chat.sampling.get("temperature", data.sampling.temperature))
-        self.max_tokens = QSpinBox(minimum=1, maximum=1_048_576, singleStep=256)
+        self.max_tokens = SpinBox(minimum=1, maximum=1_048_576, singleStep=256)
         self.max_tokens.setAccessibleName("Longest answer in tokens")
         self.max_tokens.setValue(chat.sampling.get("max_tokens", data.sampling.max_tokens))
         self.recommended = QLabel(describe_recommendation(data.recommendation))

@@ -41,12 +41,18 @@ def open_command(
     return None
 
 
+class NoViewer(Exception):
+    """Nothing on this computer opens the file (the desktop has no application for it)."""
+
+
 def open_source(path: str, page: int | None) -> str:
-    """Open the file without waiting on the viewer; returns how it was opened."""
+    """Open the file without waiting on the viewer; returns how it was opened. Raises
+    FileNotFoundError, or NoViewer when the desktop says nothing could open it."""
     if not Path(path).exists():
         raise FileNotFoundError(path)
     command = open_command(path, page)
     if command and QProcess.startDetached(command[0], command[1:])[0]:
         return f"{Path(command[0]).name} at page {page}"
-    QDesktopServices.openUrl(QUrl.fromLocalFile(path))
+    if not QDesktopServices.openUrl(QUrl.fromLocalFile(path)):
+        raise NoViewer(path)
     return "the default application"

@@ -32,6 +32,7 @@ from ui.adapter import run_call
 from ui.api_panel import ApiPanel
 from ui.page import Page, button
 from ui.services import Services
+from ui.wheel_safe import ComboBox, DoubleSpinBox, SpinBox
 
 SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
@@ -167,7 +168,7 @@ class SettingsPage(Page):
         if key == "inference.gpu_layers":
             editor = self._gpu_layers_row(value)
         elif spec["choices"]:
-            combo = QComboBox()
+            combo = ComboBox()
             for choice in spec["choices"]:
                 combo.addItem(str(choice).capitalize(), choice)
             combo.setCurrentIndex(max(combo.findData(value), 0))
@@ -181,7 +182,7 @@ class SettingsPage(Page):
             box.toggled.connect(lambda checked, k=key: self.apply(k, checked))
             editor = box
         elif spec["type"] == "int":
-            spin = QSpinBox()
+            spin = SpinBox()
             spin.setRange(
                 int(spec["minimum"] if spec["minimum"] is not None else -(2**31)),
                 int(min(spec["maximum"] if spec["maximum"] is not None else 2**31 - 1, 2**31 - 1)),
@@ -190,7 +191,7 @@ class SettingsPage(Page):
             spin.editingFinished.connect(lambda k=key, s=spin: self.apply(k, s.value()))
             editor = spin
         elif spec["type"] == "float":
-            dspin = QDoubleSpinBox(decimals=2, singleStep=0.05)
+            dspin = DoubleSpinBox(decimals=2, singleStep=0.05)
             dspin.setRange(float(spec["minimum"] or 0.0), float(spec["maximum"] or 1e9))
             dspin.setValue(float(value))
             dspin.editingFinished.connect(lambda k=key, s=dspin: self.apply(k, round(s.value(), 4)))
@@ -230,7 +231,7 @@ class SettingsPage(Page):
         """Auto (-1: all that fit, as the fit estimate says) or a manual layer count."""
         self.gpu_auto = QCheckBox("Automatic")
         self.gpu_auto.setAccessibleName("GPU layers automatic")
-        self.gpu_spin = QSpinBox()
+        self.gpu_spin = SpinBox()
         self.gpu_spin.setRange(0, 100_000)
         self.gpu_spin.setAccessibleName("GPU layers manual")
         self.gpu_auto.setChecked(value == -1)

@@ -387,3 +387,35 @@ def test_regenerate_takes_the_old_answer_off_screen_and_a_stop_keeps_its_count(
     answer = messages(window)[-1]
     assert answer.status == "stopped" and answer.stats["generated_tokens"] > 20
     assert " 0 tokens" not in window.chat.view.toPlainText()
+
+
+def test_a_source_nothing_can_open_says_so_instead_of_claiming_it_opened(
+    qtbot, services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no viewer for the file, the desktop's open call fails: the window says that, and
+    where the file is, instead of "Opened … with the default application"."""
+    from PySide6.QtGui import QDesktopServices
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("The heron keeps the harbour on Sundays.")
+    chat = services.chats.create()
+    answer = services.chats.add_message(chat.id, "assistant", "The heron [1].", status="done")
+    services.chats.update_message(
+        answer.id, sources=[{"n": 1, "path": str(notes), "file": "notes.txt", "page": None}]
+    )
+    errors: list[str] = []
+    statuses: list[str] = []
+    chat_page = ChatPage(services, errors.append)
+    qtbot.addWidget(chat_page)
+    chat_page.status.connect(statuses.append)
+    opened: list[bool] = []
+    for desktop_opens in (False, True):
+        monkeypatch.setattr(
+            QDesktopServices, "openUrl", lambda url, ok=desktop_opens: opened.append(ok) or ok
+        )
+        chat_page.open_source(answer.id, 1)
+    assert opened == [False, True]  # the desktop was asked both times
+    assert len(errors) == 1 and "could not open “notes.txt”" in errors[0]
+    assert str(notes) in errors[0]
+    assert statuses == ["Opened notes.txt with the default application."]
+    chat_page.shutdown()

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PySide6.QtCore import Qt
 
 from tests.app.test_cli_docs import make_docs
 from tests.hf_server import HFServer, HostedFile
@@ -248,3 +249,50 @@ def test_chat_settings_show_the_models_recommendation_and_store_only_changes(
     changes = dialog.changes()
     assert changes["sampling"] == {"temperature": 0.5}
     assert changes["system_prompt"] == "Answer in haiku."
+
+
+def test_the_wheel_scrolls_settings_instead_of_changing_them(qtbot, window: MainWindow) -> None:
+    """Turning the wheel over a spin box while scrolling Settings changed and saved it
+    (temperature 0.70 -> 0.75). Now only a box the user focused takes the wheel."""
+    from PySide6.QtCore import QPoint, QPointF
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    window.nav.setCurrentRow(3)
+    page = window.settings_page
+    spin = page.editors["sampling.temperature"]
+    before = spin.value()
+
+    def wheel() -> None:
+        centre = QPointF(spin.rect().center())
+        event = QWheelEvent(
+            centre,
+            QPointF(spin.mapToGlobal(centre.toPoint())),
+            QPoint(0, 0),
+            QPoint(0, 120),
+            Qt.MouseButton.NoButton,
+            Qt.KeyboardModifier.NoModifier,
+            Qt.ScrollPhase.NoScrollPhase,
+            False,
+        )
+        QApplication.sendEvent(spin, event)
+
+    window.activateWindow()
+    page.setFocus()
+    wheel()
+    assert spin.value() == before and not spin.hasFocus()
+    assert not window.services.settings.explicit("sampling.temperature")
+    spin.setFocus()
+    qtbot.waitUntil(spin.hasFocus, timeout=2_000)
+    wheel()
+    assert spin.value() > before  # the control: a focused box does take it
+
+
+def test_tab_moves_on_from_the_message_box(qtbot, window: MainWindow) -> None:
+    composer = window.chat.composer
+    window.activateWindow()
+    composer.setFocus()
+    qtbot.waitUntil(composer.hasFocus, timeout=2_000)
+    qtbot.keyClicks(composer, "Hello")
+    qtbot.keyClick(composer, Qt.Key.Key_Tab)
+    assert composer.toPlainText() == "Hello" and not composer.hasFocus()
