@@ -79,7 +79,9 @@ class Backend:
                     0,
                     kind="collection",
                     name=f"Documents: {col.name}",
-                    documents=col.counts.get("documents", 0),
+                    # the files that answer (indexed), and their passages
+                    documents=col.counts.get("indexed", 0),
+                    passages=col.counts.get("chunks", 0),
                 )
             )
         return out

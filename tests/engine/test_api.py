@@ -369,7 +369,9 @@ def test_collections_also_by_extension_field_and_listed_as_models(client: openai
     assert any(s["file"] == "policy.docx" for s in (out.model_extra or {})["sources"])
     ids = {m.id: m for m in client.models.list()}
     assert {CHAT, EMBED, "docs/Office"} <= set(ids)
-    assert (ids["docs/Office"].model_extra or {})["kind"] == "collection"
+    office = ids["docs/Office"].model_extra or {}
+    assert office["kind"] == "collection"
+    assert office["documents"] == 2 and office["passages"] >= 2  # the PDF and the DOCX
     assert client.models.retrieve("docs/Office").id == "docs/Office"
     assert (client.models.retrieve(EMBED).model_extra or {})["kind"] == "embedding"
     with pytest.raises(openai.NotFoundError):
