@@ -98,18 +98,27 @@ class ModelCard(QFrame):
         box.addWidget(self.progress_label)
         self.set_state("available")
 
-    def set_state(self, state: str) -> None:
-        """available | paused | downloading | installed"""
+    def set_state(self, state: str, note: str = "", kept_bytes: int = 0) -> None:
+        """available | paused | downloading | installed; `note` says why (a failure), and
+        `kept_bytes` how much a paused download has."""
         self.state = state
         self.download_button.setVisible(state in ("available", "paused"))
         self.download_button.setText("Resume" if state == "paused" else "Download")
         self.pause_button.setVisible(state == "downloading")
         self.cancel_button.setVisible(state in ("downloading", "paused"))
         self.progress.setVisible(state in ("downloading", "paused"))
-        if state == "installed":
-            self.progress_label.setText("Installed.")
-        elif state == "paused" and not self.progress_label.text():
-            self.progress_label.setText("Paused; Resume continues where it stopped.")
+        if state == "downloading":
+            return  # the progress speaks
+        texts = {"installed": "" if note else "Installed.", "available": ""}
+        if state == "paused":
+            have = f" at {size_text(kept_bytes)} of {size_text(self.model.size_bytes)}"
+            texts["paused"] = (
+                f"Paused{have if kept_bytes else ''}; Resume continues where it stopped."
+            )
+            if kept_bytes and self.model.size_bytes:
+                self.progress.setMaximum(1000)
+                self.progress.setValue(min(1000, kept_bytes * 1000 // self.model.size_bytes))
+        self.progress_label.setText(" ".join(t for t in (note, texts[state]) if t))
 
     def show_progress(self, p: models.DownloadProgress) -> None:
         self.progress.setMaximum(1000)
@@ -137,6 +146,7 @@ class ModelsPage(Page):
         self.cards: dict[str, ModelCard] = {}
         self.downloads: dict[str, StreamTask] = {}
         self._cancelled: set[str] = set()
+        self._notes: dict[str, str] = {}  # model id -> how its last download ended
         self._overview: models.Overview | None = None
         self.setAcceptDrops(True)
 
@@ -238,9 +248,8 @@ class ModelsPage(Page):
                 self.cards_box.insertWidget(self.cards_box.count() - 1, card)
             if model.id in self.downloads:
                 continue
-            card.set_state(
-                "installed" if row.installed else "paused" if row.paused else "available"
-            )
+            state = "installed" if row.installed else "paused" if row.paused else "available"
+            card.set_state(state, self._notes.get(model.id, ""), row.kept_bytes)
 
     # -- downloads ---------------------------------------------------------------------------
 
@@ -249,8 +258,9 @@ class ModelsPage(Page):
         request = models.DownloadRequest.for_model(card.model)
         config = models.DownloadConfig.from_settings(self.services.settings)
         paths = self.services.paths
-        card.progress_label.setText("Connecting…")
+        self._notes.pop(model_id, None)
         card.set_state("downloading")
+        card.progress_label.setText("Connecting…")
         self.downloads[model_id] = start_task(
             self,
             lambda: models.download(request, paths, config),
@@ -275,9 +285,8 @@ class ModelsPage(Page):
     def _discard(self, model_id: str) -> None:
         request = models.DownloadRequest.for_model(self.cards[model_id].model)
         if models.discard_partial(request, self.services.paths):
-            card = self.cards[model_id]
-            card.progress_label.setText("Cancelled; the partial file was deleted.")
-            card.set_state("available")
+            self._notes[model_id] = "Cancelled; the partial file was deleted."
+            self.cards[model_id].set_state("available", self._notes[model_id])
 
     def _on_download(self, model_id: str, event: Any) -> None:
         card = self.cards[model_id]
@@ -285,13 +294,11 @@ class ModelsPage(Page):
             card.show_progress(event)
         elif isinstance(event, models.DownloadDone):
             card.progress.setValue(card.progress.maximum())
-            card.set_state("installed")
-            card.progress_label.setText(
-                f"Installed, sha256 verified against {event.verified_against}."
-            )
+            self._notes[model_id] = f"Installed, sha256 verified against {event.verified_against}."
+            card.set_state("installed", self._notes[model_id])
 
     def _download_failed(self, model_id: str, message: str) -> None:
-        self.cards[model_id].progress_label.setText(message)
+        self._notes[model_id] = message  # kept on the card until the next try
         self.show_error(message)
 
     def _download_ended(self, model_id: str) -> None:
@@ -301,8 +308,8 @@ class ModelsPage(Page):
             self._cancelled.discard(model_id)
             self._discard(model_id)
         elif card.state == "downloading":
-            card.set_state("paused")
-            card.progress_label.setText("Paused; Resume continues where it stopped.")
+            # Paused, or failed: the refresh below says which, from what was kept on disk.
+            card.set_state("available", self._notes.get(model_id, ""))
         if card.state == "installed":
             self.models_changed.emit()
         self.refresh()

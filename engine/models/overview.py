@@ -28,12 +28,14 @@ class CatalogRow:
     fit: FitEstimate
     installed: bool  # a usable installed model came from this entry
     paused: bool  # a download of it stopped part-way and can be resumed
+    kept_bytes: int = 0  # what that download already has
 
     def as_dict(self) -> dict[str, Any]:
         return {
             **self.model.as_dict(),
             "installed": self.installed,
             "paused": self.paused,
+            "kept_bytes": self.kept_bytes,
             "fit": self.fit.as_dict(),
         }
 
@@ -75,8 +77,15 @@ def overview(
         usable = {m.catalog_id for m in installed if m.catalog_id and m.problem is None}
         for entry in catalog.load().search(search):
             estimate = fit.for_model(entry.id, paths, context, hw=hw).estimate
-            waiting = any(
-                p.get("repo") == entry.repo and p.get("file") == entry.file for p in paused
+            kept = max(
+                (
+                    int(p.get("have") or 0)
+                    for p in paused
+                    if p.get("repo") == entry.repo and p.get("file") == entry.file
+                ),
+                default=0,
             )
-            rows.append(CatalogRow(entry, estimate, entry.id in usable, waiting))
+            # A download that failed before its first byte left a record, not a download to
+            # resume: it is not "paused".
+            rows.append(CatalogRow(entry, estimate, entry.id in usable, kept > 0, kept))
     return Overview(installed, found, paused, rows, hw)

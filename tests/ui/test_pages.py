@@ -83,6 +83,22 @@ def test_a_download_shows_progress_pauses_resumes_and_ends_installed(
     )
 
 
+def test_a_failed_download_says_why_and_offers_download_not_resume(
+    qtbot, window: MainWindow, hosted: HostedFile
+) -> None:
+    """A download refused before its first byte left the card saying "Paused; Resume
+    continues…" over a Download button. It now says why it failed, and offers Download."""
+    with HFServer([hosted], fail_next=[403], lifetime_s=60) as hub:
+        page, card = card_from(qtbot, window, hub)
+        card.download_button.click()
+        qtbot.waitUntil(lambda: SMOL not in page.downloads, timeout=30_000)
+        qtbot.wait(300)  # the refresh that follows the end of a download
+        assert card.state == "available" and card.download_button.text() == "Download"
+        assert "refused" in card.progress_label.text()
+        assert "Paused" not in card.progress_label.text()
+        assert "refused" in window.banner.text()
+
+
 def test_cancel_deletes_the_partial_download(qtbot, window: MainWindow, hosted: HostedFile) -> None:
     with HFServer([hosted], throttle_bps=10e6, lifetime_s=120) as hub:
         page, card = card_from(qtbot, window, hub)
