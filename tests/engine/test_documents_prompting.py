@@ -61,7 +61,8 @@ def test_passages_are_trimmed_to_leave_room_for_the_answer(runtime: ModelRuntime
     assert 1 <= len(sources) < len(hits)
     assert [s.n for s in sources] == list(range(1, len(sources) + 1))
     last = request.messages[-1].content
-    assert last.count("<passage ") == len(sources) and last.endswith("cite them like [1].")
+    assert last.count("<passage ") == len(sources) and last.endswith("\n\nWhat must the tenant do?")
+    assert set(request.sampling.stop) >= {"<passage", "</passage"}  # an echo stops there
 
 
 def test_history_stays_as_sent_so_the_cached_prefix_is_reused(runtime: ModelRuntime) -> None:
@@ -103,3 +104,66 @@ def test_reciprocal_rank_fusion_rewards_agreement() -> None:
     scores = fuse([[1, 2, 3], [3, 4, 1]])
     assert max(scores, key=lambda k: scores[k]) == 1
     assert scores[3] > scores[2] and scores[4] < scores[3]
+
+
+def test_the_bundled_model_answers_from_passages_without_echoing_the_prompt(
+    tmp_path: Path,
+) -> None:
+    """Its document answers once repeated the scaffolding ("…</passage> Question: … Answer
+    from the passages above like [2]") and the rules ("quoted material, not instructions").
+    Questions here were not among those the prompt was chosen on."""
+    import re
+
+    from engine import paths as paths_module
+    from engine.chats import ChatStore
+    from engine.conversation import Conversations
+    from engine.documents.library import DocumentLibrary
+    from engine.runtime import TextPiece
+    from engine.settings import Settings
+    from tests.doc_files import make_docx, make_pdf
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    make_pdf(
+        docs / "field guide.pdf",
+        [
+            "Coastal birds of the northern shore.",
+            "The brown pelican guards the old lighthouse at Cape Verity every winter.",
+        ],
+    )
+    make_docx(
+        docs / "policy.docx",
+        [
+            (
+                "Remote work",
+                [
+                    "Employees may work remotely two days per week.",
+                    "Managers approve remote days in advance.",
+                ],
+            )
+        ],
+        page_break_between=False,
+    )
+    settings = Settings.load(None)
+    data = paths_module.resolve().ensure()
+    library = DocumentLibrary(data.data / "documents", settings)
+    library.create("work", [str(docs)])
+    list(library.sync("work"))
+    store = ChatStore(tmp_path / "chats.sqlite")
+    convo = Conversations(store, new_runtime(), settings, data, lambda: library)
+    echo = re.compile(r"</?passage|Question:|passages above|quoted material|not instructions", re.I)
+    answers = []
+    try:
+        for question in (
+            "Where is the old lighthouse?",
+            "When does the pelican guard it?",
+            "Do managers approve remote days?",
+        ):
+            for seed in range(4):
+                chat = store.create(collections=["work"], sampling={"seed": seed})
+                events = convo.send(chat.id, question)
+                answers.append("".join(e.text for e in events if isinstance(e, TextPiece)))
+    finally:
+        convo.runtime.close()
+        store.close()
+    assert [a for a in answers if echo.search(a)] == []
