@@ -41,14 +41,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from app import compose
-    from ui.main_window import MainWindow, apply_theme
+    from ui.main_window import MainWindow
 
     services = compose.build(isolate_documents=True)
     # Open the chat history now, before any window exists: with encryption on, this asks the
     # keyring (which may prompt to unlock) and may convert the file once; a window that did
     # it in a page's constructor would sit frozen meanwhile.
     services.chats  # noqa: B018 - opened for its effect
-    apply_theme(services.settings.get("ui.theme"))
     window = MainWindow(services)
     instance.activated.connect(window.bring_to_front)
     window.erased.connect(window.close)

@@ -12,7 +12,8 @@ import dataclasses
 import html
 from typing import Any
 
-from PySide6.QtCore import QTimer, QUrl, Signal
+from PySide6.QtCore import QEvent, QTimer, QUrl, Signal
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
 from engine.chats import Message
@@ -171,14 +172,24 @@ class ChatView(QTextBrowser):
         if m.role == "assistant" and m.stats and not live:
             s = m.stats
             actions.append(
-                f'<span style="color:#777">{s.get("generated_tokens", 0)} tokens · '
+                f'<span style="color:{self._muted}">{s.get("generated_tokens", 0)} tokens · '
                 f"{s.get('tokens_per_s', 0):.1f} tokens/s</span>"
             )
         foot = f'<p style="font-size:small">{" · ".join(actions)}</p>' if actions else ""
         return head + body + self._sources_html(m) + foot
 
-    @staticmethod
-    def _sources_html(m: Message) -> str:
+    @property
+    def _muted(self) -> str:
+        """Secondary text (stats, scores): the theme's placeholder colour, readable on it."""
+        return self.palette().color(QPalette.ColorRole.PlaceholderText).name()
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self._render()  # the colours written into the HTML follow the theme
+
+    def _sources_html(self, m: Message) -> str:
+        muted = self._muted
         if not m.sources and not m.notes:
             return ""
         rows = []
@@ -194,7 +205,7 @@ class ChatView(QTextBrowser):
             rows.append(
                 f'<li><a href="hearth:source:{m.id}:{s["n"]}">[{s["n"]}] '
                 f"{html.escape(s.get('file') or s['path'])}, {where}</a>{section} "
-                f'<span style="color:#777">(similarity {s.get("similarity", 0):.2f})</span>'
+                f'<span style="color:{muted}">(similarity {s.get("similarity", 0):.2f})</span>'
                 f"<br><i>“{html.escape(short)}”</i></li>"
             )
         notes = "".join(f"<li><i>{html.escape(n)}</i></li>" for n in m.notes)

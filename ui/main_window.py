@@ -14,7 +14,6 @@ from typing import Any
 from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QApplication,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -35,6 +34,7 @@ from ui.network_activity import NetworkIndicator
 from ui.page import button
 from ui.services import Services
 from ui.settings_page import SettingsPage
+from ui.theme import Theme
 
 log = logging.getLogger(__name__)
 PAGES = ("Chat", "Models", "Documents", "Settings")
@@ -48,6 +48,8 @@ class MainWindow(QMainWindow):
     def __init__(self, services: Services) -> None:
         super().__init__()
         self.services = services
+        self.theme = Theme(self)
+        self.theme.apply(services.settings.get("ui.theme"))  # before anything is drawn
         self.erasing = False
         self.setWindowTitle("Hearth")
         self.setAccessibleName("Hearth")
@@ -169,7 +171,7 @@ class MainWindow(QMainWindow):
 
     def _setting_changed(self, key: str) -> None:
         if key == "ui.theme":
-            apply_theme(self.services.settings.get("ui.theme"))
+            self.theme.apply(self.services.settings.get("ui.theme"))
 
     # -- delete all my data ------------------------------------------------------------------
 
@@ -256,15 +258,3 @@ class MainWindow(QMainWindow):
         self.show()
         self.raise_()
         self.activateWindow()
-
-
-def apply_theme(theme: str) -> None:
-    """System, light or dark, through Qt's colour scheme (Qt 6.8+)."""
-    app = QApplication.instance()
-    hints = app.styleHints() if isinstance(app, QApplication) else None
-    if hints is None or not hasattr(hints, "setColorScheme"):
-        return
-    scheme = {"light": Qt.ColorScheme.Light, "dark": Qt.ColorScheme.Dark}.get(
-        theme, Qt.ColorScheme.Unknown
-    )
-    hints.setColorScheme(scheme)

@@ -60,7 +60,7 @@ def _link_close(_renderer: Any, tokens: Any, idx: int, options: Any, env: Any) -
     text = "".join(t.content for t in tokens[start + 1 : idx])
     if not href or text.strip() == href:  # an autolink already shows its address
         return ""
-    return f' <span style="color:#666">({html.escape(href)})</span>'
+    return f" <small>({html.escape(href)})</small>"  # the theme's own text colour
 
 
 @lru_cache(maxsize=1)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
@@ -69,7 +69,7 @@ class ModelCard(QFrame):
         self.badge.setToolTip(estimate.explanation)
         why = QLabel(estimate.explanation)
         why.setWordWrap(True)
-        why.setStyleSheet("color: palette(mid)")
+        why.setForegroundRole(QPalette.ColorRole.PlaceholderText)  # secondary, still readable
         description = QLabel(model.description)
         description.setWordWrap(True)
         self.progress = QProgressBar()
