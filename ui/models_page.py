@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
     QFrame,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -82,20 +83,25 @@ class ModelCard(QFrame):
         self.pause_button.setAccessibleName(f"Pause download of {model.title}")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setAccessibleName(f"Cancel download of {model.title}")
+        # The buttons have a line of their own, under the text: beside the title they set the
+        # card's least width, which clipped it in a narrow window and scrolled it sideways.
+        title.setWordWrap(True)
         head = QHBoxLayout()
-        head.addWidget(title)
-        head.addWidget(self.badge)
-        head.addStretch(1)
-        head.addWidget(self.download_button)
-        head.addWidget(self.pause_button)
-        head.addWidget(self.cancel_button)
+        head.addWidget(title, 1)
+        head.addWidget(self.badge, 0, Qt.AlignmentFlag.AlignTop)
+        actions = QHBoxLayout()
+        actions.addWidget(self.progress_label, 1)
+        actions.addWidget(self.download_button)
+        actions.addWidget(self.pause_button)
+        actions.addWidget(self.cancel_button)
+        self.progress_label.setWordWrap(True)
         box = QVBoxLayout(self)
         box.addLayout(head)
         box.addWidget(facts)
         box.addWidget(description)
         box.addWidget(why)
         box.addWidget(self.progress)
-        box.addWidget(self.progress_label)
+        box.addLayout(actions)
         self.set_state("available")
 
     def set_state(self, state: str, note: str = "", kept_bytes: int = 0) -> None:
@@ -182,23 +188,29 @@ class ModelsPage(Page):
         scroll.setWidget(cards)
         scroll.setAccessibleName("Model catalog")
 
-        buttons = QHBoxLayout()
-        for w in (self.use_button, self.delete_button, self.import_button, self.pack_button):
-            buttons.addWidget(w)
-        buttons.addStretch(1)
+        # Two by two: in one row the four set the pane's least width past a 900 px window.
+        buttons = QGridLayout()
+        for i, w in enumerate(
+            (self.use_button, self.delete_button, self.import_button, self.pack_button)
+        ):
+            buttons.addWidget(w, i // 2, i % 2)
         left = QVBoxLayout()
         left.addWidget(QLabel("<b>Installed</b>"))
         left.addWidget(self.installed, 2)
         left.addLayout(buttons)
         left.addWidget(self.in_place)  # its own line: beside the buttons it widened the pane
         left.addWidget(self.hint)
-        left.addWidget(QLabel("<b>Found in other apps</b> (used in place, nothing copied)"))
+        found_title = QLabel("<b>Found in other apps</b> (used in place, nothing copied)")
+        found_title.setWordWrap(True)
+        left.addWidget(found_title)
         left.addWidget(self.found, 1)
         left.addWidget(self.use_found_button)
         right = QVBoxLayout()
-        right.addWidget(
-            QLabel("<b>Catalog</b>: the badge says how the model would run on this computer")
+        catalog_title = QLabel(
+            "<b>Catalog</b>: the badge says how the model would run on this computer"
         )
+        catalog_title.setWordWrap(True)
+        right.addWidget(catalog_title)
         right.addWidget(scroll, 1)
         layout = QHBoxLayout(self)
         layout.addLayout(left, 2)

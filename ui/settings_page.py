@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QTimer, QUrl, Signal
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtGui import QDesktopServices, QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -117,9 +117,19 @@ class SettingsPage(Page):
         self.api_panel = ApiPanel(services, show_error)
         self.changed.connect(self.api_panel.setting_changed)
 
+        self.recommended_note = QLabel(
+            "A model that comes with recommended settings (from the catalog or its own file) "
+            "uses them for every value here you have not changed: the bundled SmolLM2 answers "
+            "at temperature 0.2 with its own system prompt. A value you change here applies "
+            "to every model; Chat settings shows what a chat's model is run with."
+        )
+        self.recommended_note.setWordWrap(True)
+        self.recommended_note.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         body = QVBoxLayout()
         for title, keys in SECTIONS:
             body.addWidget(QLabel(f"<h3>{title}</h3>"))
+            if title == "Answers":
+                body.addWidget(self.recommended_note)
             form = QFormLayout()
             for key in keys:
                 form.addRow(LABELS[key], self._row(key, specs[key]))
@@ -139,12 +149,12 @@ class SettingsPage(Page):
         data.addWidget(folder, 1)
         data.addWidget(open_button)
         body.addLayout(data)
-        body.addWidget(
-            QLabel(
-                "To keep Hearth's data elsewhere (another disk, a USB stick), start "
-                "it with the HEARTH_HOME environment variable set to that folder."
-            )
+        elsewhere = QLabel(
+            "To keep Hearth's data elsewhere (another disk, a USB stick), start "
+            "it with the HEARTH_HOME environment variable set to that folder."
         )
+        elsewhere.setWordWrap(True)  # unwrapped, it widened the page past a 900 px window
+        body.addWidget(elsewhere)
         erase = button("Delete all my data…", "Delete all my data", self.erase_requested.emit)
         erase.setToolTip("Chats, document indexes, downloaded models, caches, logs and settings")
         erase_row = QHBoxLayout()
