@@ -76,10 +76,11 @@ class Services:
             except EncryptionUnavailable as exc:
                 # Fail closed: the history is never written in clear. This session's chats
                 # live in memory only, and the window says so.
-                log.error("chat history not opened: %s", exc.user_message)
+                log.error("chat history not opened: %s (%s)", exc.user_message, exc.detail)
                 self.chats_problem = (
-                    f"{exc.user_message} Chats in this session are kept in "
-                    "memory only and will not be saved."
+                    f"{exc.user_message} Your saved chats are untouched and come back once "
+                    "it can be opened; chats in this session are kept in memory only and will "
+                    "not be saved."
                 )
                 self._chats = ChatStore(Path(":memory:"))
             days = int(self.settings.get("privacy.retention_days"))

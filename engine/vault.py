@@ -58,10 +58,11 @@ def _keyring() -> Any:
         backend = usable[0] if usable else backend
     if _unsafe(backend, chosen):
         raise EncryptionUnavailable(
-            "Chat encryption is on, but this computer has no keyring to keep the key in "
-            f"(found {type(backend).__module__}.{type(backend).__name__}), so Hearth will not "
-            "open the chat history rather than store it unprotected. Start a keyring service "
-            "(for example GNOME Keyring or KWallet) or turn chat encryption off."
+            "Chat encryption is on, but this computer has no keyring to keep its key in, so "
+            "Hearth will not open the chat history rather than store it unprotected. Start a "
+            "keyring service (for example GNOME Keyring or KWallet) or turn chat encryption "
+            "off.",
+            f"keyring backend {type(backend).__module__}.{type(backend).__name__}",
         )
     return backend
 

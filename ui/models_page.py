@@ -261,7 +261,11 @@ class ModelsPage(Page):
             if model.id in self.downloads:
                 continue
             state = "installed" if row.installed else "paused" if row.paused else "available"
-            card.set_state(state, self._notes.get(model.id, ""), row.kept_bytes)
+            # What this computer will not download, the button says before it is pressed.
+            card.download_button.setEnabled(row.refusal is None)
+            card.download_button.setToolTip(row.refusal or "")
+            note = self._notes.get(model.id) or (row.refusal if state == "available" else None)
+            card.set_state(state, note or "", row.kept_bytes)
 
     # -- downloads ---------------------------------------------------------------------------
 

@@ -125,7 +125,16 @@ class SettingsPage(Page):
         )
         self.recommended_note.setWordWrap(True)
         self.recommended_note.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        reasons = list(dict.fromkeys(self.settings.locked.values()))
+        self.policy_note = QLabel(
+            "Some settings here are set by your organisation and cannot be changed: "
+            + "; ".join(reasons)
+        )
+        self.policy_note.setWordWrap(True)
+        self.policy_note.setAccessibleName("Settings set by your organisation")
+        self.policy_note.setVisible(bool(reasons))
         body = QVBoxLayout()
+        body.addWidget(self.policy_note)
         for title, keys in SECTIONS:
             body.addWidget(QLabel(f"<h3>{title}</h3>"))
             if title == "Answers":
@@ -228,13 +237,16 @@ class SettingsPage(Page):
         if key in self.settings.locked:
             reason = self.settings.locked[key]
             editor.setEnabled(False)
-            lock = QLabel(f"🔒 {reason}")
-            lock.setWordWrap(True)
+            # The reason is said once, at the top of the page; the row says "Locked" (no
+            # emoji: without an emoji font it was an empty box) and the reason on hover.
+            lock = QLabel("Locked by your organisation")
+            lock.setToolTip(reason)
+            lock.setForegroundRole(QPalette.ColorRole.PlaceholderText)
             lock.setAccessibleName(f"{LABELS[key]} is locked")
             editor.setToolTip(f"Locked: {reason}")
             editor.setAccessibleDescription(f"Locked by machine policy: {reason}")
             self.lock_labels[key] = lock
-            box_layout.addWidget(lock, 1)
+            box_layout.addWidget(lock)
         return row
 
     def _gpu_layers_row(self, value: int) -> QWidget:

@@ -48,6 +48,7 @@ from engine.models.downloads import (
     discard_partial,
     download,
     partial_downloads,
+    refusal,
 )
 from engine.models.fit import Fit, FitEstimate, ModelShape, estimate
 from engine.models.fit import for_model as fit_for
@@ -146,6 +147,7 @@ __all__ = [
     "partial_downloads",
     "read_pack",
     "recommendation",
+    "refusal",
     "refuse_unlisted",
     "resolve",
     "trusted_pack_keys",

@@ -66,6 +66,10 @@ class DownloadConfig:
     retries: int = 4
     backoff_s: float = 0.5
     timeout_s: float = 20.0
+    # Why the machine policy fixed offline mode or downloads (its reason), if it did: a
+    # refusal then says who decided, instead of pointing at a setting the user cannot change.
+    offline_locked: str | None = None
+    allowed_locked: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Any, token: str | None = None) -> DownloadConfig:
@@ -76,6 +80,8 @@ class DownloadConfig:
             allowed=bool(settings.get("downloads.allowed")),
             allowed_models=tuple(settings.get("downloads.allowed_models")),
             allowed_sha256=tuple(h.strip().lower() for h in settings.get("models.allowed_sha256")),
+            offline_locked=settings.locked.get("privacy.offline_mode"),
+            allowed_locked=settings.locked.get("downloads.allowed"),
         )
 
 
@@ -158,13 +164,28 @@ def check_file_name(name: str) -> str:
     return name.split("/")[-1]
 
 
+def refusal(request: DownloadRequest, config: DownloadConfig) -> str | None:
+    """Why this computer will not download `request` (offline, turned off, not on the
+    policy's lists), for a button to say before anyone presses it; None when it may."""
+    try:
+        check_request(request, config)
+    except DownloadsDisabled as exc:
+        return exc.user_message
+    except UnsafeFileName:
+        return None  # a catalog error, reported when tried
+    return None
+
+
 def check_request(request: DownloadRequest, config: DownloadConfig) -> None:
     """Refuse, before any request, what this computer may not download (offline mode, the
     policy) and names that are not a repository, revision or file name."""
     if config.offline:
         raise DownloadsDisabled(
-            "Offline mode is on, so Hearth will not download anything. "
-            "Turn it off in Settings > Privacy to download models."
+            f"Your organisation keeps Hearth offline, so it will not download anything "
+            f"({config.offline_locked}). Ask your IT department for the model."
+            if config.offline_locked
+            else "Offline mode is on, so Hearth will not download anything. "
+            "Turn it off in Settings > Privacy and downloads to download models."
         )
     if network.user_forced_offline():
         raise DownloadsDisabled(
@@ -173,8 +194,10 @@ def check_request(request: DownloadRequest, config: DownloadConfig) -> None:
         )
     if not config.allowed:
         raise DownloadsDisabled(
-            "Downloads are turned off on this computer by its policy. "
-            "Ask your IT department for the model."
+            f"Your organisation has turned model downloads off on this computer "
+            f"({config.allowed_locked}). Ask your IT department for the model."
+            if config.allowed_locked
+            else "Model downloads are turned off in Settings > Privacy and downloads."
         )
     if config.allowed_models and request.catalog_id not in config.allowed_models:
         raise DownloadsDisabled(

@@ -29,6 +29,7 @@ class CatalogRow:
     installed: bool  # a usable installed model came from this entry
     paused: bool  # a download of it stopped part-way and can be resumed
     kept_bytes: int = 0  # what that download already has
+    refusal: str | None = None  # why this computer will not download it (offline, policy)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -36,6 +37,7 @@ class CatalogRow:
             "installed": self.installed,
             "paused": self.paused,
             "kept_bytes": self.kept_bytes,
+            "refusal": self.refusal,
             "fit": self.fit.as_dict(),
         }
 
@@ -75,6 +77,7 @@ def overview(
         hw = hardware.detect()
         context = int(settings.get("inference.context_length"))
         usable = {m.catalog_id for m in installed if m.catalog_id and m.problem is None}
+        config = downloads.DownloadConfig.from_settings(settings)
         for entry in catalog.load().search(search):
             estimate = fit.for_model(entry.id, paths, context, hw=hw).estimate
             kept = max(
@@ -87,5 +90,6 @@ def overview(
             )
             # A download that failed before its first byte left a record, not a download to
             # resume: it is not "paused".
-            rows.append(CatalogRow(entry, estimate, entry.id in usable, kept > 0, kept))
+            why_not = downloads.refusal(downloads.DownloadRequest.for_model(entry), config)
+            rows.append(CatalogRow(entry, estimate, entry.id in usable, kept > 0, kept, why_not))
     return Overview(installed, found, paused, rows, hw)

@@ -248,10 +248,20 @@ def test_offline_or_policy_refuses_with_no_connection_attempt(
 def test_policy_from_settings_locks_downloads_off(paths: DataPaths) -> None:
     from engine.settings import Settings
 
-    settings = Settings.load(paths.settings_file, locks={"downloads.allowed": (False, "policy")})
+    reason = "Set by Example Corp IT"
+    settings = Settings.load(paths.settings_file, locks={"downloads.allowed": (False, reason)})
     cfg = downloads.DownloadConfig.from_settings(settings)
-    with pytest.raises(DownloadsDisabled, match="policy"):
+    with pytest.raises(DownloadsDisabled, match="Example Corp IT") as caught:
         list(downloads.download(catalog_request(), paths, cfg))
+    assert "Settings" not in caught.value.user_message  # nothing there the user can change
+    assert downloads.refusal(catalog_request(), cfg) == caught.value.user_message
+    offline = Settings.load(None, locks={"privacy.offline_mode": (True, reason)})
+    message = downloads.refusal(catalog_request(), downloads.DownloadConfig.from_settings(offline))
+    assert message is not None and "keeps Hearth offline" in message and "Settings" not in message
+    mine = Settings.load(None)
+    mine.set("privacy.offline_mode", True)  # the user's own choice: point at where to undo it
+    message = downloads.refusal(catalog_request(), downloads.DownloadConfig.from_settings(mine))
+    assert message is not None and "Settings > Privacy" in message
 
 
 @pytest.mark.parametrize(

@@ -95,9 +95,12 @@ def test_a_plaintext_file_keyring_found_by_itself_counts_as_none(
 
     use_backend(monkeypatch, tmp_path, None)
     keyring.set_keyring(PlaintextKeyring())
-    with pytest.raises(vault.EncryptionUnavailable, match="PlaintextKeyring"):
+    with pytest.raises(vault.EncryptionUnavailable, match="no keyring to keep its key") as caught:
         open_store(paths.data / "chats.sqlite", paths, encrypt=True)
     assert not (paths.data / "chats.sqlite").exists()
+    # the class name is for the log (detail), not for the person reading the message
+    assert "keyrings" not in caught.value.user_message
+    assert "PlaintextKeyring" in (caught.value.detail or "")
 
 
 def test_an_encrypted_history_without_its_key_is_not_opened(

@@ -19,9 +19,9 @@ def problems(page: QWidget) -> list[str]:
             found.append(f"{area.accessibleName() or 'a scroll area'} scrolls sideways")
         inner = area.widget()
         for child in inner.findChildren(QWidget) if inner is not None else []:
-            if child.isVisible() and child.parentWidget() is inner:
-                if child.geometry().right() > area.viewport().width():
-                    found.append(f"{child.accessibleName() or type(child).__name__} clipped")
+            outside = child.geometry().right() > area.viewport().width()
+            if child.isVisible() and child.parentWidget() is inner and outside:
+                found.append(f"{child.accessibleName() or type(child).__name__} clipped")
     return found
 
 

@@ -161,7 +161,10 @@ def test_a_policy_locked_setting_cannot_be_changed(
         page = win.settings_page
         editor = page.editors["privacy.offline_mode"]
         assert not editor.isEnabled() and editor.isChecked()
-        assert "Set by Example Corp IT" in page.lock_labels["privacy.offline_mode"].text()
+        lock = page.lock_labels["privacy.offline_mode"]
+        assert lock.text() == "Locked by your organisation"  # words, not an emoji glyph
+        assert lock.toolTip() == "Set by Example Corp IT"
+        assert page.policy_note.isVisible() and "Set by Example Corp IT" in page.policy_note.text()
         assert not page.apply("privacy.offline_mode", False)  # the engine refuses too
         assert services.settings.get("privacy.offline_mode") is True
         assert "Example Corp IT" in win.banner.text() and win.banner_box.isVisible()
@@ -312,3 +315,30 @@ def test_tab_moves_on_from_the_message_box(qtbot, window: MainWindow) -> None:
     qtbot.keyClicks(composer, "Hello")
     qtbot.keyClick(composer, Qt.Key.Key_Tab)
     assert composer.toPlainText() == "Hello" and not composer.hasFocus()
+
+
+def test_under_a_policy_the_reason_is_said_once_and_downloads_cannot_be_started(
+    qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PySide6.QtWidgets import QLabel
+
+    from tests.ui.conftest import window_under_policy
+
+    reason = "Set by Example Corp IT"
+    locks = {"privacy.offline_mode": True, "downloads.allowed": False, "api.enabled": False}
+    with window_under_policy(qtbot, tmp_path, monkeypatch, reason, locks) as win:
+        win.nav.setCurrentRow(3)
+        page = win.settings_page
+        saying = [
+            label
+            for label in page.findChildren(QLabel)
+            if label.isVisible() and reason in label.text()
+        ]
+        assert saying == [page.policy_note] and page.policy_note.text().count(reason) == 1
+        assert all(page.lock_labels[key].isVisible() for key in locks)
+        win.nav.setCurrentRow(1)
+        qtbot.waitUntil(lambda: SMOL in win.models.cards, timeout=30_000)
+        card = win.models.cards[SMOL]
+        assert not card.download_button.isEnabled()
+        assert "keeps Hearth offline" in card.download_button.toolTip()
+        assert reason in card.progress_label.text() and "Settings" not in card.progress_label.text()
