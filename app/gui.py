@@ -7,10 +7,12 @@ first used.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import sys
 import time
+from collections.abc import Callable, Mapping
 from types import TracebackType
 
 log = logging.getLogger("hearth")
@@ -23,6 +25,15 @@ def main(argv: list[str] | None = None) -> int:
     network.install("app")
     if workers.run_if_worker(sys.argv[1:]):  # a frozen build re-runs itself as a worker
         return 0
+    missing = missing_x11_libraries()
+    if missing:
+        print(
+            "Hearth's window needs Qt's X11 libraries, and these are missing: "
+            f"{', '.join(missing)}. On Debian or Ubuntu: sudo apt-get install "
+            f"{' '.join(X11_PACKAGES[m] for m in missing)} (./scripts/run installs them).",
+            file=sys.stderr,
+        )
+        return 1
     from PySide6.QtCore import QThreadPool, QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -66,6 +77,41 @@ def main(argv: list[str] | None = None) -> int:
         QThreadPool.globalInstance().waitForDone(15_000)
         services.close()
         instance.release()
+
+
+# Libraries Qt's xcb platform plugin loads that a desktop may lack (the same list as
+# scripts/_install.sh's qt_desktop_libs): soname -> the Debian package that has it.
+X11_PACKAGES = {
+    "libxcb-cursor.so.0": "libxcb-cursor0",
+    "libxkbcommon-x11.so.0": "libxkbcommon-x11-0",
+    "libxcb-icccm.so.4": "libxcb-icccm4",
+    "libxcb-keysyms.so.1": "libxcb-keysyms1",
+    "libxcb-shape.so.0": "libxcb-shape0",
+    "libxcb-render-util.so.0": "libxcb-render-util0",
+    "libxcb-image.so.0": "libxcb-image0",
+}
+
+
+def _loads(soname: str) -> bool:
+    try:
+        ctypes.CDLL(soname)  # what Qt's plugin would do next; ~1 ms, no ldconfig run
+    except OSError:
+        return False
+    return True
+
+
+def missing_x11_libraries(
+    environ: Mapping[str, str] | None = None,
+    platform: str = sys.platform,
+    loads: Callable[[str], bool] = _loads,
+) -> list[str]:
+    """The xcb libraries missing when the window would open on X11, else []: without them
+    Qt stops with its generic "could not load the Qt platform plugin" error."""
+    env = os.environ if environ is None else environ
+    on_x11 = env.get("QT_QPA_PLATFORM", "xcb") == "xcb" and not env.get("WAYLAND_DISPLAY")
+    if not platform.startswith("linux") or not env.get("DISPLAY") or not on_x11:
+        return []
+    return [soname for soname in X11_PACKAGES if not loads(soname)]
 
 
 def install_excepthook(window: object) -> None:

@@ -265,8 +265,10 @@ class _Parser:
         magic = bytes(self.buf[0:4])
         if magic != MAGIC:
             raise InvalidModelFile(
-                f"“{self.path.name}” is not a GGUF model file (it starts with {magic!r}, "
-                f"not {MAGIC!r}). Hearth runs GGUF models; convert or download a GGUF version."
+                f"“{self.path.name}” is not a GGUF model file: GGUF files begin with the "
+                "letters GGUF, and this one does not. Hearth runs GGUF models; download or "
+                "convert a GGUF version of this model.",
+                f"first bytes {magic!r}",  # for the log, not for people
             )
         self.pos = 4
         version = self.scalar("<I", "the header")

@@ -43,6 +43,15 @@ from ui.services import Services
 SEARCH_DELAY_MS = 150
 
 
+def speed_text(stats: dict[str, Any]) -> str:
+    """An answer's speed for the header: "31.2 tokens/s · first token 180 ms"."""
+    stopped = " (stopped)" if stats.get("stop_reason") == "cancelled" else ""
+    return (
+        f"{stats.get('tokens_per_s', 0.0):.1f} tokens/s · first token "
+        f"{stats.get('time_to_first_token_s', 0.0) * 1000:.0f} ms{stopped}"
+    )
+
+
 def describe_loaded(loaded: LoadedModel, name: str) -> str:
     on_gpu = loaded.runtime.get("gpu_offload_supported") and loaded.params.gpu_layers != 0
     return f"{name} · {'GPU' if on_gpu else 'CPU'} · ready"
@@ -262,7 +271,11 @@ class ChatPage(Page):
         self.chat_id = chat_id
         self.cancel_edit()
         self.refresh_list()
-        self.view.set_messages(self.store.messages(chat_id))
+        shown = self.store.messages(chat_id)
+        self.view.set_messages(shown)
+        # The header's speed is this chat's last answer's, not the chat shown before.
+        last = next((m for m in reversed(shown) if m.role == "assistant" and m.stats), None)
+        self.last_speed = speed_text(last.stats) if last is not None and last.stats else ""
         self.update_header()
         self.composer.setFocus()
 
@@ -483,12 +496,7 @@ class ChatPage(Page):
         elif isinstance(event, Notice):
             self.status.emit(event.message)
         elif isinstance(event, Done):
-            s = event.stats
-            stopped = " (stopped)" if s.stop_reason == "cancelled" else ""
-            self.last_speed = (
-                f"{s.tokens_per_s:.1f} tokens/s · first token "
-                f"{s.time_to_first_token_s * 1000:.0f} ms{stopped}"
-            )
+            self.last_speed = speed_text(event.stats.as_dict())
             self.update_header()
         elif isinstance(event, Retrieved):
             self.view.attach_sources([s.as_dict() for s in event.sources], list(event.notes))

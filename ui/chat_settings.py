@@ -72,12 +72,13 @@ class ChatSettingsDialog(QDialog):
         self.chat = chat
         self.defaults = data
         default_model = settings.get("model.default")
+        usable = [m for m in data.installed if m.problem is None]
+        default_name = next((m.name for m in usable if m.id == default_model), default_model)
         self.model = ComboBox()
         self.model.setAccessibleName("Model")
-        self.model.addItem(f"Default ({default_model})", None)
-        for m in data.installed:
-            if m.problem is None:
-                self.model.addItem(m.id, m.id)
+        self.model.addItem(f"Default ({default_name})", None)
+        for m in usable:
+            self.model.addItem(m.name, m.id)
         index = self.model.findData(chat.model)
         self.model.setCurrentIndex(max(index, 0))
 

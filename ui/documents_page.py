@@ -51,6 +51,7 @@ class DocumentsPage(Page):
     ) -> None:
         super().__init__(services, show_error, parent)
         self.syncs: dict[str, StreamTask] = {}
+        self._select_next: str | None = None  # a collection just created
         self.progress_text: dict[str, str] = {}
         self.infos: dict[str, Any] = {}
         self.setAcceptDrops(True)
@@ -142,7 +143,8 @@ class DocumentsPage(Page):
         )
 
     def _show_collections(self, infos: list[Any]) -> None:
-        current = self.selected()
+        current = self._select_next or self.selected()
+        self._select_next = None
         self.infos = {i.name: i for i in infos}
         self.collections.blockSignals(True)
         self.collections.clear()
@@ -187,6 +189,11 @@ class DocumentsPage(Page):
         )
         for s in info.sources:
             self.sources.addItem(s)
+        if not info.sources:
+            self.title.setText(
+                f"<b>{name}</b> is empty. Add a folder or files to it (the buttons below), or "
+                "drop them here; Hearth reads them and answers from them with their sources."
+            )
         self._show_progress(name)
         only_problems = self.only_problems.isChecked()
         if self.closing:
@@ -240,8 +247,8 @@ class DocumentsPage(Page):
     def create_collection(self, name: str, paths: list[str] | None = None) -> None:
         def done(_info: Any) -> None:
             self.collections_changed.emit()
+            self._select_next = name  # selected when the refreshed list arrives
             self.refresh()
-            self._select(name)
             if paths:
                 self.sync(name)
 
@@ -312,6 +319,8 @@ class DocumentsPage(Page):
         if name is None or name in self.syncs or self.closing:
             return
         self.progress_text[name] = "Starting…"
+        if name == self.selected():
+            self.progress.setRange(0, 0)  # busy until the first progress says how far
         self.syncs[name] = start_task(
             self,
             lambda: self.services.documents.sync(name),
@@ -344,7 +353,7 @@ class DocumentsPage(Page):
                 + (f" · {Path(event.current).name}" if event.current else "")
             )
             if name == self.selected():
-                self.progress.setMaximum(max(event.files_total, 1))
+                self.progress.setRange(0, max(event.files_total, 1))
                 self.progress.setValue(event.files_done)
         self._refresh_labels()
 

@@ -67,7 +67,15 @@ def _link_close(_renderer: Any, tokens: Any, idx: int, options: Any, env: Any) -
 def _parser() -> MarkdownIt:
     md = MarkdownIt(
         "commonmark",
-        {"html": False, "linkify": False, "typographer": False, "highlight": _highlight},
+        # breaks: a single line break stays one, as the writer meant it: Shift+Enter in a
+        # question, a poem's lines in an answer (CommonMark would join them into one line).
+        {
+            "html": False,
+            "linkify": False,
+            "typographer": False,
+            "breaks": True,
+            "highlight": _highlight,
+        },
     )
     md.enable("table")
     md.enable("strikethrough")

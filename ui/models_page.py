@@ -211,6 +211,10 @@ class ModelsPage(Page):
         )
         catalog_title.setWordWrap(True)
         right.addWidget(catalog_title)
+        # The first overview reads every model file's header and the hardware (seconds).
+        self.loading = QLabel("Looking at your models, other apps' models and the catalog…")
+        self.loading.setAccessibleName("Loading")
+        right.addWidget(self.loading)
         right.addWidget(scroll, 1)
         layout = QHBoxLayout(self)
         layout.addLayout(left, 2)
@@ -226,14 +230,16 @@ class ModelsPage(Page):
 
     def _show(self, ov: models.Overview) -> None:
         self._overview = ov
+        self.loading.setVisible(False)
         self.installed.clear()
         for m in ov.installed:
             size = size_text(m.path.stat().st_size) if m.path.exists() else "missing"
-            text = f"{m.id}  ·  {size}  ·  {m.source}"
+            text = f"{m.name}  ·  {size}  ·  {m.source}"
             if m.problem:
                 text += f"  ·  cannot be used: {m.problem}"
             item = QListWidgetItem(text)
             item.setData(Qt.ItemDataRole.UserRole, m.id)
+            item.setToolTip(f"{m.id}\n{m.path}")  # the id commands and the API use
             self.installed.addItem(item)
         self.found.clear()
         for f in ov.found:

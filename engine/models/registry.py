@@ -38,6 +38,18 @@ class InstalledModel:
     sha256: str | None = None
 
     @property
+    def name(self) -> str:
+        """For people: the bundled or catalog title, else the name inside the file, else
+        the id (the id is for commands and the API)."""
+        spec = bundled.by_id(self.id)
+        if spec is not None:
+            return spec.name
+        entry = catalog.load().find(self.catalog_id) if self.catalog_id else None
+        if entry is not None:
+            return entry.title
+        return (self.info.name if self.info is not None and self.info.name else None) or self.id
+
+    @property
     def owned(self) -> bool:
         """Whether deleting the model deletes the file (only files in our models folder)."""
         return self.source in ("downloaded", "imported", "pack", "models folder")

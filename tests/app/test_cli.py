@@ -226,3 +226,29 @@ def test_a_policy_checksum_list_refuses_other_models(tmp_path: Path) -> None:
         timeout=120,
     )
     assert result.returncode == 1 and "policy does not allow the model" in result.stderr
+
+
+def test_the_window_names_missing_x11_libraries_instead_of_qts_plugin_error() -> None:
+    from app.gui import X11_PACKAGES, missing_x11_libraries
+
+    desktop = {"DISPLAY": ":0"}
+    assert missing_x11_libraries(desktop, "linux", lambda _soname: True) == []
+    gone = missing_x11_libraries(desktop, "linux", lambda soname: "cursor" not in soname)
+    assert gone == ["libxcb-cursor.so.0"] and X11_PACKAGES[gone[0]] == "libxcb-cursor0"
+    # no X11 to open a window on: nothing to check
+    assert missing_x11_libraries({}, "linux", lambda _s: False) == []
+    assert (
+        missing_x11_libraries(
+            {**desktop, "WAYLAND_DISPLAY": "wayland-0"}, "linux", lambda _s: False
+        )
+        == []
+    )
+    assert (
+        missing_x11_libraries(
+            {**desktop, "QT_QPA_PLATFORM": "offscreen"}, "linux", lambda _s: False
+        )
+        == []
+    )
+    assert missing_x11_libraries(desktop, "darwin", lambda _s: False) == []
+    # this machine, as the test suite runs it, has them or runs offscreen
+    assert missing_x11_libraries() == []

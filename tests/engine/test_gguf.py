@@ -45,8 +45,10 @@ def test_truncated_file_is_refused(bundled_gguf: Path, tmp_path: Path) -> None:
 def test_wrong_magic_is_refused(tmp_path: Path) -> None:
     bad = tmp_path / "model.gguf"
     bad.write_bytes(b"PK\x03\x04" + b"\0" * 4096)
-    with pytest.raises(InvalidModelFile, match="not a GGUF model file"):
+    with pytest.raises(InvalidModelFile, match="not a GGUF model file") as caught:
         gguf.inspect(bad)
+    assert "b'" not in caught.value.user_message  # no Python bytes for people to read
+    assert "PK" in (caught.value.detail or "")  # they are in the detail, for the log
 
 
 @pytest.mark.parametrize(

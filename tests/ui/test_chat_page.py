@@ -63,6 +63,7 @@ def test_enter_sends_and_the_answer_streams_in_with_stats(qtbot, window: MainWin
     assert user.content == "What is the capital\nof France?"
     assert answer.status == "done" and "Paris" in answer.content
     assert "Paris" in window.chat.view.toPlainText()
+    assert "What is the capital\nof France?" in window.chat.view.toPlainText()  # as typed
     assert len({s for s in seen if "Paris" not in s}) >= 2  # it appeared piece by piece
     assert "tokens/s" in window.chat.header.text()
     assert window.chat.chat_model.titles()[0] == "What is the capital of France?"
@@ -419,3 +420,15 @@ def test_a_source_nothing_can_open_says_so_instead_of_claiming_it_opened(
     assert str(notes) in errors[0]
     assert statuses == ["Opened notes.txt with the default application."]
     chat_page.shutdown()
+
+
+def test_the_header_shows_the_speed_of_the_chat_on_screen(qtbot, window: MainWindow) -> None:
+    """The last answer's speed carried into a new, empty chat's header."""
+    use_sampling(window, {"temperature": 0.2, "max_tokens": 8})
+    send(qtbot, window, "Hello")
+    first = window.chat.chat_id
+    assert "tokens/s" in window.chat.header.text()
+    window.chat.new_chat()
+    assert "tokens/s" not in window.chat.header.text()
+    window.chat.select(first)
+    assert "tokens/s" in window.chat.header.text()  # from the stored answer's stats

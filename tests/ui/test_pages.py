@@ -72,6 +72,8 @@ def test_a_download_shows_progress_pauses_resumes_and_ends_installed(
         card.download_button.click()
         qtbot.waitUntil(lambda: card.state == "installed", timeout=60_000)
         sent = hub.bytes_sent()
+        shown = [page.installed.item(i).text() for i in range(page.installed.count())]
+        assert shown[0].startswith("SmolLM2 135M Instruct (Q4_1)  ·")  # a name, not "bundled:…"
     assert any("MB/s" in text and "left" in text for text in labels)  # speed and ETA
     assert 200 < paused_at < 1000
     assert sent < hosted.size * 1.5  # resumed, not fetched again from the start
@@ -258,6 +260,9 @@ def test_chat_settings_show_the_models_recommendation_and_store_only_changes(
     window.open_chat_settings(window.chat.chat_id)
     qtbot.waitUntil(lambda: bool(shown), timeout=10_000)
     dialog = shown[0]
+    names = [dialog.model.itemText(i) for i in range(dialog.model.count())]
+    assert names[0] == "Default (SmolLM2 135M Instruct (Q4_1))"  # names, not internal ids
+    assert not any("bundled:" in n for n in names)
     assert dialog.temperature.value() == pytest.approx(0.2)
     assert "Answer the question directly" in dialog.system.toPlainText()
     text = dialog.recommended.text()
@@ -342,3 +347,27 @@ def test_under_a_policy_the_reason_is_said_once_and_downloads_cannot_be_started(
         assert not card.download_button.isEnabled()
         assert "keeps Hearth offline" in card.download_button.toolTip()
         assert reason in card.progress_label.text() and "Settings" not in card.progress_label.text()
+
+
+def test_first_visits_show_that_work_is_under_way(
+    qtbot, window: MainWindow, tmp_path: Path
+) -> None:
+    """The Models page was blank for seconds on its first visit; a new collection was not
+    selected and an empty one said nothing; a re-sync showed an empty bar until it was done."""
+    window.nav.setCurrentRow(1)
+    models_page = window.models
+    assert models_page.loading.isVisible()  # at once, before anything is read
+    qtbot.waitUntil(lambda: len(models_page.cards) > 5, timeout=30_000)
+    assert not models_page.loading.isVisible()
+
+    window.nav.setCurrentRow(2)
+    page = window.documents
+    page.create_collection("notes")
+    qtbot.waitUntil(lambda: page.selected() == "notes", timeout=10_000)
+    assert "is empty" in page.title.text() and "drop them here" in page.title.text()
+
+    docs = make_docs(tmp_path / "docs")
+    with qtbot.waitSignal(page.indexed, timeout=240_000):
+        page.add_paths("notes", [str(docs)])
+        qtbot.waitUntil(lambda: "notes" in page.syncs, timeout=10_000)
+        assert page.progress.isVisible() and page.progress.maximum() == 0  # busy, not empty
