@@ -165,6 +165,12 @@ SCHEMA: tuple[Setting, ...] = (
         choices=("system", "light", "dark"),
     ),
     Setting(
+        "ui.welcomed",
+        bool,
+        False,
+        "The first-run welcome was seen and closed; it is not shown again.",
+    ),
+    Setting(
         "privacy.offline_mode", bool, False, "Forbid every network request, downloads included."
     ),
     Setting(

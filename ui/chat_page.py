@@ -35,6 +35,7 @@ from engine.runtime import Done, LoadedModel, Notice, TextPiece
 from ui.adapter import StreamTask, run_call, start_task
 from ui.chat_list import ChatListModel, ChatListView
 from ui.chat_view import ChatView
+from ui.first_run import FirstRunPanel
 from ui.open_file import NoViewer, open_source
 from ui.page import Page, button
 from ui.services import Services
@@ -164,6 +165,9 @@ class ChatPage(Page):
         main = QVBoxLayout()
         main.setContentsMargins(0, 0, 0, 0)
         main.addLayout(top)
+        self.first_run = FirstRunPanel()  # shown by the window on a first run
+        self.first_run.setVisible(False)
+        main.addWidget(self.first_run)
         main.addWidget(self.view, 1)
         main.addLayout(edit_row)
         main.addWidget(self.composer)

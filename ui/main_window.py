@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.errors import HearthError
+from engine.models import CatalogRow
 from engine.units import size_text
 from ui.adapter import run_call
 from ui.chat_page import ChatPage
@@ -100,6 +102,9 @@ class MainWindow(QMainWindow):
 
         self.chat.status.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.chat.open_chat_settings.connect(self.open_chat_settings)
+        self.chat.first_run.closed.connect(self._close_welcome)
+        self.chat.first_run.download_requested.connect(self._welcome_download)
+        self.chat.first_run.pack_requested.connect(self._welcome_pack)
         self.models.use_model.connect(self.use_model)
         self.documents.indexed.connect(
             lambda name: self.statusBar().showMessage(f"“{name}” is indexed.", 8000)
@@ -126,6 +131,43 @@ class MainWindow(QMainWindow):
         saved = self.state_file.value("chat_id", None, type=int)
         self.chat.start(saved if isinstance(saved, int) and saved else None)
         self.settings_page.api_panel.sync()  # the API server, if the settings turn it on
+        if not self.services.settings.get("ui.welcomed"):
+            self.welcome()
+
+    def welcome(self) -> None:
+        """The first-run panel, with the best model for this computer worked out off the GUI
+        thread (it reads the hardware and the catalog)."""
+        settings, paths = self.services.settings, self.services.paths
+
+        def suggest() -> tuple[CatalogRow | None, str | None]:
+            from engine import models
+
+            ov = models.overview(settings, paths, discover=False)
+            row = models.suggest_download(ov)
+            refused = [r.refusal for r in ov.catalog if r.refusal]
+            everything_refused = bool(refused) and len(refused) == len(ov.catalog)
+            return row, refused[0] if row is None and everything_refused else None
+
+        self.chat.first_run.setVisible(True)
+        run_call(self, suggest, lambda found: self.chat.first_run.offer(*found), self.show_error)
+
+    def _close_welcome(self) -> None:
+        self.chat.first_run.setVisible(False)
+        try:
+            self.services.settings.set("ui.welcomed", True)
+            self.services.settings.save()
+        except (HearthError, OSError) as exc:  # shown again next time; nothing else lost
+            log.warning("could not remember the welcome was closed: %s", exc)
+
+    def _welcome_download(self, model_id: str) -> None:
+        self._close_welcome()
+        self.nav.setCurrentRow(1)
+        self.models.download_when_ready(model_id)
+
+    def _welcome_pack(self) -> None:
+        self._close_welcome()
+        self.nav.setCurrentRow(1)
+        self.models.choose_pack()
 
     def show_error(self, message: str) -> None:
         log.warning("shown to the user: %s", message)

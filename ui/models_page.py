@@ -153,6 +153,7 @@ class ModelsPage(Page):
         self.downloads: dict[str, StreamTask] = {}
         self._cancelled: set[str] = set()
         self._notes: dict[str, str] = {}  # model id -> how its last download ended
+        self._download_next: str | None = None  # asked for before the cards were shown
         self._overview: models.Overview | None = None
         self.setAcceptDrops(True)
 
@@ -272,6 +273,9 @@ class ModelsPage(Page):
             card.download_button.setToolTip(row.refusal or "")
             note = self._notes.get(model.id) or (row.refusal if state == "available" else None)
             card.set_state(state, note or "", row.kept_bytes)
+        waiting, self._download_next = self._download_next, None
+        if waiting in self.cards and waiting not in self.downloads:
+            self.download(waiting)
 
     # -- downloads ---------------------------------------------------------------------------
 
@@ -290,6 +294,14 @@ class ModelsPage(Page):
             on_failed=partial(self._download_failed, model_id),
             on_finished=partial(self._download_ended, model_id),
         )
+
+    def download_when_ready(self, model_id: str) -> None:
+        """Download a catalog model now, or as soon as its card is shown (first visit)."""
+        if model_id in self.cards:
+            self.download(model_id)
+        else:
+            self._download_next = model_id
+            self.refresh()
 
     def pause(self, model_id: str) -> None:
         task = self.downloads.get(model_id)
@@ -406,6 +418,10 @@ class ModelsPage(Page):
             self.pack_task.stop()
             self.hint.setText("Cancelling; nothing from the pack is installed.")
             return
+        self.choose_pack()
+
+    def choose_pack(self) -> None:
+        """Ask for a model pack's folder, then import it."""
         folder = QFileDialog.getExistingDirectory(self, "Import a model pack", str(Path.home()))
         if folder:
             self.import_pack(folder)

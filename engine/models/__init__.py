@@ -52,7 +52,7 @@ from engine.models.downloads import (
 )
 from engine.models.fit import Fit, FitEstimate, ModelShape, estimate
 from engine.models.fit import for_model as fit_for
-from engine.models.overview import CatalogRow, Overview, overview
+from engine.models.overview import CatalogRow, Overview, overview, suggest_download
 from engine.models.packs import (
     Pack,
     PackExported,
@@ -150,6 +150,7 @@ __all__ = [
     "refusal",
     "refuse_unlisted",
     "resolve",
+    "suggest_download",
     "trusted_pack_keys",
     "validate_catalog",
     "verify_pack_files",

@@ -93,3 +93,26 @@ def overview(
             why_not = downloads.refusal(downloads.DownloadRequest.for_model(entry), config)
             rows.append(CatalogRow(entry, estimate, entry.id in usable, kept > 0, kept, why_not))
     return Overview(installed, found, paused, rows, hw)
+
+
+# On a CPU, a larger model answers too slowly to chat with (2 cores: ~3 tokens/s at 7B, Q4).
+CPU_CHAT_LIMIT = 4_000_000_000
+
+
+def suggest_download(ov: Overview) -> CatalogRow | None:
+    """The catalog model to offer a new user: a chat model this computer may download and
+    runs, not installed yet; on a GPU the largest that fits there, else the largest up to
+    4B parameters (a CPU's pace), the smaller file first. None when nothing qualifies."""
+    usable = [
+        r
+        for r in ov.catalog
+        if "chat" in r.model.tags
+        and not r.installed
+        and r.refusal is None
+        and r.fit.verdict in ("gpu", "partial", "cpu")
+    ]
+    on_gpu = [r for r in usable if r.fit.verdict == "gpu"]
+    pool = on_gpu or [r for r in usable if r.model.parameters <= CPU_CHAT_LIMIT]
+    if not pool:
+        return None
+    return max(pool, key=lambda r: (r.model.parameters, -r.model.size_bytes))

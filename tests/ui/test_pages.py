@@ -371,3 +371,48 @@ def test_first_visits_show_that_work_is_under_way(
         page.add_paths("notes", [str(docs)])
         qtbot.waitUntil(lambda: "notes" in page.syncs, timeout=10_000)
         assert page.progress.isVisible() and page.progress.maximum() == 0  # busy, not empty
+
+
+def test_the_first_run_welcome_offers_a_model_and_is_not_shown_again(
+    qtbot, window: MainWindow, services
+) -> None:
+    """A fresh start shows the welcome over the chat (the chat stays usable); with downloads
+    impossible here (HF_HUB_OFFLINE, as the tests run) it says why and offers a model pack.
+    Closing it is remembered across a restart."""
+    panel = window.chat.first_run
+    assert panel.isVisible() and window.chat.composer.isEnabled()
+    qtbot.waitUntil(lambda: panel.pack_button.isVisible(), timeout=30_000)
+    assert "HF_HUB_OFFLINE" in panel.suggestion.text()
+    assert not panel.download_button.isVisible()
+    panel.close_button.click()
+    assert not panel.isVisible()
+    saved = json.loads(services.paths.settings_file.read_text())
+    assert saved["values"]["ui.welcomed"] is True
+    again = MainWindow(services)
+    qtbot.addWidget(again)
+    again.show()
+    again.start()
+    assert not again.chat.first_run.isVisible()
+    from tests.ui.conftest import close
+
+    close(qtbot, again)
+
+
+def test_the_welcomes_download_button_downloads_the_model_it_names(
+    qtbot, window: MainWindow, hosted: HostedFile
+) -> None:
+    from engine import models
+
+    panel = window.chat.first_run
+    with HFServer([hosted], lifetime_s=120) as hub:
+        window.services.settings.set("downloads.endpoint", hub.endpoint)
+        rows = models.overview(window.services.settings, window.services.paths).catalog
+        panel.offer(next(r for r in rows if r.model.id == SMOL), None)
+        assert (
+            panel.download_button.isVisible()
+            and "SmolLM2 mirror copy" in panel.download_button.text()
+        )
+        panel.download_button.click()
+        assert window.nav.currentRow() == 1 and not panel.isVisible()
+        qtbot.waitUntil(lambda: SMOL in window.models.cards, timeout=30_000)
+        qtbot.waitUntil(lambda: window.models.cards[SMOL].state == "installed", timeout=60_000)
