@@ -13,7 +13,7 @@ import html
 from typing import Any
 
 from PySide6.QtCore import QEvent, QTimer, QUrl, Signal
-from PySide6.QtGui import QPalette
+from PySide6.QtGui import QPalette, QResizeEvent
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
 from engine.chats import Message
@@ -30,6 +30,8 @@ To ask about your own files, add them on the <b>Documents</b> page (Ctrl+3) and 
 collection in this chat's settings: every answer then lists the file, page and exact passage
 it came from.</p>
 """
+
+READABLE_CHARACTERS = 76  # about 72 characters of text, plus the document's own margins
 
 STATUS_NOTE = {
     "stopped": "stopped",
@@ -66,6 +68,9 @@ class ChatView(QTextBrowser):
         self._timer.setSingleShot(True)
         self._timer.setInterval(50)  # at most 20 renders a second while streaming
         self._timer.timeout.connect(self._render)
+        # The margins that keep lines readable are painted as the page, not as the window.
+        self.setBackgroundRole(QPalette.ColorRole.Base)
+        self.setAutoFillBackground(True)
         self._render()
 
     # -- what to show ----------------------------------------------------------------------
@@ -182,6 +187,22 @@ class ChatView(QTextBrowser):
     def _muted(self) -> str:
         """Secondary text (stats, scores): the theme's placeholder colour, readable on it."""
         return self.palette().color(QPalette.ColorRole.PlaceholderText).name()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        # Lines of at most ~72 characters, centred: on a wide window, full-width lines were
+        # too long to read.
+        super().resizeEvent(event)
+        readable = self.fontMetrics().averageCharWidth() * READABLE_CHARACTERS
+        # The view's own width, not the event's: viewport resizes arrive here too, and the
+        # margins set below change the viewport's width.
+        side = max(0, (self.width() - readable) // 2)
+        if self.viewportMargins().left() != side:  # setting them resizes the viewport again
+            self.setViewportMargins(side, 0, side, 0)
+
+    @property
+    def text_width(self) -> int:
+        """How wide the transcript's lines may be, in pixels."""
+        return self.viewport().width()
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)

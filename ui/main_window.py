@@ -11,12 +11,14 @@ import logging
 from functools import partial
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
-from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, Signal
+from PySide6.QtGui import QCloseEvent, QKeySequence, QPalette, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
+    QListView,
     QListWidget,
+    QListWidgetItem,
     QMainWindow,
     QMessageBox,
     QStackedWidget,
@@ -31,15 +33,18 @@ from ui.adapter import run_call
 from ui.chat_page import ChatPage
 from ui.chat_settings import ChatSettingsData, ChatSettingsDialog
 from ui.documents_page import DocumentsPage
+from ui.icons import icon
 from ui.models_page import ModelsPage
 from ui.network_activity import NetworkIndicator
 from ui.page import button
 from ui.services import Services
 from ui.settings_page import SettingsPage
+from ui.shortcuts import ShortcutsDialog
 from ui.theme import Theme
 
 log = logging.getLogger(__name__)
 PAGES = ("Chat", "Models", "Documents", "Settings")
+PAGE_ICONS = ("message-square", "box", "file-text", "settings")  # ui/icons
 
 
 class MainWindow(QMainWindow):
@@ -78,14 +83,31 @@ class MainWindow(QMainWindow):
         self.stack = QStackedWidget()
         for page in (self.chat, self.models, self.documents, self.settings_page):
             self.stack.addWidget(page)
+        # A navigation rail: an icon over each page's name; Ctrl+1..4 as well.
         self.nav = QListWidget()
         self.nav.setAccessibleName("Pages")
-        self.nav.addItems(PAGES)
-        self.nav.setFixedWidth(self.nav.sizeHintForColumn(0) + 36)
+        self.nav.setViewMode(QListView.ViewMode.IconMode)
+        self.nav.setMovement(QListView.Movement.Static)
+        self.nav.setFlow(QListView.Flow.TopToBottom)
+        self.nav.setWrapping(False)
+        self.nav.setIconSize(QSize(24, 24))
+        self.nav.setSpacing(2)
+        self.nav.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        for i, page_name in enumerate(PAGES):
+            item = QListWidgetItem(page_name)
+            item.setToolTip(f"{page_name} (Ctrl+{i + 1})")
+            item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter)
+            item.setSizeHint(QSize(88, 56))
+            self.nav.addItem(item)
+        self.nav.setFixedWidth(96)
         self.nav.currentRowChanged.connect(self.show_page)
         for i in range(len(PAGES)):
             shortcut = QShortcut(QKeySequence(f"Ctrl+{i + 1}"), self)
             shortcut.activated.connect(partial(self.nav.setCurrentRow, i))
+        self._tint_icons()
+        self.shortcuts = ShortcutsDialog(self)
+        help_key = QShortcut(QKeySequence(Qt.Key.Key_F1), self)
+        help_key.activated.connect(self.shortcuts.show)
 
         body = QHBoxLayout()
         body.addWidget(self.nav)
@@ -169,6 +191,11 @@ class MainWindow(QMainWindow):
         self.nav.setCurrentRow(1)
         self.models.choose_pack()
 
+    def _tint_icons(self) -> None:
+        colour = self.palette().color(QPalette.ColorRole.WindowText).name()
+        for i, name in enumerate(PAGE_ICONS):
+            self.nav.item(i).setIcon(icon(name, colour))
+
     def show_error(self, message: str) -> None:
         log.warning("shown to the user: %s", message)
         self.banner.setText(message)
@@ -214,6 +241,7 @@ class MainWindow(QMainWindow):
     def _setting_changed(self, key: str) -> None:
         if key == "ui.theme":
             self.theme.apply(self.services.settings.get("ui.theme"))
+            self._tint_icons()
 
     # -- delete all my data ------------------------------------------------------------------
 

@@ -34,6 +34,8 @@ def test_wheel_ships_the_catalog_the_engine_finds(tmp_path: Path) -> None:
         for name in ("model_catalog.json", "model_catalog.schema.json"):
             assert zf.read(f"engine/{name}") == (ROOT / name).read_bytes()
         assert "engine/py.typed" in names
+        # the window's icons travel with their licence
+        assert "ui/icons/LICENSE" in names and "ui/icons/message-square.svg" in names
         zf.extractall(tmp_path / "site")
     # The engine from the unpacked wheel, run outside the checkout, loads the packaged catalog.
     probe = (

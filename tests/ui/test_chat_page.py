@@ -432,3 +432,18 @@ def test_the_header_shows_the_speed_of_the_chat_on_screen(qtbot, window: MainWin
     assert "tokens/s" not in window.chat.header.text()
     window.chat.select(first)
     assert "tokens/s" in window.chat.header.text()  # from the stored answer's stats
+
+
+def test_the_transcript_keeps_lines_readable_on_a_wide_window(qtbot) -> None:
+    from ui.chat_view import READABLE_CHARACTERS, ChatView
+
+    view = ChatView()
+    qtbot.addWidget(view)
+    view.show()
+    widest = view.fontMetrics().averageCharWidth() * READABLE_CHARACTERS
+    view.resize(2400, 600)
+    qtbot.waitUntil(lambda: view.width() == 2400, timeout=2_000)
+    assert view.text_width <= widest + 2  # centred, not 2,400 px long lines
+    view.resize(widest // 2, 600)
+    qtbot.waitUntil(lambda: view.width() == widest // 2, timeout=2_000)
+    assert view.text_width >= widest // 2 - 40  # a narrow window uses all it has

@@ -416,3 +416,17 @@ def test_the_welcomes_download_button_downloads_the_model_it_names(
         assert window.nav.currentRow() == 1 and not panel.isVisible()
         qtbot.waitUntil(lambda: SMOL in window.models.cards, timeout=30_000)
         qtbot.waitUntil(lambda: window.models.cards[SMOL].state == "installed", timeout=60_000)
+
+
+def test_the_rail_has_icons_and_shortcuts_and_f1_lists_them(qtbot, window: MainWindow) -> None:
+    from ui.shortcuts import SHORTCUTS
+
+    for i in range(window.nav.count()):
+        item = window.nav.item(i)
+        assert not item.icon().isNull() and f"Ctrl+{i + 1}" in item.toolTip()
+    window.activateWindow()
+    window.chat.composer.setFocus()
+    qtbot.keyClick(window, Qt.Key.Key_F1)
+    qtbot.waitUntil(window.shortcuts.isVisible, timeout=2_000)
+    assert any(keys == "Ctrl+N" for keys, _ in SHORTCUTS)
+    window.shortcuts.close()
