@@ -6,13 +6,15 @@ which chat is open.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QEvent, QModelIndex, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence, QPalette, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
+    QComboBox,
     QFileDialog,
     QHBoxLayout,
     QInputDialog,
@@ -27,21 +29,32 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine import chat_export
+from engine import chat_export, models
 from engine.chats import Chat, ChatNotFound
 from engine.conversation import Loading, ModelReady, Saved
 from engine.documents.events import Retrieved
+from engine.errors import HearthError
 from engine.runtime import Done, LoadedModel, Notice, TextPiece
 from ui.adapter import StreamTask, run_call, start_task
 from ui.chat_list import ChatListModel, ChatListView
 from ui.chat_view import ChatView
 from ui.first_run import FirstRunPanel
+from ui.icons import icon
 from ui.open_file import NoViewer, open_source
 from ui.page import Page, button
 from ui.services import Services
+from ui.wheel_safe import ComboBox
 
 # A search waits for this pause in typing, so a burst of keystrokes makes one query.
 SEARCH_DELAY_MS = 150
+
+
+def collection_name(paths: list[str]) -> str:
+    """A collection's name for what was attached: the folder's or first file's name."""
+    first = Path(paths[0])
+    base = first.name if first.is_dir() else first.stem
+    name = " ".join(base.split())[:60] or "Attached"
+    return name if len(paths) == 1 else f"{name} and {len(paths) - 1} more"
 
 
 def speed_text(stats: dict[str, Any]) -> str:
@@ -64,11 +77,13 @@ class ChatPage(Page):
 
     status = Signal(str)
     open_chat_settings = Signal(int)
+    attach_requested = Signal(str, list)  # collection name, paths to add and index
 
     def __init__(
         self, services: Services, show_error: Callable[[str], None], parent: QWidget | None = None
     ) -> None:
         super().__init__(services, show_error, parent)
+        self.setAcceptDrops(True)  # files or folders dropped on the chat: ask about them
         self.store = services.chats
         self.conversations = services.conversations
         self.chat_id: int | None = None
@@ -127,7 +142,17 @@ class ChatPage(Page):
         self.settings_button.clicked.connect(
             lambda: self.chat_id is not None and self.open_chat_settings.emit(self.chat_id)
         )
+        # The chat's model, chosen here rather than in a dialog (LM Studio, Jan).
+        self.model_picker = ComboBox()
+        self.model_picker.setAccessibleName("Model for this chat")
+        self.model_picker.setToolTip("The model that answers in this chat")
+        self.model_picker.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.model_picker.setMinimumContentsLength(18)
+        self.model_picker.activated.connect(self._model_picked)
         top = QHBoxLayout()
+        top.addWidget(self.model_picker)
         top.addWidget(self.header, 1)
         top.addWidget(self.settings_button)
 
@@ -158,7 +183,15 @@ class ChatPage(Page):
         edit_row = QHBoxLayout()
         edit_row.addWidget(self.edit_bar, 1)
         edit_row.addWidget(self.cancel_edit_button)
+        # Documents for this chat, from the composer: attach files or a folder (or drop them
+        # anywhere on the chat), or pick collections; the chip says what answers come from.
+        self.documents_chip = QPushButton()
+        self.documents_chip.setAccessibleName("Documents for this chat")
+        self.documents_menu = QMenu(self)
+        self.documents_menu.aboutToShow.connect(self._fill_documents_menu)
+        self.documents_chip.setMenu(self.documents_menu)
         buttons = QHBoxLayout()
+        buttons.addWidget(self.documents_chip)
         buttons.addStretch(1)
         buttons.addWidget(self.stop_button)
         buttons.addWidget(self.send_button)
@@ -208,6 +241,7 @@ class ChatPage(Page):
 
     def start(self, chat_id: int | None = None) -> None:
         """Open `chat_id` (or the newest chat, or a new one) and load its model."""
+        self.refresh_models()
         chats = self.store.chats()
         if not chats:
             chats = [self.store.create()]
@@ -280,6 +314,8 @@ class ChatPage(Page):
         # The header's speed is this chat's last answer's, not the chat shown before.
         last = next((m for m in reversed(shown) if m.role == "assistant" and m.stats), None)
         self.last_speed = speed_text(last.stats) if last is not None and last.stats else ""
+        self._show_chat_model()
+        self._show_documents_chip()
         self.update_header()
         self.composer.setFocus()
 
@@ -538,6 +574,136 @@ class ChatPage(Page):
         self.stop_button.setEnabled(busy)
         self.send_button.setEnabled(not busy)
         self.view.set_busy(busy)
+
+    # -- documents for this chat -------------------------------------------------------------
+
+    def _show_documents_chip(self) -> None:
+        chat = self.current_chat()
+        names = list(chat.collections) if chat is not None else []
+        self.documents_chip.setText(
+            f"Documents: {', '.join(names)}" if names else "Attach documents"
+        )
+        colour = self.palette().color(QPalette.ColorRole.ButtonText).name()
+        self.documents_chip.setIcon(icon("paperclip", colour))
+
+    def _fill_documents_menu(self) -> None:
+        """Attach, pick collections, answer only from them: listed when the menu opens."""
+        menu = self.documents_menu
+        menu.clear()
+        chat = self.current_chat()
+        if chat is None:
+            return
+        menu.addAction("Attach files…", self._attach_files)
+        menu.addAction("Attach a folder…", self._attach_folder)
+        try:
+            known = [c.name for c in self.services.documents.collections()]
+        except HearthError as exc:  # a quick SQLite read; a broken index says why
+            self.show_error(exc.user_message)
+            known = []
+        if known:
+            menu.addSeparator()
+        for name in known:
+            action = menu.addAction(name)
+            action.setCheckable(True)
+            action.setChecked(name in chat.collections)
+            action.toggled.connect(partial(self._use_collection, name))
+        if chat.collections:
+            menu.addSeparator()
+            only = menu.addAction("Answer only from the documents")
+            only.setCheckable(True)
+            only.setChecked(chat.documents_only)
+            only.toggled.connect(self._documents_only)
+
+    def _use_collection(self, name: str, on: bool) -> None:
+        chat = self.current_chat()
+        if chat is None:
+            return
+        names = [n for n in chat.collections if n != name] + ([name] if on else [])
+        self.store.configure(chat.id, collections=names)
+        self._show_documents_chip()
+        self.update_header()
+
+    def _documents_only(self, on: bool) -> None:
+        if self.chat_id is not None:
+            self.store.configure(self.chat_id, documents_only=on)
+            self.update_header()
+
+    def _attach_files(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Attach files", str(Path.home()))
+        if files:
+            self.attach(files)
+
+    def _attach_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Attach a folder", str(Path.home()))
+        if folder:
+            self.attach([folder])
+
+    def attach(self, paths: list[str]) -> None:
+        """Ask about these files now: they become (or join) a collection this chat answers
+        from; the window indexes it (attach_requested) and says when it is ready."""
+        chat = self.current_chat()
+        if chat is None or not paths:
+            return
+        name = chat.collections[0] if chat.collections else collection_name(paths)
+        if name not in chat.collections:
+            self.store.configure(chat.id, collections=[*chat.collections, name])
+        self._show_documents_chip()
+        self.update_header()
+        self.attach_requested.emit(name, paths)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.attach(paths)
+
+    # -- the model picker ------------------------------------------------------------------
+
+    def refresh_models(self) -> None:
+        """Fill the picker with the installed, usable models (read off the GUI thread)."""
+        if self.closing:
+            return
+        paths = self.services.paths
+        run_call(self, lambda: models.installed(paths), self._show_models, self.show_error)
+
+    def _show_models(self, installed: list[models.InstalledModel]) -> None:
+        self.model_picker.blockSignals(True)
+        self.model_picker.clear()
+        for m in installed:
+            if m.problem is None:
+                self.model_picker.addItem(m.name, m.id)
+                self.model_picker.setItemData(
+                    self.model_picker.count() - 1, m.id, Qt.ItemDataRole.ToolTipRole
+                )
+        self.model_picker.blockSignals(False)
+        self._show_chat_model()
+
+    def _show_chat_model(self) -> None:
+        chat = self.current_chat()
+        wanted = (chat.model if chat is not None else None) or self.services.settings.get(
+            "model.default"
+        )
+        index = self.model_picker.findData(wanted)
+        if index < 0 and wanted:  # a file the chat names that is not installed (a path)
+            self.model_picker.addItem(Path(wanted).name, wanted)
+            index = self.model_picker.count() - 1
+        self.model_picker.setCurrentIndex(index)
+
+    def _model_picked(self, index: int) -> None:
+        model_id = self.model_picker.itemData(index)
+        if self.chat_id is None or model_id is None:
+            return
+        if self.busy():
+            self.status.emit("An answer is being written; stop it (Esc) to change the model.")
+            self._show_chat_model()
+            return
+        default = self.services.settings.get("model.default")
+        self.store.configure(self.chat_id, model=None if model_id == default else model_id)
+        self.preload()
 
     def update_header(self) -> None:
         parts = [self.model_state] + ([self.last_speed] if self.last_speed else [])

@@ -26,7 +26,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.errors import HearthError
+from engine.documents.library import CollectionInfo
+from engine.errors import CollectionNotFound, HearthError
 from engine.models import CatalogRow
 from engine.units import size_text
 from ui.adapter import run_call
@@ -128,8 +129,12 @@ class MainWindow(QMainWindow):
         self.chat.first_run.download_requested.connect(self._welcome_download)
         self.chat.first_run.pack_requested.connect(self._welcome_pack)
         self.models.use_model.connect(self.use_model)
+        self.models.models_changed.connect(self.chat.refresh_models)
+        self.chat.attach_requested.connect(self.attach)
         self.documents.indexed.connect(
-            lambda name: self.statusBar().showMessage(f"“{name}” is indexed.", 8000)
+            lambda name: self.statusBar().showMessage(
+                f"“{name}” is indexed: ask about it; answers list their sources.", 8000
+            )
         )
         self.settings_page.changed.connect(self._setting_changed)
         self.settings_page.notice.connect(lambda text: self.statusBar().showMessage(text, 8000))
@@ -231,11 +236,32 @@ class MainWindow(QMainWindow):
             self.chat.update_header()
             self.chat.preload()
 
+    def attach(self, name: str, paths: list[str]) -> None:
+        """Files attached to a chat: into the collection `name` (made if new), then indexed
+        with its progress on the Documents page and the status bar."""
+        documents = self.services.documents
+
+        def add() -> CollectionInfo:
+            try:
+                return documents.add(name, paths)
+            except CollectionNotFound:
+                return documents.create(name, paths)
+
+        def added(_info: CollectionInfo) -> None:
+            self.documents.refresh()
+            self.documents.sync(name)
+            self.statusBar().showMessage(
+                f"Reading what you attached into “{name}”; this chat answers from it.", 8000
+            )
+
+        run_call(self, add, added, self.show_error)
+
     def use_model(self, model_id: str) -> None:
         if self.chat.chat_id is None:
             return
         self.services.chats.configure(self.chat.chat_id, model=model_id)
         self.nav.setCurrentRow(0)
+        self.chat.refresh_models()
         self.chat.preload()
 
     def _setting_changed(self, key: str) -> None:

@@ -447,3 +447,28 @@ def test_the_transcript_keeps_lines_readable_on_a_wide_window(qtbot) -> None:
     view.resize(widest // 2, 600)
     qtbot.waitUntil(lambda: view.width() == widest // 2, timeout=2_000)
     assert view.text_width >= widest // 2 - 40  # a narrow window uses all it has
+
+
+def test_the_model_is_picked_at_the_top_of_the_chat(
+    qtbot, window: MainWindow, bundled_gguf: Path, tmp_path: Path
+) -> None:
+    """The chat's model was chosen in a dialog; now in the header, by name, and it loads."""
+    from engine import models
+    from tests.gguf_tools import with_string_metadata
+
+    picker = window.chat.model_picker
+    qtbot.waitUntil(lambda: picker.count() >= 1, timeout=10_000)
+    assert picker.currentText() == "SmolLM2 135M Instruct (Q4_1)"
+    second = with_string_metadata(bundled_gguf, tmp_path / "second.gguf", "general.name", "Second")
+    *_, done = models.import_model(second, window.services.paths, copy=False)
+    window.chat.refresh_models()
+    qtbot.waitUntil(lambda: picker.findText("Second") >= 0, timeout=10_000)
+    picker.setCurrentIndex(picker.findText("Second"))
+    picker.activated.emit(picker.currentIndex())
+    chat = window.chat.current_chat()
+    assert chat is not None and chat.model == done.model.id
+    qtbot.waitUntil(lambda: ready(window), timeout=60_000)
+    loaded = window.services.runtime.loaded
+    assert loaded is not None and Path(loaded.params.model_path) == second.resolve()
+    window.chat.new_chat()  # a new chat keeps the model the user was working with
+    assert window.chat.model_picker.currentText() == "Second"

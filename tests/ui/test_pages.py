@@ -430,3 +430,39 @@ def test_the_rail_has_icons_and_shortcuts_and_f1_lists_them(qtbot, window: MainW
     qtbot.waitUntil(window.shortcuts.isVisible, timeout=2_000)
     assert any(keys == "Ctrl+N" for keys, _ in SHORTCUTS)
     window.shortcuts.close()
+
+
+def test_files_dropped_on_the_chat_are_indexed_and_answer_with_sources(
+    qtbot, window: MainWindow, tmp_path: Path
+) -> None:
+    """Drag a folder onto the chat: it becomes this chat's collection, is indexed, and the
+    next answer cites it. No dialog on the way."""
+    from PySide6.QtCore import QMimeData, QPoint, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    docs = make_docs(tmp_path / "Office files")
+    chat = window.chat
+    assert chat.documents_chip.text() == "Attach documents"
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(docs))])
+    drop = QDropEvent(
+        QPoint(40, 40),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    # Delivered to the page's handler directly: Qt takes a drop only from a real drag.
+    with qtbot.waitSignal(window.documents.indexed, timeout=240_000):
+        chat.dropEvent(drop)
+    assert drop.isAccepted()
+    current = chat.current_chat()
+    assert current is not None and current.collections == ("Office files",)
+    assert chat.documents_chip.text() == "Documents: Office files"
+    assert "answers from: Office files" in chat.header.text()
+    window.services.chats.configure(current.id, sampling={"temperature": 0.0, "max_tokens": 48})
+    chat.composer.setPlainText("What is the vault code word?")
+    chat.send()
+    qtbot.waitUntil(lambda: not chat.busy(), timeout=120_000)
+    answer = window.services.chats.messages(current.id)[-1]
+    assert answer.sources and answer.sources[0]["file"] == "report.pdf"
