@@ -5,7 +5,9 @@
    the process is spawned; median of several fresh launches (a new data folder each time, so
    every launch is a first run). Baseline in the same run: `python -c "import PySide6.QtWidgets"`
    with a QApplication, the floor any PySide6 app pays.
-2. Event-loop latency: the real main window, a 10 ms timer; the gaps between its ticks while
+2. Idle memory: the resident memory of the window process and its model worker 20 s after a
+   first-run start (the bundled model loaded, nothing asked), beside a bare PySide6 window's.
+3. Event-loop latency: the real main window, a 10 ms timer; the gaps between its ticks while
    the bundled model loads at start, while it writes a long answer, and while a folder is
    indexed. Indexing is measured
    twice in the same run: as the app does it (documents work in child processes) and in-process
@@ -67,6 +69,38 @@ def bare_qt() -> list[float]:
         ).stdout
         times.append(float(out.strip()) - t0)
     return times
+
+
+def idle_rss(settle_s: float = 20.0) -> dict[str, float]:
+    """Resident memory (MB) of the window process and of its model worker, idle after the
+    bundled model has loaded on a first run; beside it, a bare PySide6 window's."""
+    import psutil
+
+    bare_code = (
+        "import time; from PySide6.QtWidgets import QApplication, QWidget; "
+        "a=QApplication([]); w=QWidget(); w.show(); a.processEvents(); time.sleep(60)"
+    )
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as home:
+        env = dict(os.environ, HEARTH_HOME=home)
+        app = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=env)
+        bare = subprocess.Popen([sys.executable, "-c", bare_code])
+        try:
+            time.sleep(settle_s)  # the model loads in about a second; then nothing happens
+            window = psutil.Process(app.pid)
+            children = window.children(recursive=True)
+            worker = [c for c in children if "engine.runtime.worker" in " ".join(c.cmdline())]
+            out["window"] = window.memory_info().rss / 1e6
+            out["model worker"] = sum(c.memory_info().rss for c in worker) / 1e6
+            out["other children"] = (
+                sum(c.memory_info().rss for c in children if c not in worker) / 1e6
+            )
+            out["bare PySide6 window"] = psutil.Process(bare.pid).memory_info().rss / 1e6
+        finally:
+            for proc in (app, bare):
+                proc.terminate()
+                proc.wait(30)
+    return out
 
 
 def gaps_while(app, until, timeout_s: float) -> list[float]:
@@ -151,6 +185,7 @@ def summary(values: list[float]) -> dict[str, float]:
 def main() -> None:
     launch = launch_to_interactive()
     floor = bare_qt()
+    memory = idle_rss()
     with tempfile.TemporaryDirectory() as tmp:
         loops = event_loop(Path(tmp))
     result = {
@@ -161,11 +196,15 @@ def main() -> None:
             "bare_median": statistics.median(floor),
         },
         "event_loop_gap_ms": {k: summary(v) for k, v in loops.items()},
+        "idle_rss_mb": memory,
         "python": sys.version.split()[0],
     }
     print(f"Launch to interactive (median of {LAUNCHES}, first run each):")
     print(f"  Hearth            {result['launch_to_interactive_s']['hearth_median']:.3f} s")
     print(f"  bare PySide6 app  {result['launch_to_interactive_s']['bare_median']:.3f} s")
+    print("\nResident memory, idle after the bundled model loaded (MB):")
+    for name, mb in memory.items():
+        print(f"  {name:20} {mb:8.1f}")
     print("\nEvent-loop gaps with a 10 ms timer (ms):")
     print(f"  {'while':40} {'ticks':>6} {'p50':>6} {'p99':>7} {'max':>7} {'>50ms':>6}")
     for name, s in result["event_loop_gap_ms"].items():

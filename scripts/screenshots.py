@@ -1,9 +1,10 @@
 """Screenshots of the real window for docs/ and the README: run under Xvfb (xcb platform).
 
-    xvfb-run -s "-screen 0 1280x800x24" .venv/bin/python scripts/screenshots.py
+    xvfb-run -s "-screen 0 1280x800x24" .venv/bin/python scripts/screenshots.py light
+    xvfb-run -s "-screen 0 1280x800x24" .venv/bin/python scripts/screenshots.py dark
 
 It builds a fresh data folder, asks the bundled model a question, indexes two sample files and
-asks about them, then grabs the X screen once per page.
+asks about them, then grabs the X screen once per page. Dark shots are named NAME-dark.png.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ sys.path.insert(0, str(ROOT))
 OUT = ROOT / "docs" / "screenshots"
 
 
-def main() -> None:
+def main(theme: str = "light") -> None:
+    suffix = "" if theme == "light" else f"-{theme}"
     home = Path(tempfile.mkdtemp())
     os.environ["HEARTH_HOME"] = str(home / "home")
     from engine import network
@@ -34,6 +36,7 @@ def main() -> None:
 
     app = QApplication(sys.argv)
     services = compose.build(isolate_documents=True)
+    services.settings.set("ui.theme", theme)
     win = MainWindow(services)
     win.setGeometry(0, 0, 1280, 800)
     win.show()
@@ -50,11 +53,13 @@ def main() -> None:
             app.processEvents()
             time.sleep(0.02)
         screen = app.primaryScreen()
-        screen.grabWindow(0).save(str(OUT / f"{name}.png"))
-        print("saved", OUT / f"{name}.png")
+        screen.grabWindow(0).save(str(OUT / f"{name}{suffix}.png"))
+        print("saved", OUT / f"{name}{suffix}.png")
 
     wait(lambda: win.chat.model_state.endswith("ready") and not win.chat.busy())
+    wait(lambda: win.chat.first_run.suggestion.text().endswith("."), 60)
     shot("welcome")
+    win.chat.first_run.close_button.click()
     chat = win.chat
     services.chats.configure(chat.chat_id, sampling={"temperature": 0.0, "max_tokens": 200})
     chat.composer.setPlainText("Write a Python function that reverses a string, with an example.")
@@ -112,4 +117,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1] if len(sys.argv) > 1 else "light")

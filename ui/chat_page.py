@@ -49,6 +49,9 @@ from ui.wheel_safe import ComboBox
 SEARCH_DELAY_MS = 150
 
 
+MODELS_DELAY_MS = 3000
+
+
 def collection_name(paths: list[str]) -> str:
     """A collection's name for what was attached: the folder's or first file's name."""
     first = Path(paths[0])
@@ -146,11 +149,10 @@ class ChatPage(Page):
         self.model_picker = ComboBox()
         self.model_picker.setAccessibleName("Model for this chat")
         self.model_picker.setToolTip("The model that answers in this chat")
-        self.model_picker.setSizeAdjustPolicy(
-            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
-        )
-        self.model_picker.setMinimumContentsLength(18)
+        self.model_picker.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.model_picker.activated.connect(self._model_picked)
+        self._models_timer = QTimer(self, singleShot=True, interval=MODELS_DELAY_MS)
+        self._models_timer.timeout.connect(self.refresh_models)
         top = QHBoxLayout()
         top.addWidget(self.model_picker)
         top.addWidget(self.header, 1)
@@ -240,8 +242,10 @@ class ChatPage(Page):
     # -- chats -----------------------------------------------------------------------------
 
     def start(self, chat_id: int | None = None) -> None:
-        """Open `chat_id` (or the newest chat, or a new one) and load its model."""
-        self.refresh_models()
+        """Open `chat_id` (or the newest chat, or a new one) and load its model. The picker
+        lists the other installed models a little later: validating each file is Python work
+        that would compete with the first answer for the interpreter."""
+        self._models_timer.start()
         chats = self.store.chats()
         if not chats:
             chats = [self.store.create()]
@@ -688,8 +692,9 @@ class ChatPage(Page):
             "model.default"
         )
         index = self.model_picker.findData(wanted)
-        if index < 0 and wanted:  # a file the chat names that is not installed (a path)
-            self.model_picker.addItem(Path(wanted).name, wanted)
+        if index < 0 and wanted:  # not listed (yet, or a path the chat names)
+            spec = models.bundled_model(wanted)
+            self.model_picker.addItem(spec.name if spec else Path(wanted).name, wanted)
             index = self.model_picker.count() - 1
         self.model_picker.setCurrentIndex(index)
 
@@ -742,6 +747,7 @@ class ChatPage(Page):
 
     def shutdown(self) -> None:
         super().shutdown()
+        self._models_timer.stop()
         self._follow.stop()
         self._search_timer.stop()
         self.stop()

@@ -26,9 +26,9 @@ is sent anywhere.</p>
 <p>A small model (SmolLM2 135M) comes with Hearth, so you can start right away: type below
 and press <b>Enter</b> (<b>Shift+Enter</b> for a new line, <b>Esc</b> to stop an answer).</p>
 <p>Larger, smarter models are on the <b>Models</b> page (Ctrl+2), with what fits this computer.
-To ask about your own files, add them on the <b>Documents</b> page (Ctrl+3) and pick the
-collection in this chat's settings: every answer then lists the file, page and exact passage
-it came from.</p>
+To ask about your own files, drop them on this chat or use <b>Attach documents</b> below: every
+answer then lists the file, page and exact passage it came from. <b>F1</b> lists the keyboard
+shortcuts.</p>
 """
 
 READABLE_CHARACTERS = 76  # about 72 characters of text, plus the document's own margins
@@ -144,6 +144,7 @@ class ChatView(QTextBrowser):
         at_bottom = bar.value() >= bar.maximum() - 4
         if not self._messages:
             self.setHtml(WELCOME)
+            self._centre()
             return
         last_user = max((m.id for m in self._messages if m.role == "user"), default=None)
         last_answer = self._messages[-1].id if self._messages[-1].role == "assistant" else None
@@ -152,6 +153,7 @@ class ChatView(QTextBrowser):
         ]
         position = bar.value()
         self.setHtml("<hr>".join(parts))
+        self._centre()
         bar.setValue(bar.maximum() if at_bottom else position)
 
     def _message_html(self, m: Message, last_user: bool, last_answer: bool) -> str:
@@ -189,25 +191,34 @@ class ChatView(QTextBrowser):
         return self.palette().color(QPalette.ColorRole.PlaceholderText).name()
 
     def resizeEvent(self, event: QResizeEvent) -> None:
-        # Lines of at most ~72 characters, centred: on a wide window, full-width lines were
-        # too long to read.
         super().resizeEvent(event)
+        self._centre()
+
+    def _centre(self) -> None:
+        """Lines of at most ~72 characters, centred: on a wide window, full-width lines were
+        too long to read. Done with the document's own side margins, so it wraps to the
+        view and never scrolls sideways (setHtml resets them: called after each render)."""
+        if not self.isVisible():
+            return  # the first resize, when shown, centres it
         readable = self.fontMetrics().averageCharWidth() * READABLE_CHARACTERS
-        # The view's own width, not the event's: viewport resizes arrive here too, and the
-        # margins set below change the viewport's width.
-        side = max(0, (self.width() - readable) // 2)
-        if self.viewportMargins().left() != side:  # setting them resizes the viewport again
-            self.setViewportMargins(side, 0, side, 0)
+        side = max(0, (self.viewport().width() - readable) // 2)
+        root = self.document().rootFrame()
+        frame = root.frameFormat()
+        if frame.leftMargin() != side or frame.rightMargin() != side:
+            frame.setLeftMargin(side)
+            frame.setRightMargin(side)
+            root.setFrameFormat(frame)
 
     @property
     def text_width(self) -> int:
         """How wide the transcript's lines may be, in pixels."""
-        return self.viewport().width()
+        frame = self.document().rootFrame().frameFormat()
+        return int(self.viewport().width() - frame.leftMargin() - frame.rightMargin())
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
-        if event.type() == QEvent.Type.PaletteChange:
-            self._render()  # the colours written into the HTML follow the theme
+        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "_timer"):
+            self._schedule()  # the colours written into the HTML follow the theme
 
     def _sources_html(self, m: Message) -> str:
         muted = self._muted

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
@@ -30,11 +30,13 @@ from PySide6.QtWidgets import (
 )
 
 from engine.documents.events import IndexDone, IndexProgress
-from engine.documents.library import CollectionInfo
-from engine.documents.store import DocumentRow
 from ui.adapter import StreamTask, run_call, start_task
 from ui.page import Page, button
 from ui.services import Services
+
+if TYPE_CHECKING:  # numpy and the store load on first use, not at start
+    from engine.documents.library import CollectionInfo
+    from engine.documents.store import DocumentRow
 
 PROBLEMS = ("failed", "skipped")
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import html
 import logging
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, Signal
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QPalette, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.documents.library import CollectionInfo
 from engine.errors import CollectionNotFound, HearthError
 from engine.models import CatalogRow
 from engine.units import size_text
@@ -43,9 +42,13 @@ from ui.settings_page import SettingsPage
 from ui.shortcuts import ShortcutsDialog
 from ui.theme import Theme
 
+if TYPE_CHECKING:  # the documents service (numpy…) loads on first use, not at start
+    from engine.documents.library import CollectionInfo
+
 log = logging.getLogger(__name__)
 PAGES = ("Chat", "Models", "Documents", "Settings")
 PAGE_ICONS = ("message-square", "box", "file-text", "settings")  # ui/icons
+WELCOME_DELAY_MS = 3000
 
 
 class MainWindow(QMainWindow):
@@ -56,6 +59,7 @@ class MainWindow(QMainWindow):
     def __init__(self, services: Services) -> None:
         super().__init__()
         self.services = services
+        self._welcome_timer: QTimer | None = None
         self.theme = Theme(self)
         self.theme.apply(services.settings.get("ui.theme"))  # before anything is drawn
         self.erasing = False
@@ -176,7 +180,18 @@ class MainWindow(QMainWindow):
             return row, refused[0] if row is None and everything_refused else None
 
         self.chat.first_run.setVisible(True)
-        run_call(self, suggest, lambda found: self.chat.first_run.offer(*found), self.show_error)
+
+        # Worked out once the start is over: it reads the hardware through llama.cpp and the
+        # catalog, seconds of work that would otherwise compete with the first answer.
+        def later() -> None:
+            if not self.chat.closing:
+                run_call(
+                    self, suggest, lambda found: self.chat.first_run.offer(*found), self.show_error
+                )
+
+        self._welcome_timer = QTimer(self, singleShot=True, interval=WELCOME_DELAY_MS)
+        self._welcome_timer.timeout.connect(later)
+        self._welcome_timer.start()
 
     def _close_welcome(self) -> None:
         self.chat.first_run.setVisible(False)
@@ -198,8 +213,9 @@ class MainWindow(QMainWindow):
 
     def _tint_icons(self) -> None:
         colour = self.palette().color(QPalette.ColorRole.WindowText).name()
+        selected = self.palette().color(QPalette.ColorRole.HighlightedText).name()
         for i, name in enumerate(PAGE_ICONS):
-            self.nav.item(i).setIcon(icon(name, colour))
+            self.nav.item(i).setIcon(icon(name, colour, selected))
 
     def show_error(self, message: str) -> None:
         log.warning("shown to the user: %s", message)
@@ -336,6 +352,8 @@ class MainWindow(QMainWindow):
         for page in (self.chat, self.models, self.documents, self.settings_page):
             page.shutdown()
         self.statusBar().clearMessage()  # a message shown for 8 s keeps a Qt timer running
+        if self._welcome_timer is not None:
+            self._welcome_timer.stop()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.erasing:  # the data folders are gone: write nothing back

@@ -181,13 +181,18 @@ class Catalog:
 
 
 def load(path: Path | None = None) -> Catalog:
-    """Read and validate a catalog file (the shipped one by default)."""
-    path = path or CATALOG_PATH
-    return _load_cached(str(path), path.stat().st_mtime_ns if path.exists() else 0)
+    """Read a catalog file: the shipped one by default, or `path`, which is checked against
+    the schema in full. The shipped catalog is checked against it by the test suite
+    (tests/engine/test_catalog.py) and so by every build; at run time it is parsed only,
+    because importing jsonschema cost up to 2 s of the interpreter, taken from the window
+    while it streamed the first answer. A damaged shipped catalog is still refused."""
+    target = path or CATALOG_PATH
+    mtime = target.stat().st_mtime_ns if target.exists() else 0
+    return _load_cached(str(target), mtime, path is not None)
 
 
 @lru_cache(maxsize=4)
-def _load_cached(path_str: str, _mtime: int) -> Catalog:
+def _load_cached(path_str: str, _mtime: int, check_schema: bool) -> Catalog:
     path = Path(path_str)
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
@@ -195,5 +200,13 @@ def _load_cached(path_str: str, _mtime: int) -> Catalog:
         raise CatalogError("The model catalog is missing.", str(path)) from None
     except (OSError, ValueError) as exc:
         raise CatalogError("The model catalog could not be read.", f"{path}: {exc}") from None
-    validate(document)
-    return Catalog(tuple(_model(m) for m in document["models"]))
+    if check_schema:
+        validate(document)
+    try:
+        models = tuple(_model(m) for m in document["models"])
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise CatalogError("The model catalog is not valid.", f"{path}: {exc!r}") from None
+    ids = [m.id for m in models]
+    if len(set(ids)) != len(ids):
+        raise CatalogError("The model catalog lists a model twice.", str(path))
+    return Catalog(models)

@@ -283,14 +283,16 @@ class Fit:
 def for_model(
     model: str, paths: DataPaths, context: int, *, use_gpu: bool = True, hw: Hardware | None = None
 ) -> Fit:
-    """Will `model` run here: a catalog id (sized from the catalog, before any download), an
-    installed id or a GGUF path (sized from its header). Raises ModelNotFound, InvalidModelFile."""
-    entry = catalog.load().find(model)
-    path = None
+    """Will `model` run here: an installed id (sized from its file's header), a catalog id
+    (from the catalog, before any download) or a GGUF path. An installed model is looked up
+    first: its file is what would run, and it needs no catalog (whose schema check is not
+    cheap at start). Raises ModelNotFound, InvalidModelFile."""
+    path = registry.locate(model, paths)
+    entry = catalog.load().find(model) if path is None else None
     if entry is not None:
         shape, source = ModelShape.from_catalog(entry), "catalog"
     else:
-        path = registry.resolve(model, paths)
+        path = path or registry.resolve(model, paths)
         shape, source = ModelShape.from_gguf(gguf.inspect(path)), "GGUF header"
     hw = hw or hardware.detect()
     return Fit(model, shape, source, path, estimate(shape, hw, context, use_gpu=use_gpu), hw)

@@ -105,3 +105,26 @@ def test_search_matches_every_word() -> None:
     assert cat.search("no such model anywhere") == []
     with pytest.raises(CatalogError, match="no model called"):
         cat.get("nope")
+
+
+def test_the_shipped_catalog_loads_without_jsonschema_and_a_damaged_one_is_refused(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Schema checking belongs to the tests above (and so to every build): importing
+    jsonschema at run time took seconds of the interpreter from the window's first answer."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; from engine.models import catalog; catalog.load(); "
+        "print('jsonschema' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "False", out.stderr
+    damaged = json.loads(catalog.CATALOG_PATH.read_text())
+    del damaged["models"][0]["repo"]
+    path = tmp_path / "catalog.json"
+    path.write_text(json.dumps(damaged))
+    monkeypatch.setattr(catalog, "CATALOG_PATH", path)
+    with pytest.raises(CatalogError, match="not valid"):
+        catalog.load()

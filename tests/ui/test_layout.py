@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import pytest
-from PySide6.QtWidgets import QPushButton, QScrollArea, QWidget
+from PySide6.QtWidgets import QPushButton, QScrollArea, QTextBrowser, QWidget
 
 from ui.main_window import MainWindow
 
@@ -14,6 +14,9 @@ def problems(page: QWidget) -> list[str]:
     for button in page.findChildren(QPushButton):
         if button.isVisible() and button.width() < button.sizeHint().width():
             found.append(f"button “{button.text()}” cut to {button.width()} px")
+    for view in page.findChildren(QTextBrowser):  # the transcript, centred, wraps to fit
+        if view.isVisible() and view.horizontalScrollBar().maximum() > 0:
+            found.append(f"{view.accessibleName()} scrolls sideways")
     for area in page.findChildren(QScrollArea):
         if area.isVisible() and area.horizontalScrollBar().maximum() > 0:
             found.append(f"{area.accessibleName() or 'a scroll area'} scrolls sideways")
