@@ -152,7 +152,7 @@ class ChatView(QTextBrowser):
             self._message_html(m, m.id == last_user, m.id == last_answer) for m in self._messages
         ]
         position = bar.value()
-        self.setHtml("<hr>".join(parts))
+        self.setHtml("".join(parts))
         self._centre()
         bar.setValue(bar.maximum() if at_bottom else position)
 
@@ -160,30 +160,44 @@ class ChatView(QTextBrowser):
         live = m.id == self._live_id
         text = self._live_text if live else m.content
         if live:
-            body = render(text) if text else "<p><i>…</i></p>"
+            body = render(text, self._dark) if text else "<p><i>…</i></p>"
         else:
-            key = (m.id, m.status, text)
+            key = (m.id, m.status, text, self._dark)
             if key not in self._cache:
-                self._cache[key] = render(text)
+                self._cache[key] = render(text, self._dark)
             body = self._cache[key]
         who = "You" if m.role == "user" else html.escape(m.model or "Hearth")
         note = STATUS_NOTE.get(m.status, "")
         head = f"<p><b>{who}</b>" + (f" <i>({note})</i>" if note and not live else "") + "</p>"
         actions: list[str] = []
         if not live:
-            actions.append(f'<a href="hearth:copy:{m.id}">Copy</a>')
+            # Words that read as actions (no underline), not tiny links.
+            link = '<a href="hearth:{}:{}" style="text-decoration:none"><b>{}</b></a>'
+            actions.append(link.format("copy", m.id, "Copy"))
             if m.role == "user" and not self._busy:
-                actions.append(f'<a href="hearth:edit:{m.id}">Edit and resend</a>')
+                actions.append(link.format("edit", m.id, "Edit and resend"))
             if m.role == "assistant" and last_answer and not self._busy:
-                actions.append(f'<a href="hearth:regenerate:{m.id}">Regenerate</a>')
+                actions.append(link.format("regenerate", m.id, "Regenerate"))
         if m.role == "assistant" and m.stats and not live:
             s = m.stats
             actions.append(
                 f'<span style="color:{self._muted}">{s.get("generated_tokens", 0)} tokens · '
                 f"{s.get('tokens_per_s', 0):.1f} tokens/s</span>"
             )
-        foot = f'<p style="font-size:small">{" · ".join(actions)}</p>' if actions else ""
-        return head + body + self._sources_html(m) + foot
+        foot = f"<p>{'&nbsp;&nbsp;&nbsp;'.join(actions)}</p>" if actions else ""
+        content = head + body + self._sources_html(m) + foot
+        if m.role == "user":
+            # The question in a tinted card, set apart from the answers around it.
+            tint = self.palette().color(QPalette.ColorRole.AlternateBase).name()
+            return (
+                f'<table width="100%" cellpadding="10" cellspacing="0" bgcolor="{tint}">'
+                f"<tr><td>{content}</td></tr></table><p></p>"
+            )
+        return content + "<p></p>"
+
+    @property
+    def _dark(self) -> bool:
+        return self.palette().color(QPalette.ColorRole.Base).lightness() < 128
 
     @property
     def _muted(self) -> str:

@@ -7,8 +7,8 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QRect, QRectF
-from PySide6.QtGui import QIcon, QIconEngine, QPainter
+from PySide6.QtCore import QByteArray, QRect, QRectF, QSize, Qt
+from PySide6.QtGui import QIcon, QIconEngine, QPainter, QPixmap
 from PySide6.QtSvg import QSvgRenderer
 
 FOLDER = Path(__file__).resolve().parent / "icons"
@@ -27,6 +27,15 @@ class _Tinted(QIconEngine):
     def paint(self, painter: QPainter, rect: QRect, mode: QIcon.Mode, state: QIcon.State) -> None:
         renderer = self.chosen if mode == QIcon.Mode.Selected else self.normal
         renderer.render(painter, QRectF(rect))
+
+    def pixmap(self, size: QSize, mode: QIcon.Mode, state: QIcon.State) -> QPixmap:
+        # Qt's default starts from an unfilled pixmap: buttons showed noise around the icon.
+        out = QPixmap(size)
+        out.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(out)
+        self.paint(painter, QRect(0, 0, size.width(), size.height()), mode, state)
+        painter.end()
+        return out
 
     def clone(self) -> QIconEngine:
         return _Tinted(*self.args)

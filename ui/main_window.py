@@ -11,7 +11,7 @@ import logging
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QEvent, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QPalette, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -212,10 +212,21 @@ class MainWindow(QMainWindow):
         self.models.choose_pack()
 
     def _tint_icons(self) -> None:
-        colour = self.palette().color(QPalette.ColorRole.WindowText).name()
-        selected = self.palette().color(QPalette.ColorRole.HighlightedText).name()
+        """The rail in the theme's colours: icons in the text colour, and the whole item
+        (icon and name) on the selection colour when chosen. Read from the rail's palette:
+        the window's own was still the old theme's while it was being built (icons were
+        drawn black on the dark theme)."""
+        pal = self.nav.palette()
+        colour = pal.color(QPalette.ColorRole.WindowText).name()
+        chosen = pal.color(QPalette.ColorRole.HighlightedText).name()
+        selection = pal.color(QPalette.ColorRole.Highlight).name()
         for i, name in enumerate(PAGE_ICONS):
-            self.nav.item(i).setIcon(icon(name, colour, selected))
+            self.nav.item(i).setIcon(icon(name, colour, chosen))
+        # Qt's own icon-mode selection covered only the name, below an unselected icon.
+        self.nav.setStyleSheet(
+            "QListView::item { border-radius: 6px; padding-top: 6px; }"
+            f"QListView::item:selected {{ background: {selection}; color: {chosen}; }}"
+        )
 
     def show_error(self, message: str) -> None:
         log.warning("shown to the user: %s", message)
@@ -354,6 +365,12 @@ class MainWindow(QMainWindow):
         self.statusBar().clearMessage()  # a message shown for 8 s keeps a Qt timer running
         if self._welcome_timer is not None:
             self._welcome_timer.stop()
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        # The desktop's light/dark switch (theme "system") arrives here, not as a setting.
+        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "nav"):
+            QTimer.singleShot(0, self, self._tint_icons)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.erasing:  # the data folders are gone: write nothing back

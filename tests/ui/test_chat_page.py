@@ -186,7 +186,7 @@ def test_markdown_renders_code_and_fetches_nothing(qtbot) -> None:
     )
     view.set_messages([Message(1, 1, 1, "assistant", text, "done", 0.0, "m")])
     html = view.toHtml()
-    assert "def" in view.toPlainText() and "color:#007020" in html.replace(" ", "")
+    assert "def" in view.toPlainText() and "color:#008000" in html.replace(" ", "")
     assert "<img" not in html
     assert "https://evil.example/x" in view.toPlainText()  # the address is visible, as text
     assert "evil.example" not in "".join(

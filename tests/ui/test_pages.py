@@ -373,11 +373,19 @@ def test_first_visits_show_that_work_is_under_way(
         assert page.progress.isVisible() and page.progress.maximum() == 0  # busy, not empty
 
 
+@pytest.fixture
+def hub_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Downloads impossible whatever the shell running pytest has set; listed before `window`
+    so it holds before the window is built. The marker says the user, not Hearth, set it."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("HEARTH_SET_HF_OFFLINE", raising=False)
+
+
 def test_the_first_run_welcome_offers_a_model_and_is_not_shown_again(
-    qtbot, window: MainWindow, services
+    qtbot, hub_offline: None, window: MainWindow, services
 ) -> None:
     """A fresh start shows the welcome over the chat (the chat stays usable); with downloads
-    impossible here (HF_HUB_OFFLINE, as the tests run) it says why and offers a model pack.
+    impossible here (HF_HUB_OFFLINE) it says why and offers a model pack.
     Closing it is remembered across a restart."""
     panel = window.chat.first_run
     assert panel.isVisible() and window.chat.composer.isEnabled()
