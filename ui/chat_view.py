@@ -62,7 +62,7 @@ class ChatView(QTextBrowser):
         self._messages: list[Message] = []
         self._live_id: int | None = None
         self._live_text = ""
-        self._cache: dict[tuple[int, str, str], str] = {}
+        self._cache: dict[tuple[int, str, str, bool], str] = {}
         self._busy = False
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)

@@ -23,7 +23,6 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import TextLexer, get_lexer_by_name
 from pygments.util import ClassNotFound
 
-
 # (Pygments style, the text colour for tokens it leaves uncoloured). Chosen for contrast:
 # every colour of these two reads at 4.5:1 or better on its background ("friendly", used
 # before, drew comments at 2.6:1); tests/ui/test_theme.py checks it.
