@@ -3,6 +3,11 @@
     xvfb-run -s "-screen 0 1280x800x24" .venv/bin/python scripts/screenshots.py light
     xvfb-run -s "-screen 0 1280x800x24" .venv/bin/python scripts/screenshots.py dark
 
+For a high-DPI check, scale 2 on a screen twice the size, into another folder:
+
+    SCREENSHOTS_OUT=/tmp/hidpi QT_SCALE_FACTOR=2 \
+        xvfb-run -s "-screen 0 2560x1600x24" .venv/bin/python scripts/screenshots.py light
+
 It builds a fresh data folder, asks the bundled model a question, indexes two sample files and
 asks about them, then grabs the X screen once per page. Dark shots are named NAME-dark.png.
 """
@@ -17,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-OUT = ROOT / "docs" / "screenshots"
+OUT = Path(os.environ.get("SCREENSHOTS_OUT") or ROOT / "docs" / "screenshots")
 
 
 def main(theme: str = "light") -> None:

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPlainTextEdit,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -140,6 +141,9 @@ class ChatPage(Page):
         self.header = QLabel()
         self.header.setAccessibleName("Model status")
         self.header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # The state gives way to the picker on a narrow window (the picker was cut to
+        # "SmolLM2 135M Instruct (C"); the whole line stays in the tooltip.
+        self.header.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.settings_button = QPushButton("Chat settings…")
         self.settings_button.setAccessibleName("Chat settings")
         self.settings_button.clicked.connect(
@@ -717,6 +721,7 @@ class ChatPage(Page):
             only = " only" if chat.documents_only else ""
             parts.append(f"answers from{only}: {', '.join(chat.collections)}")
         self.header.setText(" · ".join(parts))
+        self.header.setToolTip(self.header.text())
 
     # -- keys ------------------------------------------------------------------------------
 

@@ -32,9 +32,12 @@ COLOURS: dict[str, dict[str, str]] = {
     },
     "dark": {
         "window": "#1c1c1f",
-        "surface": "#141416",
-        "alternate": "#232327",
-        "control": "#2c2c31",
+        # Fields lighter than the window: Fusion draws their outlines darker than the window,
+        # invisible on a dark one, so a field darker than the window (and a check box) hardly
+        # showed.
+        "surface": "#26262b",
+        "alternate": "#303036",
+        "control": "#36363c",
         "text": "#ececef",
         "placeholder": "#8f8f98",
         "accent": "#2563eb",

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import pytest
-from PySide6.QtWidgets import QPushButton, QScrollArea, QTextBrowser, QWidget
+from PySide6.QtWidgets import QComboBox, QPushButton, QScrollArea, QTextBrowser, QWidget
 
 from ui.main_window import MainWindow
 
@@ -14,6 +14,9 @@ def problems(page: QWidget) -> list[str]:
     for button in page.findChildren(QPushButton):
         if button.isVisible() and button.width() < button.sizeHint().width():
             found.append(f"button “{button.text()}” cut to {button.width()} px")
+    for box in page.findChildren(QComboBox):  # the model picker read "SmolLM2 135M Instruct (C"
+        if box.isVisible() and box.width() < box.sizeHint().width():
+            found.append(f"{box.accessibleName()} “{box.currentText()}” cut to {box.width()} px")
     for view in page.findChildren(QTextBrowser):  # the transcript, centred, wraps to fit
         if view.isVisible() and view.horizontalScrollBar().maximum() > 0:
             found.append(f"{view.accessibleName()} scrolls sideways")
