@@ -409,6 +409,18 @@ def cmd_doctor(args: argparse.Namespace, services: Services) -> int:
             f"  device {dev['name']}: {dev['description']} ({dev['type']}, "
             f"{dev['memory_free'] / 2**30:.1f} of {dev['memory_total'] / 2**30:.1f} GiB free)"
         )
+    gpu = report["gpu"]
+    print(f"\nGPU: backend {gpu['backend']}")
+    for g in gpu["gpus"]:
+        usable = "usable" if g["usable"] else "NOT usable by this build"
+        print(
+            f"  {g['name']} ({g['source']}, {g['backend']}): {g['memory_free'] / 2**30:.1f} of "
+            f"{g['memory_total'] / 2**30:.1f} GiB free, {usable}"
+        )
+    if not gpu["gpus"]:
+        print("  no GPU found (llama.cpp's devices, NVML, vulkaninfo)")
+    if gpu["advice"]:
+        print(f"  {gpu['advice']}")
     print("\nData folders:")
     for key, value in report["paths"].items():
         print(f"  {key:8} {value}")

@@ -58,6 +58,10 @@ def bundled_models(with_hashes: bool = True) -> list[dict[str, Any]]:
 def report(paths: DataPaths, with_hashes: bool = True) -> dict[str, Any]:
     import psutil
 
+    from engine import hardware
+
+    build = llama_build.build_info()
+    hw = hardware.detect(build)
     return {
         "hearth": __version__,
         "python": sys.version.split()[0],
@@ -68,7 +72,12 @@ def report(paths: DataPaths, with_hashes: bool = True) -> dict[str, Any]:
             "available": psutil.virtual_memory().available,
         },
         "packages": {name: _version(name) for name in _PACKAGES},
-        "llama_cpp": llama_build.build_info(),
+        "llama_cpp": build,
+        "gpu": {
+            "backend": hw.gpu_backend,
+            "gpus": [g.__dict__ for g in hw.gpus],
+            "advice": hardware.advice(hw),
+        },
         "paths": paths.as_dict(),
         "bundled_models": bundled_models(with_hashes),
         "privacy": network.status(),

@@ -211,3 +211,52 @@ def detect(build: dict[str, Any] | None = None) -> Hardware:
             )
     backend = sorted(build_backends)[0] if build_backends else "CPU"
     return Hardware(ram_total, ram_available, model, physical, logical, flags, backend, tuple(gpus))
+
+
+# The set-up command that rebuilds llama.cpp for a backend (README, scripts/_llama.sh).
+REBUILD = "HEARTH_LLAMA_BACKEND={backend} ./scripts/run"
+
+
+def vulkan_gpus() -> list[str]:
+    """Names of the real GPUs (not Mesa's software device) the Vulkan loader lists, through
+    vulkaninfo where it is installed; [] where it is not."""
+    try:
+        out = subprocess.run(
+            ["vulkaninfo", "--summary"], capture_output=True, text=True, timeout=10
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    names, name = [], ""
+    for line in out.splitlines():
+        key, _, value = (p.strip() for p in line.partition("="))
+        if key == "deviceName":
+            name = value
+        elif key == "deviceType" and value.endswith(("DISCRETE_GPU", "INTEGRATED_GPU")):
+            names.append(name)
+    return names
+
+
+def advice(hw: Hardware) -> str | None:
+    """What to do when this machine has a GPU the installed llama.cpp cannot use: one sentence
+    with the one command that fixes it; None when there is nothing to fix."""
+    if hw.usable_gpus:
+        return None
+    nvidia = [g.name for g in hw.gpus if g.source == "NVML"]
+    if nvidia:
+        return (
+            f"{nvidia[0]} is not used: this build of llama.cpp has no CUDA. Rebuild it with "
+            f"`{REBUILD.format(backend='cuda')}` (needs the CUDA toolkit), or "
+            f"`{REBUILD.format(backend='vulkan')}`."
+        )
+    if platform.system() == "Darwin" and platform.machine() == "arm64":
+        return (
+            "The Apple GPU is not used: this build of llama.cpp has no Metal. Rebuild it with "
+            f"`{REBUILD.format(backend='metal')}`."
+        )
+    others = vulkan_gpus()
+    if others:
+        return (
+            f"{others[0]} is not used: this build of llama.cpp has no GPU backend. Rebuild it "
+            f"with `{REBUILD.format(backend='vulkan')}`."
+        )
+    return None

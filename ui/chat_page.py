@@ -70,9 +70,21 @@ def speed_text(stats: dict[str, Any]) -> str:
     )
 
 
+def placement(loaded: LoadedModel) -> str:
+    """Where the model runs, as llama.cpp reported it: "CPU", "GPU 31/31 layers (Vulkan0)",
+    and why, when a load fell back to fewer layers than it tried first."""
+    offload = loaded.runtime.get("offload") or {}
+    where = str(offload.get("summary") or "CPU")
+    devices = [d for d in offload.get("devices", {}) if not d.startswith("CPU")]
+    if where != "CPU" and devices:
+        where += f" ({', '.join(devices)})"
+    return where
+
+
 def describe_loaded(loaded: LoadedModel, name: str) -> str:
-    on_gpu = loaded.runtime.get("gpu_offload_supported") and loaded.params.gpu_layers != 0
-    return f"{name} · {'GPU' if on_gpu else 'CPU'} · ready"
+    offload = loaded.runtime.get("offload") or {}
+    note = f" · {offload['note']}" if offload.get("note") else ""
+    return f"{name} · {placement(loaded)} · ready{note}"
 
 
 class ChatPage(Page):

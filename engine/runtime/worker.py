@@ -36,7 +36,7 @@ from typing import Any, BinaryIO
 
 from engine import llama_build, network
 from engine.errors import SchemaRefused
-from engine.runtime import chat_template, json_grammar
+from engine.runtime import chat_template, json_grammar, offload
 from engine.runtime.grammar_sampler import GrammarSampler
 from engine.runtime.params import (
     ChatRequest,
@@ -148,16 +148,49 @@ class _Worker:
 
             llama_build.load_backends()
             threads = params.resolved_threads()
-            llm = Llama(
-                model_path=params.model_path,
-                n_ctx=params.context_length,
-                n_threads=threads,
-                n_threads_batch=threads,
-                n_gpu_layers=params.gpu_layers,
-                n_batch=params.batch_size,
-                n_ubatch=params.batch_size,
-                verbose=False,
+            report = offload.Report(
+                "automatic" if params.gpu_layers == offload.AUTO else str(params.gpu_layers)
             )
+            if params.gpu_layers == offload.AUTO:
+                first, report.reason = offload.automatic(params.model_path, params.context_length)
+                blocks = self._blocks(params.model_path)
+                tries = offload.ladder(first, blocks) if first != 0 else [0]
+            else:
+                tries = [params.gpu_layers]  # the user's number, as it is
+            llm = None
+            for layers in tries:
+                with offload.LlamaLog() as native:
+                    try:
+                        llm = Llama(
+                            model_path=params.model_path,
+                            n_ctx=params.context_length,
+                            n_threads=threads,
+                            n_threads_batch=threads,
+                            n_gpu_layers=layers,
+                            n_batch=params.batch_size,
+                            n_ubatch=params.batch_size,
+                            verbose=False,
+                        )
+                    except Exception as exc:
+                        attempt = offload.Attempt(
+                            layers,
+                            f"{type(exc).__name__}: {exc}",
+                            offload.failed_for_memory(native.lines),
+                        )
+                        report.attempts.append(attempt)
+                        if layers == 0:
+                            raise
+                        continue
+                report.attempts.append(offload.Attempt(layers))
+                offload.read_log(native.lines, report)
+                break
+            if llm is None:  # the user's own number failed: say so rather than guess
+                failed = report.attempts[-1]
+                raise RuntimeError(
+                    f"{failed.layers} GPU layers did not load"
+                    + (" (not enough GPU memory)" if failed.memory else "")
+                    + "; choose fewer, or Automatic, in Settings > Model"
+                )
         except Exception as exc:
             self.send(
                 (
@@ -185,11 +218,18 @@ class _Worker:
                     "threads": threads,
                     "gpu_offload_supported": bool(llama_cpp.llama_supports_gpu_offload()),
                     "gpu_layers": params.gpu_layers,
+                    "offload": report.as_dict(),
                     "add_bos": bool(llama_cpp.llama_vocab_get_add_bos(vocab)),
                     "has_chat_template": bool(llm.metadata.get("tokenizer.chat_template")),
                 },
             )
         )
+
+    @staticmethod
+    def _blocks(path: str) -> int:
+        from engine import gguf
+
+        return gguf.inspect(path).block_count or 1
 
     def unload(self) -> None:
         if self.llm is None:

@@ -95,7 +95,7 @@ def test_unified_memory_counts_once() -> None:
 
 def test_catalog_shape_is_close_to_the_gguf_shape(bundled_gguf: Path) -> None:
     from_file = fit.ModelShape.from_gguf(gguf.inspect(bundled_gguf))
-    from_catalog = fit.ModelShape.from_catalog(catalog.load().get("smollm2-135m-instruct-q4_1"))
+    from_catalog = fit.shape_from_catalog(catalog.load().get("smollm2-135m-instruct-q4_1"))
     hw = machine(ram=16)
     a, b = fit.estimate(from_file, hw, 4096), fit.estimate(from_catalog, hw, 4096)
     assert a.kv_bytes == b.kv_bytes
@@ -107,7 +107,7 @@ def test_every_catalog_model_gets_a_sentence() -> None:
     for m in catalog.load().models:
         if m.format != "gguf":
             continue
-        est = fit.estimate(fit.ModelShape.from_catalog(m), hw, 4096)
+        est = fit.estimate(fit.shape_from_catalog(m), hw, 4096)
         assert est.explanation.startswith("needs ") and est.explanation.endswith(".")
 
 

@@ -13,7 +13,7 @@ from tests.engine.test_fit import machine
 def rows_for(hw, installed: set[str] = frozenset(), refusal: str | None = None):
     out = []
     for entry in models.load_catalog().models:
-        estimate = fit.estimate(fit.ModelShape.from_catalog(entry), hw, 4096)
+        estimate = fit.estimate(fit.shape_from_catalog(entry), hw, 4096)
         out.append(models.CatalogRow(entry, estimate, entry.id in installed, False, 0, refusal))
     return out
 

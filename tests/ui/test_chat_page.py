@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QAbstractItemView, QApplication, QToolTip
 from app import compose
 from engine.chats import Message
 from tests.ui.conftest import close, ready
-from ui.chat_page import ChatPage
+from ui.chat_page import ChatPage, placement
 from ui.chat_view import ChatView
 from ui.main_window import MainWindow
 from ui.open_file import open_command
@@ -42,8 +42,12 @@ def messages(window: MainWindow) -> list[Message]:
 
 def test_first_run_welcomes_and_is_ready_with_the_bundled_model(window: MainWindow) -> None:
     assert "Welcome to Hearth" in window.chat.view.toPlainText()
-    assert "CPU · ready" in window.chat.header.text()
-    assert "SmolLM2" in window.chat.header.text()
+    loaded = window.services.runtime.loaded
+    assert loaded is not None
+    # Where it runs, as llama.cpp reported it: "CPU" on a CPU build, "GPU n/N layers" on a GPU.
+    assert (
+        f"SmolLM2 135M Instruct (Q4_1) · {placement(loaded)} · ready" in window.chat.header.text()
+    )
     assert len(window.services.chats.chats()) == 1
 
 
@@ -92,11 +96,12 @@ def test_the_header_names_what_is_in_memory_whoever_loaded_it(
     from engine.runtime import LoadParams
 
     runtime = window.services.runtime
-    assert window.chat.header.text().startswith("SmolLM2 135M Instruct (Q4_1) · CPU · ready")
+    where = placement(runtime.loaded)  # type: ignore[arg-type]
+    assert window.chat.header.text().startswith(f"SmolLM2 135M Instruct (Q4_1) · {where} · ready")
     runtime.unload()
     qtbot.waitUntil(lambda: window.chat.header.text().startswith("not loaded"), timeout=5_000)
     runtime.load(LoadParams(str(bundled_gguf), context_length=1024))  # as an API request would
-    qtbot.waitUntil(lambda: "· CPU · ready" in window.chat.header.text(), timeout=5_000)
+    qtbot.waitUntil(lambda: "· ready" in window.chat.header.text(), timeout=5_000)
     assert window.chat.header.text().startswith("SmolLM2 135M Instruct (Q4_1)"), (
         "a file a chat has loaded keeps the name its chats know it by"
     )

@@ -1,0 +1,169 @@
+# llama.cpp for this machine: which backend to build, its toolchain, and a wheel per backend.
+# Sourced by scripts/_install.sh (after set -euo pipefail and cd to the repository root).
+#
+# HEARTH_LLAMA_BACKEND=auto|cpu|cuda|vulkan|metal picks the backend (default auto: macOS on
+# Apple silicon -> metal; an NVIDIA driver and a CUDA toolkit -> cuda; a Vulkan GPU -> vulkan;
+# else cpu). HEARTH_CUDA_ARCH sets CMAKE_CUDA_ARCHITECTURES (default: the cards present).
+#
+# Each backend's wheel is built once into its own folder of ~/.cache/hearth/llama-wheels,
+# named by backend, version and build flags, with pip's own cache off for the build: pip's
+# cache is keyed by version alone, so a cached CPU wheel was reused for a "GPU" build. The
+# installed build is recorded in .venv/hearth-llama; a different choice reinstalls.
+
+LLAMA_VERSION=0.3.36 # the release whose vendored llama.cpp we build and measure
+LLAMA_WHEELS=${HEARTH_LLAMA_WHEELS:-${XDG_CACHE_HOME:-$HOME/.cache}/hearth/llama-wheels}
+
+# Vulkan headers newer than Debian 12's (1.3.239 lacks vk::LayerSettingEXT, which ggml-vulkan
+# uses): Debian 13's libvulkan-dev, unpacked (not installed), checked by hash.
+VULKAN_HEADERS_DEB=libvulkan-dev_1.4.309.0-1_amd64.deb
+VULKAN_HEADERS_URL=https://deb.debian.org/debian/pool/main/v/vulkan-loader/$VULKAN_HEADERS_DEB
+VULKAN_HEADERS_SHA256=8d329d465e16168afff58b1bd0dd6db46aac2cc3f56054a481b25a04e90b345a
+
+say() { echo "hearth: $*" >&2; }
+
+# debian_packages "PACKAGES": install those dpkg does not have (as root, with apt); else say so.
+debian_packages() {
+    local missing=() package
+    for package in $1; do
+        dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        say "installing ${missing[*]}"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+        say "missing ${missing[*]}; install them with your package manager (Debian/Ubuntu names)"
+        return 1
+    fi
+}
+
+cuda_nvcc() {
+    command -v nvcc 2>/dev/null && return 0
+    local candidate
+    for candidate in "${CUDA_HOME:-/nonexistent}/bin/nvcc" /usr/local/cuda/bin/nvcc /usr/local/cuda-*/bin/nvcc; do
+        [ -x "$candidate" ] && { echo "$candidate"; return 0; }
+    done
+    return 1
+}
+
+nvidia_driver() { [ -e /proc/driver/nvidia/version ] || nvidia-smi -L >/dev/null 2>&1; }
+
+# A Vulkan device that is a real GPU (not Mesa's software one), as vulkaninfo lists them.
+vulkan_gpu() {
+    command -v vulkaninfo >/dev/null || return 1
+    vulkaninfo --summary 2>/dev/null | grep -Eq "deviceType *= *PHYSICAL_DEVICE_TYPE_(DISCRETE|INTEGRATED)_GPU"
+}
+
+# Prints the backend to build; says on stderr why.
+llama_backend() {
+    local wanted=${HEARTH_LLAMA_BACKEND:-auto}
+    case "$wanted" in
+    cpu | cuda | vulkan | metal)
+        say "llama.cpp backend: $wanted (HEARTH_LLAMA_BACKEND)"
+        echo "$wanted"
+        return 0
+        ;;
+    auto) ;;
+    *)
+        say "HEARTH_LLAMA_BACKEND=$wanted is not one of auto, cpu, cuda, vulkan, metal"
+        return 1
+        ;;
+    esac
+    if [ "$(uname -s)" = Darwin ] && [ "$(uname -m)" = arm64 ]; then
+        say "llama.cpp backend: metal (Apple silicon)"
+        echo metal
+    elif nvidia_driver && cuda_nvcc >/dev/null; then
+        say "llama.cpp backend: cuda (an NVIDIA driver, and nvcc at $(cuda_nvcc))"
+        echo cuda
+    elif nvidia_driver; then
+        say "llama.cpp backend: cpu. An NVIDIA driver is here but no CUDA toolkit (nvcc): install" \
+            "it and run this again, or HEARTH_LLAMA_BACKEND=vulkan $0 to use the card through Vulkan"
+        echo cpu
+    elif vulkan_gpu; then
+        say "llama.cpp backend: vulkan (vulkaninfo lists a GPU)"
+        echo vulkan
+    else
+        say "llama.cpp backend: cpu (no NVIDIA driver, no Vulkan GPU; HEARTH_LLAMA_BACKEND overrides)"
+        echo cpu
+    fi
+}
+
+# Debian packages and headers the Vulkan build needs; prints the headers' include folder.
+vulkan_toolchain() {
+    # The loader to link, the shader compiler, SPIR-V headers, and Mesa's drivers (lavapipe,
+    # the software device the tests run on; a real GPU's driver where there is one).
+    debian_packages "libvulkan-dev glslc spirv-headers mesa-vulkan-drivers" || return 1
+    local dir="$LLAMA_WHEELS/vulkan-headers-1.4.309"
+    if [ ! -f "$dir/usr/include/vulkan/vulkan.hpp" ]; then
+        mkdir -p "$LLAMA_WHEELS"
+        local deb="$LLAMA_WHEELS/$VULKAN_HEADERS_DEB"
+        say "fetching Vulkan headers 1.4.309 (Debian's libvulkan-dev, checked by hash)"
+        .venv/bin/python - "$VULKAN_HEADERS_URL" "$deb" "$VULKAN_HEADERS_SHA256" <<'EOF'
+import hashlib, sys, urllib.request
+url, out, want = sys.argv[1:]
+data = urllib.request.urlopen(url, timeout=120).read()
+got = hashlib.sha256(data).hexdigest()
+if got != want:
+    sys.exit(f"hearth: {url} has sha256 {got}, expected {want}; not used")
+open(out, "wb").write(data)
+EOF
+        rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
+        dpkg-deb -x "$deb" "$dir.tmp"
+        rm -rf "$dir" && mv "$dir.tmp" "$dir" && rm -f "$deb"
+    fi
+    echo "$dir/usr/include"
+}
+
+# The CMake flags for a backend, one per line.
+llama_cmake_args() {
+    case "$1" in
+    cpu) ;;
+    metal) echo "-DGGML_METAL=on" ;;
+    cuda)
+        echo "-DGGML_CUDA=on"
+        echo "-DCMAKE_CUDA_COMPILER=$(cuda_nvcc)"
+        if [ -n "${HEARTH_CUDA_ARCH:-}" ]; then
+            echo "-DCMAKE_CUDA_ARCHITECTURES=$HEARTH_CUDA_ARCH"
+        elif nvidia-smi -L >/dev/null 2>&1; then
+            echo "-DCMAKE_CUDA_ARCHITECTURES=native"
+        fi
+        ;;
+    vulkan)
+        echo "-DGGML_VULKAN=on"
+        echo "-DVulkan_INCLUDE_DIR=$(vulkan_toolchain)"
+        ;;
+    esac
+}
+
+# llama_wheel BACKEND: the path of that backend's wheel, built if it is not there yet.
+llama_wheel() {
+    local backend=$1 args key dir
+    args=$(llama_cmake_args "$backend" | tr '\n' ' ')
+    key=$(printf '%s|%s|%s' "$LLAMA_VERSION" "$args" "$(uname -sm)" | sha256sum | cut -c1-12)
+    dir="$LLAMA_WHEELS/$backend-$LLAMA_VERSION-$key"
+    if ! ls "$dir"/llama_cpp_python-*.whl >/dev/null 2>&1; then
+        say "building llama-cpp-python $LLAMA_VERSION for $backend (${args:-default flags});" \
+            "several minutes, once: kept in $dir"
+        rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
+        CMAKE_ARGS="$args" .venv/bin/python -m pip wheel -q --no-cache-dir --no-deps \
+            --no-binary llama-cpp-python -w "$dir.tmp" "llama-cpp-python==$LLAMA_VERSION" >&2
+        rm -rf "$dir" && mv "$dir.tmp" "$dir"
+    fi
+    ls "$dir"/llama_cpp_python-*.whl | head -1
+}
+
+# install_llama: build (once) and install the chosen backend's wheel into .venv.
+install_llama() {
+    local backend wheel record=.venv/hearth-llama
+    backend=$(llama_backend)
+    wheel=$(llama_wheel "$backend")
+    if [ "$(cat "$record" 2>/dev/null)" != "$wheel" ] ||
+        ! .venv/bin/python -c "import llama_cpp" 2>/dev/null; then
+        .venv/bin/python -m pip install -q --no-deps --force-reinstall "$wheel"
+        echo "$wheel" >"$record"
+    fi
+    if [ "$backend" != cpu ]; then
+        .venv/bin/python -c "import llama_cpp, sys; sys.exit(0 if llama_cpp.llama_supports_gpu_offload() else 1)" ||
+            { say "the $backend build of llama.cpp reports no GPU offload"; return 1; }
+    fi
+}
