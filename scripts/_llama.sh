@@ -167,3 +167,16 @@ install_llama() {
             { say "the $backend build of llama.cpp reports no GPU offload"; return 1; }
     fi
 }
+
+# install_llama_beside BACKEND: that backend's build in its own folder (not .venv's), for a
+# run with PYTHONPATH=folder; prints the folder.
+install_llama_beside() {
+    local wheel dir=.venv/llama-$1
+    wheel=$(llama_wheel "$1")
+    if [ "$(cat "$dir/hearth-llama" 2>/dev/null)" != "$wheel" ]; then
+        rm -rf "$dir"
+        .venv/bin/python -m pip install -q --no-deps --target "$dir" "$wheel" >&2
+        echo "$wheel" >"$dir/hearth-llama"
+    fi
+    echo "$dir"
+}

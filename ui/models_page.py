@@ -216,6 +216,13 @@ class ModelsPage(Page):
         self.loading = QLabel("Looking at your models, other apps' models and the catalog…")
         self.loading.setAccessibleName("Loading")
         right.addWidget(self.loading)
+        # A GPU this build of llama.cpp cannot use, and the command that fixes it.
+        self.gpu_advice = QLabel()
+        self.gpu_advice.setWordWrap(True)
+        self.gpu_advice.setAccessibleName("GPU advice")
+        self.gpu_advice.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.gpu_advice.setVisible(False)
+        right.addWidget(self.gpu_advice)
         right.addWidget(scroll, 1)
         layout = QHBoxLayout(self)
         layout.addLayout(left, 2)
@@ -232,6 +239,8 @@ class ModelsPage(Page):
     def _show(self, ov: models.Overview) -> None:
         self._overview = ov
         self.loading.setVisible(False)
+        self.gpu_advice.setText(ov.gpu_advice or "")
+        self.gpu_advice.setVisible(ov.gpu_advice is not None)
         self.installed.clear()
         for m in ov.installed:
             size = size_text(m.path.stat().st_size) if m.path.exists() else "missing"

@@ -49,6 +49,8 @@ class Overview:
     paused: list[dict[str, Any]]  # partial downloads (downloads.partial_downloads)
     catalog: list[CatalogRow]
     hardware: Hardware | None  # None when the catalog was not asked for
+    # A GPU the installed llama.cpp cannot use, and the command that fixes it (hardware.advice)
+    gpu_advice: str | None = None
 
 
 def overview(
@@ -92,7 +94,9 @@ def overview(
             # resume: it is not "paused".
             why_not = downloads.refusal(downloads.DownloadRequest.for_model(entry), config)
             rows.append(CatalogRow(entry, estimate, entry.id in usable, kept > 0, kept, why_not))
-    return Overview(installed, found, paused, rows, hw)
+    return Overview(
+        installed, found, paused, rows, hw, hardware.advice(hw) if hw is not None else None
+    )
 
 
 # On a CPU, a larger model answers too slowly to chat with (2 cores: ~3 tokens/s at 7B, Q4).

@@ -474,3 +474,24 @@ def test_files_dropped_on_the_chat_are_indexed_and_answer_with_sources(
     qtbot.waitUntil(lambda: not chat.busy(), timeout=120_000)
     answer = window.services.chats.messages(current.id)[-1]
     assert answer.sources and answer.sources[0]["file"] == "report.pdf"
+
+
+def test_a_gpu_the_build_cannot_use_is_named_with_the_command_that_fixes_it(
+    qtbot, window: MainWindow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An NVIDIA card that NVML sees on a build without CUDA: the Models page says so and
+    gives the command. NVML is faked (no such card here); tests/gpu runs the real device."""
+    from engine import hardware
+    from engine.hardware import GPU
+
+    if hardware.detect().usable_gpus:
+        pytest.skip("this build of llama.cpp uses a GPU: the advice is for one that cannot")
+    card = GPU("NVIDIA GeForce RTX 3060", "CUDA", 12 << 30, 11 << 30, source="NVML")
+    monkeypatch.setattr(hardware, "nvml_gpus", lambda: [card])
+    window.nav.setCurrentRow(1)
+    page = window.models
+    qtbot.waitUntil(lambda: page.gpu_advice.isVisible(), timeout=30_000)
+    assert "RTX 3060 is not used" in page.gpu_advice.text()
+    assert "HEARTH_LLAMA_BACKEND=cuda ./scripts/run" in page.gpu_advice.text()
+    card_text = page.cards[next(iter(page.cards))].findChildren(type(page.gpu_advice))
+    assert any("not usable by this build" in label.text() for label in card_text)
