@@ -2,14 +2,16 @@
 # Build the llama-cpp-python wheel a release ships: portable CPU kernels chosen at run time,
 # never this machine's -march=native.
 #
-#   packaging/build_llama.sh [--cuda] [--out DIR]        -> DIR/llama_cpp_python-*.whl
+#   packaging/build_llama.sh [--cuda] [--vulkan] [--out DIR]  -> DIR/llama_cpp_python-*.whl
 #
 # x86-64 and Linux arm64: ggml's CPU backend is built once per instruction-set level
 # (GGML_CPU_ALL_VARIANTS: x64, sse42, sandybridge, haswell, skylakex, icelake, alderlake, zen4,
 # sapphirerapids, ...) as loadable modules (GGML_BACKEND_DL). At start, engine/llama_build.py
 # asks ggml to load them from llama_cpp/lib and ggml keeps the best one the CPU supports.
 # --cuda adds the CUDA backend as one more module: it loads where an NVIDIA driver is present
-# and is skipped elsewhere, so the same build runs on machines without a GPU.
+# and is skipped elsewhere, so the same build runs on machines without a GPU. --vulkan adds the
+# Vulkan backend the same way, for AMD and Intel GPUs (and NVIDIA ones without CUDA); it needs
+# the Vulkan headers and glslc that scripts/_llama.sh provides on Debian.
 # macOS: Metal, with GGML_NATIVE off (llama-cpp-python turns Metal on for Apple itself).
 #
 # The version is the one installed in the build venv, so the release ships what the tests ran.
@@ -18,10 +20,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON_VENV:-.venv}/bin/python
-OUT=build/wheels CUDA=0
+OUT=build/wheels CUDA=0 VULKAN=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --cuda) CUDA=1; shift ;;
+        --vulkan) VULKAN=1; shift ;;
         --out) OUT=$2; shift 2 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
@@ -38,6 +41,10 @@ case "$(uname -s)" in
         if [ $CUDA = 1 ]; then
             # Turing to Hopper, plus PTX for newer GPUs to JIT.
             args+=(-DGGML_CUDA=ON "-DCMAKE_CUDA_ARCHITECTURES=75-real;80-real;86-real;89-real;90-real;90-virtual")
+            command -v nvcc >/dev/null || args+=("-DCMAKE_CUDA_COMPILER=$(source scripts/_llama.sh && cuda_nvcc)")
+        fi
+        if [ $VULKAN = 1 ]; then
+            args+=(-DGGML_VULKAN=ON "-DVulkan_INCLUDE_DIR=$(source scripts/_llama.sh && vulkan_toolchain)")
         fi
         ;;
 esac

@@ -22,6 +22,18 @@ if [ "${HEARTH_EXPECT_PORTABLE:-0}" = 1 ]; then
         || { echo "smoke test FAILED: llama.cpp is not the portable build" >&2; exit 1; }
 fi
 
+# HEARTH_EXPECT_MODULES="cuda vulkan" (what build_llama.sh was asked for): each ggml module
+# must be in the folder, and the Vulkan one must load (on Mesa's software device, which
+# llama.cpp uses only when GGML_VK_VISIBLE_DEVICES names it, where there is no GPU).
+for module in ${HEARTH_EXPECT_MODULES:-}; do
+    find "$APP" -name "libggml-$module.so" | grep -q . \
+        || { echo "smoke test FAILED: no ggml $module module in $APP" >&2; exit 1; }
+done
+if [[ " ${HEARTH_EXPECT_MODULES:-} " == *" vulkan "* ]]; then
+    GGML_VK_VISIBLE_DEVICES=0 "$APP/hearth" doctor --no-hash | grep -q "Vulkan" \
+        || { echo "smoke test FAILED: the Vulkan module did not load" >&2; exit 1; }
+fi
+
 # "Answer in one word": the 135M model's greedy answer to the bare question differs between
 # ggml's CPU variants (AVX2 kernels round differently from AVX-512 ones; perplexity is the same),
 # and this smoke test runs on whatever CPU the build machine has.

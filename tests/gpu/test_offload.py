@@ -121,6 +121,11 @@ def test_stop_during_an_offloaded_prompt_is_prompt(
     thread.join()
     assert done.stats.stop_reason == "cancelled" and done.stats.generated_tokens == 0
     assert ended - fired[0] < 2.0
-    assert runtime.worker_pid == pid  # a soft stop: same worker, model still loaded
+    # GPU backends do not consult llama.cpp's abort callback inside a batch, and on Mesa's
+    # software device one batch of the prompt takes many seconds: this stop is the hard one
+    # (the worker is replaced). The next question reloads the model onto the device.
     text, _ = answer(runtime, france())
     assert "Paris" in text
+    loaded = runtime.loaded
+    assert loaded is not None and loaded.runtime["offload"]["layers"] == BLOCKS + 1
+    assert pid is not None
