@@ -84,6 +84,8 @@ def placement(loaded: LoadedModel) -> str:
 def describe_loaded(loaded: LoadedModel, name: str) -> str:
     offload = loaded.runtime.get("offload") or {}
     note = f" · {offload['note']}" if offload.get("note") else ""
+    if offload.get("advice"):  # the whole sentence, with its command, is on the Models page
+        note += " · a GPU is here that this build cannot use (see the Models page)"
     return f"{name} · {placement(loaded)} · ready{note}"
 
 

@@ -48,6 +48,7 @@ class Report:
     devices: dict[str, float] = field(default_factory=dict)  # device -> MiB of weights there
     attempts: list[Attempt] = field(default_factory=list)
     reason: str = ""  # why Automatic chose what it tried first
+    advice: str | None = None  # a GPU this build cannot use, and the command that fixes it
 
     @property
     def summary(self) -> str:
@@ -75,6 +76,7 @@ class Report:
             "devices": self.devices,
             "attempts": [a.__dict__ for a in self.attempts],
             "reason": self.reason,
+            "advice": self.advice,
             "summary": self.summary,
             "note": self.note,
         }
@@ -143,17 +145,15 @@ class LlamaLog:
         llama_cpp.llama_log_set(_logger.llama_log_callback, ctypes.c_void_p(0))
 
 
-def automatic(model_path: str, context: int) -> tuple[int, str]:
-    """The layers Automatic tries first for this file (-1 all, 0 none), and why: the
-    memory estimate against the free memory of the device llama.cpp would use."""
+def automatic(model_path: str, context: int) -> tuple[int, str, str | None]:
+    """The layers Automatic tries first for this file (-1 all, 0 none), why, and the advice
+    for a GPU this build cannot use (hardware.advice): the memory estimate against the free
+    memory of the device llama.cpp would use."""
     from dataclasses import replace
 
     from engine import gguf, hardware, llama_build, memory
 
-    build = llama_build.build_info()
-    if not build.get("gpu_offload"):
-        return 0, "this build of llama.cpp has no GPU backend"
-    hw = hardware.detect(build)
+    hw = hardware.detect(llama_build.build_info())
     limit = memory_limit()
     if limit is not None:
         capped = tuple(
@@ -164,8 +164,8 @@ def automatic(model_path: str, context: int) -> tuple[int, str]:
         )
         hw = replace(hw, gpus=capped)
     if not hw.usable_gpus:
-        return 0, "no GPU this build of llama.cpp can use"
+        return 0, "no GPU this build of llama.cpp can use", hardware.advice(hw)
     shape = memory.ModelShape.from_gguf(gguf.inspect(model_path))
     est = memory.estimate(shape, hw, context)
     budget = f" (budget {MEMORY_LIMIT_ENV}={limit})" if limit is not None else ""
-    return est.gpu_layers, est.explanation + budget
+    return est.gpu_layers, est.explanation + budget, None

@@ -152,7 +152,9 @@ class _Worker:
                 "automatic" if params.gpu_layers == offload.AUTO else str(params.gpu_layers)
             )
             if params.gpu_layers == offload.AUTO:
-                first, report.reason = offload.automatic(params.model_path, params.context_length)
+                first, report.reason, report.advice = offload.automatic(
+                    params.model_path, params.context_length
+                )
                 blocks = self._blocks(params.model_path)
                 tries = offload.ladder(first, blocks) if first != 0 else [0]
             else:

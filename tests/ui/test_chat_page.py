@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QAbstractItemView, QApplication, QToolTip
 from app import compose
 from engine.chats import Message
 from tests.ui.conftest import close, ready
-from ui.chat_page import ChatPage, placement
+from ui.chat_page import ChatPage, describe_loaded, placement
 from ui.chat_view import ChatView
 from ui.main_window import MainWindow
 from ui.open_file import open_command
@@ -477,3 +477,23 @@ def test_the_model_is_picked_at_the_top_of_the_chat(
     assert loaded is not None and Path(loaded.params.model_path) == second.resolve()
     window.chat.new_chat()  # a new chat keeps the model the user was working with
     assert window.chat.model_picker.currentText() == "Second"
+
+
+def test_the_header_says_where_the_model_runs_and_why() -> None:
+    """From the worker's report of a load (tests/gpu produces real ones on a GPU build)."""
+    from engine.runtime import LoadedModel, LoadParams
+
+    def loaded(offload: dict[str, Any]) -> LoadedModel:
+        return LoadedModel(LoadParams("m.gguf"), {"name": "M"}, {"offload": offload})
+
+    fell_back = {
+        "summary": "GPU 12/31 layers",
+        "devices": {"CUDA0": 40.0, "CPU": 50.0},
+        "note": "all layers on the GPU failed (not enough GPU memory); loaded with GPU 12/31",
+    }
+    text = describe_loaded(loaded(fell_back), "M")
+    assert text.startswith("M · GPU 12/31 layers (CUDA0) · ready · all layers on the GPU failed")
+    unused = {"summary": "CPU", "devices": {"CPU": 92.0}, "advice": "RTX 3060 is not used: …"}
+    assert describe_loaded(loaded(unused), "M") == (
+        "M · CPU · ready · a GPU is here that this build cannot use (see the Models page)"
+    )
