@@ -2,7 +2,11 @@
 llama-bench, on the same GGUF and thread count, in one run. Prints a table and writes JSON.
 
     .venv/bin/python bench/bench_inference.py [--model PATH] [--threads N] [--repeats 3]
+        [--gpu-layers N] [--llama-bench PATH] [--only engine,llama-bench]
     bash bench/build_llama_bench.sh   # once, to include llama-bench in the comparison
+
+--gpu-layers N offloads N layers (99: all) in every system alike (llama-bench's -ngl), for a
+GPU build; bench/gpu_device.sh runs it that way on a CUDA machine.
 
 Measured per system, median of --repeats runs:
   prefill tok/s  a fresh ~512-token prompt (no KV reuse)
@@ -62,12 +66,22 @@ def long_prompt(nonce: int, facts: int) -> str:
     return f"Run {nonce}. {body}\nSummarise."
 
 
-def engine_runs(model: Path, threads: int, repeats: int) -> dict[str, list[float]]:
+def engine_runs(
+    model: Path, threads: int, repeats: int, gpu_layers: int = 0
+) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {
         k: [] for k in ("prefill", "decode", "ttft", "stop_gen", "stop_prefill")
     }
     with open_runtime() as rt:
-        rt.load(LoadParams(str(model), context_length=8192, threads=threads, batch_size=512))
+        rt.load(
+            LoadParams(
+                str(model),
+                context_length=8192,
+                threads=threads,
+                batch_size=512,
+                gpu_layers=gpu_layers,
+            )
+        )
         greedy = SamplingParams(temperature=0, max_tokens=N_DECODE, repeat_penalty=1.0)
         for r in range(repeats):
             # prefill: ~512 tokens, nothing cached
@@ -117,12 +131,14 @@ def engine_runs(model: Path, threads: int, repeats: int) -> dict[str, list[float
     return out
 
 
-def direct_runs(model: Path, threads: int | None, repeats: int) -> dict[str, list[float]]:
+def direct_runs(
+    model: Path, threads: int | None, repeats: int, gpu_layers: int = 0
+) -> dict[str, list[float]]:
     """llama-cpp-python's high-level API as an app would use it (threads=None: its defaults)."""
     from llama_cpp import Llama
 
     llama_build.load_backends()  # a portable build has no CPU backend until one is loaded
-    kwargs: dict[str, Any] = {"n_ctx": 8192, "verbose": False}
+    kwargs: dict[str, Any] = {"n_ctx": 8192, "verbose": False, "n_gpu_layers": gpu_layers}
     if threads is not None:
         kwargs.update(n_threads=threads, n_threads_batch=threads)
     llm = Llama(model_path=str(model), **kwargs)
@@ -156,12 +172,16 @@ def direct_runs(model: Path, threads: int | None, repeats: int) -> dict[str, lis
     return out
 
 
-def llama_bench_runs(model: Path, threads: int, repeats: int) -> dict[str, list[float]] | None:
-    if not LLAMA_BENCH.exists():
+def llama_bench_runs(
+    model: Path, threads: int, repeats: int, gpu_layers: int = 0, binary: Path = LLAMA_BENCH
+) -> dict[str, list[float]] | None:
+    if not binary.exists():
         return None
     result = subprocess.run(
         [
-            str(LLAMA_BENCH),
+            str(binary),
+            "-ngl",
+            str(gpu_layers),
             "-m",
             str(model),
             "-t",
@@ -198,15 +218,27 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=default_threads())
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "inference.json")
+    parser.add_argument("--gpu-layers", type=int, default=0)
+    parser.add_argument("--llama-bench", type=Path, default=LLAMA_BENCH)
+    parser.add_argument("--only", default="engine,llama-bench,direct")
     args = parser.parse_args()
     model = args.model or bundled.CHAT.path()
+    only = set(args.only.split(","))
+    ngl = args.gpu_layers
 
     systems: dict[str, dict[str, list[float]] | None] = {}
     # Interleave nothing heavy: each system runs alone, one after another.
-    systems["llama-bench (llama.cpp)"] = llama_bench_runs(model, args.threads, args.repeats)
-    systems["hearth engine"] = engine_runs(model, args.threads, args.repeats)
-    systems["llama-cpp-python, same threads"] = direct_runs(model, args.threads, args.repeats)
-    systems["llama-cpp-python, defaults"] = direct_runs(model, None, args.repeats)
+    systems["llama-bench (llama.cpp)"] = (
+        llama_bench_runs(model, args.threads, args.repeats, ngl, args.llama_bench)
+        if "llama-bench" in only
+        else None
+    )
+    systems["hearth engine"] = engine_runs(model, args.threads, args.repeats, ngl)
+    if "direct" in only:
+        systems["llama-cpp-python, same threads"] = direct_runs(
+            model, args.threads, args.repeats, ngl
+        )
+        systems["llama-cpp-python, defaults"] = direct_runs(model, None, args.repeats, ngl)
 
     summary: dict[str, dict[str, float | None]] = {
         name: ({k: median(v) for k, v in runs.items()} if runs is not None else {})
@@ -214,7 +246,10 @@ def main() -> int:
     }
     base = summary["llama-bench (llama.cpp)"] or None
 
-    print(f"model {model.name}, threads {args.threads}, median of {args.repeats} runs")
+    print(
+        f"model {model.name}, threads {args.threads}, GPU layers {ngl}, "
+        f"median of {args.repeats} runs"
+    )
     header = (
         f"{'system':34} {'prefill t/s':>12} {'decode t/s':>11} {'TTFT ms':>8} "
         f"{'x llama-bench (pp / tg)':>24}"
@@ -246,6 +281,7 @@ def main() -> int:
                 "model": str(model),
                 "threads": args.threads,
                 "repeats": args.repeats,
+                "gpu_layers": ngl,
                 "raw": systems,
                 "median": summary,
             },
