@@ -43,7 +43,11 @@ def _add_generation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stop", action="append", default=None, help="stop string (repeatable)")
     p.add_argument("--ctx", type=int, help="context length in tokens")
     p.add_argument("--threads", type=int, help="CPU threads (0: physical cores)")
-    p.add_argument("--gpu-layers", type=int, help="layers on the GPU (0: CPU, -1: all)")
+    p.add_argument(
+        "--gpu-layers",
+        type=int,
+        help="layers on the GPU: -1 as many as fit (the default), 0 the CPU, 99 all",
+    )
     p.add_argument("--batch-size", type=int)
 
 

@@ -245,5 +245,7 @@ def _fit(args: argparse.Namespace, services: Services) -> int:
         f"({est.context} tokens) + compute {size_text(est.compute_bytes)} + runtime"
     )
     if est.runs:
-        print(f"  recommended: --ctx {est.context} --gpu-layers {est.gpu_layers}")
+        # -1 (Automatic) re-plans at load from the free memory then; 99 is every layer
+        layers = 99 if est.gpu_layers < 0 else est.gpu_layers
+        print(f"  recommended: --ctx {est.context} --gpu-layers {layers}")
     return EXIT_OK
