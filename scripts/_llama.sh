@@ -107,8 +107,9 @@ if got != want:
     sys.exit(f"hearth: {url} has sha256 {got}, expected {want}; not used")
 open(out, "wb").write(data)
 EOF
+        [ -f "$deb" ] || return 1
         rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
-        dpkg-deb -x "$deb" "$dir.tmp"
+        dpkg-deb -x "$deb" "$dir.tmp" || return 1
         rm -rf "$dir" && mv "$dir.tmp" "$dir" && rm -f "$deb"
     fi
     echo "$dir/usr/include"
@@ -120,8 +121,10 @@ llama_cmake_args() {
     cpu) ;;
     metal) echo "-DGGML_METAL=on" ;;
     cuda)
+        local nvcc
+        nvcc=$(cuda_nvcc) || { say "no nvcc (CUDA toolkit) found"; return 1; }
         echo "-DGGML_CUDA=on"
-        echo "-DCMAKE_CUDA_COMPILER=$(cuda_nvcc)"
+        echo "-DCMAKE_CUDA_COMPILER=$nvcc"
         if [ -n "${HEARTH_CUDA_ARCH:-}" ]; then
             echo "-DCMAKE_CUDA_ARCHITECTURES=$HEARTH_CUDA_ARCH"
         elif nvidia-smi -L >/dev/null 2>&1; then
@@ -129,8 +132,10 @@ llama_cmake_args() {
         fi
         ;;
     vulkan)
+        local include
+        include=$(vulkan_toolchain) || return 1
         echo "-DGGML_VULKAN=on"
-        echo "-DVulkan_INCLUDE_DIR=$(vulkan_toolchain)"
+        echo "-DVulkan_INCLUDE_DIR=$include"
         ;;
     esac
 }
@@ -138,7 +143,8 @@ llama_cmake_args() {
 # llama_wheel BACKEND: the path of that backend's wheel, built if it is not there yet.
 llama_wheel() {
     local backend=$1 args key dir
-    args=$(llama_cmake_args "$backend" | tr '\n' ' ')
+    args=$(llama_cmake_args "$backend") || return 1
+    args=$(echo $args)
     key=$(printf '%s|%s|%s' "$LLAMA_VERSION" "$args" "$(uname -sm)" | sha256sum | cut -c1-12)
     dir="$LLAMA_WHEELS/$backend-$LLAMA_VERSION-$key"
     if ! ls "$dir"/llama_cpp_python-*.whl >/dev/null 2>&1; then
@@ -146,7 +152,9 @@ llama_wheel() {
             "several minutes, once: kept in $dir"
         rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
         CMAKE_ARGS="$args" .venv/bin/python -m pip wheel -q --no-cache-dir --no-deps \
-            --no-binary llama-cpp-python -w "$dir.tmp" "llama-cpp-python==$LLAMA_VERSION" >&2
+            --no-binary llama-cpp-python -w "$dir.tmp" "llama-cpp-python==$LLAMA_VERSION" >&2 ||
+            return 1
+        ls "$dir.tmp"/llama_cpp_python-*.whl >/dev/null || return 1
         rm -rf "$dir" && mv "$dir.tmp" "$dir"
     fi
     ls "$dir"/llama_cpp_python-*.whl | head -1
@@ -156,7 +164,13 @@ llama_wheel() {
 install_llama() {
     local backend wheel record=.venv/hearth-llama
     backend=$(llama_backend)
-    wheel=$(llama_wheel "$backend")
+    if ! wheel=$(llama_wheel "$backend"); then
+        [ "$backend" = cpu ] && return 1
+        say "building llama.cpp for $backend FAILED (its output is above); installing the CPU" \
+            "build so Hearth runs. HEARTH_LLAMA_BACKEND=cpu skips the $backend attempt next time."
+        backend=cpu
+        wheel=$(llama_wheel cpu)
+    fi
     if [ "$(cat "$record" 2>/dev/null)" != "$wheel" ] ||
         ! .venv/bin/python -c "import llama_cpp" 2>/dev/null; then
         .venv/bin/python -m pip install -q --no-deps --force-reinstall "$wheel"
