@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -126,10 +127,31 @@ def extra_components(found: dict[str, Any]) -> list[dict[str, Any]]:
     return components
 
 
+def name_local_builds(components: list[dict[str, Any]]) -> None:
+    """A package installed from a wheel built here (llama-cpp-python: the set-up and
+    build_llama.sh build it from PyPI's source) gets no purl from cyclonedx-py, only the
+    wheel's file:// path on the build machine. It is PyPI's project at that version, built
+    with flags of ours: give it its PyPI purl, say it was built here, and drop the path."""
+    for c in components:
+        if c.get("purl"):
+            continue
+        refs = c.get("externalReferences", [])
+        local = [r for r in refs if str(r.get("url", "")).startswith("file://")]
+        if not local:
+            continue
+        name = re.sub(r"[-_.]+", "-", str(c["name"])).lower()
+        c["purl"] = f"pkg:pypi/{name}@{c['version']}"
+        c["externalReferences"] = [r for r in refs if r not in local]
+        c.setdefault("properties", []).append(
+            {"name": "hearth:built-from", "value": "the PyPI source distribution, built here"}
+        )
+
+
 def build(python: str) -> dict[str, Any]:
     found = probe(python)
     bom = python_packages(python)
     bom["components"] = [c for c in bom.get("components", []) if c.get("name") != "hearth"]
+    name_local_builds(bom["components"])
     extras = extra_components(found)
     bom["components"] += extras
     root = bom.setdefault("metadata", {}).setdefault("component", {})
