@@ -13,7 +13,9 @@
 # weights there (bench/make_random_gguf.py: the bundled model does not fit in what travels,
 # and speed does not depend on the values); then runs bench/bench_inference.py with every layer
 # offloaded, Hearth's engine and llama-bench alone, one after the other.
-# BACKEND=cpu runs the same steps without CUDA, to try the script on a machine with no GPU.
+# CUDA_ARCH=90 names the architecture where nvidia-smi cannot (a compile-only check here).
+# BACKEND=cpu runs the same steps without CUDA, to try the script on a machine with no GPU
+# (with PYTHON=.venv/bin/python here: the device's python3 has psutil, this machine's not).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VERSION=0.3.36
@@ -41,20 +43,21 @@ fi
 
 OUT=${OUT:-/tmp/gpu-out}
 BACKEND=${BACKEND:-cuda}
+PY=${PYTHON:-python3}
 JOBS=$(nproc)
 mkdir -p "$OUT" /tmp/gpu
 export PYTHONUNBUFFERED=1 HEARTH_HOME=/tmp/gpu/home
 log() { echo "== $(date +%T) $*" | tee -a "$OUT/steps.txt"; }
 
 log "machine"
-{ nvidia-smi || true; nproc; python3 --version; } 2>&1 | tee "$OUT/machine.txt"
+{ nvidia-smi || true; nproc; "$PY" --version; } 2>&1 | tee "$OUT/machine.txt"
 
 tar -xzf "$CARRY/llama-src.tar.gz" -C /tmp/gpu
 SRC=/tmp/gpu/llama_cpp_python-$VERSION
 args=(-DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF
     -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF)
 if [ "$BACKEND" = cuda ]; then
-    arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d '. ')
+    arch=${CUDA_ARCH:-$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d '. ')}
     nvcc=$(command -v nvcc || ls /usr/local/cuda/bin/nvcc)
     args+=(-DGGML_CUDA=ON "-DCMAKE_CUDA_ARCHITECTURES=${arch}-real" "-DCMAKE_CUDA_COMPILER=$nvcc")
 fi
@@ -69,19 +72,19 @@ mkdir -p "$site"
 cp -r "$SRC/llama_cpp" "$site/"
 mkdir -p "$site/llama_cpp/lib"
 find /tmp/gpu/build -name "lib*.so*" -exec cp -P {} "$site/llama_cpp/lib/" \;
-python3 -m pip install -q --no-index --no-deps --target "$site" "$CARRY"/diskcache-*.whl
+"$PY" -m pip install -q --no-index --no-deps --target "$site" "$CARRY"/diskcache-*.whl
 export PYTHONPATH="$site:$PWD"
-python3 -c "import llama_cpp; print('gpu offload:', llama_cpp.llama_supports_gpu_offload())" |
+"$PY" -c "import llama_cpp; print('gpu offload:', llama_cpp.llama_supports_gpu_offload())" |
     tee -a "$OUT/steps.txt"
 
-log "a random-weight llama: 16 layers x 2048, Q8_0 (about 1.1 GB)"
-PYTHONPATH="$SRC/vendor/llama.cpp/gguf-py:$PYTHONPATH" python3 bench/make_random_gguf.py \
+log "a random-weight llama (default 16 layers x 2048, Q8_0, about 1.1 GB) ${MODEL_ARGS:-}"
+PYTHONPATH="$SRC/vendor/llama.cpp/gguf-py:$PYTHONPATH" "$PY" bench/make_random_gguf.py \
     /tmp/gpu/model.gguf ${MODEL_ARGS:-}
 
 log "measure: every layer offloaded, Hearth's engine and llama-bench"
 ngl=99
 [ "$BACKEND" = cpu ] && ngl=0
-python3 bench/bench_inference.py --model /tmp/gpu/model.gguf --gpu-layers "$ngl" \
+"$PY" bench/bench_inference.py --model /tmp/gpu/model.gguf --gpu-layers "$ngl" \
     --threads "${THREADS:-4}" --repeats "${REPEATS:-3}" --llama-bench /tmp/gpu/build/bin/llama-bench \
     --only engine,llama-bench --json "$OUT/gpu_inference.json" 2>&1 | tee "$OUT/gpu_inference.txt"
 log "done"
