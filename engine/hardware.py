@@ -236,9 +236,10 @@ def vulkan_gpus() -> list[str]:
     return names
 
 
-def advice(hw: Hardware) -> str | None:
+def advice(hw: Hardware, probe: bool = True) -> str | None:
     """What to do when this machine has a GPU the installed llama.cpp cannot use: one sentence
-    with the one command that fixes it; None when there is nothing to fix."""
+    with the one command that fixes it; None when there is nothing to fix. `probe=False`
+    leaves out vulkaninfo (a subprocess) and answers from NVML and the platform alone."""
     if hw.usable_gpus:
         return None
     nvidia = [g.name for g in hw.gpus if g.source == "NVML"]
@@ -253,7 +254,7 @@ def advice(hw: Hardware) -> str | None:
             "The Apple GPU is not used: this build of llama.cpp has no Metal. Rebuild it with "
             f"`{REBUILD.format(backend='metal')}`."
         )
-    others = vulkan_gpus()
+    others = vulkan_gpus() if probe else []
     if others:
         return (
             f"{others[0]} is not used: this build of llama.cpp has no GPU backend. Rebuild it "

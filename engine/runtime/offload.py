@@ -145,10 +145,10 @@ class LlamaLog:
         llama_cpp.llama_log_set(_logger.llama_log_callback, ctypes.c_void_p(0))
 
 
-def automatic(model_path: str, context: int) -> tuple[int, str, str | None]:
-    """The layers Automatic tries first for this file (-1 all, 0 none), why, and the advice
-    for a GPU this build cannot use (hardware.advice): the memory estimate against the free
-    memory of the device llama.cpp would use."""
+def automatic(model_path: str, context: int) -> tuple[list[int], str, str | None]:
+    """The layer counts Automatic tries for this file, in order (-1 all, 0 none), why it
+    starts where it does, and the advice for a GPU this build cannot use: the memory estimate
+    against the free memory of the device llama.cpp would use. Reads the file's header once."""
     from dataclasses import replace
 
     from engine import gguf, hardware, llama_build, memory
@@ -164,8 +164,11 @@ def automatic(model_path: str, context: int) -> tuple[int, str, str | None]:
         )
         hw = replace(hw, gpus=capped)
     if not hw.usable_gpus:
-        return 0, "no GPU this build of llama.cpp can use", hardware.advice(hw)
+        # No vulkaninfo here: a subprocess on every load; the Models page asks it, off the GUI
+        # thread, and says the rest.
+        return [0], "no GPU this build of llama.cpp can use", hardware.advice(hw, probe=False)
     shape = memory.ModelShape.from_gguf(gguf.inspect(model_path))
     est = memory.estimate(shape, hw, context)
     budget = f" (budget {MEMORY_LIMIT_ENV}={limit})" if limit is not None else ""
-    return est.gpu_layers, est.explanation + budget, None
+    tries = ladder(est.gpu_layers, shape.layers) if est.gpu_layers != 0 else [0]
+    return tries, est.explanation + budget, None

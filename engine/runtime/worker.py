@@ -152,11 +152,9 @@ class _Worker:
                 "automatic" if params.gpu_layers == offload.AUTO else str(params.gpu_layers)
             )
             if params.gpu_layers == offload.AUTO:
-                first, report.reason, report.advice = offload.automatic(
+                tries, report.reason, report.advice = offload.automatic(
                     params.model_path, params.context_length
                 )
-                blocks = self._blocks(params.model_path)
-                tries = offload.ladder(first, blocks) if first != 0 else [0]
             else:
                 tries = [params.gpu_layers]  # the user's number, as it is
             llm = None
@@ -226,12 +224,6 @@ class _Worker:
                 },
             )
         )
-
-    @staticmethod
-    def _blocks(path: str) -> int:
-        from engine import gguf
-
-        return gguf.inspect(path).block_count or 1
 
     def unload(self) -> None:
         if self.llm is None:
