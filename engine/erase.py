@@ -60,9 +60,9 @@ def erase_all(paths: DataPaths) -> list[Area]:
             folder.unlink()
         elif folder.exists():
             shutil.rmtree(folder, onerror=lambda _f, p, e: problems.append(f"{p}: {e[1]}"))
-    root = _home_root()
-    if root is not None and root.is_dir() and not any(root.iterdir()):
-        root.rmdir()
+    for parent in _app_parents(paths):
+        with contextlib.suppress(OSError):  # not empty: something else lives there; keep it
+            parent.rmdir()
     left = leftovers(paths)
     if problems or left:
         raise HearthError(
@@ -92,6 +92,19 @@ def _folders(paths: DataPaths) -> list[tuple[str, Path]]:
         ("settings", paths.config),
         ("caches", paths.cache),
         ("logs, including the network log", paths.logs),
+    ]
+
+
+def _app_parents(paths: DataPaths) -> list[Path]:
+    """Folders that exist only to hold ours: HEARTH_HOME itself, and on Linux the
+    `~/.local/state/Hearth` that holds `log` (platformdirs puts the logs one level down)."""
+    root = _home_root()
+    if root is not None:
+        return [root / "data", root]
+    return [
+        f.parent
+        for _n, f in _folders(paths)
+        if f.parent.name.lower() == paths_module.APP_NAME.lower()
     ]
 
 

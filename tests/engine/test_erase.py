@@ -67,3 +67,25 @@ def test_a_home_that_is_not_hearths_is_refused(monkeypatch: pytest.MonkeyPatch) 
         with pytest.raises(HearthError, match="does not look like a Hearth folder"):
             erase.erase_all(paths_module.resolve())
     assert Path.home().exists()
+
+
+def test_the_platform_folders_go_with_their_app_named_parents(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without HEARTH_HOME, Linux keeps logs in ~/.local/state/Hearth/log: erasing must not
+    # leave an empty ~/.local/state/Hearth behind (it did), nor touch its neighbours.
+    monkeypatch.delenv("HEARTH_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
+    keyring.core.init_backend()
+    paths = paths_module.resolve().ensure()
+    (paths.logs / "hearth.log").write_text("a line")
+    neighbour = tmp_path / ".local" / "state" / "other-app"
+    neighbour.mkdir(parents=True)
+    erase.erase_all(paths)
+    assert not (tmp_path / ".local" / "state" / "Hearth").exists()
+    assert not any(p.name == "Hearth" for p in tmp_path.rglob("*")), list(tmp_path.rglob("*"))
+    assert neighbour.is_dir()
+    keyring.core.init_backend()
