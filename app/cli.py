@@ -389,7 +389,7 @@ def cmd_erase(args: argparse.Namespace, services: Services) -> int:
 def cmd_doctor(args: argparse.Namespace, services: Services) -> int:
     from engine import diagnostics
 
-    report = diagnostics.report(services.paths, with_hashes=not args.no_hash)
+    report = diagnostics.report(services.paths, not args.no_hash, services.policy)
     if args.json:
         json.dump(report, sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -451,6 +451,16 @@ def cmd_doctor(args: argparse.Namespace, services: Services) -> int:
     )
     found = privacy["analytics_packages"]
     print(f"  analytics or crash-reporting packages: {', '.join(found) if found else 'none'}")
+    pol = report["policy"]
+    print("\nMachine policy:")
+    if pol["sources"]:
+        print(f"  in force from {', '.join(pol['sources'])}")
+        for key, lock in pol["locked"].items():
+            print(f"  locked {key} = {json.dumps(lock['value'])}: {lock['reason']}")
+    else:
+        print(f"  none (looked for {pol['looked_at']})")
+    for warning in pol["warnings"]:
+        print(f"  {warning}")
     bad = [m for m in report["bundled_models"] if not m["present"] or m.get("sha256_ok") is False]
     return EXIT_ERROR if bad or found else EXIT_OK
 

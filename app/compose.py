@@ -163,7 +163,7 @@ def configure_logging(paths: DataPaths, verbose: bool = False, debug: bool = Fal
 
 def build(verbose: bool = False, isolate_documents: bool = False) -> Services:
     data_paths = paths_module.resolve().ensure()
-    machine_policy = policy.load()
+    machine_policy = policy.in_force()
     settings = Settings.load(data_paths.settings_file, locks=machine_policy.locks)
     configure_logging(data_paths, verbose, bool(settings.get("privacy.debug_logging")))
     log.info("data folders: %s", data_paths.as_dict())

@@ -55,7 +55,20 @@ def bundled_models(with_hashes: bool = True) -> list[dict[str, Any]]:
     return out
 
 
-def report(paths: DataPaths, with_hashes: bool = True) -> dict[str, Any]:
+def policy_report(pol: Any) -> dict[str, Any]:
+    """The machine policy in force: where it came from, each locked key with its value and
+    reason, and what was ignored (bad entries, a refused HEARTH_POLICY)."""
+    if pol is None:
+        return {"sources": [], "locked": {}, "warnings": []}
+    return {
+        "sources": list(pol.sources),
+        "looked_at": str(pol.path) if pol.path else "HKLM\\Software\\Policies\\Hearth",
+        "locked": {k: {"value": v, "reason": why} for k, (v, why) in sorted(pol.locks.items())},
+        "warnings": list(pol.warnings),
+    }
+
+
+def report(paths: DataPaths, with_hashes: bool = True, pol: Any = None) -> dict[str, Any]:
     import psutil
 
     from engine import hardware
@@ -81,4 +94,5 @@ def report(paths: DataPaths, with_hashes: bool = True) -> dict[str, Any]:
         "paths": paths.as_dict(),
         "bundled_models": bundled_models(with_hashes),
         "privacy": network.status(),
+        "policy": policy_report(pol),
     }

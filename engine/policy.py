@@ -1,7 +1,6 @@
 """Machine policy: settings an administrator fixes for everyone on the machine.
 
-Where it is read, by platform (``HEARTH_POLICY`` names a JSON file instead, on any platform,
-for tests and special deployments):
+Where it is read is fixed by platform:
 - Linux: `/etc/hearth/policy.json`, a root-owned file:
 
       {"reason": "Set by Example Corp IT (ticket 1234)",
@@ -16,6 +15,12 @@ for tests and special deployments):
 
 Each key it sets is locked: it keeps the policy's value and the UI shows it locked, with the
 reason. A policy that exists but cannot be read fails closed: offline, no downloads.
+
+``HEARTH_POLICY`` names one more policy file, for the test suite and for administrators trying
+a policy out. It is ignored (and `hearth doctor` says so) unless the process runs as root or an
+elevated administrator, or is the test suite in a source checkout; and even then it only adds
+locks: the machine's own policy is still read and wins every key it sets. An unprivileged user
+therefore cannot escape a policy with it (they could, before).
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ import json
 import logging
 import os
 import sys
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from xml.parsers.expat import ExpatError
@@ -43,33 +49,82 @@ DEFAULT_REASON = "Set by your organisation's policy."
 FAIL_CLOSED = {"privacy.offline_mode": True, "downloads.allowed": False}
 
 
+LINUX_PATH = Path("/etc/hearth/policy.json")
+
+
 @dataclass(frozen=True)
 class Policy:
     path: Path | None
     locks: dict[str, tuple[Any, str]] = field(default_factory=dict)  # key -> (value, reason)
     warnings: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()  # where the locks came from, for `hearth doctor`
 
 
-def default_path(environ: dict[str, str] | None = None) -> Path | None:
-    env = os.environ if environ is None else environ
-    if env.get(POLICY_ENV):
-        return Path(env[POLICY_ENV])
+def machine_path() -> Path | None:
+    """The policy file of this platform; None on Windows, whose policy is in the registry."""
     if sys.platform.startswith("linux"):
-        return Path("/etc/hearth/policy.json")
+        return LINUX_PATH
     if sys.platform == "darwin":
         return MAC_MANAGED
     return None
 
 
+def in_force(environ: Mapping[str, str] | None = None, registry: Any = None) -> Policy:
+    """The policy this process obeys: the machine's, plus HEARTH_POLICY's where allowed."""
+    env = os.environ if environ is None else environ
+    machine = load(registry=registry)
+    extra = env.get(POLICY_ENV, "").strip()
+    if not extra:
+        return machine
+    refusal = override_refusal(env)
+    if refusal:
+        log.warning("%s", refusal)
+        return replace(machine, warnings=(*machine.warnings, refusal))
+    return combine(machine, load(Path(extra)))
+
+
+def override_refusal(
+    environ: Mapping[str, str] | None = None, admin: bool | None = None
+) -> str | None:
+    """Why HEARTH_POLICY is ignored in this process, or None when it is honoured."""
+    env = os.environ if environ is None else environ
+    if admin if admin is not None else _is_admin():
+        return None
+    in_tests = "PYTEST_CURRENT_TEST" in env or "pytest" in sys.modules
+    if in_tests and not getattr(sys, "frozen", False):
+        return None
+    return (
+        f"{POLICY_ENV} is ignored: it is honoured only for an administrator or the test "
+        "suite, and never instead of the machine policy."
+    )
+
+
+def combine(machine: Policy, extra: Policy) -> Policy:
+    """The machine's locks win; the extra policy can only lock what the machine left open."""
+    return Policy(
+        machine.path if machine.sources else extra.path,
+        {**extra.locks, **machine.locks},
+        (*machine.warnings, *extra.warnings),
+        (*machine.sources, *(f"{s} ({POLICY_ENV})" for s in extra.sources)),
+    )
+
+
+def _is_admin() -> bool:
+    if sys.platform == "win32":
+        import ctypes
+
+        try:
+            return bool(ctypes.windll.shell32.IsUserAnAdmin())  # type: ignore[attr-defined]
+        except (AttributeError, OSError):
+            return False
+    return os.geteuid() == 0
+
+
 def load(path: Path | None = None, registry: Any = None) -> Policy:
-    """Read the policy; none found means no policy. `registry` is the `winreg` module (or a
-    stand-in) to read the Windows policy key from; by default, winreg on Windows."""
-    if (
-        path is None
-        and registry is None
-        and sys.platform == "win32"
-        and not os.environ.get(POLICY_ENV)
-    ):
+    """Read one policy (`path`, else this platform's place); none found means no policy.
+    `registry` is the `winreg` module (or a stand-in) to read the Windows policy key from; by
+    default, winreg on Windows."""
+    if path is None and registry is None and sys.platform == "win32":
         import winreg as registry  # type: ignore[import-not-found,no-redef,unused-ignore]
     if registry is not None and path is None:
         where = Path(f"HKLM\\{REGISTRY_KEY}")
@@ -78,7 +133,7 @@ def load(path: Path | None = None, registry: Any = None) -> Policy:
         except ValueError as exc:
             return _fail_closed(where, exc)
         return Policy(None) if doc is None else _parse(where, doc)
-    path = default_path() if path is None else path
+    path = machine_path() if path is None else path
     if path is None or not path.exists():
         return Policy(path)
     try:
@@ -99,7 +154,7 @@ def load(path: Path | None = None, registry: Any = None) -> Policy:
 def _fail_closed(where: Path, exc: Exception) -> Policy:
     why = f"The machine policy {where} could not be read ({exc}), so Hearth stays offline."
     log.error("%s", why)
-    return Policy(where, {k: (v, why) for k, v in FAIL_CLOSED.items()}, (why,))
+    return Policy(where, {k: (v, why) for k, v in FAIL_CLOSED.items()}, (why,), (str(where),))
 
 
 def _from_registry(winreg: Any) -> dict[str, Any] | None:
@@ -150,4 +205,4 @@ def _parse(path: Path, doc: dict[str, Any]) -> Policy:
     for w in warnings:
         log.warning("%s", w)
     log.info("machine policy %s locks %d settings", path, len(locks))
-    return Policy(path, locks, tuple(warnings))
+    return Policy(path, locks, tuple(warnings), (str(path),))

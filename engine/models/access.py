@@ -41,9 +41,11 @@ def refuse_unlisted(sha256: str, settings: Settings, name: str, where: str = "")
     """Raise ModelNotAllowed unless `sha256` is on the policy's list (or there is no list)."""
     allowed = allowed_digests(settings)
     if allowed and sha256.strip().lower() not in allowed:
+        why = settings.locked.get("models.allowed_sha256")
         raise ModelNotAllowed(
             f"This computer's policy does not allow the model “{name}”{where} (its SHA-256 "
-            f"checksum is not on the allowed list). Ask your IT department.",
+            f"checksum is not on the allowed list{f'; {why}' if why else ''}). "
+            "Ask your IT department.",
             sha256,
         )
 

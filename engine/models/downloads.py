@@ -70,6 +70,8 @@ class DownloadConfig:
     # refusal then says who decided, instead of pointing at a setting the user cannot change.
     offline_locked: str | None = None
     allowed_locked: str | None = None
+    models_locked: str | None = None  # the reason behind allowed_models
+    sha256_locked: str | None = None  # the reason behind allowed_sha256
 
     @classmethod
     def from_settings(cls, settings: Any, token: str | None = None) -> DownloadConfig:
@@ -82,6 +84,8 @@ class DownloadConfig:
             allowed_sha256=tuple(h.strip().lower() for h in settings.get("models.allowed_sha256")),
             offline_locked=settings.locked.get("privacy.offline_mode"),
             allowed_locked=settings.locked.get("downloads.allowed"),
+            models_locked=settings.locked.get("downloads.allowed_models"),
+            sha256_locked=settings.locked.get("models.allowed_sha256"),
         )
 
 
@@ -202,13 +206,14 @@ def check_request(request: DownloadRequest, config: DownloadConfig) -> None:
     if config.allowed_models and request.catalog_id not in config.allowed_models:
         raise DownloadsDisabled(
             f"This computer's policy does not allow downloading "
-            f"“{request.catalog_id or request.file}”."
+            f"“{request.catalog_id or request.file}”"
+            + (f" ({config.models_locked})." if config.models_locked else ".")
         )
     if config.allowed_sha256 and (request.sha256 or "").lower() not in config.allowed_sha256:
         raise DownloadsDisabled(
             f"This computer's policy allows only models with listed SHA-256 "
             f"checksums, and “{request.catalog_id or request.file}” is not "
-            "one of them."
+            "one of them" + (f" ({config.sha256_locked})." if config.sha256_locked else ".")
         )
     if not _REPO_ID.match(request.repo):
         raise UnsafeFileName(

@@ -226,6 +226,17 @@ def test_a_policy_checksum_list_refuses_other_models(tmp_path: Path) -> None:
         timeout=120,
     )
     assert result.returncode == 1 and "policy does not allow the model" in result.stderr
+    assert "Contoso IT" in result.stderr  # who decided, not a setting to go and change
+    doctor = subprocess.run(
+        [sys.executable, "-m", "app.cli", "doctor", "--no-hash"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    section = doctor.stdout.split("Machine policy:")[1]
+    assert f"in force from {policy} (HEARTH_POLICY)" in section
+    assert f'locked models.allowed_sha256 = ["{"ab" * 32}"]: Contoso IT' in section
 
 
 def test_the_window_names_missing_x11_libraries_instead_of_qts_plugin_error() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,61 @@ def test_unreadable_policy_fails_closed_and_missing_policy_is_none(tmp_path: Pat
     assert pol.locks["downloads.allowed"][0] is False
     assert "could not be read" in pol.locks["downloads.allowed"][1]
     assert policy.load(tmp_path / "absent.json").locks == {}
-    assert policy.default_path({"HEARTH_POLICY": str(bad)}) == bad
+
+
+def _machine_and_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    machine = tmp_path / "etc-hearth-policy.json"
+    machine.write_text(
+        json.dumps(
+            {
+                "reason": "Set by Example Corp IT",
+                "settings": {"privacy.offline_mode": True, "downloads.allowed": False},
+            }
+        )
+    )
+    monkeypatch.setattr(policy, "LINUX_PATH", machine)
+    monkeypatch.setattr(policy, "MAC_MANAGED", machine)
+    weaker = tmp_path / "mine.json"
+    weaker.write_text(
+        json.dumps({"settings": {"privacy.offline_mode": False, "sampling.max_tokens": 64}})
+    )
+    monkeypatch.setenv("HEARTH_POLICY", str(weaker))
+    return machine
+
+
+def test_a_user_cannot_escape_the_machine_policy_with_hearth_policy(
+    hearth_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As an IT administrator found: HEARTH_POLICY=/nonexistent used to replace
+    /etc/hearth/policy.json, so any user could download. Now the machine policy always holds,
+    and an unprivileged process outside the test suite ignores the variable and says so."""
+    from app import compose
+
+    _machine_and_override(tmp_path, monkeypatch)
+    monkeypatch.setattr(policy, "_is_admin", lambda: False)
+    monkeypatch.delenv("PYTEST_CURRENT_TEST", raising=False)
+    monkeypatch.delitem(sys.modules, "pytest")  # restored by monkeypatch: "not the test suite"
+    services = compose.build()
+    assert services.settings.get("privacy.offline_mode") is True
+    assert services.settings.get("downloads.allowed") is False
+    assert "sampling.max_tokens" not in services.settings.locked
+    assert services.policy is not None
+    assert any("HEARTH_POLICY is ignored" in w for w in services.policy.warnings)
+    services.runtime.close()
+    monkeypatch.setenv("HEARTH_POLICY", str(tmp_path / "nonexistent.json"))
+    assert policy.in_force().locks["downloads.allowed"][0] is False
+
+
+def test_hearth_policy_where_allowed_only_adds_locks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    machine = _machine_and_override(tmp_path, monkeypatch)
+    monkeypatch.setattr(policy, "_is_admin", lambda: True)
+    combined = policy.in_force()
+    assert combined.locks["privacy.offline_mode"] == (True, "Set by Example Corp IT")
+    assert combined.locks["sampling.max_tokens"][0] == 64  # a key the machine left open
+    assert combined.sources == (str(machine), f"{tmp_path / 'mine.json'} (HEARTH_POLICY)")
+    assert policy.override_refusal({}, admin=False) is None  # pytest is in sys.modules
 
 
 # -- macOS managed preferences and the Windows registry ---------------------------------------
@@ -169,5 +224,5 @@ def test_only_models_with_an_allowed_checksum_load_or_download(
     other = models.DownloadRequest(
         "Qwen/Qwen2.5-0.5B-Instruct-GGUF", "model.gguf", sha256="0" * 64, catalog_id="qwen"
     )
-    with pytest.raises(DownloadsDisabled, match="listed SHA-256"):
+    with pytest.raises(DownloadsDisabled, match=r"listed SHA-256.*not one of them \(IT\)"):
         models.check_request(other, config)
