@@ -5,19 +5,24 @@
 #                                                    `hearth`/`hearth-gui` on PATH, desktop entry
 #   build/release/hearth-VERSION.cdx.json            CycloneDX SBOM of what was frozen
 #   build/release/requirements.lock, audit.json      the shipped packages, and their audit
+#   build/release/BUILD-INFO.json                    how it was built and checked: smoke test,
+#                                                    audit, portable or not (verify prints it)
 #   build/release/SHA256SUMS [+ SHA256SUMS.asc]      sums, and their detached GPG signature
-# then runs packaging/linux/smoke.sh on the frozen folder.
+# In that order: the smoke test (packaging/linux/smoke.sh) and the audit run before anything is
+# summed or signed, so a build that fails either is never signed.
 #
-#   packaging/build_llama.sh                           # once: the portable llama.cpp wheel
+#   packaging/build_llama.sh [--vulkan] [--cuda]      # once: the portable llama.cpp wheel
 #   packaging/linux/build.sh [--sign KEY-ID] [--skip-audit] [--llama-wheel FILE]
 #                            [--allow-native] [--skip-freeze]
 #
-# The app is frozen from a fresh release venv (build/venv): the app installed as a wheel, not
-# editable, with llama.cpp from --llama-wheel (default: build/wheels/, from build_llama.sh).
+# The app is frozen from a fresh release venv (build/venv): CPU torch, the bundled models, the
+# app installed as a wheel (not editable, no dev or test extras), llama.cpp from --llama-wheel
+# (default: build/wheels/, from build_llama.sh) and PyInstaller; nothing else.
 # --sign KEY-ID   sign SHA256SUMS with this gpg key (e.g. from CI secrets, imported first)
-# --skip-audit    no vulnerability audit (it needs api.osv.dev); the release folder says so
-# --allow-native  freeze the development venv (.venv) as it is, llama.cpp compiled for this
-#                 machine's CPU included: a local test build, never a release
+# --skip-audit    no vulnerability audit (it needs api.osv.dev); BUILD-INFO.json says so
+# --allow-native  accept a llama.cpp wheel compiled for this machine's CPU (default: the one
+#                 scripts/_llama.sh installed in .venv): CI and local test builds, never a
+#                 release; BUILD-INFO.json says so
 # --skip-freeze   reuse build/dist/hearth and build/venv from an earlier run
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -33,20 +38,21 @@ while [ $# -gt 0 ]; do
     esac
 done
 DEV=.venv/bin/python   # the tools that are not shipped: sbom.py (cyclonedx), pip-audit
+PY=build/venv/bin/python
+STARTED=$(date +%s)
 
-if [ $ALLOW_NATIVE = 1 ]; then
-    PY=$DEV
-else
-    PY=build/venv/bin/python
-    if [ $FREEZE = 1 ]; then
-        if [ -z "$WHEEL" ]; then
-            WHEEL=$(ls build/wheels/llama_cpp_python-*.whl 2>/dev/null | head -1) || true
+if [ $FREEZE = 1 ]; then
+    if [ -z "$WHEEL" ]; then
+        WHEEL=$(ls build/wheels/llama_cpp_python-*.whl 2>/dev/null | head -1) || true
+        if [ -z "$WHEEL" ] && [ $ALLOW_NATIVE = 1 ]; then
+            WHEEL=$(cat .venv/hearth-llama 2>/dev/null) || true
         fi
-        [ -f "$WHEEL" ] || { echo "build.sh: no portable llama.cpp wheel; run" \
-            "packaging/build_llama.sh first (or pass --llama-wheel)" >&2; exit 1; }
-        PYINSTALLER=$("$DEV" -c "from importlib.metadata import version; print(version('pyinstaller'))")
-        packaging/release_venv.sh build/venv "$WHEEL" . "pyinstaller==$PYINSTALLER"
     fi
+    [ -f "$WHEEL" ] || { echo "build.sh: no llama.cpp wheel; run packaging/build_llama.sh" \
+        "first (or pass --llama-wheel)" >&2; exit 1; }
+    echo "llama.cpp wheel: $WHEEL"
+    PYINSTALLER=$("$DEV" -c "from importlib.metadata import version; print(version('pyinstaller'))")
+    packaging/release_venv.sh build/venv "$WHEEL" . "pyinstaller==$PYINSTALLER"
 fi
 
 VERSION=$("$PY" -c "import engine; print(engine.__version__)")
@@ -70,55 +76,51 @@ if [ $FREEZE = 1 ]; then
 fi
 rm -rf "$OUT" && mkdir -p "$OUT"
 
-# Reproducible archive order, owners and times.
+# Reproducible archive order, owners and times (make_deb.sh uses the same epoch).
 EPOCH=$(git log -1 --format=%ct 2>/dev/null || date +%s)
-tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$EPOCH" -C build/dist \
-    -czf "$OUT/hearth-$VERSION-linux-$ARCH.tar.gz" hearth
+export SOURCE_DATE_EPOCH=$EPOCH
+tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$EPOCH" -C build/dist -c hearth \
+    | gzip -n > "$OUT/hearth-$VERSION-linux-$ARCH.tar.gz"
 
-STAGE=build/deb
-rm -rf "$STAGE" && mkdir -p "$STAGE/DEBIAN" "$STAGE/opt" "$STAGE/usr/bin" \
-    "$STAGE/usr/share/applications" "$STAGE/usr/share/icons/hicolor/scalable/apps" \
-    "$STAGE/usr/share/doc/hearth"
-cp -a "$DIST" "$STAGE/opt/hearth"
-ln -s /opt/hearth/hearth "$STAGE/usr/bin/hearth"
-ln -s /opt/hearth/hearth-gui "$STAGE/usr/bin/hearth-gui"
-cp packaging/linux/hearth.desktop "$STAGE/usr/share/applications/hearth.desktop"
-cp packaging/linux/hearth.svg "$STAGE/usr/share/icons/hicolor/scalable/apps/hearth.svg"
-cp packaging/policy.example.json "$STAGE/usr/share/doc/hearth/policy.example.json"
-SIZE=$(du -sk "$STAGE" | cut -f1)
-# The frozen binaries need at least the C library they were built against.
-GLIBC=$(ldd --version | head -1 | grep -oE '[0-9]+\.[0-9]+$')
-cat > "$STAGE/DEBIAN/control" <<CONTROL
-Package: hearth
-Version: $VERSION
-Architecture: $DEBARCH
-Maintainer: Hearth developers <hearth@example.invalid>
-Installed-Size: $SIZE
-Depends: libc6 (>= $GLIBC), libegl1, libgl1, libfontconfig1, libxkbcommon0, libdbus-1-3, libxcb-cursor0, libxkbcommon-x11-0, libxcb-icccm4, libxcb-keysyms1, libxcb-shape0, libxcb-render-util0, libxcb-image0
-Section: utils
-Priority: optional
-Homepage: https://example.invalid/hearth
-Description: private AI on your own machine
- Chat with open-weight language models and ask questions over your own
- documents, with sources. Runs offline; nothing leaves the machine. Ships a
- small chat model and an embedding model. Machine policy: /etc/hearth/policy.json.
-CONTROL
-fakeroot dpkg-deb --build --root-owner-group -Zgzip "$STAGE" "$OUT/hearth_${VERSION}_${DEBARCH}.deb" >/dev/null
+packaging/linux/make_deb.sh "$DIST" "$VERSION" "$OUT/hearth_${VERSION}_${DEBARCH}.deb"
 
 "$DEV" packaging/sbom.py --python "$PY" -o "$OUT/hearth-$VERSION.cdx.json"
 if [ $AUDIT = 1 ]; then
     packaging/audit.sh "$PY" "$OUT"
+    AUDITED=passed
 else
     packaging/audit.sh --lock-only "$PY" "$OUT"
-    echo "not audited: built with --skip-audit" > "$OUT/AUDIT-SKIPPED.txt"
+    AUDITED="skipped (--skip-audit)"
 fi
 
-(cd "$OUT" && sha256sum -- *.tar.gz *.deb *.cdx.json requirements.lock \
-    $(ls audit.json AUDIT-SKIPPED.txt 2>/dev/null) > SHA256SUMS)
+MODULES=$(cd "$DIST" && find . -name 'libggml-*.so' -printf '%f\n' | sed 's/^libggml-//; s/\.so$//' \
+    | grep -vE '^(base|cpu.*)$' | sort | tr '\n' ' ')
+HEARTH_EXPECT_PORTABLE=$((1 - ALLOW_NATIVE)) HEARTH_EXPECT_MODULES="$MODULES" \
+    packaging/linux/smoke.sh "$DIST"
+
+# What was checked, inside what is signed: verify prints it.
+"$DEV" - "$OUT/BUILD-INFO.json" <<PY
+import json, sys
+portable = "$dispatch".startswith("runtime")
+info = {
+    "version": "$VERSION",
+    "commit": "$(git rev-parse HEAD 2>/dev/null || echo unknown)",
+    "smoke_test": "passed",
+    "audit": "$AUDITED",
+    "llama_cpp": "$dispatch",
+    "portable": portable,
+    "gpu_modules": "$MODULES".split(),
+    "release": portable and "$AUDITED" == "passed",
+}
+json.dump(info, open(sys.argv[1], "w"), indent=2)
+PY
+
+(cd "$OUT" && sha256sum -- *.tar.gz *.deb *.cdx.json requirements.lock BUILD-INFO.json \
+    $(ls audit.json 2>/dev/null) > SHA256SUMS)
 if [ -n "$SIGN" ]; then
     gpg --batch --yes --armor --detach-sign --local-user "$SIGN" --output "$OUT/SHA256SUMS.asc" \
         "$OUT/SHA256SUMS"
 fi
-
-HEARTH_EXPECT_PORTABLE=$((1 - ALLOW_NATIVE)) packaging/linux/smoke.sh "$DIST"
 ls -l "$OUT"
+du -sh "$DIST" "$OUT"/*.tar.gz "$OUT"/*.deb
+echo "build.sh: done in $(( $(date +%s) - STARTED )) s"

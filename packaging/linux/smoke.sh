@@ -1,61 +1,111 @@
 #!/usr/bin/env bash
-# Smoke test of a frozen Hearth folder (packaging/linux/build.sh runs it on what it built):
-# --version, doctor, an answer from the bundled model inside a network namespace with no
-# network, documents indexed and asked, and the window started offscreen.
+# Smoke test of a frozen Hearth folder (packaging/linux/build.sh runs it on what it built), as a
+# user would meet it, every step inside a network namespace with no network (`unshare -rn`):
+# --version, doctor, an answer from the bundled model, documents added, searched and asked,
+# the model catalog searched, a download refused by machine policy (quoting its reason), the
+# window up offscreen for 10 s, and nothing in the network log.
 #   packaging/linux/smoke.sh FROZEN_DIR
+# A failing step prints its command and its whole output, then the test stops with exit 1.
 # HEARTH_EXPECT_PORTABLE=1 (build.sh sets it for a release) also requires llama.cpp's CPU
-# kernels to be chosen at run time, and reports which variant this CPU got.
+# kernels to be chosen at run time. HEARTH_EXPECT_MODULES="cuda vulkan" (what build_llama.sh
+# was asked for) requires each ggml module in the folder, and the Vulkan one to load (on Mesa's
+# software device where there is no GPU: llama.cpp uses it only when GGML_VK_VISIBLE_DEVICES
+# names it).
+#
+# The namespace maps this user to root inside it, which is what lets HEARTH_POLICY add the
+# test policy (engine/policy.py honours it only for root); the machine's own policy, if any,
+# is still read and wins.
 set -euo pipefail
 APP=$(cd "$1" && pwd)
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-export HEARTH_HOME="$WORK/home" HEARTH_POLICY="$WORK/no-policy.json"
-offline() { unshare -rn "$@"; }
+export HEARTH_HOME="$WORK/home"
+unset HEARTH_POLICY
+STEPS=0
 
-"$APP/hearth" --version
-"$APP/hearth" doctor --no-hash > "$WORK/doctor.txt" || { cat "$WORK/doctor.txt"; exit 1; }
-grep -q "network guard: on" "$WORK/doctor.txt"
-grep -q "analytics or crash-reporting packages: none" "$WORK/doctor.txt"
-grep -E "CPU kernels|dispatch" "$WORK/doctor.txt" || true
+fail() {  # fail NAME WHY: print the step's output and stop
+    echo "smoke test FAILED at step '$1': $2" >&2
+    [ -f "$WORK/$1.out" ] && sed 's/^/    /' "$WORK/$1.out" >&2
+    exit 1
+}
+step() {  # step NAME COMMAND...: run offline; output kept in $WORK/NAME.out
+    local name=$1; shift
+    STEPS=$((STEPS + 1))
+    echo "-- $name: $*" | sed "s|$APP/||g"
+    unshare -rn "$@" > "$WORK/$name.out" 2>&1 || fail "$name" "exit $? from: $*"
+}
+expect() {  # expect NAME EXTENDED-REGEX: the step's output must match
+    grep -qiE -- "$2" "$WORK/$1.out" || fail "$1" "output does not match /$2/"
+}
+
+step version "$APP/hearth" --version
+expect version "^hearth [0-9]"
+
+step doctor "$APP/hearth" doctor --no-hash
+expect doctor "network guard: on"
+expect doctor "analytics or crash-reporting packages: none"
+expect doctor "^Machine policy:"
+grep -E "CPU kernels|dispatch" "$WORK/doctor.out" || true
 if [ "${HEARTH_EXPECT_PORTABLE:-0}" = 1 ]; then
-    grep -q "runtime dispatch" "$WORK/doctor.txt" \
-        || { echo "smoke test FAILED: llama.cpp is not the portable build" >&2; exit 1; }
+    expect doctor "runtime dispatch"
 fi
-
-# HEARTH_EXPECT_MODULES="cuda vulkan" (what build_llama.sh was asked for): each ggml module
-# must be in the folder, and the Vulkan one must load (on Mesa's software device, which
-# llama.cpp uses only when GGML_VK_VISIBLE_DEVICES names it, where there is no GPU).
 for module in ${HEARTH_EXPECT_MODULES:-}; do
     find "$APP" -name "libggml-$module.so" | grep -q . \
         || { echo "smoke test FAILED: no ggml $module module in $APP" >&2; exit 1; }
 done
 if [[ " ${HEARTH_EXPECT_MODULES:-} " == *" vulkan "* ]]; then
-    GGML_VK_VISIBLE_DEVICES=0 "$APP/hearth" doctor --no-hash | grep -q "Vulkan" \
-        || { echo "smoke test FAILED: the Vulkan module did not load" >&2; exit 1; }
+    step vulkan env GGML_VK_VISIBLE_DEVICES=0 "$APP/hearth" doctor --no-hash
+    expect vulkan "device Vulkan0"
 fi
 
 # "Answer in one word": the 135M model's greedy answer to the bare question differs between
 # ggml's CPU variants (AVX2 kernels round differently from AVX-512 ones; perplexity is the same),
 # and this smoke test runs on whatever CPU the build machine has.
-answer=$(offline "$APP/hearth" ask --temperature 0 --max-tokens 16 \
-    "What is the capital of France? Answer in one word.")
-echo "ask: $answer"
-grep -qi "paris" <<<"$answer"
+step ask "$APP/hearth" ask --temperature 0 --max-tokens 16 \
+    "What is the capital of France? Answer in one word."
+expect ask "paris"
 
 mkdir "$WORK/docs"
 printf 'The lighthouse keeper on Cape Verity is named Odile Marchand.\n' > "$WORK/docs/keeper.txt"
-offline "$APP/hearth" docs add keepers "$WORK/docs" >/dev/null 2>&1
-sourced=$(offline "$APP/hearth" ask --docs keepers --temperature 0 --max-tokens 24 \
-    "Who keeps the lighthouse on Cape Verity?")
-grep -q "keeper.txt" <<<"$sourced"
+printf 'The ferry to Cape Verity leaves at dawn on Tuesdays.\n' > "$WORK/docs/ferry.txt"
+step docs-add "$APP/hearth" docs add keepers "$WORK/docs"
+step docs-search "$APP/hearth" docs search keepers "who keeps the lighthouse"
+expect docs-search "keeper\.txt"
+step ask-docs "$APP/hearth" ask --docs keepers --temperature 0 --max-tokens 24 \
+    "Who keeps the lighthouse on Cape Verity?"
+expect ask-docs "keeper\.txt"
 
-QT_QPA_PLATFORM=offscreen HEARTH_STARTUP_PROBE=1 HEARTH_HOME="$WORK/gui" \
-    timeout 60 "$APP/hearth-gui" > "$WORK/gui.txt" 2>&1
-grep -q "^interactive" "$WORK/gui.txt"
+step models-search "$APP/hearth" models search qwen
+expect models-search "qwen2\.5"
 
-if [ -s "$HEARTH_HOME/logs/egress.jsonl" ]; then
-    echo "smoke test FAILED: network attempts were recorded:" >&2
-    cat "$HEARTH_HOME/logs/egress.jsonl" >&2
-    exit 1
+printf '{"reason": "Smoke test policy (ticket 42)", "settings": {"downloads.allowed": false}}\n' \
+    > "$WORK/policy.json"
+STEPS=$((STEPS + 1))
+echo "-- policy-refusal: hearth models download (under a policy that forbids it)"
+if unshare -rn env HEARTH_POLICY="$WORK/policy.json" "$APP/hearth" models download \
+    qwen2.5-0.5b-instruct-q4_k_m > "$WORK/policy-refusal.out" 2>&1; then
+    fail policy-refusal "the download was not refused"
 fi
-echo "smoke test passed: version, doctor, ask offline, documents offline, window offscreen"
+expect policy-refusal "turned model downloads off.*ticket 42"
+
+step window-probe env QT_QPA_PLATFORM=offscreen HEARTH_STARTUP_PROBE=1 \
+    HEARTH_HOME="$WORK/gui" timeout 60 "$APP/hearth-gui"
+expect window-probe "^interactive"
+# The window stays up: still running after 10 s (timeout's 124), no traceback.
+STEPS=$((STEPS + 1))
+echo "-- window: hearth-gui for 10 s"
+rc=0
+unshare -rn env QT_QPA_PLATFORM=offscreen HEARTH_HOME="$WORK/gui" \
+    timeout 10 "$APP/hearth-gui" > "$WORK/window.out" 2>&1 || rc=$?
+[ $rc = 124 ] || fail window "the window exited with $rc within 10 s"
+if grep -qE "Traceback|Error" "$WORK/window.out"; then fail window "errors in its output"; fi
+
+for log in "$HEARTH_HOME/logs/egress.jsonl" "$WORK/gui/logs/egress.jsonl"; do
+    if [ -s "$log" ]; then
+        echo "smoke test FAILED: network attempts were recorded in $log:" >&2
+        cat "$log" >&2
+        exit 1
+    fi
+done
+echo "smoke test passed: $STEPS steps offline (version, doctor, ask, documents add/search/ask," \
+     "models search, policy refusal, window 10 s), no network attempts"

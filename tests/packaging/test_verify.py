@@ -92,3 +92,58 @@ def test_a_missing_artifact_or_signature_fails(
     assert result.returncode == 1 and "tar.gz: missing" in result.stderr
     (release / "SHA256SUMS.asc").unlink()
     assert verify(release, key).returncode == 1
+
+
+def _with_build_info(folder: Path, publisher: ThrowawayKey, **info: object) -> None:
+    import json
+
+    (folder / "BUILD-INFO.json").write_text(json.dumps(info))
+    names = ["hearth-1.0-linux-x86_64.tar.gz", "hearth_1.0_amd64.deb", "BUILD-INFO.json"]
+    publisher.sign(write_sums(folder, names))
+
+
+def test_verify_says_what_a_build_skipped_and_release_mode_refuses_it(
+    release: Path, publisher: ThrowawayKey, tmp_path: Path
+) -> None:
+    """A build that skipped its audit, or froze a native llama.cpp, used to verify as plainly
+    as a release. Now the signed BUILD-INFO.json says so, verify prints it, and --release fails."""
+    key = publisher.export(tmp_path / "publisher.asc")
+    _with_build_info(
+        release,
+        publisher,
+        version="1.0",
+        commit="abc",
+        smoke_test="passed",
+        audit="skipped (--skip-audit)",
+        llama_cpp="one CPU backend compiled for the build machine's CPU",
+        portable=False,
+        gpu_modules=[],
+    )
+    lenient = verify(release, key)
+    assert lenient.returncode == 0, lenient.stderr
+    assert "WARNING: not audited for known vulnerabilities" in lenient.stdout
+    assert "not portable" in lenient.stdout and "not a full release build" in lenient.stdout
+    strict = verify(release, key, "--release")
+    assert strict.returncode == 1 and "not a release build" in strict.stderr
+
+    _with_build_info(
+        release,
+        publisher,
+        version="1.0",
+        commit="abc",
+        smoke_test="passed",
+        audit="passed",
+        llama_cpp="runtime dispatch",
+        portable=True,
+        gpu_modules=["vulkan"],
+    )
+    full = verify(release, key, "--release")
+    assert full.returncode == 0, full.stderr
+    assert "a full release build (smoke-tested, audited, portable)" in full.stdout
+
+
+def test_a_release_without_build_info_is_not_called_a_release(
+    release: Path, publisher: ThrowawayKey, tmp_path: Path
+) -> None:
+    result = verify(release, publisher.export(tmp_path / "publisher.asc"), "--release")
+    assert result.returncode == 1 and "no build information" in result.stderr
