@@ -102,7 +102,8 @@ def _list(args: argparse.Namespace, services: Services) -> int:
         )
     for f in found:
         state = "" if f["usable"] else f"  UNUSABLE: {f['problem']}"
-        print(f"(found in {f['app']}) {f['path']}  {size_text(f['size'])}{state}")
+        app = f"{f['app']} {f['label']}" if f.get("label") else f["app"]
+        print(f"(found in {app}) {f['path']}  {size_text(f['size'])}{state}")
     if found:
         print("Use one without copying: hearth models import PATH --in-place")
     return EXIT_OK

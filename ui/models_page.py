@@ -253,8 +253,9 @@ class ModelsPage(Page):
             self.installed.addItem(item)
         self.found.clear()
         for f in ov.found:
+            app = f"{f.app} {f.label}" if f.label else f.app  # "Ollama llama3.2:3b"
             label = (
-                f"{f.name or f.path.name} ({f.quantization or '?'}) · {size_text(f.size)} · {f.app}"
+                f"{f.name or f.path.name} ({f.quantization or '?'}) · {size_text(f.size)} · {app}"
             )
             item = QListWidgetItem(label + (f" · {f.problem}" if f.problem else ""))
             item.setData(Qt.ItemDataRole.UserRole, str(f.path))

@@ -110,3 +110,62 @@ def test_discovery_finds_other_apps_models_without_copying(
     assert lm["model.gguf"].problem is None and lm["broken.gguf"].problem is not None
     assert [f.real_path for f in by_app["your folder"]] == [mine.resolve()]
     assert blob.exists() and mine.exists()  # nothing moved or copied
+
+
+def test_discovery_finds_ollama_blobs_by_their_manifests_and_jan_models(
+    bundled_gguf: Path, tmp_path: Path
+) -> None:
+    """Ollama names its GGUF files only by digest; its manifests say which blob holds a
+    model's weights. Jan's model.yml may point at a file outside its folder."""
+    import hashlib
+    import json
+
+    home = tmp_path / "home"
+    ollama = home / ".ollama" / "models"
+    digest = hashlib.sha256(bundled_gguf.read_bytes()).hexdigest()
+    weights = copy_of(bundled_gguf, ollama / "blobs" / f"sha256-{digest}")
+    template = ollama / "blobs" / f"sha256-{'1' * 64}"
+    template.write_text("{{ .Prompt }}")
+    manifest = ollama / "manifests" / "registry.ollama.ai" / "library" / "smollm2" / "135m"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text(
+        json.dumps(
+            {
+                "schemaVersion": 2,
+                "layers": [
+                    {
+                        "mediaType": "application/vnd.ollama.image.model",
+                        "digest": f"sha256:{digest}",
+                    },
+                    {
+                        "mediaType": "application/vnd.ollama.image.template",
+                        "digest": f"sha256:{'1' * 64}",
+                    },
+                ],
+            }
+        )
+    )
+    broken = manifest.parent / "broken"
+    broken.write_text("{not json")
+    jan = home / ".local" / "share" / "Jan" / "data" / "llamacpp" / "models"
+    copy_of(bundled_gguf, jan / "smol" / "model.gguf")
+    elsewhere = copy_of(bundled_gguf, tmp_path / "downloads" / "imported.gguf")
+    (jan / "imported").mkdir()
+    (jan / "imported" / "model.yml").write_text(f"model_path: {elsewhere}\nname: imported\n")
+    old_jan = copy_of(bundled_gguf, home / "jan" / "models" / "tinyllama" / "tiny.gguf")
+
+    environ = {"XDG_DATA_HOME": str(home / ".local" / "share")}
+    found = discovery.discover(locations=discovery.known_locations(environ, home))
+    ollama_found = [f for f in found if f.app == "Ollama"]
+    assert [(f.real_path, f.label, f.problem) for f in ollama_found] == [
+        (weights.resolve(), "smollm2:135m", None)
+    ]
+    assert ollama_found[0].as_dict()["label"] == "smollm2:135m"
+    jan_found = {f.real_path: f for f in found if f.app == "Jan"}
+    assert set(jan_found) == {
+        (jan / "smol" / "model.gguf").resolve(),
+        elsewhere.resolve(),
+        old_jan.resolve(),
+    }
+    assert jan_found[elsewhere.resolve()].label == "imported"
+    assert all(f.problem is None for f in jan_found.values())
