@@ -37,6 +37,20 @@ newest() {  # newest PREFIX: e.g. GLIBC -> 2.34
 }
 GLIBC=$(newest GLIBC)
 [ -n "$GLIBC" ] || { echo "make_deb.sh: no GLIBC symbols found in $DIST" >&2; exit 1; }
+# HEARTH_GLIBC_BASELINE (the release job sets 2.35: Ubuntu 22.04, Debian 12 and later): fail
+# rather than ship a package that needs a newer C library than promised.
+if [ -n "${HEARTH_GLIBC_BASELINE:-}" ] &&
+    [ "$(printf '%s\n%s\n' "$GLIBC" "$HEARTH_GLIBC_BASELINE" | sort -V | tail -1)" != "$HEARTH_GLIBC_BASELINE" ]; then
+    echo "make_deb.sh: the frozen binaries need glibc $GLIBC, newer than the baseline" \
+        "$HEARTH_GLIBC_BASELINE: build on an older system (the release job uses Ubuntu 22.04)" >&2
+    find "$STAGE/opt/hearth" -type f \( -name '*.so*' -o -perm -u+x \) -print0 |
+        while IFS= read -r -d '' f; do
+            if objdump -T "$f" 2>/dev/null | grep -q "GLIBC_$GLIBC\b"; then
+                echo "  needs glibc $GLIBC: ${f#"$STAGE"/opt/hearth/}" >&2
+            fi
+        done
+    exit 1
+fi
 DEPENDS="libc6 (>= $GLIBC)"
 if ! find "$STAGE/opt/hearth" -name 'libstdc++.so*' | grep -q .; then
     CXX=$(newest GLIBCXX)

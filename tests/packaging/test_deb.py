@@ -21,13 +21,14 @@ def _newest_glibc(binary: Path) -> str:
     return max(versions, key=lambda v: tuple(int(p) for p in v.split(".")))
 
 
-def _make(dist: Path, out: Path) -> subprocess.CompletedProcess[str]:
+def _make(dist: Path, out: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    ours = ("SOURCE_DATE_EPOCH", "HEARTH_GLIBC_BASELINE")  # the script's own defaults
     return subprocess.run(
         ["bash", str(MAKE_DEB), str(dist), "1.2.3", str(out)],
         capture_output=True,
         text=True,
         timeout=120,
-        env={k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"},  # its own
+        env={**{k: v for k, v in os.environ.items() if k not in ours}, **env},
     )
 
 
@@ -67,3 +68,14 @@ def test_the_deb_depends_on_what_its_binaries_need_and_is_reproducible(tmp_path:
     assert "./usr/share/doc/hearth/copyright" in listing
     assert "./opt/hearth/_internal/libz.so.1" in listing
     assert re.search(r"^drwxr-xr-x root/root .* \./$", listing, re.M), listing.splitlines()[0]
+
+
+def test_a_bundle_needing_a_newer_glibc_than_the_baseline_is_refused(tmp_path: Path) -> None:
+    dist = tmp_path / "hearth"
+    dist.mkdir()
+    shutil.copy(Path(shutil.which("true") or "/bin/true"), dist / "hearth")
+    refused = _make(dist, tmp_path / "x.deb", HEARTH_GLIBC_BASELINE="2.2")
+    assert refused.returncode == 1 and "newer than the baseline 2.2" in refused.stderr
+    assert "needs glibc" in refused.stderr and "hearth" in refused.stderr
+    assert not (tmp_path / "x.deb").exists()
+    assert _make(dist, tmp_path / "y.deb", HEARTH_GLIBC_BASELINE="99.0").returncode == 0
