@@ -4,7 +4,8 @@
 #
 #   packaging/audit.sh [--lock-only] RELEASE-PYTHON OUT-DIR
 #
-# Writes OUT-DIR/requirements.lock (every package in the frozen environment, pinned) and
+# Writes OUT-DIR/requirements.lock (every package the app runs on, pinned: the release venv's
+# PyInstaller and pip build the bundle but are not in it) and
 # OUT-DIR/audit.json. Fails on any known vulnerability that packaging/audit-ignore.txt does
 # not waive, and fails if a package could not be checked or the database cannot be reached:
 # an audit that did not happen must not look like a clean one.
@@ -17,7 +18,7 @@ PY=$1 OUT=$2
 AUDIT=${PIP_AUDIT:-.venv/bin/pip-audit}
 mkdir -p "$OUT"
 # Hearth itself is not on PyPI; everything else is what PyInstaller could have collected.
-"$PY" -m pip freeze --all --exclude-editable | grep -viE '^(hearth)==' > "$OUT/requirements.lock"
+"$PY" packaging/check_bundle.py --lock > "$OUT/requirements.lock"
 [ $LOCK_ONLY = 1 ] && exit 0
 
 ignores=()

@@ -113,9 +113,27 @@ def sizes(folder: Path, top: int = 12) -> list[tuple[str, int]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folder", type=Path)
+    parser.add_argument("folder", type=Path, nargs="?")
     parser.add_argument("--cuda-libraries", action="store_true")
+    parser.add_argument(
+        "--lock", action="store_true", help="print them pinned, name==version (not Hearth)"
+    )
+    parser.add_argument(
+        "--runtime-distributions",
+        action="store_true",
+        help="print the distributions the app needs at run time (for the lock file and SBOM)",
+    )
     args = parser.parse_args(argv)
+    if args.lock:
+        for name in sorted(runtime_distributions() | BUNDLED - {"hearth"}):
+            dist = metadata.distribution(name)
+            print(f"{dist.metadata['Name']}=={dist.version}")
+        return 0
+    if args.runtime_distributions:
+        print("\n".join(sorted(runtime_distributions() | BUNDLED)))
+        return 0
+    if args.folder is None:
+        parser.error("a frozen folder is needed")
     found = problems(args.folder, args.cuda_libraries)
     total = sum(p.stat().st_size for p in args.folder.rglob("*") if p.is_file())
     print(f"check_bundle: {args.folder} holds {total / 1e6:.0f} MB; largest:")

@@ -147,10 +147,37 @@ def name_local_builds(components: list[dict[str, Any]]) -> None:
         )
 
 
+def runtime_distributions(python: str) -> set[str]:
+    """What the app needs at run time, in the frozen environment: the release venv also holds
+    PyInstaller and pip, which build the bundle but are not in it."""
+    out = subprocess.run(
+        [python, str(ROOT / "packaging" / "check_bundle.py"), "--runtime-distributions"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return set(out.stdout.split())
+
+
+def keep_only(bom: dict[str, Any], names: set[str]) -> None:
+    def norm(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    gone = {c.get("bom-ref") for c in bom["components"] if norm(str(c["name"])) not in names}
+    bom["components"] = [c for c in bom["components"] if c.get("bom-ref") not in gone]
+    deps = [d for d in bom.get("dependencies", []) if d.get("ref") not in gone]
+    for d in deps:
+        if "dependsOn" in d:
+            d["dependsOn"] = [r for r in d["dependsOn"] if r not in gone]
+    bom["dependencies"] = deps
+
+
 def build(python: str) -> dict[str, Any]:
     found = probe(python)
     bom = python_packages(python)
     bom["components"] = [c for c in bom.get("components", []) if c.get("name") != "hearth"]
+    keep_only(bom, runtime_distributions(python))
     name_local_builds(bom["components"])
     extras = extra_components(found)
     bom["components"] += extras

@@ -47,6 +47,9 @@ def test_sbom_validates_and_names_packages_models_and_llama_cpp(tmp_path: Path) 
         "jinja2",
     ):
         assert by_name[package]["purl"].startswith("pkg:pypi/"), package
+    # The dev venv holds test and build tools; the SBOM lists only what the app runs on.
+    for tool in ("pytest", "mypy", "openai", "pyinstaller", "ruff", "pip-audit"):
+        assert tool not in by_name and tool.replace("-", "_") not in by_name, tool
 
     models = {c["bom-ref"]: c for c in bom["components"] if c["type"] == "machine-learning-model"}
     assert set(models) == {m.id for m in bundled.ALL}
