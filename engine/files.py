@@ -90,3 +90,27 @@ def check_space(folder: Path, still_needed: int, size: int) -> None:
             f"{folder} has {size_text(free)} free. Nothing was downloaded or copied.",
             f"size {size}, still needed {still_needed}, free {free}",
         )
+
+
+def readable_name(name: str) -> str:
+    """A file name as text a tokenizer, a prompt or a label can take. On Linux a name is
+    bytes; one that is not UTF-8 reaches Python with lone surrogates (surrogateescape), which
+    tokenizers and UTF-8 encoders refuse. Such bytes are read as Windows-1252 (where names
+    like "caf\\xe9.txt" usually come from), else replaced with U+FFFD."""
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        pass
+    raw = name.encode("utf-8", "surrogateescape") if _only_escapes(name) else None
+    if raw is not None:
+        try:
+            return raw.decode("cp1252")
+        except UnicodeDecodeError:
+            return raw.decode("utf-8", "replace")
+    return name.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
+def _only_escapes(text: str) -> bool:
+    """True when every surrogate in `text` is one surrogateescape made (U+DC80..U+DCFF)."""
+    return all(not 0xD800 <= ord(c) <= 0xDFFF or 0xDC80 <= ord(c) <= 0xDCFF for c in text)

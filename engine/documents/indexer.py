@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from engine import files
 from engine.documents.chunking import chunk_text
 from engine.documents.embedder import Embedder
 from engine.documents.events import IndexDone, IndexProgress
@@ -144,7 +146,7 @@ def _sync(
             if ready is not None:
                 pending.append(ready)
             if pending and (sum(len(c) for _, c in pending) >= EMBED_BATCH_CHUNKS or reader.idle()):
-                _store_batch(store, collection, embedder, pending, counts)
+                _store_each(store, collection, embedder, pending, counts)
                 pending = []
             elapsed = max(1e-6, time.monotonic() - t_read)
             rate = done_bytes / elapsed
@@ -159,7 +161,7 @@ def _sync(
                 item.found.path,
             )
         if pending:
-            _store_batch(store, collection, embedder, pending, counts)
+            _store_each(store, collection, embedder, pending, counts)
             pending = []
     finally:
         reader.close()
@@ -250,6 +252,43 @@ def _handle(
     return item, chunks
 
 
+def _store_each(
+    store: DocumentStore,
+    collection: Collection,
+    embedder: Embedder,
+    pending: list[tuple[_Read, list[NewChunk]]],
+    counts: dict[str, int],
+) -> None:
+    """Store a batch; when it fails for something in the data, store its files one by one so
+    that only the file at fault fails (with the reason) and the others index. A full disk or a
+    database error is not the file's fault: it stops the sync, and nothing is half-written."""
+    try:
+        _store_batch(store, collection, embedder, pending, counts)
+        return
+    except (OSError, sqlite3.Error):
+        raise
+    except Exception as exc:
+        if len(pending) > 1:
+            log.warning("a batch could not be indexed (%s); trying its files one by one", exc)
+            for one in pending:
+                _store_each(store, collection, embedder, [one], counts)
+            return
+        item = pending[0][0]
+        log.exception("indexing %s failed", item.found.path)
+        f = item.found
+        store.record_status(
+            collection,
+            f.path,
+            "failed",
+            f"could not be indexed ({type(exc).__name__}: {str(exc)[:200]})",
+            kind=f.kind,
+            size=f.size,
+            mtime_ns=f.mtime_ns,
+            sha256=item.sha256,
+        )
+        counts["failed"] += 1
+
+
 def _store_batch(
     store: DocumentStore,
     collection: Collection,
@@ -259,7 +298,7 @@ def _store_batch(
 ) -> None:
     inputs = []
     for item, chunks in pending:
-        name = Path(item.found.path).name
+        name = files.readable_name(Path(item.found.path).name)
         for c in chunks:
             context = f"{name} › {c.heading}" if c.heading else name
             inputs.append(embedder.passage_input(context, c.text, c.tokens))

@@ -191,7 +191,17 @@ def decode(data: bytes) -> tuple[str, str | None]:
     for bom, encoding in _BOMS:
         if data.startswith(bom):
             return _clean(data.decode(encoding, errors="replace")), None
-    if b"\0" in data[:65536]:
+    nuls = data[:65536].count(b"\0")
+    if nuls:
+        # A stray NUL or two in otherwise UTF-8 text (an editor's or a tool's slip) should
+        # not lose the file; more than that is binary data (or BOM-less UTF-16).
+        if nuls <= max(1, len(data[:65536]) // 1000):
+            try:
+                text = data.replace(b"\0", b"").decode("utf-8")
+            except UnicodeDecodeError:
+                raise Skip("binary data, not text") from None
+            removed = data.count(b"\0")
+            return _clean(text), f"{removed} NUL bytes removed"
         raise Skip("binary data, not text")
     try:
         return _clean(data.decode("utf-8")), None
@@ -199,9 +209,21 @@ def decode(data: bytes) -> tuple[str, str | None]:
         pass
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data[:1_000_000]).best()
+    matches = from_bytes(data[:1_000_000])
+    best = matches.best()
     if best is None or best.encoding is None:
         raise Skip("binary data, not text (no text encoding fits)")
+    # Short Western text often fits Windows-1250 as well as Windows-1252, and the detector
+    # ranks 1250 first ("naïve" came out "naďve"). On a tie, take 1252, the commonest legacy
+    # encoding (browsers default to it for the same reason).
+    for match in matches:
+        if (
+            match.encoding == "cp1252"
+            and match.chaos <= best.chaos
+            and match.coherence >= best.coherence
+        ):
+            best = match
+            break
     text = data.decode(best.encoding, errors="replace")
     controls = sum(1 for ch in text[:65536] if ord(ch) < 32 and ch not in "\t\n\r\f")
     if controls > len(text[:65536]) * 0.05:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -214,7 +215,7 @@ class DocumentStore:
         if row is None:
             raise CollectionNotFound(f"There is no document collection called “{name}”.")
         sources = tuple(
-            r[0]
+            _fs_path(r[0])
             for r in self.db.execute(
                 "SELECT path FROM sources WHERE collection_id = ? ORDER BY path", (row[0],)
             )
@@ -228,7 +229,8 @@ class DocumentStore:
     def add_sources(self, collection: Collection, paths: Iterable[str]) -> Collection:
         with self.transaction():
             self.db.executemany(
-                "INSERT OR IGNORE INTO sources VALUES (?, ?)", [(collection.id, p) for p in paths]
+                "INSERT OR IGNORE INTO sources VALUES (?, ?)",
+                [(collection.id, _db_path(p)) for p in paths],
             )
         return self.collection(collection.name)
 
@@ -236,7 +238,7 @@ class DocumentStore:
         with self.transaction():
             self.db.executemany(
                 "DELETE FROM sources WHERE collection_id = ? AND path = ?",
-                [(collection.id, p) for p in paths],
+                [(collection.id, _db_path(p)) for p in paths],
             )
         return self.collection(collection.name)
 
@@ -257,7 +259,11 @@ class DocumentStore:
             "FROM documents WHERE collection_id = ?",
             (collection.id,),
         )
-        return {r[1]: DocumentRow(*r) for r in rows}
+        out = {}
+        for r in rows:
+            path = _fs_path(r[1])
+            out[path] = DocumentRow(r[0], path, *r[2:])
+        return out
 
     def counts(self, collection: Collection) -> dict[str, int]:
         out = dict.fromkeys(STATUSES, 0)
@@ -296,7 +302,7 @@ class DocumentStore:
         self.db.execute(
             "UPDATE documents SET size = ?, mtime_ns = ?, updated = ? "
             "WHERE collection_id = ? AND path = ?",
-            (size, mtime_ns, time.time(), collection.id, path),
+            (size, mtime_ns, time.time(), collection.id, _db_path(path)),
         )
 
     def replace_chunks(
@@ -358,7 +364,8 @@ class DocumentStore:
 
     def _doc_id(self, collection: Collection, path: str) -> Any:
         row = self.db.execute(
-            "SELECT id FROM documents WHERE collection_id = ? AND path = ?", (collection.id, path)
+            "SELECT id FROM documents WHERE collection_id = ? AND path = ?",
+            (collection.id, _db_path(path)),
         ).fetchone()
         return None if row is None else row[0]
 
@@ -381,7 +388,18 @@ class DocumentStore:
             "size = excluded.size, mtime_ns = excluded.mtime_ns, sha256 = excluded.sha256, "
             "status = excluded.status, reason = excluded.reason, pages = excluded.pages, "
             "updated = excluded.updated",
-            (collection.id, path, kind, size, mtime_ns, sha256, status, reason, pages, time.time()),
+            (
+                collection.id,
+                _db_path(path),
+                kind,
+                size,
+                mtime_ns,
+                sha256,
+                status,
+                reason,
+                pages,
+                time.time(),
+            ),
         )
 
     # -- chunks and the vector index's bookkeeping --------------------------------------------
@@ -398,7 +416,7 @@ class DocumentStore:
                 f"JOIN documents d ON d.id = c.document_id WHERE c.id IN ({marks})",
                 part,
             ):
-                out[r[0]] = ChunkRow(*r)
+                out[r[0]] = ChunkRow(r[0], r[1], _fs_path(r[2]), *r[3:])
         return out
 
     def embeddings(self, ids: list[int]) -> dict[int, np.ndarray]:
@@ -495,3 +513,23 @@ def fts_query(text: str) -> str:
             word = []
     unique = list(dict.fromkeys(t.lower() for t in terms if len(t) > 1 or t.isdigit()))
     return " OR ".join(f'"{t}"' for t in unique[:64])
+
+
+# A Linux file name is bytes; one that is not UTF-8 reaches Python with lone surrogates, which
+# SQLite's UTF-8 text refuses (one such name used to abort the whole sync). It is kept as its
+# bytes in hex behind a NUL, which no real path contains, and given back exactly as it was.
+_RAW_PATH = "\x00raw:"
+
+
+def _db_path(path: str) -> str:
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return _RAW_PATH + os.fsencode(path).hex()
+
+
+def _fs_path(text: str) -> str:
+    return (
+        os.fsdecode(bytes.fromhex(text[len(_RAW_PATH) :])) if text.startswith(_RAW_PATH) else text
+    )

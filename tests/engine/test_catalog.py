@@ -24,7 +24,9 @@ def test_shipped_catalog_validates_against_its_schema() -> None:
     assert len(models) >= 17
     chat = [m for m in models if "chat" in m.tags]
     embedders = [m for m in models if "embedding" in m.tags]
-    assert len(chat) >= 15 and 2 <= len(embedders) <= 3
+    # Only embedders the document pipeline can use: the bundled one. (nomic-embed was offered
+    # "for document search" while the embedder refused any model but the bundled one.)
+    assert len(chat) >= 15 and [m.id for m in embedders] == ["all-minilm-l6-v2"]
     sizes = sorted(m.parameters for m in chat)
     assert sizes[0] < 200e6 and 13e9 < sizes[-1] < 15.5e9  # from 135M to 14B
     families = {m.family for m in chat}

@@ -189,6 +189,54 @@ def test_resync_skips_unchanged_rehashes_changed_and_forgets_removed(
     assert chroma_ids(lib, "c") == sqlite_ids(lib, "c")
 
 
+def test_a_file_name_that_is_not_utf8_indexes_with_the_rest_and_round_trips(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    """A Latin-1 name (bytes b"caf\\xe9…") used to abort the whole sync with the tokenizer's
+    "TextInputSequence must be str", and then SQLite refused the path: no file of the
+    collection indexed. Now it indexes, its path comes back byte for byte, and a re-sync
+    finds it unchanged."""
+    docs = tmp_path / "docs"
+    good_files(docs)
+    raw = os.path.join(os.fsencode(docs), b"caf\xe9-boiler.txt")
+    with open(raw, "wb") as fh:
+        fh.write(b"The boiler room key hangs behind the blue door in the cellar.\n")
+    lib = library(tmp_path / "index", embedder)
+    lib.create("c", [str(docs)])
+    done = run_sync(lib, "c")
+    assert (done.indexed, done.failed) == (4, 0), done
+    hit = lib.search("c", "where is the boiler room key").hits[0]
+    assert os.fsencode(hit.path) == raw and "blue door" in hit.text
+    again = run_sync(lib, "c")
+    assert (again.unchanged, again.indexed) == (4, 0)
+    assert chroma_ids(lib, "c") == sqlite_ids(lib, "c")
+
+
+def test_a_file_the_embedder_chokes_on_fails_alone(tmp_path: Path, embedder: Embedder) -> None:
+    """Whatever a file's data does to the embedder, that file fails with the reason and the
+    others of its batch index (the real embedder, refusing one marked input)."""
+
+    class Choking(Embedder):
+        def passage_input(self, context: str, text: str, text_tokens: int) -> str:
+            if "POISON" in text:
+                raise TypeError("TextInputSequence must be str")
+            return super().passage_input(context, text, text_tokens)
+
+    choking = Choking()
+    choking._model = embedder.model()  # the same loaded model, not a second copy
+    docs = tmp_path / "docs"
+    good_files(docs)
+    (docs / "poison.txt").write_text("POISON in this file's text.\n", encoding="utf-8")
+    lib = library(tmp_path / "index", choking)
+    lib.create("c", [str(docs)])
+    done = run_sync(lib, "c")
+    assert (done.indexed, done.failed) == (3, 1), done
+    poison = next(r for r in lib.documents("c") if r.path.endswith("poison.txt"))
+    assert poison.status == "failed"
+    assert poison.reason and "could not be indexed (TypeError" in poison.reason
+    assert "Tomatoes" in lib.search("c", "what do tomatoes need").hits[0].text
+
+
 def test_deleted_vector_folder_is_rebuilt_with_the_same_results(
     tmp_path: Path, embedder: Embedder
 ) -> None:

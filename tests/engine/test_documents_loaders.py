@@ -134,6 +134,32 @@ def test_encodings_are_detected(tmp_path: Path) -> None:
     assert loaders.load(utf16, "text").text.startswith("Ünïcode")
 
 
+def test_western_legacy_text_is_read_as_windows_1252_and_central_european_as_1250(
+    tmp_path: Path,
+) -> None:
+    # Short CP1252 text fits cp1250 as well, and the detector ranked 1250 first: "naïve" was
+    # read as "naďve". A tie now goes to 1252; real 1250 text still reads as 1250.
+    western = tmp_path / "menu.txt"
+    western.write_bytes("Café crème, naïve façade — 20 €\n".encode("cp1252"))
+    assert loaders.load(western, "text").text.strip() == "Café crème, naïve façade — 20 €"
+    czech = tmp_path / "czech.txt"
+    czech.write_bytes("Příliš žluťoučký kůň úpěl ďábelské ódy.\n".encode("cp1250") * 3)
+    assert "Příliš žluťoučký kůň úpěl ďábelské ódy." in loaders.load(czech, "text").text
+
+
+def test_a_stray_nul_keeps_a_markdown_file_and_says_so(tmp_path: Path) -> None:
+    # It used to be dropped as binary: one NUL byte lost a whole document.
+    notes = tmp_path / "notes.md"
+    notes.write_bytes(b"# Boiler room\n\nThe key hangs behind the blue\x00 door.\n")
+    ex = loaders.load(notes, "markdown")
+    assert "The key hangs behind the blue door." in ex.text
+    assert ex.note and "1 NUL bytes removed" in ex.note
+    packed = tmp_path / "packed.md"
+    packed.write_bytes(b"# x\n" + b"\x00\x01\x02" * 400)
+    with pytest.raises(Skip, match="binary"):
+        loaders.load(packed, "markdown")
+
+
 def test_binary_named_txt_is_skipped(tmp_path: Path) -> None:
     path = tmp_path / "fake.txt"
     path.write_bytes(bytes(range(256)) * 64)
