@@ -43,6 +43,9 @@ class Embedder:
         self._lock = threading.Lock()
         self.dtype = "not loaded"
 
+    # What it was trained on: files in other languages get a note (documents/language.py).
+    languages: tuple[str, ...] = ("English",)
+
     @property
     def dimensions(self) -> int:
         return 384

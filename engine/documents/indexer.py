@@ -23,6 +23,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from engine import files
+from engine.documents import language
 from engine.documents.chunking import chunk_text
 from engine.documents.embedder import Embedder
 from engine.documents.events import IndexDone, IndexProgress
@@ -307,6 +308,7 @@ def _store_batch(
     for item, chunks in pending:
         f, result = item.found, item.result
         assert result is not None and f.size is not None and f.mtime_ns is not None
+        notes = [result.note, language.note_for(result.text, embedder.languages)]
         store.replace_chunks(
             collection,
             f.path,
@@ -314,7 +316,7 @@ def _store_batch(
             size=f.size,
             mtime_ns=f.mtime_ns,
             sha256=item.sha256 or "",
-            reason=result.note,
+            reason="; ".join(n for n in notes if n) or None,
             pages=len(result.pages) or None,
             chunks=chunks,
             embeddings=vectors[at : at + len(chunks)],
