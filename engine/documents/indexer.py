@@ -202,17 +202,7 @@ def _handle(
     result = item.result
     assert result is not None
     if result.status != "ok":
-        store.record_status(
-            collection,
-            f.path,
-            result.status,
-            result.reason,
-            kind=f.kind,
-            size=f.size,
-            mtime_ns=f.mtime_ns,
-            sha256=item.sha256,
-        )
-        counts[result.status] += 1
+        _give_up(store, collection, item, result.status, result.reason, counts)
         return None
     try:
         chunks = chunk_text(
@@ -225,32 +215,36 @@ def _handle(
         )
     except Exception as exc:  # our bug must not stop the other files
         log.exception("chunking failed for %s", f.path)
-        store.record_status(
-            collection,
-            f.path,
-            "failed",
-            f"could not be split into passages: {type(exc).__name__}",
-            kind=f.kind,
-            size=f.size,
-            mtime_ns=f.mtime_ns,
-            sha256=item.sha256,
-        )
-        counts["failed"] += 1
+        why = f"could not be split into passages: {type(exc).__name__}"
+        _give_up(store, collection, item, "failed", why, counts)
         return None
     if not chunks:
-        store.record_status(
-            collection,
-            f.path,
-            "skipped",
-            "no text in the file",
-            kind=f.kind,
-            size=f.size,
-            mtime_ns=f.mtime_ns,
-            sha256=item.sha256,
-        )
-        counts["skipped"] += 1
+        _give_up(store, collection, item, "skipped", "no text in the file", counts)
         return None
     return item, chunks
+
+
+def _give_up(
+    store: DocumentStore,
+    collection: Collection,
+    item: _Read,
+    status: str,
+    reason: str | None,
+    counts: dict[str, int],
+) -> None:
+    """The file ends skipped or failed, with its reason; the sync goes on."""
+    f = item.found
+    store.record_status(
+        collection,
+        f.path,
+        status,
+        reason,
+        kind=f.kind,
+        size=f.size,
+        mtime_ns=f.mtime_ns,
+        sha256=item.sha256,
+    )
+    counts[status] += 1
 
 
 def _store_each(
@@ -276,18 +270,8 @@ def _store_each(
             return
         item = pending[0][0]
         log.exception("indexing %s failed", item.found.path)
-        f = item.found
-        store.record_status(
-            collection,
-            f.path,
-            "failed",
-            f"could not be indexed ({type(exc).__name__}: {str(exc)[:200]})",
-            kind=f.kind,
-            size=f.size,
-            mtime_ns=f.mtime_ns,
-            sha256=item.sha256,
-        )
-        counts["failed"] += 1
+        why = f"could not be indexed ({type(exc).__name__}: {str(exc)[:200]})"
+        _give_up(store, collection, item, "failed", why, counts)
 
 
 def _store_batch(
