@@ -69,6 +69,12 @@ DEPENDS+=", libegl1, libgl1, libfontconfig1, libfreetype6, libdbus-1-3, libxkbco
 DEPENDS+=", libxcb-cursor0, libxkbcommon-x11-0, libxcb-icccm4, libxcb-keysyms1, libxcb-shape0"
 DEPENDS+=", libxcb-render-util0, libxcb-image0, libwayland-client0, libwayland-cursor0"
 DEPENDS+=", libwayland-egl1"
+# ggml loads its Vulkan module only where the Vulkan loader is; without it the module is
+# skipped and the CPU (or CUDA) is used, so the loader is recommended, not required.
+RECOMMENDS=""
+if find "$STAGE/opt/hearth" -name 'libggml-vulkan.so' | grep -q .; then
+    RECOMMENDS="Recommends: libvulkan1"
+fi
 
 find "$STAGE" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 SIZE=$(du -sk --apparent-size "$STAGE" | cut -f1)
@@ -78,7 +84,8 @@ Version: $VERSION
 Architecture: $DEBARCH
 Maintainer: Hearth developers <hearth@example.invalid>
 Installed-Size: $SIZE
-Depends: $DEPENDS
+Depends: $DEPENDS${RECOMMENDS:+
+$RECOMMENDS}
 Section: utils
 Priority: optional
 Homepage: https://example.invalid/hearth

@@ -43,6 +43,8 @@ def test_the_deb_depends_on_what_its_binaries_need_and_is_reproducible(tmp_path:
         Path("/usr/lib").rglob("libz.so.1*")
     )
     shutil.copy(zlib, dist / "_internal" / "libz.so.1")
+    (dist / "_internal" / "llama_cpp" / "lib").mkdir(parents=True)
+    shutil.copy(zlib, dist / "_internal" / "llama_cpp" / "lib" / "libggml-vulkan.so")
     expected = max(
         (_newest_glibc(p) for p in (dist / "hearth", dist / "_internal" / "libz.so.1")),
         key=lambda v: tuple(int(p) for p in v.split(".")),
@@ -62,6 +64,10 @@ def test_the_deb_depends_on_what_its_binaries_need_and_is_reproducible(tmp_path:
     ).stdout
     assert f"libc6 (>= {expected})" in control
     assert "libwayland-client0" in control and "libxcb-cursor0" in control
+    recommends = subprocess.run(
+        ["dpkg-deb", "-f", str(tmp_path / "a.deb"), "Recommends"], capture_output=True, text=True
+    ).stdout
+    assert recommends.strip() == "libvulkan1"  # the Vulkan module is shipped
     listing = subprocess.run(
         ["dpkg-deb", "-c", str(tmp_path / "a.deb")], capture_output=True, text=True
     ).stdout
