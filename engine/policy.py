@@ -19,8 +19,9 @@ reason. A policy that exists but cannot be read fails closed: offline, no downlo
 ``HEARTH_POLICY`` names one more policy file, for the test suite and for administrators trying
 a policy out. It is ignored (and `hearth doctor` says so) unless the process runs as root or an
 elevated administrator, or is the test suite in a source checkout; and even then it only adds
-locks: the machine's own policy is still read and wins every key it sets. An unprivileged user
-therefore cannot escape a policy with it (they could, before).
+locks: the machine's own policy is still read and wins every key it sets. The test suite is
+recognised by pytest's own markers, which anyone could set: that is why the variable can never
+weaken a policy. An unprivileged user therefore cannot escape one with it (they could, before).
 """
 
 from __future__ import annotations
@@ -47,8 +48,6 @@ MAC_DOMAIN = "org.hearth.Hearth"
 MAC_MANAGED = Path("/Library/Managed Preferences") / f"{MAC_DOMAIN}.plist"
 DEFAULT_REASON = "Set by your organisation's policy."
 FAIL_CLOSED = {"privacy.offline_mode": True, "downloads.allowed": False}
-
-
 LINUX_PATH = Path("/etc/hearth/policy.json")
 
 
