@@ -20,7 +20,9 @@ APP=$(cd "$1" && pwd)
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 export HEARTH_HOME="$WORK/home"
-unset HEARTH_POLICY
+# The app's own offline behaviour is under test, not the caller's: scripts/test exports
+# HF_HUB_OFFLINE=1, which would answer the policy step before the policy does.
+unset HEARTH_POLICY HF_HUB_OFFLINE
 STEPS=0
 
 fail() {  # fail NAME WHY: print the step's output and stop

@@ -23,7 +23,8 @@ case "$1" in
         esac ;;
   models) case "$2" in
             search) echo "qwen2.5-0.5b-instruct-q4_k_m" ;;
-            download) echo "hearth: Your organisation has turned model downloads off on this computer (Smoke test policy (ticket 42))." >&2; exit 1 ;;
+            download) if [ -n "$HF_HUB_OFFLINE" ]; then echo "hearth: Hugging Face offline mode (HF_HUB_OFFLINE) is set" >&2; exit 1; fi
+                      echo "hearth: Your organisation has turned model downloads off on this computer (Smoke test policy (ticket 42))." >&2; exit 1 ;;
           esac ;;
 esac
 """
@@ -49,7 +50,9 @@ def smoke(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_every_step_passes_on_an_app_that_answers(tmp_path: Path) -> None:
-    result = smoke(tmp_path)
+    # As scripts/test runs it: HF_HUB_OFFLINE=1 must not reach the app (the fake refuses the
+    # download for HF_HUB_OFFLINE instead of the policy, as the real one does).
+    result = smoke(tmp_path, HF_HUB_OFFLINE="1")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "smoke test passed: 10 steps offline" in result.stdout
     assert "-- policy-refusal" in result.stdout and "-- window:" in result.stdout
