@@ -174,7 +174,10 @@ def main() -> int:
                 now = indexed_count(home)
                 if moment == "mid-batch" and now + 1 > args.files - 2:
                     continue
-                target = 1 if moment == "first-commit" else random.randint(now + 1, args.files - 2)
+                target = {
+                    "first-commit": 1,
+                    "mid-batch": random.randint(now + 1, max(now + 1, args.files - 2)),
+                }.get(moment, 0)  # "vectors" waits for the message, not a count
                 outcome = run_and_kill(home, docs, moment, target)
                 if outcome == "finished":
                     break
