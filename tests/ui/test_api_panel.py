@@ -31,7 +31,7 @@ def test_the_settings_page_runs_the_server_on_the_windows_model(qtbot, window: M
     assert panel.token.echoMode() == panel.token.EchoMode.Password
     url = f"http://127.0.0.1:{port}/v1"
     page.editors["api.enabled"].click()
-    qtbot.waitUntil(lambda: url in panel.status.text(), timeout=15_000)
+    qtbot.waitUntil(lambda: url in panel.status.text(), timeout=60_000)
     gui_worker = window.services.runtime.worker_pid
     with openai.OpenAI(
         base_url=url, api_key=panel.token.text(), max_retries=0, timeout=120
@@ -58,12 +58,12 @@ def test_the_settings_page_runs_the_server_on_the_windows_model(qtbot, window: M
     # a new port while running: stopped, then started there
     old_port, port = port, free_port()
     assert page.apply("api.port", port)
-    qtbot.waitUntil(lambda: f"127.0.0.1:{port}/v1" in panel.status.text(), timeout=15_000)
+    qtbot.waitUntil(lambda: f"127.0.0.1:{port}/v1" in panel.status.text(), timeout=60_000)
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", old_port)) != 0
 
     page.editors["api.enabled"].click()
-    qtbot.waitUntil(lambda: "off" in panel.status.text(), timeout=15_000)
+    qtbot.waitUntil(lambda: "off" in panel.status.text(), timeout=60_000)
     assert not window.services.api_running
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0  # nothing listens any more
@@ -86,7 +86,7 @@ def test_a_machine_policy_can_turn_the_server_on(
     ) as win:
         win.start()
         panel = win.settings_page.api_panel
-        qtbot.waitUntil(lambda: f"127.0.0.1:{port}" in panel.status.text(), timeout=15_000)
+        qtbot.waitUntil(lambda: f"127.0.0.1:{port}" in panel.status.text(), timeout=60_000)
         box = win.settings_page.editors["api.enabled"]
         assert box.isChecked() and not box.isEnabled()
         assert win.services.api_running
