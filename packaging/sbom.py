@@ -139,7 +139,7 @@ def name_local_builds(components: list[dict[str, Any]]) -> None:
         local = [r for r in refs if str(r.get("url", "")).startswith("file://")]
         if not local:
             continue
-        name = re.sub(r"[-_.]+", "-", str(c["name"])).lower()
+        name = _dist_name(str(c["name"]))
         c["purl"] = f"pkg:pypi/{name}@{c['version']}"
         c["externalReferences"] = [r for r in refs if r not in local]
         c.setdefault("properties", []).append(
@@ -160,11 +160,13 @@ def runtime_distributions(python: str) -> set[str]:
     return set(out.stdout.split())
 
 
-def keep_only(bom: dict[str, Any], names: set[str]) -> None:
-    def norm(name: str) -> str:
-        return re.sub(r"[-_.]+", "-", name).lower()
+def _dist_name(name: str) -> str:
+    """A distribution's name as PyPI and check_bundle.py compare it (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
-    gone = {c.get("bom-ref") for c in bom["components"] if norm(str(c["name"])) not in names}
+
+def keep_only(bom: dict[str, Any], names: set[str]) -> None:
+    gone = {c.get("bom-ref") for c in bom["components"] if _dist_name(str(c["name"])) not in names}
     bom["components"] = [c for c in bom["components"] if c.get("bom-ref") not in gone]
     deps = [d for d in bom.get("dependencies", []) if d.get("ref") not in gone]
     for d in deps:

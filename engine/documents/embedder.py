@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from engine import files, models
+from engine import models
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,6 @@ class Embedder:
         room = min(CONTEXT_TOKENS, MAX_SEQ_TOKENS - 2 - text_tokens - 1)
         if room <= 0 or not context:
             return text
-        context = files.readable_name(context)  # the tokenizer refuses lone surrogates
         enc = self.tokenizer.encode(context, add_special_tokens=False)
         if len(enc.ids) > room:
             context = context[: enc.offsets[room - 1][1]]

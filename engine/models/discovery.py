@@ -190,10 +190,12 @@ def discover(
         if not root.is_dir():
             continue
         root = root.resolve()
-        labelled: list[tuple[Path, str | None]] = [(p, None) for p in _walk(root)]
-        if app == "Ollama":
+        labelled: list[tuple[Path, str | None]]
+        if app == "Ollama":  # blobs without a .gguf name: only its manifests say which
             labelled = [(p, label) for p, label in ollama_models(root)]
-        elif app == "Jan":
+        else:
+            labelled = [(p, None) for p in _walk(root)]
+        if app == "Jan":
             labelled += [(p, label) for p, label in jan_models(root)]
         for path, label in labelled:
             try:
