@@ -175,6 +175,7 @@ class ModelsPage(Page):
         self.in_place = QCheckBox("Use imported files where they are (no copy)")
         self.found = QListWidget()
         self.found.setAccessibleName("Models found in other apps")
+        self.found.setWordWrap(True)  # "Nothing found in …" and long labels were cut off
         self.use_found_button = button(
             "Use without copying", "Use the selected found model without copying", self._use_found
         )
