@@ -169,10 +169,7 @@ def render(page: Any) -> Any:
         return None
     width, height = page.get_size()
     bitmap = page.render(scale=render_scale(width, height), grayscale=True)
-    try:
-        return bitmap.to_numpy().copy()  # the copy outlives the bitmap's PDFium buffer
-    finally:
-        bitmap.close()
+    return bitmap.to_numpy().copy()  # the copy outlives the bitmap's PDFium buffer
 
 
 def _broken_images(page: Any) -> int:
