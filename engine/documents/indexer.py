@@ -65,6 +65,13 @@ class _Read:
     unchanged_content: bool = False
 
 
+def _missed_ocr(row: DocumentRow, options: IndexOptions) -> bool:
+    """A PDF read while OCR was off or not available (every scanned PDF, before Hearth had OCR)
+    is read again once OCR is on, though its bytes did not change."""
+    reason = row.reason or ""
+    return options.ocr and ("OCR is off" in reason or "OCR not available" in reason)
+
+
 def writer_lock(folder: Path) -> FileLock:
     folder.mkdir(parents=True, exist_ok=True)
     return FileLock(str(folder / "writer.lock"))
@@ -132,7 +139,12 @@ def _sync(
                 )
             skipped += found.status == "skipped"
             failed += found.status == "failed"
-        elif row is not None and row.size == found.size and row.mtime_ns == found.mtime_ns:
+        elif (
+            row is not None
+            and row.size == found.size
+            and row.mtime_ns == found.mtime_ns
+            and not _missed_ocr(row, options)
+        ):
             unchanged += 1
         else:
             todo.append((found, row))
@@ -401,7 +413,12 @@ class _Reader:
                 else (exc.strerror or str(exc))
             )
             return _Read(found, None, ParseResult("failed", f"could not read: {why}"))
-        if row is not None and row.sha256 == digest and row.status == "indexed":
+        if (
+            row is not None
+            and row.sha256 == digest
+            and row.status == "indexed"
+            and not _missed_ocr(row, self._options)
+        ):
             return _Read(found, digest, unchanged_content=True)
         assert found.kind is not None
 

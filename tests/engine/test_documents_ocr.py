@@ -25,7 +25,7 @@ from engine.settings import Settings
 from tests import doc_files
 
 ROOT = Path(__file__).resolve().parents[2]
-PROSE = doc_files.real_prose()
+PROSE = doc_files.real_prose(10)  # the preamble
 TYPED = "Typed page. The vault code word is PELICAN and it changes every Tuesday."
 
 
@@ -287,8 +287,16 @@ def test_indexed_scan_is_found_by_its_words_on_its_page_and_marked_ocr(
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "mixed.pdf").write_bytes(mixed_pdf.read_bytes())
+    # First with OCR off (or, the same, from a Hearth without OCR): the typed page only.
+    off = library(tmp_path / "index", embedder, **{"documents.ocr": False})
+    off.create("scans", [str(docs)])
+    sync(off, "scans")
+    (row,) = off.documents("scans")
+    assert row.reason == "2 of 3 pages have no text layer (OCR is off in the settings)"
+    assert off.info("scans").counts["chunks"] == 1
+
+    # OCR on: the unchanged file is read again, this time with its scanned pages.
     lib = library(tmp_path / "index", embedder)
-    lib.create("scans", [str(docs)])
     events = sync(lib, "scans")
     details = [e.detail for e in events if isinstance(e, IndexProgress) and e.detail]
     assert "OCR: page 1 of 2" in details  # the window and the CLI show how far a scan is
@@ -312,9 +320,5 @@ def test_indexed_scan_is_found_by_its_words_on_its_page_and_marked_ocr(
     hit = lib.search("scans", "What is the vault code word?").hits[0]
     assert "PELICAN" in hit.text and (hit.page, hit.ocr) == (2, False)
 
-    off = library(tmp_path / "index-off", embedder, **{"documents.ocr": False})
-    off.create("scans", [str(docs)])
-    sync(off, "scans")
-    (row,) = off.documents("scans")
-    assert row.reason == "2 of 3 pages have no text layer (OCR is off in the settings)"
-    assert all(not h.ocr for h in off.search("scans", "vault code word").hits)
+    again = sync(lib, "scans")[-1]  # read with OCR now: not read again
+    assert isinstance(again, IndexDone) and (again.unchanged, again.indexed) == (1, 0)
