@@ -43,25 +43,32 @@ def make_scanned_pdf(path: Path, pages: int = 2) -> Path:
 SCAN_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf")
 
 
-def real_prose(paragraphs: int = 12) -> list[str]:
-    """Paragraphs of real English prose: the GNU GPL v3's preamble, which every Debian system
-    carries (base-files), else the Zen of Python, which every Python carries."""
+def real_prose(paragraphs: int = 12, *, skip: int = 0) -> list[str]:
+    """Paragraphs of real English prose: the GNU GPL v3 from its preamble on, which every
+    Debian system carries (base-files), else the Zen of Python, which every Python carries."""
     gpl = Path("/usr/share/common-licenses/GPL-3")
     if gpl.is_file():
         text = gpl.read_text(encoding="utf-8")
-        body = text[text.index("Preamble") + len("Preamble") : text.index("TERMS AND CONDITIONS")]
+        body = text[text.index("Preamble") + len("Preamble") :]
     else:
         import codecs
         import this
 
         body = codecs.decode(this.s, "rot13").replace("\n", "\n\n")
     paras = [" ".join(p.split()) for p in body.split("\n\n")]
-    return [p for p in paras if p][:paragraphs]
+    return [p for p in paras if p][skip : skip + paragraphs]
 
 
-def scan_page(paragraphs: list[str], *, dpi: int = 200, angle: float = 0.0) -> Any:
+def scan_page(
+    paragraphs: list[str],
+    *,
+    dpi: int = 200,
+    angle: float = 0.0,
+    drawn: list[str] | None = None,
+) -> Any:
     """A Letter page as a scanner would see it: the paragraphs set in 11 pt DejaVu Serif (a real
-    TrueType font) and drawn to a grayscale image at `dpi`, then turned by `angle` degrees."""
+    TrueType font) and drawn to a grayscale image at `dpi`, then turned by `angle` degrees.
+    The lines that fit on the page are appended to `drawn`."""
     from PIL import Image, ImageDraw, ImageFont
 
     width, height = int(8.5 * dpi), int(11 * dpi)
@@ -75,6 +82,8 @@ def scan_page(paragraphs: list[str], *, dpi: int = 200, angle: float = 0.0) -> A
             if y + line > height - margin:
                 break
             draw.text((margin, y), text, font=font, fill=0)
+            if drawn is not None:
+                drawn.append(text)
             y += line
         y += gap
     if angle:
