@@ -202,6 +202,7 @@ def _format_stats(stats: Any) -> str:
 
 def cmd_ask(args: argparse.Namespace, services: Services) -> int:
     from engine.documents.answer import answer
+    from engine.documents.citing import place
     from engine.documents.events import NothingRelevant, Retrieved
     from engine.runtime import ChatMessage, ChatRequest, Done, Notice, TextPiece
 
@@ -284,7 +285,7 @@ def cmd_ask(args: argparse.Namespace, services: Services) -> int:
     if sources and not args.json:
         print("\nSources:")
         for s in sources:
-            where = f"page {s.page}" if s.page else f"lines {s.line_start}-{s.line_end}"
+            where = place(s.page, s.line_start, s.line_end, s.ocr)
             section = f" · {s.heading}" if s.heading else ""
             print(f"[{s.n}] {s.path}, {where}{section} (similarity {s.similarity:.2f})")
             print(f"    “{' '.join(s.quote.split())[:300]}”")

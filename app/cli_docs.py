@@ -8,6 +8,7 @@ import json
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -158,6 +159,8 @@ class _Progress:
                 f"reading {ev.files_done}/{ev.files_total} files, {ev.chunks} passages "
                 f"({ev.chunks_per_s:.0f}/s){eta}"
             )
+            if ev.detail:  # a long file (OCR of a scan) says how far it is
+                line += f"; {ev.detail} of {Path(ev.current or '').name}"
         if self.tty:
             sys.stderr.write("\r\033[K" + line)
         else:
@@ -216,6 +219,8 @@ def _list(args: argparse.Namespace, services: Services) -> int:
 
 
 def _search(args: argparse.Namespace, services: Services) -> int:
+    from engine.documents.citing import place
+
     result = services.documents.search(
         args.name, args.query, top_k=args.top_k, min_score=args.min_score, mode=args.mode
     )
@@ -235,7 +240,7 @@ def _search(args: argparse.Namespace, services: Services) -> int:
     if not result.hits:
         print("Nothing relevant found.")
     for n, h in enumerate(result.hits, start=1):
-        where = f"page {h.page}" if h.page else f"lines {h.line_start}-{h.line_end}"
+        where = place(h.page, h.line_start, h.line_end, h.ocr)
         section = f" · {h.heading}" if h.heading else ""
         print(
             f"[{n}] {h.path} ({where}{section})  similarity {h.similarity:.2f}, "

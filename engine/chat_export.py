@@ -10,6 +10,7 @@ from typing import Any
 
 from engine import files
 from engine.chats import ChatStore
+from engine.documents.citing import place
 from engine.errors import HearthError
 
 FORMATS = ("md", "json")
@@ -32,10 +33,8 @@ def markdown(data: dict[str, Any]) -> str:
         if m.get("sources"):
             lines.append("Sources:")
             for s in m["sources"]:
-                where = (
-                    f"page {s['page']}"
-                    if s.get("page")
-                    else f"lines {s.get('line_start')}-{s.get('line_end')}"
+                where = place(
+                    s.get("page"), s.get("line_start"), s.get("line_end"), bool(s.get("ocr"))
                 )
                 quote = " ".join(str(s.get("quote", "")).split())
                 lines.append(f"{s['n']}. {s.get('file') or s['path']}, {where}: “{quote}”")

@@ -322,10 +322,18 @@ SCHEMA: tuple[Setting, ...] = (
         maximum=128,
     ),
     Setting(
+        "documents.ocr",
+        bool,
+        True,
+        "Read scanned PDF pages (pages without a text layer) by optical character "
+        "recognition, on this computer. Slow: seconds per page.",
+    ),
+    Setting(
         "documents.parse_timeout_s",
         float,
         60.0,
-        "Longest time one file may take to read before it is marked failed.",
+        "Longest time one file may take to read before it is marked failed; for a "
+        "scanned PDF, the longest time one page may take.",
         minimum=1.0,
         maximum=3600.0,
     ),

@@ -9,12 +9,14 @@ PYTHON=${PYTHON:-python3}
 EXTRAS=${1:-}
 
 # system_needs KIND "ITEMS" "DEBIAN PACKAGES": install the packages only if an item is missing.
-# KIND is "lib" (a shared library ldconfig knows) or "tool" (a command on PATH).
+# KIND is "lib" (a shared library ldconfig knows), "file" (a path) or "tool" (a command on PATH).
 system_needs() {
     local missing=()
     for item in $2; do
         if [ "$1" = lib ]; then
             ldconfig -p 2>/dev/null | grep -q "$item" || missing+=("$item")
+        elif [ "$1" = file ]; then
+            [ -e "$item" ] || missing+=("$item")
         else
             command -v "$item" >/dev/null || missing+=("$item")
         fi

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import zipfile
 from pathlib import Path
+from typing import Any
 
 
 def make_pdf(path: Path, pages: list[str]) -> Path:
@@ -35,6 +36,75 @@ def make_scanned_pdf(path: Path, pages: int = 2) -> Path:
             c.rect(40 + k * 3, 100 + i * 10 + k * 15, 400 - k * 5, 6, fill=1)
         c.showPage()
     c.save()
+    return path
+
+
+# fonts-dejavu-core (scripts/_install.sh installs it where it is missing).
+SCAN_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf")
+
+
+def real_prose(paragraphs: int = 12, *, skip: int = 0) -> list[str]:
+    """Paragraphs of real English prose: the GNU GPL v3 from its preamble on, which every
+    Debian system carries (base-files), else the Zen of Python, which every Python carries."""
+    gpl = Path("/usr/share/common-licenses/GPL-3")
+    if gpl.is_file():
+        text = gpl.read_text(encoding="utf-8")
+        body = text[text.index("Preamble") + len("Preamble") :]
+    else:
+        import codecs
+        import this
+
+        body = codecs.decode(this.s, "rot13").replace("\n", "\n\n")
+    paras = [" ".join(p.split()) for p in body.split("\n\n")]
+    return [p for p in paras if p][skip : skip + paragraphs]
+
+
+def scan_page(
+    paragraphs: list[str],
+    *,
+    dpi: int = 200,
+    angle: float = 0.0,
+    drawn: list[str] | None = None,
+) -> Any:
+    """A Letter page as a scanner would see it: the paragraphs set in 11 pt DejaVu Serif (a real
+    TrueType font) and drawn to a grayscale image at `dpi`, then turned by `angle` degrees.
+    The lines that fit on the page are appended to `drawn`."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    width, height = int(8.5 * dpi), int(11 * dpi)
+    image = Image.new("L", (width, height), 255)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.truetype(str(SCAN_FONT), round(11 / 72 * dpi))
+    margin, line, gap = dpi, round(15 / 72 * dpi), round(9 / 72 * dpi)
+    y = margin
+    for paragraph in paragraphs:
+        for text in _wrap(paragraph, 78):
+            if y + line > height - margin:
+                break
+            draw.text((margin, y), text, font=font, fill=0)
+            if drawn is not None:
+                drawn.append(text)
+            y += line
+        y += gap
+    if angle:
+        image = image.rotate(angle, resample=Image.Resampling.BICUBIC, fillcolor=255)
+    return image
+
+
+def make_image_pdf(path: Path, images: list[Any], dpi: int = 200) -> Path:
+    """Images as the pages of a PDF (Pillow's PDF writer): no text layer, as from a scanner."""
+    images[0].save(path, save_all=True, append_images=images[1:], resolution=dpi)
+    return path
+
+
+def join_pdfs(path: Path, parts: list[Path]) -> Path:
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    for part in parts:
+        writer.append(str(part))
+    with path.open("wb") as fh:
+        writer.write(fh)
     return path
 
 

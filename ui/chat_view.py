@@ -17,6 +17,7 @@ from PySide6.QtGui import QPalette, QResizeEvent
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
 from engine.chats import Message
+from engine.documents.citing import place
 from ui.markdown_render import render
 
 WELCOME = """
@@ -240,11 +241,7 @@ class ChatView(QTextBrowser):
             return ""
         rows = []
         for s in m.sources:
-            where = (
-                f"page {s['page']}"
-                if s.get("page")
-                else f"lines {s.get('line_start')}-{s.get('line_end')}"
-            )
+            where = place(s.get("page"), s.get("line_start"), s.get("line_end"), bool(s.get("ocr")))
             section = f" · {html.escape(s['heading'])}" if s.get("heading") else ""
             quote = " ".join(str(s.get("quote", "")).split())
             short = quote if len(quote) <= 280 else quote[:277] + "…"

@@ -353,6 +353,7 @@ class DocumentsPage(Page):
                 f"{event.phase.capitalize()}: {event.files_done} of {event.files_total} files, "
                 f"{event.chunks} passages ({event.chunks_per_s:.0f}/s{eta})"
                 + (f" · {Path(event.current).name}" if event.current else "")
+                + (f" ({event.detail})" if event.detail else "")
             )
             if name == self.selected():
                 self.progress.setRange(0, max(event.files_total, 1))

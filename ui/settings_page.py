@@ -68,7 +68,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "downloads.endpoint",
         ),
     ),
-    ("Documents", ("documents.top_k", "documents.min_score")),
+    ("Documents", ("documents.top_k", "documents.min_score", "documents.ocr")),
     ("API server", ("api.enabled", "api.port")),
 )
 LABELS = {
@@ -92,6 +92,7 @@ LABELS = {
     "downloads.endpoint": "Download from",
     "documents.top_k": "Passages per question",
     "documents.min_score": "Least similarity",
+    "documents.ocr": "Read scanned PDFs (OCR)",
     "api.enabled": "Run the API server",
     "api.port": "Port",
 }

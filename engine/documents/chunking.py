@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,8 +49,10 @@ def chunk_text(
     *,
     max_tokens: int,
     overlap: int,
+    ocr_pages: Collection[int] = (),
 ) -> list[NewChunk]:
-    """Chunks of at most `max_tokens` word pieces (markers not counted)."""
+    """Chunks of at most `max_tokens` word pieces (markers not counted). Chunks on one of
+    `ocr_pages` are marked `ocr` (their text was recognised from an image)."""
     if max_tokens < 8:
         raise ValueError("max_tokens must be at least 8")
     overlap = max(0, min(overlap, max_tokens // 2))
@@ -85,6 +87,7 @@ def chunk_text(
                         line_start=bisect.bisect_right(line_starts, c0 - 1) + 1,
                         line_end=bisect.bisect_right(line_starts, c1 - 1) + 1,
                         tokens=end - start,
+                        ocr=seg.page in ocr_pages,
                     )
                 )
             if end >= n:

@@ -20,6 +20,7 @@ class IndexProgress:
     chunks_per_s: float
     eta_s: float | None
     current: str | None = None
+    detail: str | None = None  # how far the current file is, when reading it is long (OCR)
 
 
 @dataclass(frozen=True)

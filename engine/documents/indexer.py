@@ -46,6 +46,15 @@ class IndexOptions:
     parse_timeout_s: float = 60.0
     parse_memory_mb: int = 2048
     max_file_bytes: int = 256 * 2**20
+    ocr: bool = True
+
+
+@dataclass(frozen=True)
+class _Note:
+    """How far the reader is in a long file (OCR), passed on as progress."""
+
+    path: str
+    detail: str
 
 
 @dataclass
@@ -54,6 +63,13 @@ class _Read:
     sha256: str | None = None
     result: ParseResult | None = None
     unchanged_content: bool = False
+
+
+def _missed_ocr(row: DocumentRow, options: IndexOptions) -> bool:
+    """A PDF read while OCR was off or not available (every scanned PDF, before Hearth had OCR)
+    is read again once OCR is on, though its bytes did not change."""
+    reason = row.reason or ""
+    return options.ocr and ("OCR is off" in reason or "OCR not available" in reason)
 
 
 def writer_lock(folder: Path) -> FileLock:
@@ -123,7 +139,12 @@ def _sync(
                 )
             skipped += found.status == "skipped"
             failed += found.status == "failed"
-        elif row is not None and row.size == found.size and row.mtime_ns == found.mtime_ns:
+        elif (
+            row is not None
+            and row.size == found.size
+            and row.mtime_ns == found.mtime_ns
+            and not _missed_ocr(row, options)
+        ):
             unchanged += 1
         else:
             todo.append((found, row))
@@ -140,8 +161,25 @@ def _sync(
     t_read = time.monotonic()
     reader = _Reader(todo, options)
     pending: list[tuple[_Read, list[NewChunk]]] = []
+    i = -1
     try:
-        for i, item in enumerate(reader):
+        for item in reader:
+            if isinstance(item, _Note):
+                if pending:  # the reader is in a long file: store what is ready meanwhile
+                    _store_each(store, collection, embedder, pending, counts)
+                    pending = []
+                yield IndexProgress(
+                    "reading",
+                    i + 1,
+                    len(todo),
+                    counts["chunks"],
+                    counts["chunks"] / max(1e-6, time.monotonic() - t_read),
+                    None,
+                    item.path,
+                    item.detail,
+                )
+                continue
+            i += 1
             done_bytes += item.found.size or 0
             ready = _handle(store, collection, item, embedder, options, counts, notes)
             if ready is not None:
@@ -212,6 +250,7 @@ def _handle(
             embedder.tokenizer,
             max_tokens=options.chunk_tokens,
             overlap=options.chunk_overlap,
+            ocr_pages=set(result.ocr_pages),
         )
     except Exception as exc:  # our bug must not stop the other files
         log.exception("chunking failed for %s", f.path)
@@ -316,15 +355,15 @@ class _Reader:
     def __init__(self, todo: list[tuple[Found, DocumentRow | None]], options: IndexOptions) -> None:
         self._todo = todo
         self._options = options
-        self._out: queue.Queue[_Read | None] = queue.Queue(maxsize=4)
+        self._out: queue.Queue[_Read | _Note | None] = queue.Queue(maxsize=4)
         self._stop = threading.Event()
         self._parser = FileParser(
-            timeout_s=options.parse_timeout_s, memory_mb=options.parse_memory_mb
+            timeout_s=options.parse_timeout_s, memory_mb=options.parse_memory_mb, ocr=options.ocr
         )
         self._thread = threading.Thread(target=self._run, name="hearth-doc-reader", daemon=True)
         self._thread.start()
 
-    def __iter__(self) -> Iterator[_Read]:
+    def __iter__(self) -> Iterator[_Read | _Note]:
         while True:
             item = self._out.get()
             if item is None:
@@ -343,7 +382,7 @@ class _Reader:
                 self._out.get(timeout=0.05)
         self._thread.join()
 
-    def _put(self, item: _Read | None) -> bool:
+    def _put(self, item: _Read | _Note | None) -> bool:
         while not self._stop.is_set():
             try:
                 self._out.put(item, timeout=0.05)
@@ -374,7 +413,19 @@ class _Reader:
                 else (exc.strerror or str(exc))
             )
             return _Read(found, None, ParseResult("failed", f"could not read: {why}"))
-        if row is not None and row.sha256 == digest and row.status == "indexed":
+        if (
+            row is not None
+            and row.sha256 == digest
+            and row.status == "indexed"
+            and not _missed_ocr(row, self._options)
+        ):
             return _Read(found, digest, unchanged_content=True)
         assert found.kind is not None
-        return _Read(found, digest, parser.parse(Path(found.path), found.kind))
+
+        def progress(detail: str) -> None:
+            # Progress may be dropped (the consumer is busy and a later note will come), a
+            # file never: this must not wait on the queue.
+            with contextlib.suppress(queue.Full):
+                self._out.put_nowait(_Note(found.path, detail))
+
+        return _Read(found, digest, parser.parse(Path(found.path), found.kind, progress))

@@ -167,6 +167,7 @@ class DocumentLibrary:
             parse_timeout_s=self.settings.get("documents.parse_timeout_s"),
             parse_memory_mb=self.settings.get("documents.parse_memory_mb"),
             max_file_bytes=self.settings.get("documents.max_file_mb") * 2**20,
+            ocr=self.settings.get("documents.ocr"),
         )
 
     def sync(self, name: str) -> Generator[IndexProgress | IndexDone, None, None]:

@@ -4,6 +4,7 @@ These functions read untrusted files; they run inside the parse worker process (
 `parse_worker.py`), never in the app. One library per format, chosen for its licence (the app
 is distributed): pypdf (BSD-3) for PDF, python-docx (MIT) for DOCX, charset-normalizer (MIT) to
 detect text encodings; HTML, CSV, JSON, Markdown and reStructuredText with the standard library.
+Scanned PDF pages are read by OCR (`ocr.py`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import io
 import json
 import re
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -33,13 +35,15 @@ class Fail(Exception):
 @dataclass
 class Extracted:
     """A document's text. `pages[i]` is the offset where page i+1 starts (empty for formats
-    without pages); `headings` are (offset, heading path) in order of appearance."""
+    without pages); `headings` are (offset, heading path) in order of appearance; `ocr_pages`
+    are the (1-based) pages whose text was recognised from their image, not read."""
 
     kind: str
     text: str
     pages: list[int] = field(default_factory=list)
     headings: list[tuple[int, str]] = field(default_factory=list)
     note: str | None = None
+    ocr_pages: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -48,7 +52,17 @@ class Extracted:
             "pages": self.pages,
             "headings": self.headings,
             "note": self.note,
+            "ocr_pages": self.ocr_pages,
         }
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to read: `ocr` reads scanned PDF pages; `progress` hears how far a long read is
+    (the parse worker passes it on, and its parent gives each report a fresh time budget)."""
+
+    ocr: bool = True
+    progress: Callable[[str], None] | None = None
 
 
 CODE_EXTENSIONS = frozenset(
@@ -164,13 +178,10 @@ def kind_for(path: Path) -> str | None:
     return None
 
 
-def load(path: Path, kind: str) -> Extracted:
+def load(path: Path, kind: str, options: Options | None = None) -> Extracted:
     """Read `path` with the loader for `kind`; raises Skip or Fail with a reason."""
-    loader = _LOADERS[kind]
-    extracted = loader(path)
+    extracted = load_pdf(path, options) if kind == "pdf" else _LOADERS[kind](path)
     if not extracted.text.strip():
-        if kind == "pdf":
-            raise Skip("no text layer (OCR not available)")
         raise Skip("no text in the file")
     return extracted
 
@@ -612,12 +623,15 @@ def _flatten(value: Any, prefix: str, out: list[str]) -> None:
 # -- PDF --------------------------------------------------------------------------------------
 
 
-def load_pdf(path: Path) -> Extracted:
+def load_pdf(path: Path, options: Options | None = None) -> Extracted:
+    """The text layer of each page (pypdf); pages without one are read by OCR when it is on
+    and available, and listed in `ocr_pages`."""
     import logging
 
     from pypdf import PdfReader
     from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError
 
+    options = options or Options()
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # its warnings are ours to report
     try:
         reader = PdfReader(path, strict=False)
@@ -628,20 +642,12 @@ def load_pdf(path: Path) -> Extracted:
                 raise Skip(f"encrypted PDF that this build cannot open ({exc})") from exc
             if not opened:
                 raise Skip("encrypted PDF: it needs a password")
-        parts: list[str] = []
-        pages: list[int] = []
-        offset = 0
-        empty = 0
+        texts: list[str] = []
         found: list[hidden.Finding] = []
         for number, page in enumerate(reader.pages, 1):
-            pages.append(offset)
             raw, on_page = hidden.pdf_page_text(page, number)
             found += on_page
-            text = _clean(raw).strip()
-            if not text:
-                empty += 1
-            parts.append(text)
-            offset += len(text) + 2  # the "\n\n" that joins pages
+            texts.append(_clean(raw).strip())
     except (Skip, Fail):
         raise
     except FileNotDecryptedError as exc:
@@ -659,8 +665,67 @@ def load_pdf(path: Path) -> Extracted:
         ZeroDivisionError,
     ) as exc:
         raise Fail(f"damaged or unreadable PDF: {type(exc).__name__}: {str(exc)[:160]}") from exc
-    note = f"{empty} of {len(pages)} pages have no text layer" if 0 < empty < len(pages) else None
-    return Extracted("pdf", "\n\n".join(parts), pages=pages, note=hidden.note(found, note))
+    ocr_pages, note = _ocr_thin_pages(path, texts, options)
+    pages: list[int] = []
+    offset = 0
+    for text in texts:
+        pages.append(offset)
+        offset += len(text) + 2  # the "\n\n" that joins pages
+    return Extracted(
+        "pdf",
+        "\n\n".join(texts),
+        pages=pages,
+        note=hidden.note(found, note),
+        ocr_pages=ocr_pages,
+    )
+
+
+def _ocr_thin_pages(path: Path, texts: list[str], options: Options) -> tuple[list[int], str | None]:
+    """Replace, in `texts`, the pages without a real text layer by what OCR reads on them.
+    Returns the pages read and a note for the file; raises Skip or Fail when no page has text."""
+    from engine.documents import ocr
+
+    thin = [n for n, text in enumerate(texts, 1) if ocr.needs_ocr(text)]
+    if not thin:
+        return [], None
+    everything = len(thin) == len(texts)
+    missing = f"{len(thin)} of {len(texts)} pages have no text layer"
+    if not options.ocr:
+        if everything and not any(texts):
+            raise Skip("no text layer (OCR is off in the settings)")
+        return [], f"{missing} (OCR is off in the settings)"
+    read: list[int] = []
+    failed: list[str] = []
+
+    def report(done: int, total: int) -> None:
+        if options.progress is not None:
+            options.progress(
+                f"OCR: page {done + 1} of {total}" if done < total else f"OCR: {total} pages"
+            )
+
+    try:
+        for page in ocr.read_pages(path, thin, report):
+            if page.error:
+                failed.append(f"page {page.number}: {page.error}")
+            elif page.text.strip():
+                texts[page.number - 1] = page.text.strip()
+                read.append(page.number)
+    except ocr.Unavailable as exc:
+        if everything and not any(texts):
+            raise Skip(f"no text layer (OCR not available: {exc})") from exc
+        return [], f"{missing} (OCR not available: {exc})"
+    notes = [f"{len(read)} of {len(texts)} pages read by OCR"] if read else []
+    blank = len(thin) - len(read) - len(failed)
+    if blank and any(texts):
+        notes.append(f"{blank} of {len(texts)} pages have no text")
+    if failed:
+        more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
+        notes.append(f"OCR could not read {'; '.join(failed[:5])}{more}")
+    if not any(texts):
+        if failed:
+            raise Fail(f"no text layer, and {notes[-1]}")
+        raise Skip("no text layer, and OCR found no text")
+    return read, "; ".join(notes) or None
 
 
 # -- DOCX -------------------------------------------------------------------------------------

@@ -4,14 +4,17 @@ A PDF or DOCX parser can loop, allocate without bound or crash on a hostile file
 costs one child process: the parent (`parsing.FileParser`) enforces a timeout and restarts us,
 and the memory cap below turns a runaway allocation into a MemoryError we report, or at worst
 a dead child. Requests and results are JSON lines on stdin/stdout; no pickle, so a subverted
-child cannot hand the app code to run.
+child cannot hand the app code to run. A long read (OCR of a scanned PDF) also writes progress
+lines, `{"id": …, "progress": "OCR: page 3 of 40"}`, before its result.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +33,16 @@ def limit_memory(megabytes: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
 
 
-def handle(request: dict[str, Any]) -> dict[str, Any]:
+def handle(
+    request: dict[str, Any], progress: Callable[[str], None] | None = None
+) -> dict[str, Any]:
+    """Read one file; `progress` hears how far a long read (OCR) has come."""
     from engine.documents import loaders
 
     path = Path(request["path"])
+    options = loaders.Options(ocr=bool(request.get("ocr", True)), progress=progress)
     try:
-        extracted = loaders.load(path, request["kind"])
+        extracted = loaders.load(path, request["kind"], options)
     except loaders.Skip as exc:
         return {"status": "skipped", "reason": str(exc)}
     except loaders.Fail as exc:
@@ -59,6 +66,10 @@ def handle(request: dict[str, Any]) -> dict[str, Any]:
     return {"status": "ok", **extracted.as_dict()}
 
 
+def _progress(send: Callable[[dict[str, Any]], None], req_id: Any, text: str) -> None:
+    send({"id": req_id, "progress": text})
+
+
 def main() -> None:
     from engine import network
 
@@ -66,14 +77,19 @@ def main() -> None:
     memory_mb = int(os.environ.get("HEARTH_PARSE_MEMORY_MB", "2048"))
     limit_memory(memory_mb)
     out = sys.stdout.buffer
+
+    def send(message: dict[str, Any]) -> None:
+        # ASCII escapes: a lone surrogate from a broken PDF string cannot break the pipe.
+        out.write(json.dumps(message).encode("ascii") + b"\n")
+        out.flush()
+
     for line in sys.stdin.buffer:
         request = json.loads(line)
         request["memory_mb"] = memory_mb
-        result = handle(request)
-        result["id"] = request["id"]
-        # ASCII escapes: a lone surrogate from a broken PDF string cannot break the pipe.
-        out.write(json.dumps(result).encode("ascii") + b"\n")
-        out.flush()
+        req_id = request["id"]
+        result = handle(request, functools.partial(_progress, send, req_id))
+        result["id"] = req_id
+        send(result)
 
 
 if __name__ == "__main__":

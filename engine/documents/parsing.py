@@ -2,7 +2,9 @@
 
 One long-lived child serves many files (starting Python per file would cost more than most
 parses). A file that hangs the child past the timeout, or kills it, is marked failed with the
-reason; the next file gets a fresh child.
+reason; the next file gets a fresh child. The timeout counts from the request or from the
+child's last progress report: OCR reports each scanned page, so a 300-page scan gets the
+timeout for each page (a page that hangs still fails the file) rather than for the whole.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import queue
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -33,14 +36,16 @@ class ParseResult:
     pages: list[int] = field(default_factory=list)
     headings: list[tuple[int, str]] = field(default_factory=list)
     note: str | None = None
+    ocr_pages: list[int] = field(default_factory=list)
 
 
 class FileParser:
     """Parent side of the parse worker. Use from one thread; `close()` when done."""
 
-    def __init__(self, *, timeout_s: float = 60.0, memory_mb: int = 2048) -> None:
+    def __init__(self, *, timeout_s: float = 60.0, memory_mb: int = 2048, ocr: bool = True) -> None:
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
+        self.ocr = ocr
         self._proc: subprocess.Popen[bytes] | None = None
         self._results: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._next_id = 0
@@ -51,7 +56,11 @@ class FileParser:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def parse(self, path: Path, kind: str) -> ParseResult:
+    def parse(
+        self, path: Path, kind: str, progress: Callable[[str], None] | None = None
+    ) -> ParseResult:
+        """Read one file in the child. `progress` is called (on this thread) with each report
+        of a long read, such as "OCR: page 3 of 40"."""
         self._ensure_child()
         self._next_id += 1
         req_id = self._next_id
@@ -59,7 +68,7 @@ class FileParser:
         assert proc is not None and proc.stdin is not None
         try:
             proc.stdin.write(
-                json.dumps({"id": req_id, "path": str(path), "kind": kind}).encode(
+                json.dumps({"id": req_id, "path": str(path), "kind": kind, "ocr": self.ocr}).encode(
                     "utf-8", "surrogateescape"
                 )
                 + b"\n"
@@ -69,11 +78,15 @@ class FileParser:
             self._kill()
             return ParseResult("failed", "the reader process stopped unexpectedly")
         deadline = time.monotonic() + self.timeout_s
+        last: str | None = None
         while True:
             try:
                 msg = self._results.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
                 self._kill()
+                if last is not None:
+                    why = f"made no progress for {self.timeout_s:g} s (after “{last}”)"
+                    return ParseResult("failed", why)
                 return ParseResult("failed", f"took longer than {self.timeout_s:g} s to read")
             if msg is None:  # the child died on this file
                 code = self._kill()
@@ -85,6 +98,12 @@ class FileParser:
                 return ParseResult("failed", f"the reader process {why} on this file")
             if msg.get("id") != req_id:
                 continue
+            if "progress" in msg:  # alive and moving: a fresh budget for the next step
+                deadline = time.monotonic() + self.timeout_s
+                last = _valid_text(str(msg["progress"]))
+                if progress is not None:
+                    progress(last)
+                continue
             if msg["status"] != "ok":
                 return ParseResult(msg["status"], msg.get("reason"))
             return ParseResult(
@@ -95,6 +114,7 @@ class FileParser:
                 list(msg["pages"]),
                 [(int(o), _valid_text(h)) for o, h in msg["headings"]],
                 msg.get("note"),
+                [int(n) for n in msg.get("ocr_pages", [])],
             )
 
     def close(self) -> None:

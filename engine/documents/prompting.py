@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from engine.documents.citing import place
 from engine.documents.retrieval import Hit
 from engine.runtime.params import ChatMessage, ChatRequest, SamplingParams
 
@@ -46,14 +47,14 @@ class Source:
     similarity: float
     score: float
     chunk_id: int
+    ocr: bool = False  # recognised from a scanned page's image
 
     @property
     def file_name(self) -> str:
         return Path(self.path).name
 
     def label(self) -> str:
-        where = f"page {self.page}" if self.page else f"lines {self.line_start}-{self.line_end}"
-        return f"{self.file_name}, {where}"
+        return f"{self.file_name}, {place(self.page, self.line_start, self.line_end, self.ocr)}"
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "file": self.file_name}
@@ -71,6 +72,7 @@ class Source:
             round(hit.similarity, 4),
             round(hit.score, 6),
             hit.chunk_id,
+            hit.ocr,
         )
 
 

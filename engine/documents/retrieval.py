@@ -40,6 +40,7 @@ class Hit:
     vector_rank: int | None
     bm25_rank: int | None
     bm25: float | None
+    ocr: bool = False  # the text was recognised from a scanned page
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -130,6 +131,7 @@ def _hit(
         vrank,
         brank,
         bm25,
+        row.ocr,
     )
 
 

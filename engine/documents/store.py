@@ -100,6 +100,14 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         END;
     """,
     ),
+    (
+        # Whether a chunk's text was recognised from a page's image (a scanned PDF page) rather
+        # than read from its text layer: shown as "OCR" beside its page in sources.
+        "0002_chunks_ocr",
+        """
+        ALTER TABLE chunks ADD COLUMN ocr INTEGER NOT NULL DEFAULT 0;
+    """,
+    ),
 )
 
 
@@ -140,6 +148,7 @@ class NewChunk:
     line_start: int
     line_end: int
     tokens: int
+    ocr: bool = False  # recognised from a scanned page's image
 
 
 @dataclass(frozen=True)
@@ -155,6 +164,7 @@ class ChunkRow:
     char_end: int
     line_start: int
     line_end: int
+    ocr: bool = False
 
 
 class DocumentStore:
@@ -329,8 +339,8 @@ class DocumentStore:
             self.db.execute("DELETE FROM chunks WHERE document_id = ?", (doc_id,))
             self.db.executemany(
                 "INSERT INTO chunks (document_id, collection_id, seq, text, heading, page, "
-                "char_start, char_end, line_start, line_end, tokens, embedding) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "char_start, char_end, line_start, line_end, tokens, embedding, ocr) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         doc_id,
@@ -345,6 +355,7 @@ class DocumentStore:
                         c.line_end,
                         c.tokens,
                         vectors[i].tobytes(),
+                        int(c.ocr),
                     )
                     for i, c in enumerate(chunks)
                 ],
@@ -412,11 +423,25 @@ class DocumentStore:
             marks = ",".join("?" * len(part))
             for r in self.db.execute(
                 "SELECT c.id, c.document_id, d.path, c.seq, c.text, c.heading, c.page, "
-                "c.char_start, c.char_end, c.line_start, c.line_end FROM chunks c "
+                "c.char_start, c.char_end, c.line_start, c.line_end, c.ocr FROM chunks c "
                 f"JOIN documents d ON d.id = c.document_id WHERE c.id IN ({marks})",
                 part,
             ):
-                out[r[0]] = ChunkRow(r[0], r[1], _fs_path(r[2]), *r[3:])
+                (chunk_id, doc_id, path, seq, text, heading, page, c0, c1, l0, l1, ocr) = r
+                out[chunk_id] = ChunkRow(
+                    chunk_id,
+                    doc_id,
+                    _fs_path(path),
+                    seq,
+                    text,
+                    heading,
+                    page,
+                    c0,
+                    c1,
+                    l0,
+                    l1,
+                    bool(ocr),
+                )
         return out
 
     def embeddings(self, ids: list[int]) -> dict[int, np.ndarray]:

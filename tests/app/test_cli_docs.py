@@ -78,6 +78,21 @@ def test_docs_add_list_search_with_json(tmp_path: Path) -> None:
     assert json.loads(run("docs", "list", "--json").stdout) == []
 
 
+def test_a_scanned_page_is_found_and_its_source_says_ocr(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    page = doc_files.scan_page(doc_files.real_prose()[:2], angle=2)
+    doc_files.make_image_pdf(docs / "scan.pdf", [page])
+    added = run("docs", "add", "scans", str(docs), "--json")
+    assert added.returncode == 0, added.stderr
+    assert json.loads(added.stdout)["indexed"] == 1
+    found = run("docs", "search", "scans", "a free, copyleft license for software", "--json")
+    hit = json.loads(found.stdout)["hits"][0]
+    assert (Path(hit["path"]).name, hit["page"], hit["ocr"]) == ("scan.pdf", 1, True)
+    plain = run("docs", "search", "scans", "a free, copyleft license for software")
+    assert "scan.pdf (page 1 · OCR)" in plain.stdout
+
+
 def test_ask_with_docs_answers_from_the_document_and_cites_file_and_page(tmp_path: Path) -> None:
     docs = make_docs(tmp_path / "docs")
     assert run("docs", "add", "work", str(docs)).returncode == 0

@@ -19,6 +19,15 @@ SOURCE = {
     "quote": "The tenant pays rent monthly.",
     "similarity": 0.8,
 }
+SCANNED = {
+    "n": 2,
+    "path": "/docs/deed.pdf",
+    "file": "deed.pdf",
+    "page": 1,
+    "quote": "The land passes to the tenant's heirs.",
+    "similarity": 0.7,
+    "ocr": True,
+}
 
 
 @pytest.fixture
@@ -27,7 +36,7 @@ def store(tmp_path: Path) -> ChatStore:
     chat = store.create(title="Lease questions")
     store.add_message(chat.id, "user", "When is rent due?")
     answer = store.add_message(chat.id, "assistant", "Monthly [1].", model="SmolLM2")
-    store.update_message(answer.id, sources=[SOURCE])
+    store.update_message(answer.id, sources=[SOURCE, SCANNED])
     return store
 
 
@@ -36,6 +45,7 @@ def test_markdown_and_json_keep_sources(store: ChatStore, tmp_path: Path) -> Non
     assert md.startswith("# Lease questions")
     assert "**You**" in md and "**SmolLM2**" in md and "Monthly [1]." in md
     assert "1. lease.pdf, page 3: “The tenant pays rent monthly.”" in md
+    assert "2. deed.pdf, page 1 · OCR: “The land passes to the tenant's heirs.”" in md
     data = json.loads(chat_export.write(store, 1, tmp_path / "lease.json").read_text())
     assert data["messages"][1]["sources"][0]["quote"] == SOURCE["quote"]
     assert not list(tmp_path.glob(".*.tmp"))

@@ -31,10 +31,12 @@ def test_pdf_text_keeps_its_page_numbers(tmp_path: Path) -> None:
     assert [page_of(ex, w) for w in ("Alpha", "Bravo", "Charlie")] == [1, 2, 3]
 
 
-def test_scanned_pdf_without_text_layer_is_skipped_with_the_reason(tmp_path: Path) -> None:
+def test_pdf_of_drawings_without_text_is_skipped_with_the_reason(tmp_path: Path) -> None:
     pdf = doc_files.make_scanned_pdf(tmp_path / "scan.pdf")
-    with pytest.raises(Skip, match=r"no text layer \(OCR not available\)"):
+    with pytest.raises(Skip, match=r"no text layer, and OCR found no text"):
         loaders.load(pdf, "pdf")
+    with pytest.raises(Skip, match=r"no text layer \(OCR is off in the settings\)"):
+        loaders.load(pdf, "pdf", loaders.Options(ocr=False))
 
 
 def test_encrypted_pdf_needs_a_password(tmp_path: Path) -> None:

@@ -497,3 +497,15 @@ def test_the_header_says_where_the_model_runs_and_why() -> None:
     assert describe_loaded(loaded(unused), "M") == (
         "M · CPU · ready · a GPU is here that this build cannot use (see the Models page)"
     )
+
+
+def test_a_source_read_by_ocr_says_so_beside_its_page(qtbot) -> None:
+    view = ChatView()
+    qtbot.addWidget(view)
+    typed = {"n": 1, "path": "/d/a.pdf", "file": "a.pdf", "page": 2, "quote": "Typed."}
+    scanned = {"n": 2, "path": "/d/b.pdf", "file": "b.pdf", "page": 1, "quote": "Scanned."}
+    sources = [typed, {**scanned, "ocr": True}]
+    view.set_messages([Message(1, 1, 1, "assistant", "[1] [2]", "done", 0.0, "m", sources=sources)])
+    shown = view.toPlainText()
+    assert "[1] a.pdf, page 2 (similarity" in shown  # a text-layer page: no mark
+    assert "[2] b.pdf, page 1 · OCR (similarity" in shown
