@@ -63,6 +63,16 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_remove)
 
+    p = dsub.add_parser(
+        "embedder",
+        help="embed a collection's passages again with another embedder (bundled ones only)",
+    )
+    p.add_argument("name")
+    p.add_argument("model", help="an embedder id, as `hearth models list` shows it")
+    p.add_argument("--no-sync", action="store_true", help="only record it; the next sync does it")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_embedder)
+
     p = dsub.add_parser("watch", help="keep a collection in sync while its files change")
     p.add_argument("name")
     p.add_argument("--interval", type=float, default=2.0, help="seconds between checks")
@@ -153,6 +163,9 @@ class _Progress:
             line = f"scanning… {ev.files_total} files found"
         elif ev.phase == "vectors":
             line = "updating the vector index…"
+        elif ev.phase == "re-embedding":
+            eta = f", about {ev.eta_s:.0f} s left" if ev.eta_s is not None else ""
+            line = f"embedding again: {ev.files_done}/{ev.files_total} passages{eta}"
         else:
             eta = f", about {ev.eta_s:.0f} s left" if ev.eta_s is not None else ""
             line = (
@@ -260,6 +273,22 @@ def _remove(args: argparse.Namespace, services: Services) -> int:
             print(f"Collection “{args.name}” removed (your files were not touched).")
         return EXIT_OK
     lib.remove_paths(args.name, args.paths)
+    return _sync(args, services)
+
+
+def _embedder(args: argparse.Namespace, services: Services) -> int:
+    info = services.documents.set_embedder(args.name, args.model)
+    if not args.json:
+        what = (
+            f"will be embedded again with {info.embedder_next}"
+            if info.embedder_next
+            else f"already uses {info.embedder}"
+        )
+        print(f"“{info.name}” {what}.", file=sys.stderr)
+    if args.no_sync or not info.embedder_next:
+        if args.json:
+            _emit(args, info.as_dict())
+        return EXIT_OK
     return _sync(args, services)
 
 

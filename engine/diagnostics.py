@@ -46,7 +46,7 @@ def bundled_models(with_hashes: bool = True) -> list[dict[str, Any]]:
             continue
         entry.update(present=True, path=str(path), size=files.size_of(path))
         if with_hashes:
-            weights = path if path.is_file() else path / "model.safetensors"
+            weights = model.weights_path()
             digest = files.sha256_file(weights)
             entry["sha256"] = digest
             entry["sha256_of"] = weights.name

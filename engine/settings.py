@@ -304,6 +304,15 @@ SCHEMA: tuple[Setting, ...] = (
         maximum=1.0,
     ),
     Setting(
+        "documents.embedder",
+        str,
+        "bundled:all-minilm-l6-v2",
+        "Embedder for new collections (a collection keeps the one it was made with until "
+        "`hearth docs embedder` changes it): all-MiniLM-L6-v2, or bge-small-en-v1.5 "
+        "(int8), slower to index; docs/documents.md compares them.",
+        choices=("bundled:all-minilm-l6-v2", "bundled:bge-small-en-v1.5-int8"),
+    ),
+    Setting(
         "documents.chunk_tokens",
         int,
         200,

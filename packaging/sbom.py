@@ -35,7 +35,7 @@ info = llama_build.build_info()
 models = []
 for m in bundled.ALL:
     path = m.path()
-    weights = path if path.is_file() else path / "model.safetensors"
+    weights = m.weights_path()
     models.append({"id": m.id, "name": m.name, "distribution": m.distribution,
                    "license": m.license, "file": weights.name,
                    "sha256": files.sha256_file(weights), "expected_sha256": m.sha256})

@@ -349,12 +349,18 @@ class DocumentsPage(Page):
             self.indexed.emit(name)
         else:
             eta = f", about {event.eta_s:.0f} s left" if event.eta_s else ""
-            self.progress_text[name] = (
-                f"{event.phase.capitalize()}: {event.files_done} of {event.files_total} files, "
-                f"{event.chunks} passages ({event.chunks_per_s:.0f}/s{eta})"
-                + (f" · {Path(event.current).name}" if event.current else "")
-                + (f" ({event.detail})" if event.detail else "")
-            )
+            if event.phase == "re-embedding":  # counts passages, not files
+                self.progress_text[name] = (
+                    f"Embedding again with the collection's new embedder: {event.files_done} "
+                    f"of {event.files_total} passages ({event.chunks_per_s:.0f}/s{eta})"
+                )
+            else:
+                self.progress_text[name] = (
+                    f"{event.phase.capitalize()}: {event.files_done} of {event.files_total} "
+                    f"files, {event.chunks} passages ({event.chunks_per_s:.0f}/s{eta})"
+                    + (f" · {Path(event.current).name}" if event.current else "")
+                    + (f" ({event.detail})" if event.detail else "")
+                )
             if name == self.selected():
                 self.progress.setRange(0, max(event.files_total, 1))
                 self.progress.setValue(event.files_done)

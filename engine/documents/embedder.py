@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 
 from engine import models
+from engine.models import bundled
 
 log = logging.getLogger(__name__)
 
-MAX_SEQ_TOKENS = 256  # all-MiniLM-L6-v2's limit, markers included
+MAX_SEQ_TOKENS = 256  # all-MiniLM-L6-v2's limit, markers included; passages stay within it
 CONTEXT_TOKENS = 32  # at most this much of "file › heading" goes in front of a passage
 
 
@@ -45,6 +46,7 @@ class Embedder:
 
     # What it was trained on: files in other languages get a note (documents/language.py).
     languages: tuple[str, ...] = ("English",)
+    max_seq_tokens = MAX_SEQ_TOKENS
 
     @property
     def dimensions(self) -> int:
@@ -99,20 +101,147 @@ class Embedder:
         )
         return np.asarray(vectors, dtype=np.float32)
 
+    def embed_query(self, text: str) -> np.ndarray:
+        """The vector a question is searched with (this model embeds questions as they are)."""
+        return self.embed([text])[0]
+
     def passage_input(self, context: str, text: str, text_tokens: int) -> str:
         """What is embedded for a passage: a short "file › heading" line, then the passage.
         The line is cut (in word pieces) so that the whole input still fits the model."""
-        room = min(CONTEXT_TOKENS, MAX_SEQ_TOKENS - 2 - text_tokens - 1)
-        if room <= 0 or not context:
-            return text
-        enc = self.tokenizer.encode(context, add_special_tokens=False)
-        if len(enc.ids) > room:
-            context = context[: enc.offsets[room - 1][1]]
-        return f"{context}\n{text}"
+        return _passage_input(self.tokenizer, self.max_seq_tokens, context, text, text_tokens)
 
     def count_tokens(self, text: str) -> int:
         """Word pieces the model sees for `text`, markers included."""
         return len(self.tokenizer.encode(text, add_special_tokens=True).ids)
+
+
+class OnnxEmbedder:
+    """A BERT-style embedder exported to ONNX (bge-small-en-v1.5, int8), run by onnxruntime:
+    no torch, about a third of its memory. The same interface as `Embedder`."""
+
+    def __init__(
+        self,
+        model: models.BundledModel,
+        *,
+        pooling: str,
+        query_prefix: str = "",
+        max_seq_tokens: int = 512,
+        batch_size: int = 32,
+        threads: int | None = None,
+    ) -> None:
+        self.model_id = model.id
+        self.folder: Path = model.path()
+        self.pooling = pooling
+        self.query_prefix = query_prefix
+        self.max_seq_tokens = max_seq_tokens
+        self.batch_size = batch_size
+        self.threads = threads
+        self._session: Any = None
+        self._tokenizer: Any = None
+        self._lock = threading.Lock()
+        self.dtype = "int8 (onnxruntime)"
+
+    languages: tuple[str, ...] = ("English",)
+
+    @property
+    def dimensions(self) -> int:
+        return 384
+
+    @property
+    def tokenizer(self) -> Any:
+        """The word-piece tokenizer (`tokenizers.Tokenizer`), without truncation or padding."""
+        if self._tokenizer is None:
+            from tokenizers import Tokenizer
+
+            tok = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
+            tok.no_truncation()
+            tok.no_padding()
+            self._tokenizer = tok
+        return self._tokenizer
+
+    def model(self) -> Any:
+        with self._lock:
+            if self._session is None:
+                import onnxruntime as ort
+
+                options = ort.SessionOptions()
+                if self.threads:
+                    options.intra_op_num_threads = self.threads
+                options.log_severity_level = 3
+                self._session = ort.InferenceSession(
+                    str(self.folder / "model.onnx"), options, providers=["CPUExecutionProvider"]
+                )
+                log.info("embedder loaded: %s", self.folder)
+            return self._session
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        session = self.model()
+        encoded = [
+            self.tokenizer.encode(t, add_special_tokens=True).ids[: self.max_seq_tokens]
+            for t in texts
+        ]
+        # Batches of similar length waste little on padding.
+        order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
+        out = np.zeros((len(texts), self.dimensions), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            width = max(len(encoded[i]) for i in batch)
+            ids = np.zeros((len(batch), width), dtype=np.int64)
+            mask = np.zeros((len(batch), width), dtype=np.int64)
+            for row, i in enumerate(batch):
+                ids[row, : len(encoded[i])] = encoded[i]
+                mask[row, : len(encoded[i])] = 1
+            hidden = session.run(
+                None,
+                {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
+            )[0]
+            if self.pooling == "cls":
+                pooled = hidden[:, 0]
+            else:
+                pooled = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
+            out[batch] = pooled
+        out /= np.linalg.norm(out, axis=1, keepdims=True).clip(min=1e-12)
+        return out
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """bge is trained to find passages for a question that carries its instruction."""
+        return self.embed([self.query_prefix + text])[0]
+
+    def passage_input(self, context: str, text: str, text_tokens: int) -> str:
+        return _passage_input(self.tokenizer, self.max_seq_tokens, context, text, text_tokens)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer.encode(text, add_special_tokens=True).ids)
+
+
+def _passage_input(tokenizer: Any, max_seq: int, context: str, text: str, tokens: int) -> str:
+    room = min(CONTEXT_TOKENS, max_seq - 2 - tokens - 1)
+    if room <= 0 or not context:
+        return text
+    enc = tokenizer.encode(context, add_special_tokens=False)
+    if len(enc.ids) > room:
+        context = context[: enc.offsets[room - 1][1]]
+    return f"{context}\n{text}"
+
+
+TextEmbedder = Embedder | OnnxEmbedder
+
+
+def for_model(model_id: str, *, threads: int | None = None) -> TextEmbedder:
+    """The embedder a collection records by id; raises ValueError for one Hearth lacks."""
+    if model_id == models.BUNDLED_EMBEDDER.id:
+        return Embedder(threads=threads)
+    if model_id == bundled.EMBEDDER_BGE.id:
+        return OnnxEmbedder(
+            bundled.EMBEDDER_BGE,
+            pooling="cls",
+            query_prefix="Represent this sentence for searching relevant passages: ",
+            max_seq_tokens=MAX_SEQ_TOKENS,
+            threads=threads,
+        )
+    raise ValueError(f"unknown embedder {model_id}")
 
 
 def _fastest_cpu_dtype(torch: Any) -> Any:

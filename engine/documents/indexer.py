@@ -25,7 +25,7 @@ from filelock import FileLock, Timeout
 from engine import files
 from engine.documents import language
 from engine.documents.chunking import chunk_text
-from engine.documents.embedder import Embedder
+from engine.documents.embedder import TextEmbedder
 from engine.documents.events import IndexDone, IndexProgress
 from engine.documents.parsing import FileParser, ParseResult
 from engine.documents.store import Collection, DocumentRow, DocumentStore, NewChunk
@@ -80,7 +80,7 @@ def writer_lock(folder: Path) -> FileLock:
 def sync(
     store: DocumentStore,
     vectors: VectorIndex,
-    embedder: Embedder,
+    embedder: TextEmbedder,
     lock: FileLock,
     collection: Collection,
     options: IndexOptions,
@@ -100,10 +100,54 @@ def sync(
         lock.release()
 
 
+def reembed(
+    store: DocumentStore,
+    vectors: VectorIndex,
+    embedder: TextEmbedder,
+    lock: FileLock,
+    collection: Collection,
+) -> Iterator[IndexProgress]:
+    """Give every passage of `collection` a vector from `embedder` (its `embedder_next`),
+    then switch to them and rebuild the vector index. Each batch is committed, so a cancel or
+    a kill resumes where it stopped; searches use the old vectors until the switch."""
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise IndexBusy(
+            "Another Hearth window or command is indexing documents right now; "
+            "try again when it is done."
+        ) from None
+    try:
+        assert collection.embedder_next == embedder.model_id
+        t0 = time.monotonic()
+        done0, total = store.reembed_progress(collection)
+        done = done0
+        while batch := store.to_reembed(collection, EMBED_BATCH_CHUNKS):
+            inputs = []
+            for _, text, heading, path, tokens in batch:
+                name = files.readable_name(Path(path).name)
+                context = f"{name} › {heading}" if heading else name
+                inputs.append(embedder.passage_input(context, text, tokens))
+            store.put_next_embeddings([b[0] for b in batch], embedder.embed(inputs))
+            done += len(batch)
+            rate = (done - done0) / max(1e-6, time.monotonic() - t0)
+            eta = (total - done) / rate if rate > 0 else None
+            yield IndexProgress("re-embedding", done, total, done, rate, eta)
+        yield IndexProgress("vectors", total, total, total, 0.0, None)
+        # Every chunk is now out of the vector index in SQLite's eyes. The old vectors go and
+        # the sync adds the new ones; after a kill right here, the next sync's count check
+        # finds the mismatch and refills it the same way.
+        collection = store.switch_embedder(collection)
+        vectors.drop(collection)
+        vectors.sync(collection)
+    finally:
+        lock.release()
+
+
 def _sync(
     store: DocumentStore,
     vectors: VectorIndex,
-    embedder: Embedder,
+    embedder: TextEmbedder,
     collection: Collection,
     options: IndexOptions,
 ) -> Iterator[IndexProgress | IndexDone]:
@@ -227,7 +271,7 @@ def _handle(
     store: DocumentStore,
     collection: Collection,
     item: _Read,
-    embedder: Embedder,
+    embedder: TextEmbedder,
     options: IndexOptions,
     counts: dict[str, int],
     notes: list[str],
@@ -289,7 +333,7 @@ def _give_up(
 def _store_each(
     store: DocumentStore,
     collection: Collection,
-    embedder: Embedder,
+    embedder: TextEmbedder,
     pending: list[tuple[_Read, list[NewChunk]]],
     counts: dict[str, int],
 ) -> None:
@@ -316,7 +360,7 @@ def _store_each(
 def _store_batch(
     store: DocumentStore,
     collection: Collection,
-    embedder: Embedder,
+    embedder: TextEmbedder,
     pending: list[tuple[_Read, list[NewChunk]]],
     counts: dict[str, int],
 ) -> None:

@@ -103,6 +103,9 @@ class IsolatedLibrary:
     def documents(self, name: str) -> list[DocumentRow]:
         return self.local.documents(name)
 
+    def set_embedder(self, name: str, model_id: str) -> CollectionInfo:
+        return self.local.set_embedder(name, model_id)  # the sync child does the work
+
     def _request(self, op: str, **fields: Any) -> dict[str, Any]:
         return {"op": op, "settings": self.settings.as_dict(), **fields}
 

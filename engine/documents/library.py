@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from filelock import Timeout
 
 from engine.documents import indexer, retrieval
-from engine.documents.embedder import MAX_SEQ_TOKENS, Embedder
+from engine.documents.embedder import MAX_SEQ_TOKENS, TextEmbedder, for_model
 from engine.documents.events import IndexDone, IndexProgress
 from engine.documents.indexer import IndexOptions
 from engine.documents.store import Collection, DocumentRow, DocumentStore
@@ -33,12 +33,14 @@ class CollectionInfo:
     sources: tuple[str, ...]
     embedder: str
     counts: dict[str, int]
+    embedder_next: str | None = None  # its passages are being embedded again with this one
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "sources": list(self.sources),
             "embedder": self.embedder,
+            "embedder_next": self.embedder_next,
             **self.counts,
         }
 
@@ -64,6 +66,7 @@ class Documents(Protocol):
     def collections(self) -> list[CollectionInfo]: ...
     def info(self, name: str) -> CollectionInfo: ...
     def documents(self, name: str) -> list[DocumentRow]: ...
+    def set_embedder(self, name: str, model_id: str) -> CollectionInfo: ...
     def sync(self, name: str) -> Generator[IndexProgress | IndexDone, None, None]: ...
     def search(
         self,
@@ -81,18 +84,29 @@ class Documents(Protocol):
 class DocumentLibrary:
     """The documents service, in this process."""
 
-    def __init__(self, folder: Path, settings: Any, embedder: Embedder | None = None) -> None:
+    def __init__(self, folder: Path, settings: Any, embedder: TextEmbedder | None = None) -> None:
         self.folder = folder
         self.settings = settings
-        self._embedder = embedder
+        self._embedder = embedder  # given: new collections use it (tests, benches)
+        self._embedders: dict[str, TextEmbedder] = {}
+        if embedder is not None:
+            self._embedders[embedder.model_id] = embedder
         self.lock = indexer.writer_lock(folder)
         self._vector_client: dict[str, Any] = {}  # chromadb's client, kept open between calls
 
     @property
-    def embedder(self) -> Embedder:
+    def embedder(self) -> TextEmbedder:
+        """The bundled all-MiniLM-L6-v2 (what the API's embeddings endpoint serves), or the
+        embedder this library was given."""
         if self._embedder is None:
-            self._embedder = Embedder()
+            self._embedder = self.embedder_for(_default_embedder_id())
         return self._embedder
+
+    def embedder_for(self, model_id: str) -> TextEmbedder:
+        """The embedder a collection records, loaded once per library."""
+        if model_id not in self._embedders:
+            self._embedders[model_id] = for_model(model_id)
+        return self._embedders[model_id]
 
     @contextlib.contextmanager
     def _open(self) -> Iterator[tuple[DocumentStore, VectorIndex]]:
@@ -110,7 +124,9 @@ class DocumentLibrary:
         with self._open() as (store, _):
             col = store.create_collection(
                 name,
-                self.embedder.model_id if self._embedder else _default_embedder_id(),
+                self._embedder.model_id
+                if self._embedder
+                else self.settings.get("documents.embedder"),
                 self.settings.get("documents.chunk_tokens"),
                 self.settings.get("documents.chunk_overlap"),
             )
@@ -156,7 +172,21 @@ class DocumentLibrary:
 
     @staticmethod
     def _info(store: DocumentStore, col: Collection) -> CollectionInfo:
-        return CollectionInfo(col.name, col.sources, col.embedder, store.counts(col))
+        return CollectionInfo(
+            col.name, col.sources, col.embedder, store.counts(col), col.embedder_next
+        )
+
+    def set_embedder(self, name: str, model_id: str) -> CollectionInfo:
+        """Embed the collection's passages again with `model_id`, at its next sync (with
+        progress; searches use the old vectors until every passage has a new one)."""
+        from engine import models
+
+        if model_id not in {m.id for m in models.bundled.EMBEDDERS}:
+            known = ", ".join(m.id for m in models.bundled.EMBEDDERS)
+            raise DocumentError(f"“{model_id}” is not an embedder Hearth has ({known}).")
+        with self._open() as (store, _):
+            col = store.set_embedder_next(store.collection(name), model_id)
+            return self._info(store, col)
 
     # -- indexing ------------------------------------------------------------------------------
 
@@ -175,8 +205,12 @@ class DocumentLibrary:
         cancel. Raises IndexBusy when another process is writing."""
         with self._open() as (store, vectors):
             col = store.collection(name)
+            if col.embedder_next:
+                nxt = self.embedder_for(col.embedder_next)
+                yield from indexer.reembed(store, vectors, nxt, self.lock, col)
+                col = store.collection(name)
             yield from indexer.sync(
-                store, vectors, self.embedder, self.lock, col, self.options(col)
+                store, vectors, self.embedder_for(col.embedder), self.lock, col, self.options(col)
             )
 
     @contextlib.contextmanager
@@ -212,7 +246,7 @@ class DocumentLibrary:
         with self._open() as (store, vectors):
             col = store.collection(name)
             self._repair_vectors(store, vectors, col, notes)
-            query_vector = self.embedder.embed([query])[0]
+            query_vector = self.embedder_for(col.embedder).embed_query(query)
             vector_hits: list[tuple[int, float]] = []
             if mode != "bm25":
                 k = max(top_k * 5, 30)

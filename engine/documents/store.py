@@ -108,6 +108,16 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         ALTER TABLE chunks ADD COLUMN ocr INTEGER NOT NULL DEFAULT 0;
     """,
     ),
+    (
+        # A collection moving to another embedder: the new vectors are computed beside the old
+        # ones (searches keep working meanwhile, a kill resumes where it stopped) and swapped
+        # in one transaction when every chunk has one.
+        "0003_embedder_change",
+        """
+        ALTER TABLE collections ADD COLUMN embedder_next TEXT;
+        ALTER TABLE chunks ADD COLUMN embedding_next BLOB;
+    """,
+    ),
 )
 
 
@@ -119,6 +129,7 @@ class Collection:
     chunk_tokens: int
     chunk_overlap: int
     sources: tuple[str, ...]
+    embedder_next: str | None = None  # being re-embedded for this one (see set_embedder_next)
 
 
 @dataclass(frozen=True)
@@ -218,7 +229,7 @@ class DocumentStore:
 
     def collection(self, name: str) -> Collection:
         row = self.db.execute(
-            "SELECT id, name, embedder, chunk_tokens, chunk_overlap "
+            "SELECT id, name, embedder, chunk_tokens, chunk_overlap, embedder_next "
             "FROM collections WHERE name = ?",
             (name,),
         ).fetchone()
@@ -230,7 +241,73 @@ class DocumentStore:
                 "SELECT path FROM sources WHERE collection_id = ? ORDER BY path", (row[0],)
             )
         )
-        return Collection(row[0], row[1], row[2], row[3], row[4], sources)
+        return Collection(row[0], row[1], row[2], row[3], row[4], sources, row[5])
+
+    def set_embedder_next(self, collection: Collection, embedder: str | None) -> Collection:
+        """Ask for the collection's passages to be embedded again with `embedder` (None, or
+        the embedder it has, cancels a change not yet finished)."""
+        with self.transaction():
+            if embedder == collection.embedder:
+                embedder = None
+            self.db.execute(
+                "UPDATE collections SET embedder_next = ? WHERE id = ?", (embedder, collection.id)
+            )
+            self.db.execute(
+                "UPDATE chunks SET embedding_next = NULL WHERE collection_id = ?",
+                (collection.id,),
+            )
+        return self.collection(collection.name)
+
+    def to_reembed(
+        self, collection: Collection, limit: int
+    ) -> list[tuple[int, str, str | None, str, int]]:
+        """Chunks still without a vector from the next embedder: (id, text, heading, document
+        path, tokens)."""
+        rows = self.db.execute(
+            "SELECT c.id, c.text, c.heading, d.path, c.tokens FROM chunks c "
+            "JOIN documents d ON d.id = c.document_id "
+            "WHERE c.collection_id = ? AND c.embedding_next IS NULL ORDER BY c.id LIMIT ?",
+            (collection.id, limit),
+        ).fetchall()
+        return [(r[0], r[1], r[2], _fs_path(r[3]), r[4]) for r in rows]
+
+    def reembed_progress(self, collection: Collection) -> tuple[int, int]:
+        done, total = self.db.execute(
+            "SELECT COUNT(embedding_next), COUNT(*) FROM chunks WHERE collection_id = ?",
+            (collection.id,),
+        ).fetchone()
+        return int(done), int(total)
+
+    def put_next_embeddings(self, ids: list[int], vectors: np.ndarray) -> None:
+        vecs = np.ascontiguousarray(vectors, dtype=np.float32)
+        with self.transaction():
+            self.db.executemany(
+                "UPDATE chunks SET embedding_next = ? WHERE id = ?",
+                [(v.tobytes(), i) for i, v in zip(ids, vecs, strict=True)],
+            )
+
+    def switch_embedder(self, collection: Collection) -> Collection:
+        """Every chunk has its next vector: make them the vectors, in one transaction. The
+        vector index must then be rebuilt (the caller's business)."""
+        assert collection.embedder_next is not None
+        with self.transaction():
+            left = self.db.execute(
+                "SELECT COUNT(*) FROM chunks WHERE collection_id = ? AND embedding_next IS NULL",
+                (collection.id,),
+            ).fetchone()[0]
+            if left:
+                raise RuntimeError(f"{left} chunks have no vector from the new embedder yet")
+            self.db.execute(
+                "UPDATE chunks SET embedding = embedding_next, embedding_next = NULL, "
+                "in_vectors = 0 WHERE collection_id = ?",
+                (collection.id,),
+            )
+            self.db.execute(
+                "UPDATE collections SET embedder = embedder_next, embedder_next = NULL "
+                "WHERE id = ?",
+                (collection.id,),
+            )
+        return self.collection(collection.name)
 
     def collections(self) -> list[Collection]:
         names = [r[0] for r in self.db.execute("SELECT name FROM collections ORDER BY name")]

