@@ -27,13 +27,13 @@ How to run
     because Chromium embeds creation timestamps; the extracted text and the page
     breaks are the same for the same Chromium and package versions.
 """
+
 from __future__ import annotations
 
 import argparse
 import datetime
 import hashlib
 import json
-import os
 import re
 import subprocess
 import sys
@@ -143,13 +143,17 @@ def run_text(cmd: list[str]) -> str:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"ERROR: {exc}"
-    return (out.stdout.strip() or out.stderr.strip())
+    return out.stdout.strip() or out.stderr.strip()
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("out", nargs="?", default=str(DEFAULT_OUT), help=f"output folder (default {DEFAULT_OUT})")
-    ap.add_argument("--timeout", type=int, default=PRINT_TIMEOUT_S, help="seconds allowed per print")
+    ap.add_argument(
+        "out", nargs="?", default=str(DEFAULT_OUT), help=f"output folder (default {DEFAULT_OUT})"
+    )
+    ap.add_argument(
+        "--timeout", type=int, default=PRINT_TIMEOUT_S, help="seconds allowed per print"
+    )
     args = ap.parse_args()
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -170,8 +174,12 @@ def main() -> int:
             if pdf.exists():
                 pdf.unlink()
             try:
-                proc = subprocess.run(chromium_cmd(html, pdf, profile), capture_output=True,
-                                      text=True, timeout=args.timeout)
+                proc = subprocess.run(
+                    chromium_cmd(html, pdf, profile),
+                    capture_output=True,
+                    text=True,
+                    timeout=args.timeout,
+                )
             except subprocess.TimeoutExpired:
                 failures.append(f"{stem}: timed out after {args.timeout}s")
                 print(f"FAIL {stem}: timed out", file=sys.stderr)
@@ -188,19 +196,21 @@ def main() -> int:
                 failures.append(f"{stem}: {exc}")
                 print(f"FAIL {stem}: {exc}", file=sys.stderr)
                 continue
-            rows.append({
-                "file": pdf.name,
-                "source": str(html),
-                "pages": pages,
-                "bytes": len(data),
-                "sha256": hashlib.sha256(data).hexdigest(),
-            })
+            rows.append(
+                {
+                    "file": pdf.name,
+                    "source": str(html),
+                    "pages": pages,
+                    "bytes": len(data),
+                    "sha256": hashlib.sha256(data).hexdigest(),
+                }
+            )
             print(f"ok   {pdf.name}: {pages} pages", file=sys.stderr)
 
     manifest = {
         "corpus": "postgresql-pdf",
         "made_by": "bench/corpora/make_pdf_corpus.py",
-        "made_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "made_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "chromium_version": chromium_version,
         "package": package_version,
         "html_dir": str(HTML_DIR),
@@ -214,8 +224,10 @@ def main() -> int:
     print(f"{'file':<{width}}  {'pages':>5}  {'bytes':>9}")
     for r in rows:
         print(f"{r['file']:<{width}}  {r['pages']:>5}  {r['bytes']:>9}")
-    print(f"{'TOTAL ' + str(len(rows)) + ' files':<{width}}  {sum(r['pages'] for r in rows):>5}  "
-          f"{sum(r['bytes'] for r in rows):>9}")
+    print(
+        f"{'TOTAL ' + str(len(rows)) + ' files':<{width}}  {sum(r['pages'] for r in rows):>5}  "
+        f"{sum(r['bytes'] for r in rows):>9}"
+    )
     print(f"chromium: {chromium_version}\npackage:  {package_version}")
     if failures:
         print(f"{len(failures)} FAILURES:", *failures, sep="\n  ", file=sys.stderr)

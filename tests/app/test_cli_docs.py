@@ -78,6 +78,22 @@ def test_docs_add_list_search_with_json(tmp_path: Path) -> None:
     assert json.loads(run("docs", "list", "--json").stdout) == []
 
 
+def test_docs_embedder_re_embeds_a_collection_and_search_still_finds(tmp_path: Path) -> None:
+    docs = make_docs(tmp_path / "docs")
+    assert run("docs", "add", "work", str(docs), "--json").returncode == 0
+    bad = run("docs", "embedder", "work", "nomic-embed-text")
+    assert bad.returncode != 0 and "bundled:bge-small-en-v1.5-int8" in bad.stderr
+    changed = run("docs", "embedder", "work", "bundled:bge-small-en-v1.5-int8", "--json")
+    assert changed.returncode == 0, changed.stderr
+    assert json.loads(changed.stdout)["unchanged"] == 2
+    listed = json.loads(run("docs", "list", "--json").stdout)[0]
+    assert (listed["embedder"], listed["embedder_next"]) == ("bundled:bge-small-en-v1.5-int8", None)
+    hit = json.loads(run("docs", "search", "work", "hotel price per night", "--json").stdout)
+    assert Path(hit["hits"][0]["path"]).name == "policy.docx"
+    again = run("docs", "embedder", "work", "bundled:bge-small-en-v1.5-int8")
+    assert again.returncode == 0 and "already uses" in again.stderr
+
+
 def test_a_scanned_page_is_found_and_its_source_says_ocr(tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
