@@ -584,27 +584,60 @@ class DocumentStore:
                     "DELETE FROM vector_deletions WHERE collection_id = ?", (collection.id,)
                 )
 
+    def _in_collection(self, collection: Collection, ids: list[int]) -> set[int]:
+        if not ids:
+            return set()
+        marks = ",".join("?" * len(ids))
+        return {
+            r[0]
+            for r in self.db.execute(
+                f"SELECT id FROM chunks WHERE collection_id = ? AND id IN ({marks})",
+                (collection.id, *ids),
+            )
+        }
+
     def bm25(self, collection: Collection, query: str, limit: int) -> list[tuple[int, float]]:
         """Chunk ids ranked by BM25 (best first) with their scores (higher is better)."""
         match = fts_query(query)
         if not match:
             return []
-        rows = self.db.execute(
-            "SELECT f.rowid, bm25(chunks_fts, 1.0, 2.0) AS score FROM chunks_fts f "
-            "JOIN chunks c ON c.id = f.rowid "
-            "WHERE chunks_fts MATCH ? AND c.collection_id = ? ORDER BY score LIMIT ?",
-            (match, collection.id, limit),
+        # FTS5 ranks alone about twice as fast as joined to chunks (measured at 15k passages):
+        # rank a few times `limit` across all collections, keep this collection's; only when
+        # other collections crowd it out is the joined query needed.
+        fetch = limit * 3
+        ranked = self.db.execute(
+            "SELECT rowid, bm25(chunks_fts, 1.0, 2.0) AS score FROM chunks_fts "
+            "WHERE chunks_fts MATCH ? ORDER BY score LIMIT ?",
+            (match, fetch),
         ).fetchall()
+        mine = self._in_collection(collection, [r[0] for r in ranked])
+        rows = [r for r in ranked if r[0] in mine][:limit]
+        if len(rows) < limit and len(ranked) == fetch:
+            rows = self.db.execute(
+                "SELECT f.rowid, bm25(chunks_fts, 1.0, 2.0) AS score FROM chunks_fts f "
+                "JOIN chunks c ON c.id = f.rowid "
+                "WHERE chunks_fts MATCH ? AND c.collection_id = ? ORDER BY score LIMIT ?",
+                (match, collection.id, limit),
+            ).fetchall()
         # SQLite's bm25() is negative, more negative is better; flip it for people.
         return [(r[0], -float(r[1])) for r in rows]
 
 
 _FTS_WORD_CHARS = set("_")
+# Words nearly every English passage has. OR-ed into the query they match almost every chunk,
+# so SQLite scores them all (about 100 ms at 15k passages) for almost no ranking signal.
+_STOPWORDS = (
+    "a an and are as at be been but by can could do does did for from had has have how i if "
+    "in into is it its me my of on or our should so than that the their them then there these "
+    "they this to was we were what when where which who whom why will with would you your"
+)
+STOPWORDS = frozenset(_STOPWORDS.split())
 
 
 def fts_query(text: str) -> str:
     """A user's words as an FTS5 query that cannot be a syntax error: each term quoted, OR-ed
-    (BM25 then ranks chunks with more and rarer terms first)."""
+    (BM25 then ranks chunks with more and rarer terms first). Stop words are left out unless
+    the question has nothing else ("what is it?")."""
     terms: list[str] = []
     word: list[str] = []
     for ch in text + " ":
@@ -614,7 +647,8 @@ def fts_query(text: str) -> str:
             terms.append("".join(word))
             word = []
     unique = list(dict.fromkeys(t.lower() for t in terms if len(t) > 1 or t.isdigit()))
-    return " OR ".join(f'"{t}"' for t in unique[:64])
+    content = [t for t in unique if t not in STOPWORDS]
+    return " OR ".join(f'"{t}"' for t in (content or unique)[:64])
 
 
 # A Linux file name is bytes; one that is not UTF-8 reaches Python with lone surrogates, which
