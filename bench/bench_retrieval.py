@@ -50,11 +50,11 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
+from engine import models  # noqa: E402
 from engine.documents import loaders  # noqa: E402
 from engine.documents.embedder import for_model  # noqa: E402
 from engine.documents.events import IndexDone  # noqa: E402
 from engine.documents.library import DocumentLibrary  # noqa: E402
-from engine.models import bundled  # noqa: E402
 from engine.settings import Settings  # noqa: E402
 
 QUESTIONS = ROOT / "bench" / "questions"
@@ -269,8 +269,8 @@ class Hearth:
 
 SYSTEMS: dict[str, Callable[..., Any]] = {
     "naive": Naive,
-    "hearth": functools.partial(Hearth, embedder_id=bundled.EMBEDDER.id),
-    "hearth-bge": functools.partial(Hearth, embedder_id=bundled.EMBEDDER_BGE.id),
+    "hearth": functools.partial(Hearth, embedder_id=models.BUNDLED_EMBEDDER.id),
+    "hearth-bge": functools.partial(Hearth, embedder_id=models.BUNDLED_EMBEDDER_BGE.id),
 }
 
 
@@ -333,8 +333,6 @@ def main() -> None:
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer
-
-    from engine import models
 
     model = SentenceTransformer(
         str(models.BUNDLED_EMBEDDER.path()), device="cpu", local_files_only=True

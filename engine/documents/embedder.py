@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from engine import models
-from engine.models import bundled
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +22,49 @@ MAX_SEQ_TOKENS = 256  # all-MiniLM-L6-v2's limit, markers included; passages sta
 CONTEXT_TOKENS = 32  # at most this much of "file › heading" goes in front of a passage
 
 
-class Embedder:
+class _WordPieces:
+    """What both embedders share: a BERT word-piece tokenizer in `folder`, 384 dimensions,
+    English training data, and how a passage is put to the model."""
+
+    folder: Path
+    max_seq_tokens: int
+    _tokenizer: Any = None
+    # What it was trained on: files in other languages get a note (documents/language.py).
+    languages: tuple[str, ...] = ("English",)
+
+    @property
+    def dimensions(self) -> int:
+        return 384
+
+    @property
+    def tokenizer(self) -> Any:
+        """The word-piece tokenizer (`tokenizers.Tokenizer`), without truncation or padding."""
+        if self._tokenizer is None:
+            from tokenizers import Tokenizer
+
+            tok = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
+            tok.no_truncation()
+            tok.no_padding()
+            self._tokenizer = tok
+        return self._tokenizer
+
+    def passage_input(self, context: str, text: str, text_tokens: int) -> str:
+        """What is embedded for a passage: a short "file › heading" line, then the passage.
+        The line is cut (in word pieces) so that the whole input still fits the model."""
+        room = min(CONTEXT_TOKENS, self.max_seq_tokens - 2 - text_tokens - 1)
+        if room <= 0 or not context:
+            return text
+        enc = self.tokenizer.encode(context, add_special_tokens=False)
+        if len(enc.ids) > room:
+            context = context[: enc.offsets[room - 1][1]]
+        return f"{context}\n{text}"
+
+    def count_tokens(self, text: str) -> int:
+        """Word pieces the model sees for `text`, markers included."""
+        return len(self.tokenizer.encode(text, add_special_tokens=True).ids)
+
+
+class Embedder(_WordPieces):
     """Loads lazily (torch takes seconds to import); thread-safe `embed`."""
 
     def __init__(
@@ -44,25 +85,7 @@ class Embedder:
         self._lock = threading.Lock()
         self.dtype = "not loaded"
 
-    # What it was trained on: files in other languages get a note (documents/language.py).
-    languages: tuple[str, ...] = ("English",)
     max_seq_tokens = MAX_SEQ_TOKENS
-
-    @property
-    def dimensions(self) -> int:
-        return 384
-
-    @property
-    def tokenizer(self) -> Any:
-        """The word-piece tokenizer (`tokenizers.Tokenizer`), without truncation or padding."""
-        if self._tokenizer is None:
-            from tokenizers import Tokenizer
-
-            tok = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
-            tok.no_truncation()
-            tok.no_padding()
-            self._tokenizer = tok
-        return self._tokenizer
 
     def model(self) -> Any:
         with self._lock:
@@ -105,17 +128,8 @@ class Embedder:
         """The vector a question is searched with (this model embeds questions as they are)."""
         return self.embed([text])[0]
 
-    def passage_input(self, context: str, text: str, text_tokens: int) -> str:
-        """What is embedded for a passage: a short "file › heading" line, then the passage.
-        The line is cut (in word pieces) so that the whole input still fits the model."""
-        return _passage_input(self.tokenizer, self.max_seq_tokens, context, text, text_tokens)
 
-    def count_tokens(self, text: str) -> int:
-        """Word pieces the model sees for `text`, markers included."""
-        return len(self.tokenizer.encode(text, add_special_tokens=True).ids)
-
-
-class OnnxEmbedder:
+class OnnxEmbedder(_WordPieces):
     """A BERT-style embedder exported to ONNX (bge-small-en-v1.5, int8), run by onnxruntime:
     no torch, about a third of its memory. The same interface as `Embedder`."""
 
@@ -140,24 +154,6 @@ class OnnxEmbedder:
         self._tokenizer: Any = None
         self._lock = threading.Lock()
         self.dtype = "int8 (onnxruntime)"
-
-    languages: tuple[str, ...] = ("English",)
-
-    @property
-    def dimensions(self) -> int:
-        return 384
-
-    @property
-    def tokenizer(self) -> Any:
-        """The word-piece tokenizer (`tokenizers.Tokenizer`), without truncation or padding."""
-        if self._tokenizer is None:
-            from tokenizers import Tokenizer
-
-            tok = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
-            tok.no_truncation()
-            tok.no_padding()
-            self._tokenizer = tok
-        return self._tokenizer
 
     def model(self) -> Any:
         with self._lock:
@@ -209,22 +205,6 @@ class OnnxEmbedder:
         """bge is trained to find passages for a question that carries its instruction."""
         return self.embed([self.query_prefix + text])[0]
 
-    def passage_input(self, context: str, text: str, text_tokens: int) -> str:
-        return _passage_input(self.tokenizer, self.max_seq_tokens, context, text, text_tokens)
-
-    def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer.encode(text, add_special_tokens=True).ids)
-
-
-def _passage_input(tokenizer: Any, max_seq: int, context: str, text: str, tokens: int) -> str:
-    room = min(CONTEXT_TOKENS, max_seq - 2 - tokens - 1)
-    if room <= 0 or not context:
-        return text
-    enc = tokenizer.encode(context, add_special_tokens=False)
-    if len(enc.ids) > room:
-        context = context[: enc.offsets[room - 1][1]]
-    return f"{context}\n{text}"
-
 
 TextEmbedder = Embedder | OnnxEmbedder
 
@@ -233,9 +213,9 @@ def for_model(model_id: str, *, threads: int | None = None) -> TextEmbedder:
     """The embedder a collection records by id; raises ValueError for one Hearth lacks."""
     if model_id == models.BUNDLED_EMBEDDER.id:
         return Embedder(threads=threads)
-    if model_id == bundled.EMBEDDER_BGE.id:
+    if model_id == models.BUNDLED_EMBEDDER_BGE.id:
         return OnnxEmbedder(
-            bundled.EMBEDDER_BGE,
+            models.BUNDLED_EMBEDDER_BGE,
             pooling="cls",
             query_prefix="Represent this sentence for searching relevant passages: ",
             max_seq_tokens=MAX_SEQ_TOKENS,

@@ -87,17 +87,8 @@ def sync(
 ) -> Iterator[IndexProgress | IndexDone]:
     """Index what changed in `collection`. Close the generator to cancel: files already
     committed stay indexed, the rest is picked up next time."""
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise IndexBusy(
-            "Another Hearth window or command is indexing documents right now; "
-            "try again when it is done."
-        ) from None
-    try:
+    with _writing(lock):
         yield from _sync(store, vectors, embedder, collection, options)
-    finally:
-        lock.release()
 
 
 def reembed(
@@ -110,14 +101,7 @@ def reembed(
     """Give every passage of `collection` a vector from `embedder` (its `embedder_next`),
     then switch to them and rebuild the vector index. Each batch is committed, so a cancel or
     a kill resumes where it stopped; searches use the old vectors until the switch."""
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise IndexBusy(
-            "Another Hearth window or command is indexing documents right now; "
-            "try again when it is done."
-        ) from None
-    try:
+    with _writing(lock):
         assert collection.embedder_next == embedder.model_id
         t0 = time.monotonic()
         done0, total = store.reembed_progress(collection)
@@ -125,9 +109,7 @@ def reembed(
         while batch := store.to_reembed(collection, EMBED_BATCH_CHUNKS):
             inputs = []
             for _, text, heading, path, tokens in batch:
-                name = files.readable_name(Path(path).name)
-                context = f"{name} › {heading}" if heading else name
-                inputs.append(embedder.passage_input(context, text, tokens))
+                inputs.append(embedder.passage_input(_context(path, heading), text, tokens))
             store.put_next_embeddings([b[0] for b in batch], embedder.embed(inputs))
             done += len(batch)
             rate = (done - done0) / max(1e-6, time.monotonic() - t0)
@@ -140,6 +122,26 @@ def reembed(
         collection = store.switch_embedder(collection)
         vectors.drop(collection)
         vectors.sync(collection)
+
+
+def _context(path: str, heading: str | None) -> str:
+    """The "file › heading" line embedded before a passage."""
+    name = files.readable_name(Path(path).name)
+    return f"{name} › {heading}" if heading else name
+
+
+@contextlib.contextmanager
+def _writing(lock: FileLock) -> Iterator[None]:
+    """This process is the one writer, or IndexBusy."""
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise IndexBusy(
+            "Another Hearth window or command is indexing documents right now; "
+            "try again when it is done."
+        ) from None
+    try:
+        yield
     finally:
         lock.release()
 
@@ -366,9 +368,8 @@ def _store_batch(
 ) -> None:
     inputs = []
     for item, chunks in pending:
-        name = files.readable_name(Path(item.found.path).name)
         for c in chunks:
-            context = f"{name} › {c.heading}" if c.heading else name
+            context = _context(item.found.path, c.heading)
             inputs.append(embedder.passage_input(context, c.text, c.tokens))
     vectors = embedder.embed(inputs)
     at = 0

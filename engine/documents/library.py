@@ -181,8 +181,8 @@ class DocumentLibrary:
         progress; searches use the old vectors until every passage has a new one)."""
         from engine import models
 
-        if model_id not in {m.id for m in models.bundled.EMBEDDERS}:
-            known = ", ".join(m.id for m in models.bundled.EMBEDDERS)
+        if model_id not in {m.id for m in models.BUNDLED_EMBEDDERS}:
+            known = ", ".join(m.id for m in models.BUNDLED_EMBEDDERS)
             raise DocumentError(f"“{model_id}” is not an embedder Hearth has ({known}).")
         with self._open() as (store, _):
             col = store.set_embedder_next(store.collection(name), model_id)

@@ -33,6 +33,8 @@ from engine.models.access import (
 from engine.models.bundled import ALL as BUNDLED
 from engine.models.bundled import CHAT as BUNDLED_CHAT
 from engine.models.bundled import EMBEDDER as BUNDLED_EMBEDDER
+from engine.models.bundled import EMBEDDER_BGE as BUNDLED_EMBEDDER_BGE
+from engine.models.bundled import EMBEDDERS as BUNDLED_EMBEDDERS
 from engine.models.bundled import BundledModel
 from engine.models.bundled import by_id as bundled_model
 from engine.models.catalog import CATALOG_PATH, SCHEMA_PATH, Catalog, CatalogModel
@@ -90,6 +92,8 @@ __all__ = [
     "BUNDLED",
     "BUNDLED_CHAT",
     "BUNDLED_EMBEDDER",
+    "BUNDLED_EMBEDDERS",
+    "BUNDLED_EMBEDDER_BGE",
     "CATALOG_PATH",
     "SCHEMA_PATH",
     "BundledModel",
