@@ -68,7 +68,10 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "downloads.endpoint",
         ),
     ),
-    ("Documents", ("documents.top_k", "documents.min_score", "documents.ocr")),
+    (
+        "Documents",
+        ("documents.top_k", "documents.min_score", "documents.ocr", "documents.embedder"),
+    ),
     ("API server", ("api.enabled", "api.port")),
 )
 LABELS = {
@@ -93,8 +96,14 @@ LABELS = {
     "documents.top_k": "Passages per question",
     "documents.min_score": "Least similarity",
     "documents.ocr": "Read scanned PDFs (OCR)",
+    "documents.embedder": "Embedder for new collections",
     "api.enabled": "Run the API server",
     "api.port": "Port",
+}
+# Choices shown by name rather than by id.
+CHOICE_NAMES = {
+    "bundled:all-minilm-l6-v2": "all-MiniLM-L6-v2 (faster to index)",
+    "bundled:bge-small-en-v1.5-int8": "bge-small-en-v1.5 (int8)",
 }
 
 
@@ -190,7 +199,7 @@ class SettingsPage(Page):
         elif spec["choices"]:
             combo = ComboBox()
             for choice in spec["choices"]:
-                combo.addItem(str(choice).capitalize(), choice)
+                combo.addItem(CHOICE_NAMES.get(choice, str(choice).capitalize()), choice)
             combo.setCurrentIndex(max(combo.findData(value), 0))
             combo.currentIndexChanged.connect(
                 lambda _i, k=key, c=combo: self.apply(k, c.currentData())
