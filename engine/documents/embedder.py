@@ -31,6 +31,14 @@ class _WordPieces:
     _tokenizer: Any = None
     # What it was trained on: files in other languages get a note (documents/language.py).
     languages: tuple[str, ...] = ("English",)
+    query_prefix = ""  # an instruction some models (bge) are trained to see before a question
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """The vector a question is searched with."""
+        return self.embed([self.query_prefix + text])[0]
 
     @property
     def dimensions(self) -> int:
@@ -124,10 +132,6 @@ class Embedder(_WordPieces):
         )
         return np.asarray(vectors, dtype=np.float32)
 
-    def embed_query(self, text: str) -> np.ndarray:
-        """The vector a question is searched with (this model embeds questions as they are)."""
-        return self.embed([text])[0]
-
 
 class OnnxEmbedder(_WordPieces):
     """A BERT-style embedder exported to ONNX (bge-small-en-v1.5, int8), run by onnxruntime:
@@ -200,10 +204,6 @@ class OnnxEmbedder(_WordPieces):
             out[batch] = pooled
         out /= np.linalg.norm(out, axis=1, keepdims=True).clip(min=1e-12)
         return out
-
-    def embed_query(self, text: str) -> np.ndarray:
-        """bge is trained to find passages for a question that carries its instruction."""
-        return self.embed([self.query_prefix + text])[0]
 
 
 TextEmbedder = Embedder | OnnxEmbedder
