@@ -21,8 +21,8 @@ from engine.documents.embedder import Embedder
 from engine.documents.events import IndexDone, IndexProgress
 from engine.documents.library import DocumentLibrary
 from engine.documents.parsing import FileParser
-from engine.settings import Settings
 from tests import doc_files
+from tests.engine.test_documents_index import library
 
 ROOT = Path(__file__).resolve().parents[2]
 PROSE = doc_files.real_prose(10)  # the preamble
@@ -265,13 +265,6 @@ def test_each_ocr_page_gets_its_own_time_budget(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def embedder() -> Embedder:
     return Embedder()
-
-
-def library(folder: Path, embedder: Embedder, **overrides: Any) -> DocumentLibrary:
-    settings = Settings.load(None)
-    for key, value in overrides.items():
-        settings.set(key, value)
-    return DocumentLibrary(folder, settings, embedder)
 
 
 def sync(lib: DocumentLibrary, name: str) -> list[IndexProgress | IndexDone]:
