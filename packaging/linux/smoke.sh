@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Smoke test of a frozen Hearth folder (packaging/linux/build.sh runs it on what it built), as a
 # user would meet it, every step inside a network namespace with no network (`unshare -rn`):
-# --version, doctor, an answer from the bundled model, documents added, searched and asked,
+# --version, doctor, an answer from the bundled model, documents added, searched and asked, a
+# scanned PDF read by OCR,
 # the model catalog searched, a download refused by machine policy (quoting its reason), the
 # window up offscreen for 10 s, and nothing in the network log.
 #   packaging/linux/smoke.sh FROZEN_DIR
@@ -76,6 +77,14 @@ expect docs-search "keeper\.txt"
 step ask-docs "$APP/hearth" ask --docs keepers --temperature 0 --max-tokens 24 \
     "Who keeps the lighthouse on Cape Verity?"
 expect ask-docs "keeper\.txt"
+# A scanned page (an image, no text layer: made by tests/doc_files.py's scan_page at 150 dpi,
+# turned 1.5 degrees): the OCR models and onnxruntime must be in the folder and load.
+mkdir "$WORK/scans"
+cp "$(dirname "$0")/smoke-scan.pdf" "$WORK/scans/"
+step docs-ocr "$APP/hearth" docs add scans "$WORK/scans"
+step docs-ocr-search "$APP/hearth" docs search scans "who is the harbour master"
+expect docs-ocr-search "smoke-scan\.pdf \(page 1 .+ OCR\)"
+expect docs-ocr-search "Tobias Renner"
 
 step models-search "$APP/hearth" models search qwen
 expect models-search "qwen2\.5"
@@ -110,4 +119,4 @@ for log in "$HEARTH_HOME/logs/egress.jsonl" "$WORK/gui/logs/egress.jsonl"; do
     fi
 done
 echo "smoke test passed: $STEPS steps offline (version, doctor, ask, documents add/search/ask," \
-     "models search, policy refusal, window 10 s), no network attempts"
+     "a scanned PDF by OCR, models search, policy refusal, window 10 s), no network attempts"
