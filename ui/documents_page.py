@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from engine.documents.events import IndexDone, IndexProgress
 from ui.adapter import StreamTask, run_call, start_task
-from ui.page import Page, button
+from ui.page import EMBEDDER_NAMES, Page, button
 from ui.services import Services
 
 if TYPE_CHECKING:  # numpy and the store load on first use, not at start
@@ -84,6 +84,11 @@ class DocumentsPage(Page):
         )
         self.stop_button = QPushButton("Stop indexing")
         self.stop_button.clicked.connect(lambda: self.stop(self.selected()))
+        self.embedder_button = button(
+            "Change embedder…",
+            "Change the embedder of the collection",
+            lambda: self._embedder_dialog(self.selected()),
+        )
         self.delete_button = QPushButton("Delete collection…")
         self.delete_button.clicked.connect(lambda: self.delete(self.selected(), confirm=True))
         self.progress = QProgressBar()
@@ -107,6 +112,7 @@ class DocumentsPage(Page):
             self.remove_source_button,
             self.sync_button,
             self.stop_button,
+            self.embedder_button,
             self.delete_button,
         ):
             b.setAccessibleName(b.accessibleName() or b.text().rstrip("…"))
@@ -115,7 +121,7 @@ class DocumentsPage(Page):
             source_buttons.addWidget(b)
         source_buttons.addStretch(1)
         index_buttons = QHBoxLayout()
-        for b in (self.sync_button, self.stop_button, self.delete_button):
+        for b in (self.sync_button, self.stop_button, self.embedder_button, self.delete_button):
             index_buttons.addWidget(b)
         index_buttons.addStretch(1)
         index_buttons.addWidget(self.only_problems)
@@ -185,9 +191,12 @@ class DocumentsPage(Page):
             self.files.setRowCount(0)
             return
         counts = info.counts
+        embedder = _embedder_name(info.embedder)
+        if info.embedder_next:
+            embedder += f", changing to {_embedder_name(info.embedder_next)} (Re-sync finishes it)"
         self.title.setText(
             f"<b>{name}</b> · {counts.get('indexed', 0)} files indexed, "
-            f"{counts.get('chunks', 0)} passages"
+            f"{counts.get('chunks', 0)} passages · embedder: {embedder}"
         )
         for s in info.sources:
             self.sources.addItem(s)
@@ -238,6 +247,7 @@ class DocumentsPage(Page):
             self.add_folder_button,
             self.add_files_button,
             self.remove_source_button,
+            self.embedder_button,
             self.delete_button,
         ):
             b.setEnabled(has and not running)
@@ -282,6 +292,41 @@ class DocumentsPage(Page):
             self.refresh()
 
         run_call(self, lambda: self.services.documents.delete(name), deleted, self.show_error)
+
+    def change_embedder(self, name: str, model_id: str) -> None:
+        """Embed the collection's passages again with `model_id`, with progress; searches use
+        the old vectors until every passage has a new one."""
+
+        def changed(_info: CollectionInfo) -> None:
+            self.refresh()
+            self.sync(name)
+
+        run_call(
+            self,
+            lambda: self.services.documents.set_embedder(name, model_id),
+            changed,
+            self.show_error,
+        )
+
+    def _embedder_dialog(self, name: str | None) -> None:
+        info = self.infos.get(name or "")
+        if name is None or info is None:
+            return
+        ids = list(EMBEDDER_NAMES)
+        current = info.embedder_next or info.embedder
+        label, ok = QInputDialog.getItem(
+            self,
+            "Change embedder",
+            f"Embedder for “{name}”. Its passages are embedded again, which takes about as "
+            "long as indexing them did; searches keep working meanwhile.",
+            [EMBEDDER_NAMES[i] for i in ids],
+            ids.index(current) if current in ids else 0,
+            False,
+        )
+        if ok:
+            chosen = ids[[EMBEDDER_NAMES[i] for i in ids].index(label)]
+            if chosen != current:
+                self.change_embedder(name, chosen)
 
     def _select(self, name: str) -> None:
         for i in range(self.collections.count()):
@@ -400,6 +445,10 @@ class DocumentsPage(Page):
         super().shutdown()
         for task in list(self.syncs.values()):
             task.stop()
+
+
+def _embedder_name(model_id: str) -> str:
+    return EMBEDDER_NAMES.get(model_id, model_id).split(" (")[0]
 
 
 def _relative(path: Path, roots: list[Path]) -> str:

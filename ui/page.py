@@ -10,6 +10,12 @@ from PySide6.QtWidgets import QPushButton, QWidget
 
 from ui.services import Services
 
+# Embedders by the names people see, with what choosing one means.
+EMBEDDER_NAMES = {
+    "bundled:all-minilm-l6-v2": "all-MiniLM-L6-v2 (faster to index)",
+    "bundled:bge-small-en-v1.5-int8": "bge-small-en-v1.5 (int8)",
+}
+
 
 class Page(QWidget):
     """Base of the four pages; lives on the GUI thread."""

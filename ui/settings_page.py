@@ -30,7 +30,7 @@ from engine import settings as settings_module
 from engine.errors import HearthError
 from ui.adapter import run_call
 from ui.api_panel import ApiPanel
-from ui.page import Page, button
+from ui.page import EMBEDDER_NAMES, Page, button
 from ui.services import Services
 from ui.wheel_safe import ComboBox, DoubleSpinBox, SpinBox
 
@@ -101,10 +101,7 @@ LABELS = {
     "api.port": "Port",
 }
 # Choices shown by name rather than by id.
-CHOICE_NAMES = {
-    "bundled:all-minilm-l6-v2": "all-MiniLM-L6-v2 (faster to index)",
-    "bundled:bge-small-en-v1.5-int8": "bge-small-en-v1.5 (int8)",
-}
+CHOICE_NAMES = {**EMBEDDER_NAMES}
 
 
 class SettingsPage(Page):

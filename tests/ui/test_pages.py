@@ -495,3 +495,30 @@ def test_a_gpu_the_build_cannot_use_is_named_with_the_command_that_fixes_it(
     assert "HEARTH_LLAMA_BACKEND=cuda ./scripts/run" in page.gpu_advice.text()
     card_text = page.cards[next(iter(page.cards))].findChildren(type(page.gpu_advice))
     assert any("not usable by this build" in label.text() for label in card_text)
+
+
+def test_a_collections_embedder_changes_from_the_page_with_progress(
+    qtbot, window: MainWindow, tmp_path: Path
+) -> None:
+    """The window could not change an existing collection's embedder (only the CLI could)."""
+    from engine import models
+
+    docs = make_docs(tmp_path / "docs")
+    window.nav.setCurrentRow(2)
+    page = window.documents
+    with qtbot.waitSignal(page.indexed, timeout=240_000):
+        page.create_collection("work", [str(docs)])
+    qtbot.waitUntil(lambda: "embedder: all-MiniLM-L6-v2" in page.title.text(), timeout=10_000)
+    qtbot.waitUntil(page.embedder_button.isEnabled, timeout=10_000)  # once the sync ends
+
+    progress: list[str] = []
+    page.collections.itemChanged.connect(lambda item: progress.append(item.text()))
+    bge = models.BUNDLED_EMBEDDER_BGE.id
+    with qtbot.waitSignal(page.indexed, timeout=240_000):
+        page.change_embedder("work", bge)
+    assert any("Embedding again" in t for t in [*progress, *page.progress_text.values()])
+    info = window.services.documents.info("work")
+    assert (info.embedder, info.embedder_next) == (bge, None)
+    qtbot.waitUntil(lambda: "embedder: bge-small-en-v1.5" in page.title.text(), timeout=10_000)
+    hits = window.services.documents.search("work", "What is the vault code word?").hits
+    assert hits and any("PELICAN" in h.text for h in hits)
