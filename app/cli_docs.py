@@ -136,7 +136,9 @@ def _sync(args: argparse.Namespace, services: Services) -> int:
     print(
         f"{done.collection}: {done.indexed} indexed, {done.unchanged} unchanged, "
         f"{done.skipped} skipped, {done.failed} failed, {done.removed} removed; "
-        f"{done.chunks_added} passages added in {done.seconds:.1f} s. "
+        f"{done.chunks_added} passages added"
+        + (f", {done.reembedded} embedded again with the new embedder" if done.reembedded else "")
+        + f" in {done.seconds:.1f} s. "
         f"Collection: {done.counts['indexed']} files, {done.counts['chunks']} passages."
     )
     for note in done.notes:

@@ -389,6 +389,11 @@ class DocumentsPage(Page):
                 f"Done in {event.seconds:.1f} s: {event.indexed} indexed, {event.unchanged} "
                 f"unchanged, {event.removed} removed"
                 + (f", {problems} with problems (see the list)" if problems else "")
+                + (
+                    f"; {event.reembedded} passages embedded again with the new embedder"
+                    if event.reembedded
+                    else ""
+                )
                 + "."
             )
             self.indexed.emit(name)

@@ -36,6 +36,7 @@ class IndexDone:
     seconds: float
     counts: dict[str, int] = field(default_factory=dict)  # the whole collection afterwards
     notes: list[str] = field(default_factory=list)
+    reembedded: int = 0  # passages given vectors from the collection's new embedder first
 
 
 @dataclass(frozen=True)

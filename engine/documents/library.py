@@ -7,8 +7,10 @@ from another thread never share one. The embedder (torch) loads on first use, no
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
+import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -205,13 +207,22 @@ class DocumentLibrary:
         cancel. Raises IndexBusy when another process is writing."""
         with self._open() as (store, vectors):
             col = store.collection(name)
+            reembedded, t0 = 0, time.monotonic()
             if col.embedder_next:
                 nxt = self.embedder_for(col.embedder_next)
-                yield from indexer.reembed(store, vectors, nxt, self.lock, col)
+                for progress in indexer.reembed(store, vectors, nxt, self.lock, col):
+                    reembedded = progress.files_done
+                    yield progress
                 col = store.collection(name)
-            yield from indexer.sync(
+            spent = time.monotonic() - t0
+            for event in indexer.sync(
                 store, vectors, self.embedder_for(col.embedder), self.lock, col, self.options(col)
-            )
+            ):
+                if isinstance(event, IndexDone) and reembedded:
+                    event = dataclasses.replace(
+                        event, reembedded=reembedded, seconds=event.seconds + spent
+                    )
+                yield event
 
     @contextlib.contextmanager
     def _write_lock(self) -> Iterator[None]:

@@ -85,7 +85,8 @@ def test_docs_embedder_re_embeds_a_collection_and_search_still_finds(tmp_path: P
     assert bad.returncode != 0 and "bundled:bge-small-en-v1.5-int8" in bad.stderr
     changed = run("docs", "embedder", "work", "bundled:bge-small-en-v1.5-int8", "--json")
     assert changed.returncode == 0, changed.stderr
-    assert json.loads(changed.stdout)["unchanged"] == 2
+    done = json.loads(changed.stdout)
+    assert (done["unchanged"], done["reembedded"]) == (2, done["counts"]["chunks"])
     listed = json.loads(run("docs", "list", "--json").stdout)[0]
     assert (listed["embedder"], listed["embedder_next"]) == ("bundled:bge-small-en-v1.5-int8", None)
     hit = json.loads(run("docs", "search", "work", "hotel price per night", "--json").stdout)

@@ -517,6 +517,7 @@ def test_a_collections_embedder_changes_from_the_page_with_progress(
     with qtbot.waitSignal(page.indexed, timeout=240_000):
         page.change_embedder("work", bge)
     assert any("Embedding again" in t for t in [*progress, *page.progress_text.values()])
+    assert "5 passages embedded again" in page.progress_text["work"]
     info = window.services.documents.info("work")
     assert (info.embedder, info.embedder_next) == (bge, None)
     qtbot.waitUntil(lambda: "embedder: bge-small-en-v1.5" in page.title.text(), timeout=10_000)
