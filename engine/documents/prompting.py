@@ -48,6 +48,9 @@ class Source:
     score: float
     chunk_id: int
     ocr: bool = False  # recognised from a scanned page's image
+    document_sha256: str | None = None  # of the file when it was read
+    char_start: int | None = None  # where the quote is in the document's text
+    char_end: int | None = None
 
     @property
     def file_name(self) -> str:
@@ -73,6 +76,9 @@ class Source:
             round(hit.score, 6),
             hit.chunk_id,
             hit.ocr,
+            hit.sha256,
+            hit.char_start,
+            hit.char_end,
         )
 
 

@@ -41,6 +41,7 @@ class Hit:
     bm25_rank: int | None
     bm25: float | None
     ocr: bool = False  # the text was recognised from a scanned page
+    sha256: str | None = None  # of the document's file when it was read
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -132,6 +133,7 @@ def _hit(
         brank,
         bm25,
         row.ocr,
+        row.sha256,
     )
 
 

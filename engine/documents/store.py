@@ -176,6 +176,7 @@ class ChunkRow:
     line_start: int
     line_end: int
     ocr: bool = False
+    sha256: str | None = None  # of the document's file when it was read
 
 
 class DocumentStore:
@@ -500,11 +501,11 @@ class DocumentStore:
             marks = ",".join("?" * len(part))
             for r in self.db.execute(
                 "SELECT c.id, c.document_id, d.path, c.seq, c.text, c.heading, c.page, "
-                "c.char_start, c.char_end, c.line_start, c.line_end, c.ocr FROM chunks c "
-                f"JOIN documents d ON d.id = c.document_id WHERE c.id IN ({marks})",
+                "c.char_start, c.char_end, c.line_start, c.line_end, c.ocr, d.sha256 "
+                f"FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id IN ({marks})",
                 part,
             ):
-                (chunk_id, doc_id, path, seq, text, heading, page, c0, c1, l0, l1, ocr) = r
+                (chunk_id, doc_id, path, seq, text, heading, page, c0, c1, l0, l1, ocr, sha) = r
                 out[chunk_id] = ChunkRow(
                     chunk_id,
                     doc_id,
@@ -518,6 +519,7 @@ class DocumentStore:
                     l0,
                     l1,
                     bool(ocr),
+                    sha,
                 )
         return out
 
