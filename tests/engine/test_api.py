@@ -646,6 +646,9 @@ def test_the_audit_log_records_requests_but_never_content(api: Api) -> None:
     assert all(e["authorized"] and e["status"] == 200 for e in entries[-3:])
     assert entries[-3]["completion_tokens"] is not None
     assert any(not e["authorized"] and e["status"] == 401 for e in entries)
+    from engine.audit import verify
+
+    assert verify(log.path).ok  # chained: `hearth audit verify` checks it
 
 
 def test_the_runtime_answers_with_the_model_the_caller_named(api: Api, bundled_gguf: Path) -> None:
