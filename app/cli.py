@@ -8,6 +8,7 @@ unless --verbose. Ctrl-C during an answer stops the answer (the model stays load
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import signal
 import sys
@@ -89,9 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ask.set_defaults(func=cmd_ask)
 
-    from app import cli_api, cli_chats, cli_docs, cli_models, cli_packs
+    from app import cli_api, cli_audit, cli_chats, cli_docs, cli_models, cli_packs
 
-    for module in (cli_models, cli_docs, cli_chats, cli_packs, cli_api):
+    for module in (cli_models, cli_docs, cli_chats, cli_packs, cli_api, cli_audit):
         module.add_parser(sub)
 
     erase = sub.add_parser("erase", help="delete all my data: chats, indexes, models, logs…")
@@ -263,6 +264,19 @@ def cmd_ask(args: argparse.Namespace, services: Services) -> int:
                     sys.stdout.write(event.message)
             elif isinstance(event, Done):
                 stats = event.stats
+    from engine import answer_audit
+
+    answer_audit.record_answer(
+        services.paths,
+        via="ask",
+        model=args.model or services.settings.get("model.default"),
+        status="stopped" if stats is None or stats.stop_reason == "cancelled" else "done",
+        question=question,
+        answer="".join(text),
+        collections=[args.docs] if args.docs else [],
+        sources=[s.as_dict() for s in sources or []],
+        sampling=dataclasses.asdict(sampling),
+    )
     if args.json:
         json.dump(
             {

@@ -86,6 +86,11 @@ class Services:
             days = int(self.settings.get("privacy.retention_days"))
             if days:
                 self._chats.delete_older_than(days)
+            from engine import answer_audit
+
+            answer_audit.apply_retention_days(
+                self.paths, int(self.settings.get("audit.retention_days"))
+            )
         return self._chats
 
     @property

@@ -26,7 +26,7 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from engine import models
+from engine import answer_audit, models
 from engine.chats import Chat, ChatStore, Message
 from engine.documents.events import NothingRelevant, Retrieved
 from engine.errors import HearthError
@@ -226,4 +226,17 @@ class Conversations:
             self.store.update_message(answer.id, content="".join(parts), status=status, stats=stats)
             final = self.store.message(answer.id)
             log.info("answer %d saved: %s, %d characters", answer.id, status, len(final.content))
+            answer_audit.record_answer(
+                self.paths,
+                via="chat",
+                model=self.model_id(chat),
+                status=status,
+                question=question.content,
+                answer=final.content,
+                collections=chat.collections,
+                sources=final.sources,
+                sampling=dataclasses.asdict(sampling),
+                chat_id=chat.id,
+                message_id=answer.id,
+            )
         yield Saved(final)

@@ -196,6 +196,15 @@ SCHEMA: tuple[Setting, ...] = (
         maximum=36_500,
     ),
     Setting(
+        "audit.retention_days",
+        int,
+        0,
+        "Remove audit records (answers and API requests) older than this many days, at "
+        "start, each removal itself recorded; 0 keeps them.",
+        minimum=0,
+        maximum=36_500,
+    ),
+    Setting(
         "downloads.allowed",
         bool,
         True,

@@ -255,3 +255,48 @@ def test_unreadable_file_fails_with_permission_denied_and_the_rest_index(tmp_pat
     assert problems["secret.txt"]["status"] == "failed"
     assert "permission denied" in problems["secret.txt"]["reason"]
     assert json.loads(result.stdout)["indexed"] == 2
+
+
+def test_answers_are_chained_in_the_audit_trail_and_an_edit_is_caught(tmp_path: Path) -> None:
+    """`hearth ask --docs` leaves a record with the model's and each source document's
+    SHA-256 and no content; `hearth audit verify` passes, then fails on an edited record, and
+    a noted head catches a cut end."""
+    import hashlib
+
+    docs = make_docs(tmp_path / "docs")
+    assert run("docs", "add", "work", str(docs)).returncode == 0
+    for question in ("What is the vault code word?", "How many nurses were hired?"):
+        asked = run("ask", "--docs", "work", question, "--temperature", "0", "--max-tokens", "8")
+        assert asked.returncode == 0, asked.stderr
+    records = json.loads(run("audit", "show", "--json").stdout)
+    assert [r["seq"] for r in records] == [1, 2]
+    first = records[0]
+    from engine import models
+
+    assert first["model_sha256"] == models.BUNDLED_CHAT.sha256
+    assert first["collections"] == ["work"] and first["via"] == "ask"
+    report = next(s for s in first["sources"] if Path(s["path"]).name == "report.pdf")
+    assert report["sha256"] == hashlib.sha256((docs / "report.pdf").read_bytes()).hexdigest()
+    assert report["page"] == 3 and report["chars"][0] < report["chars"][1]
+    log = Path(os.environ["HEARTH_HOME"]) / "logs" / "audit.jsonl"
+    assert "PELICAN" not in log.read_text() and "vault" not in log.read_text()
+
+    verified = run("audit", "verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "audit.jsonl: intact, 2 records" in verified.stdout
+    head = run("audit", "head").stdout.split()[0]  # audit.jsonl=2:<sha256>
+    assert head.startswith("audit.jsonl=2:")
+
+    rows = log.read_text().splitlines()
+    log.write_text("\n".join([rows[0].replace('"page":3', '"page":2'), rows[1]]) + "\n")
+    broken = run("audit", "verify")
+    assert broken.returncode == 1 and "BROKEN" in broken.stdout and "seq 2" in broken.stdout
+    exported = run("audit", "export", str(tmp_path / "for-auditor"))
+    assert exported.returncode == 1
+    summary = json.loads((tmp_path / "for-auditor" / "verification.json").read_text())
+    assert summary["trails"][0]["ok"] is False
+
+    log.write_text(rows[0] + "\n")  # the newest record cut: only the noted head shows it
+    assert run("audit", "verify").returncode == 0
+    cut = run("audit", "verify", "--head", head)
+    assert cut.returncode == 1 and "no longer in the trail" in cut.stdout

@@ -148,6 +148,11 @@ def test_adding_a_folder_shows_progress_then_answers_list_sources(
     assert "Sources" in shown and "[1] report.pdf, page 3" in shown
     assert "PELICAN" in shown
     assert 'href="hearth:source:' in chat.view.toHtml()
+    from engine import answer_audit
+
+    record = answer_audit.trail(window.services.paths).records()[-1]
+    assert (record["via"], record["chat"], record["message"]) == ("chat", chat.chat_id, answer.id)
+    assert record["sources"][0]["sha256"] and record["sources"][0]["page"] == 3
 
 
 def test_a_policy_locked_setting_cannot_be_changed(
