@@ -70,13 +70,7 @@ def _record_export(args: argparse.Namespace, services: Services) -> int:
             print(f"hearth: chat {args.chat} has no answer yet", file=sys.stderr)
             return EXIT_ERROR
         message = answers[-1].id
-    record = answer_record.build(services.paths, services.chats, message)
-    if args.output.suffix.lower() in (".html", ".htm"):
-        args.output.write_text(answer_record.to_html(record), encoding="utf-8")
-    else:
-        args.output.write_text(
-            json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-        )
+    record = answer_record.write(services.paths, services.chats, message, args.output)
     if record["audit"] is None:
         print("hearth: note: this answer is not in the audit trail", file=sys.stderr)
     print(f"wrote {args.output}")

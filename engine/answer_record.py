@@ -83,6 +83,16 @@ def build(paths: DataPaths, chats: ChatStore, message_id: int) -> dict[str, Any]
     }
 
 
+def write(paths: DataPaths, chats: ChatStore, message_id: int, path: Path) -> dict[str, Any]:
+    """Write the record to `path`: printable HTML for .html/.htm, JSON otherwise."""
+    record = build(paths, chats, message_id)
+    if path.suffix.lower() in (".html", ".htm"):
+        path.write_text(to_html(record), encoding="utf-8")
+    else:
+        path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return record
+
+
 def _audit_line(paths: DataPaths, message_id: int) -> tuple[bytes | None, dict[str, Any] | None]:
     for line in reversed(list(answer_audit.trail(paths)._lines())):
         try:
@@ -204,7 +214,14 @@ def to_html(record: dict[str, Any]) -> str:
         ("Asked", record.get("asked")),
         ("Answered", record.get("answered")),
         ("Model", f"{model.get('name') or model.get('id')} · SHA-256 {model.get('sha256')}"),
-        ("Sampling", json.dumps(record.get("sampling"), sort_keys=True)),
+        (
+            "Sampling",
+            ", ".join(
+                f"{k} {v}"
+                for k, v in sorted((record.get("sampling") or {}).items())
+                if v not in (None, [], ())
+            ),
+        ),
         ("Hearth", f"{record.get('hearth')} · llama-cpp-python {record.get('llama_cpp_python')}"),
         (
             "Audit trail",

@@ -182,6 +182,7 @@ class ChatPage(Page):
         self.view.regenerate_requested.connect(lambda _id: self.regenerate())
         self.view.edit_requested.connect(self.start_edit)
         self.view.source_requested.connect(self.open_source)
+        self.view.record_requested.connect(self.save_record)
         self.edit_bar = QLabel()
         self.edit_bar.setVisible(False)
         self.cancel_edit_button = QPushButton("Cancel edit")
@@ -414,6 +415,29 @@ class ChatPage(Page):
             self,
             lambda: chat_export.write(store, chat_id, target),
             lambda written: self.status.emit(f"Chat exported to {written}."),
+            self.show_error,
+        )
+
+    def save_record(self, message_id: int, path: Path | None = None) -> None:
+        """Write one answer's record (question, answer, model and document hashes, sources,
+        its audit-trail link) as JSON, or as HTML to print; `hearth record verify` checks it."""
+        if path is None:
+            chosen, _filter = QFileDialog.getSaveFileName(
+                self,
+                "Save the answer's record",
+                str(Path.home() / f"answer-{message_id}.json"),
+                "Record to verify later (*.json);;Page to print (*.html)",
+            )
+            if not chosen:
+                return
+            path = Path(chosen)
+        from engine import answer_record
+
+        paths, store, target = self.services.paths, self.store, path
+        run_call(
+            self,
+            lambda: answer_record.write(paths, store, message_id, target),
+            lambda _record: self.status.emit(f"Saved the answer's record to {target}."),
             self.show_error,
         )
 

@@ -44,13 +44,15 @@ STATUS_NOTE = {
 class ChatView(QTextBrowser):
     """Lives on the GUI thread.
 
-    Signals: copy_requested(int), regenerate_requested(int), edit_requested(int) with a
-    message id; source_requested(int, int) with a message id and a source number.
+    Signals: copy_requested(int), regenerate_requested(int), edit_requested(int),
+    record_requested(int) with a message id; source_requested(int, int) with a message id and
+    a source number.
     """
 
     copy_requested = Signal(int)
     regenerate_requested = Signal(int)
     edit_requested = Signal(int)
+    record_requested = Signal(int)
     source_requested = Signal(int, int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -179,6 +181,8 @@ class ChatView(QTextBrowser):
                 actions.append(link.format("edit", m.id, "Edit and resend"))
             if m.role == "assistant" and last_answer and not self._busy:
                 actions.append(link.format("regenerate", m.id, "Regenerate"))
+            if m.role == "assistant" and m.sources:
+                actions.append(link.format("record", m.id, "Save record"))
         if m.role == "assistant" and m.stats and not live:
             s = m.stats
             actions.append(
@@ -268,6 +272,8 @@ class ChatView(QTextBrowser):
             self.edit_requested.emit(ids[0])
         elif kind == "regenerate" and ids:
             self.regenerate_requested.emit(ids[0])
+        elif kind == "record" and ids:
+            self.record_requested.emit(ids[0])
         elif kind == "source" and len(ids) == 2:
             self.source_requested.emit(ids[0], ids[1])
 

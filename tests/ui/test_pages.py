@@ -153,6 +153,13 @@ def test_adding_a_folder_shows_progress_then_answers_list_sources(
     record = answer_audit.trail(window.services.paths).records()[-1]
     assert (record["via"], record["chat"], record["message"]) == ("chat", chat.chat_id, answer.id)
     assert record["sources"][0]["sha256"] and record["sources"][0]["page"] == 3
+    assert "Save record" in shown
+    saved: list[str] = []
+    chat.status.connect(saved.append)
+    chat.save_record(answer.id, tmp_path / "answer.json")
+    qtbot.waitUntil(lambda: any("Saved the answer's record" in t for t in saved), timeout=10_000)
+    exported = json.loads((tmp_path / "answer.json").read_text())
+    assert exported["answer"] == answer.content and exported["audit"]["seq"] == record["seq"]
 
 
 def test_a_policy_locked_setting_cannot_be_changed(
