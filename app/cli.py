@@ -204,7 +204,7 @@ def _format_stats(stats: Any) -> str:
 def cmd_ask(args: argparse.Namespace, services: Services) -> int:
     from engine.documents.answer import answer
     from engine.documents.citing import place
-    from engine.documents.events import NothingRelevant, Retrieved
+    from engine.documents.events import Grounded, NothingRelevant, Retrieved
     from engine.runtime import ChatMessage, ChatRequest, Done, Notice, TextPiece
 
     question = sys.stdin.read() if args.question == "-" else args.question
@@ -241,6 +241,7 @@ def cmd_ask(args: argparse.Namespace, services: Services) -> int:
     text: list[str] = []
     notices: list[str] = []
     sources: list[Any] | None = None
+    checked: Any = None
     stats = None
     with _ctrl_c_stops(services.runtime):
         for event in events:
@@ -264,6 +265,8 @@ def cmd_ask(args: argparse.Namespace, services: Services) -> int:
                     sys.stdout.write(event.message)
             elif isinstance(event, Done):
                 stats = event.stats
+            elif isinstance(event, Grounded):
+                checked = event.grounding
     from engine import answer_audit
 
     answer_audit.record_answer(
@@ -286,7 +289,11 @@ def cmd_ask(args: argparse.Namespace, services: Services) -> int:
                 "notices": notices,
                 "stats": stats.as_dict() if stats else None,
                 **(
-                    {"collection": args.docs, "sources": [s.as_dict() for s in sources or []]}
+                    {
+                        "collection": args.docs,
+                        "sources": [s.as_dict() for s in sources or []],
+                        "grounding": checked.as_dict() if checked else None,
+                    }
                     if args.docs
                     else {}
                 ),
@@ -303,6 +310,12 @@ def cmd_ask(args: argparse.Namespace, services: Services) -> int:
             section = f" · {s.heading}" if s.heading else ""
             print(f"[{s.n}] {s.path}, {where}{section} (similarity {s.similarity:.2f})")
             print(f"    “{' '.join(s.quote.split())[:300]}”")
+    if checked is not None and not args.json:
+        print(f"\nChecked against the sources: {checked.summary()}")
+        for c in checked.sentences:
+            if c.verdict in ("partial", "unsupported") or c.citation_problem:
+                why = c.citation_problem or c.verdict
+                print(f"  {why}: “{' '.join(c.text.split())[:200]}”")
     if args.stats and stats is not None:
         print(f"hearth: {_format_stats(stats)}", file=sys.stderr)
     if stats is not None and stats.stop_reason == "cancelled":

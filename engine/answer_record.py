@@ -49,6 +49,7 @@ def build(paths: DataPaths, chats: ChatStore, message_id: int) -> dict[str, Any]
         "asked": _iso(question.created) if question else None,
         "answer": answer.content,
         "answered": _iso(audited["time"]) if audited else None,
+        "grounding": answer.grounding,
         "status": answer.status,
         "model": {
             "id": audited.get("model") if audited else None,
@@ -232,6 +233,8 @@ def to_html(record: dict[str, Any]) -> str:
         ),
         ("Exported", record.get("exported")),
     ]
+    if record.get("grounding"):
+        rows.insert(0, ("Checked against the sources", record["grounding"].get("summary")))
     sources = "".join(
         f"<li><b>[{s['n']}] {e(str(s['file']))}</b>"
         + (f", page {s['page']}" if s.get("page") else "")

@@ -76,6 +76,7 @@ class Message:
     sources: list[dict[str, Any]] = field(default_factory=list)
     stats: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    grounding: dict[str, Any] | None = None  # engine.documents.grounding.Grounding.as_dict()
 
 
 MIGRATIONS: tuple[tuple[str, str], ...] = (
@@ -111,6 +112,8 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX chats_by_updated ON chats (updated DESC);
     """,
     ),
+    # Each answer sentence checked against the sources (engine.documents.grounding).
+    ("002_grounding", "ALTER TABLE messages ADD COLUMN grounding TEXT;"),
 )
 
 
@@ -378,6 +381,7 @@ class ChatStore:
         stats: dict[str, Any] | None = None,
         sources: list[dict[str, Any]] | None = None,
         notes: list[str] | None = None,
+        grounding: dict[str, Any] | None = None,
     ) -> None:
         values: dict[str, Any] = {}
         if content is not None:
@@ -391,6 +395,8 @@ class ChatStore:
             values["sources"] = json.dumps(sources)
         if notes is not None:
             values["notes"] = json.dumps(notes)
+        if grounding is not None:
+            values["grounding"] = json.dumps(grounding)
         if not values:
             return
         cols = ", ".join(f"{k}=?" for k in values)
@@ -457,6 +463,7 @@ def _message(row: sqlite3.Row) -> Message:
         json.loads(row["sources"] or "[]"),
         json.loads(row["stats"]) if row["stats"] else None,
         json.loads(row["notes"] or "[]"),
+        json.loads(row["grounding"]) if row["grounding"] else None,
     )
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from engine import answer_audit, models
 from engine.chats import Chat, ChatStore, Message
-from engine.documents.events import NothingRelevant, Retrieved
+from engine.documents.events import Grounded, NothingRelevant, Retrieved
 from engine.errors import HearthError
 from engine.paths import DataPaths
 from engine.runtime import (
@@ -210,6 +210,8 @@ class Conversations:
                             sources=[s.as_dict() for s in event.sources],
                             notes=list(event.notes),
                         )
+                    case Grounded():
+                        self.store.update_message(answer.id, grounding=event.grounding.as_dict())
                     case NothingRelevant():
                         parts.append(event.message)
                         status = "done"

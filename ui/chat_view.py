@@ -190,7 +190,7 @@ class ChatView(QTextBrowser):
                 f"{s.get('tokens_per_s', 0):.1f} tokens/s</span>"
             )
         foot = f"<p>{'&nbsp;&nbsp;&nbsp;'.join(actions)}</p>" if actions else ""
-        content = head + body + self._sources_html(m) + foot
+        content = head + body + self._sources_html(m) + self._grounding_html(m) + foot
         if m.role == "user":
             # The question in a tinted card, set apart from the answers around it.
             tint = self.palette().color(QPalette.ColorRole.AlternateBase).name()
@@ -258,6 +258,34 @@ class ChatView(QTextBrowser):
         notes = "".join(f"<li><i>{html.escape(n)}</i></li>" for n in m.notes)
         title = "<p><b>Sources</b></p>" if m.sources else ""
         return f'{title}<ul style="font-size:small">{"".join(rows)}{notes}</ul>'
+
+    def _grounding_html(self, m: Message) -> str:
+        """The check of the answer's sentences against its sources: a summary, then each
+        sentence that is not fully backed, marked."""
+        checked = m.grounding
+        if not checked:
+            return ""
+        counts = checked.get("counts", {})
+        marked = [
+            s
+            for s in checked.get("sentences", [])
+            if s.get("verdict") in ("partial", "unsupported") or s.get("citation_problem")
+        ]
+        colour = "#b45309" if counts.get("unsupported") else self._muted
+        rows = []
+        for s in marked:
+            what = {
+                "unsupported": "Not in the sources",
+                "partial": "Only partly in the sources",
+            }.get(s.get("verdict"), "Citation")
+            why = f" ({html.escape(s['citation_problem'])})" if s.get("citation_problem") else ""
+            short = " ".join(str(s.get("text", "")).split())[:240]
+            rows.append(f"<li><b>{what}</b>{why}: “{html.escape(short)}”</li>")
+        return (
+            f'<p style="font-size:small;color:{colour}">'
+            f"<b>Checked against the sources:</b> {html.escape(checked.get('summary', ''))}</p>"
+            + (f'<ul style="font-size:small">{"".join(rows)}</ul>' if rows else "")
+        )
 
     # -- links -----------------------------------------------------------------------------
 

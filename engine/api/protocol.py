@@ -4,7 +4,8 @@ response objects and stream chunks.
 Strict where leniency would mislead: a parameter Hearth cannot honour (tools, several choices,
 log-probabilities, token arrays) is refused with a 400 that names it, rather than
 quietly ignored; unknown parameters are ignored, as other local servers do. Hearth's additions
-ride along as extra fields (`sources`, `source_notes`, `notices`) that OpenAI clients keep.
+ride along as extra fields (`sources`, `source_notes`, `grounding`, `notices`) that OpenAI
+clients keep.
 """
 
 from __future__ import annotations
@@ -364,12 +365,15 @@ class Answer:
     sources: list[dict[str, Any]] | None = None
     source_notes: list[str] | None = None
     notices: list[str] | None = None
+    grounding: dict[str, Any] | None = None  # each sentence checked against the sources
 
     def extras(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if self.sources is not None:
             out["sources"] = self.sources
             out["source_notes"] = self.source_notes or []
+        if self.grounding is not None:
+            out["grounding"] = self.grounding
         if self.notices:
             out["notices"] = self.notices
         return out

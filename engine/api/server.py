@@ -39,7 +39,7 @@ from engine.api.audit import AuditLog, Entry
 from engine.api.backend import Backend, Job
 from engine.api.gate import Gate
 from engine.api.protocol import ApiError
-from engine.documents.events import NothingRelevant, Retrieved
+from engine.documents.events import Grounded, NothingRelevant, Retrieved
 from engine.errors import Cancelled, HearthError
 from engine.paths import DataPaths
 from engine.runtime.events import Done, Notice, TextPiece
@@ -551,6 +551,10 @@ class Handler(BaseHTTPRequestHandler):
                             source_notes=answer.source_notes or [],
                         )
                     )
+                if isinstance(event, Grounded) and chat:
+                    self._event(
+                        protocol.chat_chunk(rid, created, model, {}, grounding=answer.grounding)
+                    )
                 if isinstance(event, NothingRelevant):
                     self._piece(rid, created, model, event.message, chat)
                 elif isinstance(event, TextPiece):
@@ -638,6 +642,8 @@ def _collect(answer: protocol.Answer, event: Any) -> None:
         case Retrieved():
             answer.sources = [s.as_dict() for s in event.sources]
             answer.source_notes = list(event.notes)
+        case Grounded():
+            answer.grounding = event.grounding.as_dict()
         case NothingRelevant():
             answer.sources, answer.source_notes = [], []
             answer.text += event.message

@@ -6,14 +6,18 @@ quote, scores) beside the answer, never parsed back out of the model's text.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Generator, Sequence
 from typing import Any
 
-from engine.documents.events import NothingRelevant, Retrieved
+from engine.documents import grounding
+from engine.documents.events import Grounded, NothingRelevant, Retrieved
 from engine.documents.library import Documents, SearchResult
 from engine.documents.prompting import build_request
-from engine.runtime.events import Event
+from engine.runtime.events import Event, TextPiece
 from engine.runtime.params import ChatMessage, LoadParams, SamplingParams
+
+log = logging.getLogger(__name__)
 
 
 def answer(
@@ -27,8 +31,9 @@ def answer(
     history: tuple[ChatMessage, ...] = (),
     documents_only: bool = False,
     model: LoadParams | None = None,
-) -> Generator[Retrieved | NothingRelevant | Event, None, None]:
-    """Yield Retrieved (or NothingRelevant), then the runtime's TextPiece/Notice/Done.
+) -> Generator[Retrieved | NothingRelevant | Event | Grounded, None, None]:
+    """Yield Retrieved (or NothingRelevant), then the runtime's TextPiece/Notice/Done, then
+    Grounded: each sentence of the answer checked against the sources.
 
     Several collections are searched one by one and their passages merged by fused score
     (rank-based, so comparable across collections). With `model`, that model answers (see
@@ -65,7 +70,18 @@ def answer(
             f"{len(result.hits) - len(sources)} passages left out to fit the context window."
         )
     yield Retrieved(label, sources, notes)
-    yield from runtime.stream_chat(request, model=model)
+    text: list[str] = []
+    for event in runtime.stream_chat(request, model=model):
+        if isinstance(event, TextPiece):
+            text.append(event.text)
+        yield event
+    if sources and text:
+        try:
+            checked = grounding.check("".join(text), sources, lambda t: library.embed(t)[0])
+        except Exception:  # the answer stands without its check; never lose it over one
+            log.exception("grounding check failed")
+        else:
+            yield Grounded(checked)
 
 
 def _search_all(library: Documents, names: list[str], question: str) -> SearchResult:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from engine.documents.grounding import Grounding
     from engine.documents.prompting import Source
 
 
@@ -54,3 +55,11 @@ class NothingRelevant:
 
     collection: str
     message: str
+
+
+@dataclass(frozen=True)
+class Grounded:
+    """Last event of a grounded answer, after the runtime's Done: each sentence of the answer
+    checked against the sources it was given."""
+
+    grounding: Grounding

@@ -130,6 +130,10 @@ def test_ask_with_docs_answers_from_the_document_and_cites_file_and_page(tmp_pat
     assert (first["file"], first["page"]) == ("report.pdf", 3)
     assert "PELICAN" in first["quote"]
     assert "PELICAN" in doc["answer"].upper()
+    checked = doc["grounding"]  # each answer sentence checked against the sources
+    assert checked["summary"].endswith(".") and sum(checked["counts"].values()) >= 1
+    spans = [doc["answer"][s["start"] : s["end"]] for s in checked["sentences"]]
+    assert spans == [s["text"] for s in checked["sentences"]]
 
     text = run(
         "ask",
@@ -142,6 +146,7 @@ def test_ask_with_docs_answers_from_the_document_and_cites_file_and_page(tmp_pat
         "48",
     )
     assert "Sources:" in text.stdout and "report.pdf, page 3" in text.stdout
+    assert "Checked against the sources:" in text.stdout
 
 
 def test_documents_only_refuses_to_guess(tmp_path: Path) -> None:

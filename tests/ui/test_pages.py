@@ -154,6 +154,7 @@ def test_adding_a_folder_shows_progress_then_answers_list_sources(
     assert (record["via"], record["chat"], record["message"]) == ("chat", chat.chat_id, answer.id)
     assert record["sources"][0]["sha256"] and record["sources"][0]["page"] == 3
     assert "Save record" in shown
+    assert answer.grounding and "Checked against the sources:" in shown
     saved: list[str] = []
     chat.status.connect(saved.append)
     chat.save_record(answer.id, tmp_path / "answer.json")
