@@ -55,11 +55,10 @@ def split_of(sentence_id: str) -> str:
 
 
 def naive(sentence: str, sources: list[dict[str, Any]], embed: Any) -> str:
-    units = [
-        s["quote"][a:b] for s in sources for a, b in grounding.split_sentences(s["quote"])
-    ]
+    units = [s["quote"][a:b] for s in sources for a, b in grounding.split_sentences(s["quote"])]
     vectors = np.asarray(embed([sentence, *units]))
-    return "unsupported" if float(np.max(vectors[1:] @ vectors[0])) < NAIVE_THRESHOLD else "supported"
+    best = float(np.max(vectors[1:] @ vectors[0]))
+    return "unsupported" if best < NAIVE_THRESHOLD else "supported"
 
 
 def prf(pairs: list[tuple[str, str]], label: str) -> dict[str, float]:
@@ -164,7 +163,8 @@ def main() -> None:
         "against 6 sources (p50)"
     )
     out["rows"] = rows
-    path = ROOT / "bench" / "results" / f"grounding-{args.split}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = ROOT / "bench" / "results" / f"grounding-{args.split}-{stamp}.json"
     path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps(out, indent=1))
     print(f"wrote {path.relative_to(ROOT)}")

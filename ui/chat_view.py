@@ -281,8 +281,20 @@ class ChatView(QTextBrowser):
             why = f" ({html.escape(s['citation_problem'])})" if s.get("citation_problem") else ""
             short = " ".join(str(s.get("text", "")).split())[:240]
             rows.append(f"<li><b>{what}</b>{why}: “{html.escape(short)}”</li>")
+        evidence = ""
+        if checked.get("weak") and checked.get("evidence"):
+            quotes = "".join(
+                f'<li><a href="hearth:source:{m.id}:{e["source"]}">[{e["source"]}]</a> '
+                f"“{html.escape(' '.join(str(e['text']).split()))}”</li>"
+                for e in checked["evidence"]
+            )
+            evidence = (
+                '<p style="font-size:small"><b>Evidence from the sources</b> (quoted as '
+                "written, not by the model; the answer above is not backed by them)</p>"
+                f'<ul style="font-size:small">{quotes}</ul>'
+            )
         return (
-            f'<p style="font-size:small;color:{colour}">'
+            evidence + f'<p style="font-size:small;color:{colour}">'
             f"<b>Checked against the sources:</b> {html.escape(checked.get('summary', ''))}</p>"
             + (f'<ul style="font-size:small">{"".join(rows)}</ul>' if rows else "")
         )

@@ -77,7 +77,9 @@ def answer(
         yield event
     if sources and text:
         try:
-            checked = grounding.check("".join(text), sources, lambda t: library.embed(t)[0])
+            checked = grounding.check(
+                "".join(text), sources, lambda t: library.embed(t)[0], question=question
+            )
         except Exception:  # the answer stands without its check; never lose it over one
             log.exception("grounding check failed")
         else:

@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 
 # Set on the dev split (bench/bench_grounding.py --split dev); see docs/compliance.md.
-SUPPORTED_SIM = 0.72
-SUPPORTED_WORDS = 0.75
-PARTIAL_SIM = 0.55
-PARTIAL_WORDS = 0.5
+SUPPORTED_SIM = 0.80
+SUPPORTED_WORDS = 0.60
+PARTIAL_SIM = 0.70
+PARTIAL_WORDS = 0.50
 
 VERDICTS = ("supported", "partial", "unsupported")
 _MIN_CONTENT_WORDS = 2  # fewer ("Sure.", "Yes, it does.") makes no claim to check
@@ -63,8 +63,25 @@ class SentenceCheck:
 
 
 @dataclass(frozen=True)
+class Evidence:
+    """A sentence quoted from a source because it answers the question best."""
+
+    source: int
+    text: str
+    similarity: float
+
+
+@dataclass(frozen=True)
 class Grounding:
     sentences: list[SentenceCheck] = field(default_factory=list)
+    evidence: list[Evidence] = field(default_factory=list)  # best source sentences, quoted
+
+    @property
+    def weak(self) -> bool:
+        """Fewer than half of the answer's claims are backed: show the evidence instead."""
+        c = self.counts()
+        checked = sum(c.values())
+        return checked == 0 or c["supported"] * 2 < checked
 
     def counts(self) -> dict[str, int]:
         out = dict.fromkeys(VERDICTS, 0)
@@ -89,7 +106,9 @@ class Grounding:
         return {
             "summary": self.summary(),
             "counts": self.counts(),
+            "weak": self.weak,
             "sentences": [asdict(s) for s in self.sentences],
+            "evidence": [asdict(e) for e in self.evidence],
         }
 
 
@@ -115,9 +134,12 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     return out
 
 
-def check(answer: str, sources: Sequence[Any], embed: Embed) -> Grounding:
+def check(
+    answer: str, sources: Sequence[Any], embed: Embed, question: str | None = None
+) -> Grounding:
     """Check every sentence of `answer` against `sources` (objects or dicts with `n` and
-    `quote`). `embed` gives unit vectors, one row per text."""
+    `quote`). `embed` gives unit vectors, one row per text. With `question`, also pick the
+    source sentences that answer it best (`evidence`), for when the answer is not backed."""
     quotes = [(_get(s, "n"), str(_get(s, "quote") or "")) for s in sources]
     units: list[tuple[int, str]] = []  # (source n, text)
     for n, quote in quotes:
@@ -130,7 +152,7 @@ def check(answer: str, sources: Sequence[Any], embed: Embed) -> Grounding:
         for a, b in spans
         if len(_content(_strip_citations(answer[a:b]))) >= _MIN_CONTENT_WORDS
     ]
-    if not claims or not units:
+    if not units:
         return Grounding(
             [
                 _unchecked(answer, a, b, "unsupported" if (a, b) in claims else "none")
@@ -138,8 +160,11 @@ def check(answer: str, sources: Sequence[Any], embed: Embed) -> Grounding:
             ]
         )
     texts = [_strip_citations(answer[a:b]) for a, b in claims]
-    vectors = _embed(embed, [_clip(t) for t in texts] + [_clip(u) for _, u in units])
-    sims = vectors[: len(texts)] @ vectors[len(texts) :].T
+    asked = [question] if question else []
+    vectors = _embed(embed, [_clip(t) for t in texts + asked] + [_clip(u) for _, u in units])
+    unit_vectors = vectors[len(texts) + len(asked) :]
+    sims = vectors[: len(texts)] @ unit_vectors.T
+    evidence = _evidence(vectors[len(texts)], unit_vectors, units, question) if question else []
     by_source = {n: q for n, q in quotes}
     source_words = {n: _content(q) for n, q in quotes}
     source_numbers = {n: set(_NUMBER.findall(q)) for n, q in quotes}
@@ -161,7 +186,36 @@ def check(answer: str, sources: Sequence[Any], embed: Embed) -> Grounding:
         checks[(a, b)] = SentenceCheck(
             answer[a:b], a, b, verdict, round(sim, 3), round(cover, 3), n, unit, cited, problem
         )
-    return Grounding([checks.get((a, b)) or _unchecked(answer, a, b, "none") for a, b in spans])
+    return Grounding(
+        [checks.get((a, b)) or _unchecked(answer, a, b, "none") for a, b in spans], evidence
+    )
+
+
+def _evidence(
+    question_vector: np.ndarray,
+    unit_vectors: np.ndarray,
+    units: list[tuple[int, str]],
+    question: str,
+    k: int = 3,
+) -> list[Evidence]:
+    """The single source sentences closest to the question (meaning, then shared words),
+    each at most once."""
+    words = _content(question)
+    scored = []
+    for j, (n, unit) in enumerate(units):
+        if len(_content(unit)) < _MIN_CONTENT_WORDS or (" " in unit and unit.count(". ") > 1):
+            continue
+        sim = float(unit_vectors[j] @ question_vector)
+        scored.append((sim + 0.2 * _coverage(words, _content(unit)), sim, n, unit))
+    scored.sort(key=lambda t: -t[0])
+    out: list[Evidence] = []
+    for _, sim, n, unit in scored:
+        if any(unit in e.text or e.text in unit for e in out):
+            continue
+        out.append(Evidence(n, unit, round(sim, 3)))
+        if len(out) == k:
+            break
+    return out
 
 
 def _verdict_rank(sim: float, cover: float, numbers_ok: bool) -> tuple[int, float, float]:
@@ -200,7 +254,7 @@ def _embed(embed: Embed, texts: list[str]) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-9)
 
 
-def _clip(text: str, words: int = 120) -> str:
+def _clip(text: str, words: int = 90) -> str:  # within the embedder's 256 word pieces
     parts = text.split()
     return " ".join(parts[:words])
 

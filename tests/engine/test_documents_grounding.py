@@ -74,7 +74,7 @@ def test_citations_that_point_nowhere_or_at_the_wrong_source_are_flagged(embed) 
 
 def test_sentences_without_a_claim_are_not_counted(embed) -> None:  # type: ignore[no-untyped-def]
     result = grounding.check("Sure. Foreign key constraints are off by default.", SOURCES, embed)
-    assert [c.verdict for c in result.sentences][0] == "none"
+    assert result.sentences[0].verdict == "none"
     assert sum(result.counts().values()) == 1
     assert grounding.check("Yes.", SOURCES, embed).summary().startswith("No sentence made")
 
@@ -90,3 +90,25 @@ def test_sentence_splitting_keeps_spans_and_list_items() -> None:
         "A new paragraph?",
         "Yes.",
     ]
+
+
+def test_an_unbacked_answer_comes_with_the_source_sentences_that_answer_the_question(
+    embed,  # type: ignore[no-untyped-def]
+) -> None:
+    result = grounding.check(
+        "The moon is made of cheese, as everyone knows. Astronauts brought some back.",
+        SOURCES,
+        embed,
+        question="Are foreign key constraints enforced by default?",
+    )
+    assert result.weak and result.counts()["supported"] == 0
+    best = result.evidence[0]
+    assert best.source == 2 and best.text == "Foreign key constraints are disabled by default."
+    assert len({e.text for e in result.evidence}) == len(result.evidence) <= 3
+    backed = grounding.check(
+        "VACUUM repacks the database file into a minimal amount of disk space.",
+        SOURCES,
+        embed,
+        question="What does VACUUM do?",
+    )
+    assert not backed.weak

@@ -200,6 +200,31 @@ def test_markdown_renders_code_and_fetches_nothing(qtbot) -> None:
     assert view.resource_requests == []
 
 
+def test_an_unbacked_answer_shows_the_evidence_and_marks_its_sentences(qtbot) -> None:
+    """Rendering only (the check itself runs on the real embedder in
+    tests/engine/test_documents_grounding.py and end to end in tests/ui/test_pages.py)."""
+    view = ChatView()
+    qtbot.addWidget(view)
+    text = "The code word is SWORDFISH."
+    checked = {
+        "summary": "0 of 1 sentences supported by the sources (1 unsupported).",
+        "counts": {"supported": 0, "partial": 0, "unsupported": 1},
+        "weak": True,
+        "sentences": [
+            {"text": text, "start": 0, "end": len(text), "verdict": "unsupported"},
+        ],
+        "evidence": [{"source": 1, "text": "The vault code word is PELICAN.", "similarity": 0.7}],
+    }
+    source = {"n": 1, "path": "/d/report.pdf", "file": "report.pdf", "page": 3, "quote": "x"}
+    message = Message(1, 1, 1, "assistant", text, "done", 0.0, "m", [source], grounding=checked)
+    view.set_messages([message])
+    shown = view.toPlainText()
+    assert "Evidence from the sources" in shown and "“The vault code word is PELICAN.”" in shown
+    assert "Not in the sources: “The code word is SWORDFISH.”" in shown
+    assert "0 of 1 sentences supported by the sources" in shown
+    assert 'href="hearth:source:1:1"' in view.toHtml()
+
+
 def test_a_source_opens_at_its_page_where_a_viewer_allows(tmp_path: Path) -> None:
     pdf = str(tmp_path / "report.pdf")
     which = {"okular": "/usr/bin/okular"}.get
