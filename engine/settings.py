@@ -347,6 +347,13 @@ SCHEMA: tuple[Setting, ...] = (
         "recognition, on this computer. Slow: seconds per page.",
     ),
     Setting(
+        "documents.strict",
+        bool,
+        False,
+        "Strict answers from documents: the answer is shown once it has been checked against "
+        "the sources, with each sentence they do not back struck through and marked.",
+    ),
+    Setting(
         "documents.parse_timeout_s",
         float,
         60.0,

@@ -70,7 +70,13 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     (
         "Documents",
-        ("documents.top_k", "documents.min_score", "documents.ocr", "documents.embedder"),
+        (
+            "documents.top_k",
+            "documents.min_score",
+            "documents.strict",
+            "documents.ocr",
+            "documents.embedder",
+        ),
     ),
     ("API server", ("api.enabled", "api.port")),
 )
@@ -96,6 +102,7 @@ LABELS = {
     "documents.top_k": "Passages per question",
     "documents.min_score": "Least similarity",
     "documents.ocr": "Read scanned PDFs (OCR)",
+    "documents.strict": "Strict answers (checked before shown)",
     "documents.embedder": "Embedder for new collections",
     "api.enabled": "Run the API server",
     "api.port": "Port",

@@ -14,7 +14,7 @@ from engine.documents import grounding
 from engine.documents.events import Grounded, NothingRelevant, Retrieved
 from engine.documents.library import Documents, SearchResult
 from engine.documents.prompting import build_request
-from engine.runtime.events import Event, TextPiece
+from engine.runtime.events import Done, Event, Notice, TextPiece
 from engine.runtime.params import ChatMessage, LoadParams, SamplingParams
 
 log = logging.getLogger(__name__)
@@ -70,11 +70,19 @@ def answer(
             f"{len(result.hits) - len(sources)} passages left out to fit the context window."
         )
     yield Retrieved(label, sources, notes)
+    # Strict: nothing is shown before it is checked; the answer comes as one piece with each
+    # unsupported sentence marked, then Done (held back until then), then Grounded.
+    strict = bool(sources) and bool(library.settings.get("documents.strict"))
     text: list[str] = []
+    held: list[Any] = []
     for event in runtime.stream_chat(request, model=model):
         if isinstance(event, TextPiece):
             text.append(event.text)
+        if strict and isinstance(event, TextPiece | Done):
+            held.append(event)
+            continue
         yield event
+    checked = None
     if sources and text:
         try:
             checked = grounding.check(
@@ -82,8 +90,15 @@ def answer(
             )
         except Exception:  # the answer stands without its check; never lose it over one
             log.exception("grounding check failed")
-        else:
-            yield Grounded(checked)
+    if strict:
+        said = "".join(text)
+        if said and checked is None:
+            yield Notice("This answer could not be checked against the sources.")
+        if said:
+            yield TextPiece(grounding.mark(said, checked) if checked else said)
+        yield from (e for e in held if isinstance(e, Done))
+    if checked is not None:
+        yield Grounded(checked)
 
 
 def _search_all(library: Documents, names: list[str], question: str) -> SearchResult:

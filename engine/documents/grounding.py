@@ -191,6 +191,19 @@ def check(
     )
 
 
+UNSUPPORTED_MARK = " *(not in the sources)*"
+
+
+def mark(answer: str, checked: Grounding) -> str:
+    """`answer` with each unsupported sentence struck through and marked (Markdown), for
+    strict mode: the words stay readable, and nobody can take them for the sources'."""
+    out = answer
+    for s in sorted(checked.sentences, key=lambda c: -c.start):
+        if s.verdict == "unsupported":
+            out = f"{out[: s.start]}~~{out[s.start : s.end]}~~{UNSUPPORTED_MARK}{out[s.end :]}"
+    return out
+
+
 def _evidence(
     question_vector: np.ndarray,
     unit_vectors: np.ndarray,

@@ -112,3 +112,15 @@ def test_an_unbacked_answer_comes_with_the_source_sentences_that_answer_the_ques
         question="What does VACUUM do?",
     )
     assert not backed.weak
+
+
+def test_strict_marking_strikes_only_the_unsupported_sentences(embed) -> None:  # type: ignore[no-untyped-def]
+    answer = (
+        "VACUUM repacks the database file into a minimal amount of disk space. "
+        "The Eiffel Tower was finished in 1889 for the World's Fair."
+    )
+    checked = grounding.check(answer, SOURCES, embed)
+    assert grounding.mark(answer, checked) == (
+        "VACUUM repacks the database file into a minimal amount of disk space. "
+        "~~The Eiffel Tower was finished in 1889 for the World's Fair.~~ *(not in the sources)*"
+    )

@@ -416,6 +416,52 @@ def test_documents_only_mode_says_nothing_relevant_without_a_model(
     assert runtime.worker_pid is None
 
 
+def test_strict_answers_come_checked_with_unsupported_sentences_marked(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    """documents.strict: no text before the check, then the whole answer as one piece, its
+    unsupported sentences struck through, then Done, then the check itself."""
+    from engine import models
+    from engine.documents import grounding
+    from engine.documents.answer import answer
+    from engine.documents.events import Grounded, Retrieved
+    from engine.runtime import Done, TextPiece
+    from engine.runtime.params import LoadParams, SamplingParams
+
+    good_files(tmp_path / "docs")
+    lib = library(tmp_path / "index", embedder, **{"documents.strict": True})
+    lib.create("c", [str(tmp_path / "docs")])
+    run_sync(lib, "c")
+    runtime = new_runtime()
+    try:
+        events = list(
+            answer(
+                runtime,
+                lib,
+                "c",
+                "How many days per week may employees work remotely, and why?",
+                sampling=SamplingParams(temperature=0.0, max_tokens=60),
+                system=None,
+                model=LoadParams(model_path=str(models.BUNDLED_CHAT.path()), context_length=2048),
+            )
+        )
+    finally:
+        runtime.close()
+    kinds = [type(e).__name__ for e in events]
+    assert kinds[0] == "Retrieved" and isinstance(events[0], Retrieved)
+    assert kinds[-3:] == ["TextPiece", "Done", "Grounded"] and kinds.count("TextPiece") == 1
+    shown = events[-3].text
+    checked = events[-1].grounding
+    assert isinstance(events[-3], TextPiece) and isinstance(events[-2], Done)
+    assert isinstance(events[-1], Grounded)
+    written = shown.replace(grounding.UNSUPPORTED_MARK, "").replace("~~", "")
+    assert shown == grounding.mark(written, checked)
+    for s in checked.sentences:
+        assert written[s.start : s.end] == s.text
+        if s.verdict == "unsupported":
+            assert f"~~{s.text}~~{grounding.UNSUPPORTED_MARK}" in shown
+
+
 def test_a_second_writer_is_refused_while_one_indexes(tmp_path: Path, embedder: Embedder) -> None:
     from engine.errors import IndexBusy
 
