@@ -11,6 +11,7 @@ WORKERS = {
     "--hearth-model-worker": "engine.runtime.worker",  # owns llama.cpp
     "--hearth-parse-worker": "engine.documents.parse_worker",  # reads untrusted files
     "--hearth-documents-worker": "engine.documents.service_worker",  # the GUI's index/search
+    "--hearth-view-worker": "engine.documents.source_view",  # draws a source for the viewer
 }
 
 

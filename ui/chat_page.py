@@ -41,9 +41,9 @@ from ui.chat_list import ChatListModel, ChatListView
 from ui.chat_view import ChatView
 from ui.first_run import FirstRunPanel
 from ui.icons import icon
-from ui.open_file import NoViewer, open_source
 from ui.page import Page, button
 from ui.services import Services
+from ui.source_viewer import SourceViewer
 from ui.wheel_safe import ComboBox
 
 # A search waits for this pause in typing, so a burst of keystrokes makes one query.
@@ -522,25 +522,20 @@ class ChatPage(Page):
         QApplication.clipboard().setText(self.store.message(message_id).content)
         self.status.emit("Copied.")
 
-    def open_source(self, message_id: int, n: int) -> None:
+    def open_source(self, message_id: int, n: int) -> SourceViewer | None:
+        """Show the source inside Hearth at its quote (a PDF at its page, boxed; other files
+        as text, highlighted), with "Open in default app" beside it."""
         msg = self.store.message(message_id)
         source = next((s for s in msg.sources if s.get("n") == n), None)
         if source is None:
-            return
-        try:
-            how = open_source(source["path"], source.get("page"))
-            self.status.emit(f"Opened {source.get('file')} with {how}.")
-        except FileNotFoundError:
-            self.show_error(
-                f"“{source['path']}” is no longer there; it may have been moved "
-                "or deleted since it was indexed."
-            )
-        except NoViewer:
-            self.show_error(
-                f"Hearth could not open “{source.get('file') or source['path']}”: no "
-                "application on this computer is set to open this kind of file. The passage "
-                f"it quoted is shown under the answer; the file is {source['path']}."
-            )
+            return None
+        from engine.documents import source_view
+
+        viewer = SourceViewer(source, source_view.show, self)
+        viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        viewer.show()
+        self.status.emit(f"Showing {source.get('file')} at the quote.")
+        return viewer
 
     def _run(self, factory: Callable[[], Iterator[Any]]) -> None:
         self._set_busy(True)

@@ -423,32 +423,38 @@ def test_regenerate_takes_the_old_answer_off_screen_and_a_stop_keeps_its_count(
 def test_a_source_nothing_can_open_says_so_instead_of_claiming_it_opened(
     qtbot, services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With no viewer for the file, the desktop's open call fails: the window says that, and
-    where the file is, instead of "Opened … with the default application"."""
+    """A source opens inside Hearth at its quote; "Open in default app" beside it says when
+    the desktop has nothing to open the file with, and where the file is, instead of claiming
+    it opened."""
     from PySide6.QtGui import QDesktopServices
 
     notes = tmp_path / "notes.txt"
-    notes.write_text("The heron keeps the harbour on Sundays.")
+    notes.write_text("Tides.\n\nThe heron keeps the harbour on Sundays.\n")
     chat = services.chats.create()
     answer = services.chats.add_message(chat.id, "assistant", "The heron [1].", status="done")
+    quote = "The heron keeps the harbour on Sundays."
     services.chats.update_message(
-        answer.id, sources=[{"n": 1, "path": str(notes), "file": "notes.txt", "page": None}]
+        answer.id,
+        sources=[{"n": 1, "path": str(notes), "file": "notes.txt", "page": None, "quote": quote}],
     )
-    errors: list[str] = []
-    statuses: list[str] = []
-    chat_page = ChatPage(services, errors.append)
+    chat_page = ChatPage(services, [].append)
     qtbot.addWidget(chat_page)
-    chat_page.status.connect(statuses.append)
+    viewer = chat_page.open_source(answer.id, 1)
+    assert viewer is not None
+    qtbot.waitUntil(lambda: viewer.loaded, timeout=30_000)
+    assert viewer.selected_text() == quote  # found without a span, by its words
+    assert "highlighted" in viewer.title.text()
     opened: list[bool] = []
     for desktop_opens in (False, True):
         monkeypatch.setattr(
             QDesktopServices, "openUrl", lambda url, ok=desktop_opens: opened.append(ok) or ok
         )
-        chat_page.open_source(answer.id, 1)
+        viewer.open_outside()
+        if not desktop_opens:
+            assert "No application on this computer opens" in viewer.status.text()
     assert opened == [False, True]  # the desktop was asked both times
-    assert len(errors) == 1 and "could not open “notes.txt”" in errors[0]
-    assert str(notes) in errors[0]
-    assert statuses == ["Opened notes.txt with the default application."]
+    assert viewer.status.text() == "Opened with the default application."
+    viewer.close()
     chat_page.shutdown()
 
 

@@ -162,6 +162,16 @@ def test_adding_a_folder_shows_progress_then_answers_list_sources(
     exported = json.loads((tmp_path / "answer.json").read_text())
     assert exported["answer"] == answer.content and exported["audit"]["seq"] == record["seq"]
 
+    viewer = chat.open_source(answer.id, 1)  # what clicking "[1] report.pdf, page 3" does
+    assert viewer is not None
+    qtbot.waitUntil(lambda: viewer.loaded, timeout=30_000)
+    assert viewer.page == 3 and viewer.boxes, viewer.title.text()
+    assert "the quoted passage is highlighted (page 3 of 3)" in viewer.title.text()
+    pixmap = viewer.page_view.pixmap()
+    x0, y0, x1, y1 = viewer.boxes[0]
+    assert 0 <= x0 < x1 <= pixmap.width() and 0 <= y0 < y1 <= pixmap.height()
+    viewer.close()
+
 
 def test_a_policy_locked_setting_cannot_be_changed(
     qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
