@@ -40,20 +40,50 @@ def build(paths: DataPaths, chats: ChatStore, message_id: int) -> dict[str, Any]
     earlier = [m for m in chats.messages(answer.chat_id) if m.seq < answer.seq]
     question = next((m for m in reversed(earlier) if m.role == "user"), None)
     line, audited = _audit_line(paths, message_id)
+    return compose(
+        question=question.content if question else "",
+        asked=question.created if question else None,
+        answer=answer.content,
+        status=answer.status,
+        sources=answer.sources,
+        grounding=answer.grounding,
+        model_name=answer.model,
+        audited=audited,
+        line=line,
+        chat=answer.chat_id,
+        message=message_id,
+    )
+
+
+def compose(
+    *,
+    question: str,
+    asked: float | None,
+    answer: str,
+    status: str,
+    sources: list[dict[str, Any]],
+    grounding: dict[str, Any] | None,
+    model_name: str | None,
+    audited: dict[str, Any] | None,
+    line: bytes | None,
+    chat: int | None = None,
+    message: int | None = None,
+) -> dict[str, Any]:
+    """A record from its parts: the answer as shown, and its audit-trail record and line."""
     return {
         "format": FORMAT,
         "exported": _iso(time.time()),
-        "chat": answer.chat_id,
-        "message": message_id,
-        "question": question.content if question else "",
-        "asked": _iso(question.created) if question else None,
-        "answer": answer.content,
+        "chat": chat,
+        "message": message,
+        "question": question,
+        "asked": _iso(asked) if asked else None,
+        "answer": answer,
         "answered": _iso(audited["time"]) if audited else None,
-        "grounding": answer.grounding,
-        "status": answer.status,
+        "grounding": grounding,
+        "status": status,
         "model": {
             "id": audited.get("model") if audited else None,
-            "name": answer.model,
+            "name": model_name,
             "sha256": audited.get("model_sha256") if audited else None,
         },
         "sampling": audited.get("sampling") if audited else None,
@@ -72,7 +102,7 @@ def build(paths: DataPaths, chats: ChatStore, message_id: int) -> dict[str, Any]
                 "ocr": bool(s.get("ocr")),
                 "quote": s.get("quote"),
             }
-            for s in answer.sources
+            for s in sources
         ],
         "audit": {
             "trail": answer_audit.LOG_NAME,

@@ -10,8 +10,9 @@ NAME, with the sources returned beside the answer.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from engine import models
@@ -23,6 +24,14 @@ from engine.runtime import ChatMessage, ChatRequest, LoadParams, ModelRuntime, S
 from engine.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """Last event of an answer from documents: its record (engine.answer_record's format),
+    linked to its line in the answers' audit trail; `hearth record verify` checks it."""
+
+    record: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -106,8 +115,15 @@ class Backend:
 
         def run() -> Generator[Any, None, None]:
             from engine.documents.answer import answer
+            from engine.documents.events import Grounded, Retrieved
+            from engine.runtime import Done, TextPiece
 
-            yield from answer(
+            text: list[str] = []
+            sources: list[dict[str, Any]] = []
+            checked: dict[str, Any] | None = None
+            status = "stopped"
+            asked = time.time()
+            for event in answer(
                 self.runtime,
                 library,
                 list(call.collections),
@@ -117,9 +133,73 @@ class Backend:
                 history=history,
                 documents_only=call.documents_only,
                 model=params,
+            ):
+                if isinstance(event, Retrieved):
+                    sources = [s.as_dict() for s in event.sources]
+                elif isinstance(event, TextPiece):
+                    text.append(event.text)
+                elif isinstance(event, Grounded):
+                    checked = event.grounding.as_dict()
+                elif isinstance(event, Done):
+                    status = "stopped" if event.stats.stop_reason == "cancelled" else "done"
+                yield event
+            yield self._record(
+                call,
+                params,
+                turns[-1].content,
+                asked,
+                "".join(text),
+                status,
+                sources,
+                checked,
+                sampling,
             )
 
         return Job(call.model, run)
+
+    def _record(
+        self,
+        call: ChatCall,
+        params: LoadParams,
+        question: str,
+        asked: float,
+        text: str,
+        status: str,
+        sources: list[dict[str, Any]],
+        checked: dict[str, Any] | None,
+        sampling: SamplingParams,
+    ) -> Recorded:
+        """Chain the answer in the audit trail, as the window's are, and give its record."""
+        from engine import answer_audit, answer_record, audit
+
+        model_id = next(
+            (m.id for m in models.installed(self.paths) if str(m.path) == params.model_path),
+            params.model_path,
+        )
+        audited = answer_audit.record_answer(
+            self.paths,
+            via="api",
+            model=model_id,
+            status=status,
+            question=question,
+            answer=text,
+            collections=call.collections,
+            sources=sources,
+            sampling=asdict(sampling),
+        )
+        return Recorded(
+            answer_record.compose(
+                question=question,
+                asked=asked,
+                answer=text,
+                status=status,
+                sources=sources,
+                grounding=checked,
+                model_name=models.display_name(model_id),
+                audited=audited,
+                line=audit.encode(audited) if audited else None,
+            )
+        )
 
     def prepare_completion(self, call: CompletionCall) -> Job:
         params = self.load_params(call.model)

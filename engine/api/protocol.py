@@ -4,8 +4,8 @@ response objects and stream chunks.
 Strict where leniency would mislead: a parameter Hearth cannot honour (tools, several choices,
 log-probabilities, token arrays) is refused with a 400 that names it, rather than
 quietly ignored; unknown parameters are ignored, as other local servers do. Hearth's additions
-ride along as extra fields (`sources`, `source_notes`, `grounding`, `notices`) that OpenAI
-clients keep.
+ride along as extra fields (`sources`, `source_notes`, `grounding`, `record`, `notices`) that
+OpenAI clients keep.
 """
 
 from __future__ import annotations
@@ -366,6 +366,7 @@ class Answer:
     source_notes: list[str] | None = None
     notices: list[str] | None = None
     grounding: dict[str, Any] | None = None  # each sentence checked against the sources
+    record: dict[str, Any] | None = None  # engine.answer_record's, linked to the audit trail
 
     def extras(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -374,6 +375,8 @@ class Answer:
             out["source_notes"] = self.source_notes or []
         if self.grounding is not None:
             out["grounding"] = self.grounding
+        if self.record is not None:
+            out["record"] = self.record
         if self.notices:
             out["notices"] = self.notices
         return out

@@ -36,7 +36,7 @@ from urllib.parse import unquote
 from engine import errors
 from engine.api import protocol, token
 from engine.api.audit import AuditLog, Entry
-from engine.api.backend import Backend, Job
+from engine.api.backend import Backend, Job, Recorded
 from engine.api.gate import Gate
 from engine.api.protocol import ApiError
 from engine.documents.events import Grounded, NothingRelevant, Retrieved
@@ -555,6 +555,8 @@ class Handler(BaseHTTPRequestHandler):
                     self._event(
                         protocol.chat_chunk(rid, created, model, {}, grounding=answer.grounding)
                     )
+                if isinstance(event, Recorded) and chat:
+                    self._event(protocol.chat_chunk(rid, created, model, {}, record=answer.record))
                 if isinstance(event, NothingRelevant):
                     self._piece(rid, created, model, event.message, chat)
                 elif isinstance(event, TextPiece):
@@ -644,6 +646,8 @@ def _collect(answer: protocol.Answer, event: Any) -> None:
             answer.source_notes = list(event.notes)
         case Grounded():
             answer.grounding = event.grounding.as_dict()
+        case Recorded():
+            answer.record = event.record
         case NothingRelevant():
             answer.sources, answer.source_notes = [], []
             answer.text += event.message

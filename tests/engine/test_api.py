@@ -325,7 +325,7 @@ def test_embedding_input_the_model_would_cut_is_refused(client: openai.OpenAI) -
 # -- collections -------------------------------------------------------------------------------
 
 
-def test_a_collection_answers_with_its_sources(client: openai.OpenAI) -> None:
+def test_a_collection_answers_with_its_sources(api: Api, client: openai.OpenAI) -> None:
     out = client.chat.completions.create(
         model="docs/Office",
         messages=ask("What is the vault code word?"),
@@ -339,6 +339,14 @@ def test_a_collection_answers_with_its_sources(client: openai.OpenAI) -> None:
     assert top["file"] == "security.pdf" and top["page"] == 2
     assert "PELICAN" in top["quote"]
     assert top["n"] == 1 and top["similarity"] > 0.3
+    assert extra["grounding"]["summary"].endswith(".")
+    record = extra["record"]  # chained in the answers' audit trail, checkable later
+    assert record["format"] == "hearth-answer-record/1" and record["audit"]["seq"] >= 1
+    assert record["answer"] == out.choices[0].message.content
+    assert record["sources"][0]["document_sha256"] == top["document_sha256"]
+    from engine import answer_record
+
+    assert answer_record.verify(api.paths, record).ok
 
     chunks = list(
         client.chat.completions.create(
@@ -351,6 +359,7 @@ def test_a_collection_answers_with_its_sources(client: openai.OpenAI) -> None:
     )
     with_sources = [c for c in chunks if (c.model_extra or {}).get("sources")]
     assert len(with_sources) == 1 and chunks.index(with_sources[0]) <= 1
+    assert sum(1 for c in chunks if (c.model_extra or {}).get("record")) == 1
     assert (with_sources[0].model_extra or {})["sources"] == sources
     assert (
         "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
