@@ -311,8 +311,8 @@ def cmd_ask(args: argparse.Namespace, services: Services) -> int:
             print(f"[{s.n}] {s.path}, {where}{section} (similarity {s.similarity:.2f})")
             print(f"    “{' '.join(s.quote.split())[:300]}”")
     if checked is not None and not args.json:
-        if checked.weak and checked.evidence:
-            print("\nEvidence from the sources (quoted as written; the answer is not backed):")
+        if checked.show_evidence:
+            print(f"\nEvidence from the sources ({checked.evidence_note()}):")
             for e in checked.evidence:
                 print(f"  [{e.source}] “{' '.join(e.text.split())}”")
         print(f"\nChecked against the sources: {checked.summary()}")

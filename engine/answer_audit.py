@@ -1,5 +1,6 @@
 """The answers' audit trail: one chained record (`engine.audit`) per question answered in a
-Hearth chat (the window, `hearth chat`) or by `hearth ask`, in `logs/audit.jsonl`.
+Hearth chat (the window, `hearth chat`), by `hearth ask`, or from documents through the API,
+in `logs/audit.jsonl`.
 
 A record says when, where from, which chat and message (the text stays in the chat store, which
 is encrypted when `privacy.encrypt_chats` is on), which model file (its SHA-256), which

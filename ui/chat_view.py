@@ -282,15 +282,16 @@ class ChatView(QTextBrowser):
             short = " ".join(str(s.get("text", "")).split())[:240]
             rows.append(f"<li><b>{what}</b>{why}: “{html.escape(short)}”</li>")
         evidence = ""
-        if checked.get("weak") and checked.get("evidence"):
+        if checked.get("show_evidence", checked.get("weak")) and checked.get("evidence"):
             quotes = "".join(
                 f'<li><a href="hearth:source:{m.id}:{e["source"]}">[{e["source"]}]</a> '
                 f"“{html.escape(' '.join(str(e['text']).split()))}”</li>"
                 for e in checked["evidence"]
             )
+            note = checked.get("evidence_note") or "quoted as written, not by the model"
             evidence = (
-                '<p style="font-size:small"><b>Evidence from the sources</b> (quoted as '
-                "written, not by the model; the answer above is not backed by them)</p>"
+                '<p style="font-size:small"><b>Evidence from the sources</b> '
+                f"({html.escape(note)})</p>"
                 f'<ul style="font-size:small">{quotes}</ul>'
             )
         return (

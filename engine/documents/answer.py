@@ -6,7 +6,9 @@ quote, scores) beside the answer, never parsed back out of the model's text.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 from collections.abc import Generator, Sequence
 from typing import Any
 
@@ -88,6 +90,7 @@ def answer(
             checked = grounding.check(
                 "".join(text), sources, lambda t: library.embed(t)[0], question=question
             )
+            checked = dataclasses.replace(checked, small_model=_small(params))
         except Exception:  # the answer stands without its check; never lose it over one
             log.exception("grounding check failed")
     if strict:
@@ -110,3 +113,12 @@ def _search_all(library: Documents, names: list[str], question: str) -> SearchRe
     return SearchResult(
         hits, results[0].mode if results else "hybrid", [note for r in results for note in r.notes]
     )
+
+
+def _small(params: LoadParams | None) -> bool:
+    try:
+        return params is not None and os.path.getsize(params.model_path) < (
+            grounding.SMALL_MODEL_BYTES
+        )
+    except OSError:
+        return False

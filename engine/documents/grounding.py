@@ -31,6 +31,9 @@ PARTIAL_SIM = 0.70
 PARTIAL_WORDS = 0.50
 
 VERDICTS = ("supported", "partial", "unsupported")
+# Models smaller than this on disk (about 0.5B parameters at 4 bits, like the bundled 135M
+# one) answer from passages unreliably: their answers come with the evidence quoted beside.
+SMALL_MODEL_BYTES = 500 * 1024 * 1024
 _MIN_CONTENT_WORDS = 2  # fewer ("Sure.", "Yes, it does.") makes no claim to check
 
 _SENTENCE_END = re.compile(
@@ -75,13 +78,25 @@ class Evidence:
 class Grounding:
     sentences: list[SentenceCheck] = field(default_factory=list)
     evidence: list[Evidence] = field(default_factory=list)  # best source sentences, quoted
+    small_model: bool = False  # written by a model too small to trust (SMALL_MODEL_BYTES)
 
     @property
     def weak(self) -> bool:
-        """Fewer than half of the answer's claims are backed: show the evidence instead."""
+        """Fewer than half of the answer's claims are backed."""
         c = self.counts()
         checked = sum(c.values())
         return checked == 0 or c["supported"] * 2 < checked
+
+    @property
+    def show_evidence(self) -> bool:
+        """Put the quoted evidence beside the answer: it is not backed, or a small model
+        wrote it."""
+        return bool(self.evidence) and (self.weak or self.small_model)
+
+    def evidence_note(self) -> str:
+        if self.weak:
+            return "quoted as written, not by the model; the answer is not backed by them"
+        return "quoted as written; a small model wrote the answer, so check it against these"
 
     def counts(self) -> dict[str, int]:
         out = dict.fromkeys(VERDICTS, 0)
@@ -107,6 +122,9 @@ class Grounding:
             "summary": self.summary(),
             "counts": self.counts(),
             "weak": self.weak,
+            "small_model": self.small_model,
+            "show_evidence": self.show_evidence,
+            "evidence_note": self.evidence_note(),
             "sentences": [asdict(s) for s in self.sentences],
             "evidence": [asdict(e) for e in self.evidence],
         }

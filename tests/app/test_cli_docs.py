@@ -147,6 +147,7 @@ def test_ask_with_docs_answers_from_the_document_and_cites_file_and_page(tmp_pat
     )
     assert "Sources:" in text.stdout and "report.pdf, page 3" in text.stdout
     assert "Checked against the sources:" in text.stdout
+    assert "Evidence from the sources (quoted as written" in text.stdout  # a small model
 
 
 def test_documents_only_refuses_to_guess(tmp_path: Path) -> None:

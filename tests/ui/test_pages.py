@@ -155,6 +155,9 @@ def test_adding_a_folder_shows_progress_then_answers_list_sources(
     assert record["sources"][0]["sha256"] and record["sources"][0]["page"] == 3
     assert "Save record" in shown
     assert answer.grounding and "Checked against the sources:" in shown
+    # The bundled 135M model is a small one: its answers come with the evidence quoted.
+    assert answer.grounding["small_model"] and "Evidence from the sources" in shown
+    assert "PELICAN" in shown.split("Evidence from the sources")[1]
     saved: list[str] = []
     chat.status.connect(saved.append)
     chat.save_record(answer.id, tmp_path / "answer.json")
