@@ -125,7 +125,7 @@ def write(paths: DataPaths, chats: ChatStore, message_id: int, path: Path) -> di
 
 
 def _audit_line(paths: DataPaths, message_id: int) -> tuple[bytes | None, dict[str, Any] | None]:
-    for line in reversed(list(answer_audit.trail(paths)._lines())):
+    for line in reversed(list(answer_audit.trail(paths).lines())):
         try:
             record = json.loads(line)
         except ValueError:
@@ -171,7 +171,7 @@ def _check_record(paths: DataPaths, record: dict[str, Any]) -> Check:
     line = next(
         (
             raw
-            for raw in answer_audit.trail(paths)._lines()
+            for raw in answer_audit.trail(paths).lines()
             if _field(raw, "seq") == link["seq"] and _field(raw, "kind") == "answer"
         ),
         None,

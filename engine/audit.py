@@ -100,7 +100,7 @@ class AuditTrail:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             record = self._append_locked(kind, fields)
             if self.max_bytes and self.path.stat().st_size > self.max_bytes:
-                self._drop_oldest_locked(len(list(self._lines())) // 2, "size")
+                self._drop_oldest_locked(len(list(self.lines())) // 2, "size")
             return record
 
     def _append_locked(self, kind: str, fields: dict[str, Any]) -> dict[str, Any]:
@@ -137,7 +137,8 @@ class AuditTrail:
         seq = next((s for s in map(_seq, reversed(lines)) if s is not None), 0)
         return (lines[-1] if lines else None), seq, torn
 
-    def _lines(self) -> Iterator[bytes]:
+    def lines(self) -> Iterator[bytes]:
+        """The non-blank lines, as written (without their newline)."""
         try:
             with self.path.open("rb") as fh:
                 for line in fh:
@@ -149,7 +150,7 @@ class AuditTrail:
     def records(self, limit: int | None = None) -> list[dict[str, Any]]:
         """The newest `limit` records (all when None), oldest first; unreadable lines left out."""
         out = []
-        for line in self._lines():
+        for line in self.lines():
             try:
                 out.append(json.loads(line))
             except ValueError:
@@ -167,7 +168,7 @@ class AuditTrail:
         first newer one; a chained `retention` record says what went. Returns how many."""
         with self._thread_lock, self._lock():
             count = 0
-            for line in self._lines():
+            for line in self.lines():
                 try:
                     when = float(json.loads(line).get("time", 0))
                 except ValueError:
@@ -178,7 +179,7 @@ class AuditTrail:
             return self._drop_oldest_locked(count, reason) if count else 0
 
     def _drop_oldest_locked(self, count: int, reason: str) -> int:
-        lines = list(self._lines())
+        lines = list(self.lines())
         count = min(count, len(lines) - 1)  # the newest always stays: it carries the chain on
         if count <= 0:
             return 0
@@ -220,7 +221,7 @@ def verify(path: Path, head: Head | None = None) -> Report:
     chained = False
     retentions: dict[int, str] = {}  # removed_through_seq -> the prev the first kept must have
     first_prev: tuple[int, str] | None = None
-    for number, line in enumerate(trail._lines(), start=1):
+    for number, line in enumerate(trail.lines(), start=1):
         try:
             record = json.loads(line)
             if not isinstance(record, dict):
@@ -285,7 +286,7 @@ def verify(path: Path, head: Head | None = None) -> Report:
 
 
 def _find(trail: AuditTrail, seq: int) -> bytes | None:
-    for line in trail._lines():
+    for line in trail.lines():
         if _seq(line) == seq:
             return line
     return None

@@ -178,7 +178,9 @@ class LogFollower:
         self._partial = b""
         try:
             st = path.stat()
-            if st.st_mtime < since:
+            # A second of slack: the kernel stamps mtime from a coarse clock, a few
+            # milliseconds behind the time.time() an attempt just written carries.
+            if st.st_mtime < since - 1.0:
                 self._offset = st.st_size
         except FileNotFoundError:
             pass

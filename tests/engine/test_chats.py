@@ -89,7 +89,10 @@ def test_reopen_marks_an_unfinished_answer_interrupted_and_keeps_it(tmp_path: Pa
     ]
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert [r[0] for r in db.execute("SELECT name FROM migrations")] == ["001_initial"]
+        assert [r[0] for r in db.execute("SELECT name FROM migrations")] == [
+            "001_initial",
+            "002_grounding",
+        ]
     first.close()
     second.close()
 
@@ -321,9 +324,9 @@ def test_search_works_in_the_in_memory_store(tmp_path: Path) -> None:
 
 
 def test_a_history_written_before_this_version_is_searched_as_it_is(tmp_path: Path) -> None:
-    """Search needs no schema change: a file made by the previous version (its schema and
-    migrations table written here by hand) opens without a migration or a backup, and is
-    searched."""
+    """A file made before answers were checked against their sources (its schema and
+    migrations table written here by hand) gains the grounding column, keeps a backup of
+    itself from before, and is searched as it was."""
     from engine.chats import MIGRATIONS
     from engine.db import split_sql
 
@@ -342,5 +345,8 @@ def test_a_history_written_before_this_version_is_searched_as_it_is(tmp_path: Pa
     raw.close()
     store = ChatStore(path)
     assert [c.title for c in store.chats("LIGHTHOUSE")] == ["Old chat"]
+    assert store.messages(1)[0].grounding is None
     store.close()
-    assert not list(tmp_path.glob("chats.sqlite.before-*"))
+    assert [p.name for p in tmp_path.glob("chats.sqlite.before-*")] == [
+        "chats.sqlite.before-002_grounding"
+    ]
