@@ -119,16 +119,25 @@ def main(docs: str, shots: str) -> int:
         out["sources"] = [(s["file"], s.get("page")) for s in answer.sources]
         shot("3-answer-with-sources")
 
-        statuses: list[str] = []
-        win.statusBar().messageChanged.connect(statuses.append)
+        from ui.source_viewer import SourceViewer
+
         win.clear_error()
         chat.view.source_requested.emit(answer.id, 1)  # the source's link
-        wait(lambda: bool(statuses) or win.banner_box.isVisible(), 10)
+
+        def viewers() -> list[SourceViewer]:
+            return [v for v in chat.findChildren(SourceViewer) if v.isVisible()]
+
+        wait(lambda: bool(viewers()) and viewers()[0].loaded, 30)
+        viewer = viewers()[0] if viewers() else None
         out["open source"] = {
-            "status": statuses[-1] if statuses else "",
+            "page": viewer.page if viewer else None,
+            "boxes": len(viewer.boxes) if viewer else 0,
+            "title": viewer.title.text() if viewer else "",
             "error": win.banner.text() if win.banner_box.isVisible() else "",
         }
         shot("4-source")
+        if viewer:
+            viewer.close()
     finally:
         win.close()
         QThreadPool.globalInstance().waitForDone(30_000)

@@ -65,5 +65,6 @@ def test_a_newcomers_first_minutes_in_the_real_window(tmp_path: Path, display: s
     assert steps["indexed"] and steps["chip"] == "Documents: Office files"
     assert steps["sources"] and steps["sources"][0] == ["report.pdf", 3]
     opened = steps["open source"]
-    # Opened in a viewer, or a true failure message: never "Opened" when nothing did.
-    assert ("Opened report.pdf" in opened["status"]) != ("could not open" in opened["error"])
+    # Opened inside Hearth at page 3 with the quote boxed, and no error.
+    assert (opened["page"], opened["error"]) == (3, ""), opened
+    assert opened["boxes"] >= 1 and "the quoted passage is highlighted" in opened["title"]
