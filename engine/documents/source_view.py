@@ -162,9 +162,10 @@ def _handle(request: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> None:
     from engine import network
+
+    network.install("viewer")  # before anything else is imported or read
     from engine.documents.parse_worker import limit_memory
 
-    network.install("viewer")
     limit_memory(int(os.environ.get("HEARTH_VIEW_MEMORY_MB", str(MEMORY_MB))))
     request = json.loads(sys.stdin.buffer.read())
     sys.stdout.write(json.dumps(_handle(request), ensure_ascii=True))

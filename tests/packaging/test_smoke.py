@@ -19,7 +19,10 @@ case "$1" in
   ask) case "$*" in *--docs*) echo "Odile [1] keeper.txt" ;; *) echo "Paris." ;; esac ;;
   docs) case "$2" in
           add) if [ -n "$BREAK_DOCS" ]; then echo "Traceback: lark grammar missing" >&2; exit 1; fi ;;
-          search) echo "[1] $4/keeper.txt" ;;
+          search) case "$3" in
+                    scans) printf '[1] /tmp/scans/smoke-scan.pdf (page 1 \302\267 OCR)\n    The harbour master of Cape Verity is named Tobias Renner.\n' ;;
+                    *) echo "[1] $4/keeper.txt" ;;
+                  esac ;;
         esac ;;
   models) case "$2" in
             search) echo "qwen2.5-0.5b-instruct-q4_k_m" ;;
@@ -54,7 +57,7 @@ def test_every_step_passes_on_an_app_that_answers(tmp_path: Path) -> None:
     # download for HF_HUB_OFFLINE instead of the policy, as the real one does).
     result = smoke(tmp_path, HF_HUB_OFFLINE="1")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "smoke test passed: 10 steps offline" in result.stdout
+    assert "smoke test passed: 12 steps offline" in result.stdout
     assert "-- policy-refusal" in result.stdout and "-- window:" in result.stdout
 
 

@@ -56,13 +56,15 @@ def test_text_from_documents_or_the_model_cannot_make_action_links(qtbot) -> Non
         ]
     )
     links = re.findall(r'href="([^"]*)"', view.toHtml())
-    # only the view's own actions: copy and edit the question; copy, regenerate and the source
+    # only the view's own actions: copy and edit the question; copy, regenerate, save the
+    # record of, and the source of the answer
     assert sorted(links) == sorted(
         [
             "hearth:copy:1",
             "hearth:edit:1",
             "hearth:copy:2",
             "hearth:regenerate:2",
+            "hearth:record:2",
             "hearth:source:2:1",
         ]
     )
