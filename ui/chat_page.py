@@ -400,15 +400,11 @@ class ChatPage(Page):
         if path is None:
             title = self.store.chat(chat_id).title
             name = "".join(c if c.isalnum() or c in " -_" else "_" for c in title).strip()
-            chosen, _filter = QFileDialog.getSaveFileName(
-                self,
-                "Export chat",
-                str(Path.home() / f"{name or 'chat'}.md"),
-                "Markdown (*.md);;JSON (*.json)",
+            path = self._save_path(
+                "Export chat", f"{name or 'chat'}.md", "Markdown (*.md);;JSON (*.json)"
             )
-            if not chosen:
+            if path is None:
                 return
-            path = Path(chosen)
         store = self.store
         target = path
         run_call(
@@ -422,15 +418,13 @@ class ChatPage(Page):
         """Write one answer's record (question, answer, model and document hashes, sources,
         its audit-trail link) as JSON, or as HTML to print; `hearth record verify` checks it."""
         if path is None:
-            chosen, _filter = QFileDialog.getSaveFileName(
-                self,
+            path = self._save_path(
                 "Save the answer's record",
-                str(Path.home() / f"answer-{message_id}.json"),
+                f"answer-{message_id}.json",
                 "Record to verify later (*.json);;Page to print (*.html)",
             )
-            if not chosen:
+            if path is None:
                 return
-            path = Path(chosen)
         from engine import answer_record
 
         paths, store, target = self.services.paths, self.store, path
@@ -440,6 +434,11 @@ class ChatPage(Page):
             lambda _record: self.status.emit(f"Saved the answer's record to {target}."),
             self.show_error,
         )
+
+    def _save_path(self, title: str, name: str, filters: str) -> Path | None:
+        """Where the user wants a file saved (a dialog in their home folder); None: cancelled."""
+        chosen, _filter = QFileDialog.getSaveFileName(self, title, str(Path.home() / name), filters)
+        return Path(chosen) if chosen else None
 
     def _on_pick(self, current: QModelIndex, _previous: QModelIndex) -> None:
         chat_id = self.chat_model.chat_id_at(current)

@@ -11,7 +11,6 @@ embeddings input and document passages never reach it, whatever the logging leve
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +43,6 @@ class AuditLog:
     def __init__(self, folder: Path, max_bytes: int = 5_000_000) -> None:
         self.path = folder / LOG_NAME
         self.trail = AuditTrail(self.path, max_bytes=max_bytes)
-        self._lock = threading.Lock()
 
     def write(self, entry: Entry) -> None:
         fields = asdict(entry)

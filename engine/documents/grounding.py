@@ -200,7 +200,7 @@ def check(
         n, unit = units[best]
         verdict = VERDICTS[2 - level]
         cited = tuple(int(c) for c in _CITATION.findall(answer[a:b]))
-        problem = _citation_problem(cited, by_source, n, verdict, sims[i], units)
+        problem = _citation_problem(cited, by_source, n, verdict)
         checks[(a, b)] = SentenceCheck(
             answer[a:b], a, b, verdict, round(sim, 3), round(cover, 3), n, unit, cited, problem
         )
@@ -263,8 +263,6 @@ def _citation_problem(
     by_source: dict[Any, str],
     best: int,
     verdict: str,
-    sims: np.ndarray,
-    units: list[tuple[int, str]],
 ) -> str | None:
     missing = [c for c in cited if c not in by_source]
     if missing:
