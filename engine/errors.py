@@ -114,3 +114,16 @@ class IndexBusy(DocumentError):
 class NetworkBlocked(HearthError, ConnectionRefusedError):
     """A network request outside a download the user started; refused before it left.
     An OSError, so libraries that try the network on their own treat it as being offline."""
+
+
+class ServerError(GenerationError):
+    """A remote model server or Chroma server could not be used: unreachable, refused the
+    token, too busy, too slow, or dropped the connection. The turn ends with this message."""
+
+
+class ServerNotAllowed(ServerError):
+    """Settings or the machine policy do not allow this server (or any remote source)."""
+
+
+class ServerAuthFailed(ServerError):
+    """The server refused the token (HTTP 401 or 403)."""

@@ -6,9 +6,11 @@ Hearth uses the network only for a download the user started. Three layers make 
    those libraries is imported, so they never try on their own.
 2. It adds a Python audit hook that sees every socket connect, send and name lookup in the
    process. Loopback and local (Unix) sockets pass. Anything else passes only inside `allow()`,
-   which a download opens around its own requests in its own thread; everything else is refused
-   with `NetworkBlocked` (an OSError, so libraries treat it as "no network") before a packet
-   leaves.
+   which a download opens around its own requests in its own thread, or inside
+   `allow_hosts()`, which a remote model server or Chroma server the user configured opens
+   around each request: that thread may then look up and reach those hosts and no other.
+   Everything else is refused with `NetworkBlocked` (an OSError, so libraries treat it as "no
+   network") before a packet leaves.
 3. Every non-loopback attempt, allowed or refused, is appended to the egress log
    (`logs/egress.jsonl`), shared by the app and its worker processes, which the UI shows.
 
@@ -28,7 +30,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -153,6 +155,38 @@ def allow(purpose: str) -> Iterator[None]:
         _guard.local.purpose = previous
 
 
+@contextmanager
+def allow_hosts(purpose: str, hosts: Iterable[str]) -> Iterator[None]:
+    """Let this thread reach `hosts` (names or addresses) for `purpose` (a server the user or
+    IT configured), and nothing else. The names are looked up here, inside the guard, and a
+    connection passes only to a name given or an address those lookups returned: a library
+    that resolved a name on its own to somewhere else is refused. Loopback always passes."""
+    names = frozenset(_bare(h) for h in hosts if _bare(h))
+    previous = (
+        getattr(_guard.local, "purpose", None),
+        getattr(_guard.local, "hosts", None),
+    )
+    _guard.local.purpose = purpose
+    _guard.local.hosts = set(names)
+    try:
+        for name in names:
+            if _is_local(name):
+                continue
+            try:
+                found = socket.getaddrinfo(name, None)
+            except OSError:
+                continue  # the connection fails later with the resolver's own message
+            _guard.local.hosts.update(_bare(str(info[4][0])) for info in found)
+        yield
+    finally:
+        _guard.local.purpose, _guard.local.hosts = previous
+
+
+def _bare(host: str) -> str:
+    """A host as the hook compares it: lower case, no brackets, no zone, no final dot."""
+    return host.strip().strip("[]").lower().rstrip(".").split("%")[0]
+
+
 def log_file() -> Path:
     """The egress log of the data folder in use (HEARTH_HOME is read at each call)."""
     from engine import paths
@@ -221,6 +255,9 @@ def _hook(event: str, args: tuple[object, ...]) -> None:
         return
     kind, host, port = target
     purpose = getattr(_guard.local, "purpose", None)
+    hosts = getattr(_guard.local, "hosts", None)
+    if purpose is not None and hosts is not None and _bare(host) not in hosts:
+        purpose = None  # a server's thread, but not to that server
     attempt = Attempt(
         time.time(),
         _guard.process,
@@ -235,7 +272,7 @@ def _hook(event: str, args: tuple[object, ...]) -> None:
     if purpose is None:
         raise NetworkBlocked(
             f"Hearth blocked a network {kind} to {host}: it works offline, and only a "
-            "download you start may use the network.",
+            "download you start or a server you configured may use the network.",
             attempt.purpose,
         )
 

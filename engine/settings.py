@@ -205,6 +205,52 @@ SCHEMA: tuple[Setting, ...] = (
         maximum=36_500,
     ),
     Setting(
+        "remote.allowed",
+        bool,
+        True,
+        "Allow model servers and shared document collections on other computers: only "
+        "those listed in remote.servers and remote.chroma_servers, never others. Offline "
+        "mode forbids them too. A machine policy can turn this off.",
+    ),
+    Setting(
+        "remote.servers",
+        list,
+        [],
+        "OpenAI-compatible model servers (llama.cpp's server, vLLM, Ollama, LM Studio, "
+        "another Hearth) by base URL, e.g. https://gpu.example.org:8080/v1. Their tokens "
+        "are kept in this computer's keyring, never here.",
+    ),
+    Setting(
+        "remote.chroma_servers",
+        list,
+        [],
+        "Chroma servers holding shared document collections, by URL, e.g. "
+        "https://chroma.example.org:8000. Their tokens are kept in the keyring.",
+    ),
+    Setting(
+        "remote.allowed_hosts",
+        list,
+        [],
+        "When not empty, the only hosts (name, or name:port) a server may be on. Usually "
+        "set by machine policy.",
+    ),
+    Setting(
+        "remote.ca_bundle",
+        str,
+        "",
+        "A PEM file of certificate authorities to trust for servers (an internal CA); "
+        "empty trusts the system's. Certificates are always verified.",
+    ),
+    Setting(
+        "remote.timeout_s",
+        float,
+        60.0,
+        "Seconds to wait for a server: to connect, and between streamed pieces of an "
+        "answer, before the turn ends with an error.",
+        minimum=1.0,
+        maximum=3600.0,
+    ),
+    Setting(
         "downloads.allowed",
         bool,
         True,

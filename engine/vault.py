@@ -43,7 +43,9 @@ def _account(paths: DataPaths) -> str:
     return f"chat-history-key:{paths.data}"
 
 
-def _keyring() -> Any:
+def keyring_backend() -> Any:
+    """The keyring to keep secrets in; EncryptionUnavailable when there is no trustworthy one
+    (none, a failing one, or a clear file nobody chose with PYTHON_KEYRING_BACKEND)."""
     try:
         import keyring
         from keyring.backends.chainer import ChainerBackend
@@ -77,7 +79,7 @@ def _unsafe(backend: Any, chosen: bool) -> bool:
 def check_available() -> None:
     """Raise EncryptionUnavailable unless both SQLCipher and a keyring are usable."""
     sqlcipher()
-    _keyring()
+    keyring_backend()
 
 
 def sqlcipher() -> Any:
@@ -92,7 +94,7 @@ def sqlcipher() -> Any:
 
 def key(paths: DataPaths, create: bool) -> str | None:
     """The chat key as 64 hex digits, from the keyring; made and stored when `create`."""
-    backend = _keyring()
+    backend = keyring_backend()
     try:
         found = backend.get_password(SERVICE, _account(paths))
         if found is None and create:
@@ -110,7 +112,7 @@ def key(paths: DataPaths, create: bool) -> str | None:
 def forget_key(paths: DataPaths) -> None:
     """Remove the chat key from the keyring, if one is there (for "delete all my data")."""
     try:
-        backend = _keyring()
+        backend = keyring_backend()
         if backend.get_password(SERVICE, _account(paths)) is not None:
             backend.delete_password(SERVICE, _account(paths))
     except EncryptionUnavailable:

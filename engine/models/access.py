@@ -76,8 +76,15 @@ def load_params(
 ) -> LoadParams:
     """LoadParams for the installed model `model` (bundled, registered, or a file stem in
     the models folder), or for a GGUF path where `accept_paths` (the CLI's --model; never
-    the API's clients). Raises ModelNotFound, or ModelNotAllowed by the policy. Overrides
+    the API's clients), or for a model on a configured server (remote:host:port/model: the
+    settings and policy on servers apply, not the file allow-list, there being no file).
+    Raises ModelNotFound, ModelNotAllowed or ServerNotAllowed by the policy. Overrides
     (context_length, threads, gpu_layers, batch_size) replace the settings where not None."""
+    if model.startswith("remote:"):  # a model on a configured server (engine.remote)
+        from engine import remote
+
+        params = remote.load_params(settings, paths, model)
+        return replace(params, **{k: v for k, v in overrides.items() if v is not None})
     path = registry.resolve(model, paths) if accept_paths else registry.locate(model, paths)
     if path is None:
         raise registry.not_installed(model)

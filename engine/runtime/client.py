@@ -8,6 +8,10 @@ model file before the worker may open it, and turns the worker's messages into p
     for event in runtime.stream_chat(request):   # TextPiece | Notice ..., then one Done
         ...
 
+A LoadParams with a `server` (a model on an OpenAI-compatible server, `engine.remote`) is
+answered through the `remote` object given to the runtime instead of the worker: the same
+events, the same one-answer-at-a-time turn, the same stop.
+
 `stop()` may be called from any thread (a Stop button, Ctrl-C). It asks the worker to stop
 softly, keeping the model loaded; if the worker has not finished within `hard_stop_after_s`
 (a native call that cannot be interrupted), the worker is killed and the model is reloaded
@@ -28,7 +32,7 @@ import time
 from collections.abc import Callable, Generator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from engine import gguf, workers
 from engine.errors import (
@@ -41,6 +45,9 @@ from engine.errors import (
 )
 from engine.runtime.events import Done, Event, GenerationStats, Notice, TextPiece
 from engine.runtime.params import ChatRequest, LoadParams, chat_request_to_dict
+
+if TYPE_CHECKING:
+    from engine.remote import RemoteModels
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +84,11 @@ class ModelRuntime:
         admit: Callable[[str], None],
         hard_stop_after_s: float = 0.25,
         load_timeout_s: float = 900.0,
+        remote: RemoteModels | None = None,
     ) -> None:
         self._admit = admit
+        self._remote = remote
+        self._remote_stop = threading.Event()  # set by stop() during a remote answer
         self.hard_stop_after_s = hard_stop_after_s
         self.load_timeout_s = load_timeout_s
         self._proc: subprocess.Popen[bytes] | None = None
@@ -105,7 +115,11 @@ class ModelRuntime:
 
     def load(self, params: LoadParams) -> LoadedModel:
         """Admit and validate the file, then load it in the worker. Raises ModelNotAllowed,
-        InvalidModelFile, ModelLoadError, WorkerCrashed or Cancelled."""
+        InvalidModelFile, ModelLoadError, WorkerCrashed or Cancelled; for a model on a
+        server, ServerError (unreachable, token refused, not allowed) or ModelNotFound."""
+        if params.remote:
+            with self._turn:
+                return self._load_remote(params)
         self._admit(params.model_path)  # fails before anything waits for the turn
         info = gguf.inspect(params.model_path)  # before llama.cpp ever sees the file
         with self._turn:
@@ -137,6 +151,15 @@ class ModelRuntime:
                 return self._loaded
             if msg[0] in ("load_error", "error"):
                 raise ModelLoadError(f"“{name}” could not be loaded: {msg[-2]}", msg[-1])
+
+    def _load_remote(self, params: LoadParams) -> LoadedModel:
+        """With the turn held: ask the server about the model; the worker is not involved."""
+        if self._remote is None:
+            raise ModelLoadError("This Hearth was started without model servers.")
+        summary, facts = self._remote.load(params)
+        self._loaded = LoadedModel(params, summary, facts)
+        log.info("server model ready: %s", params.model_path)
+        return self._loaded
 
     def unload(self) -> None:
         with self._turn:
@@ -171,6 +194,7 @@ class ModelRuntime:
         """Ask the current load or answer to stop. Safe from any thread; idempotent."""
         if self._stop_at is None:
             self._stop_at = time.monotonic()
+        self._remote_stop.set()
         if self._active_id and self._alive():
             with contextlib.suppress(OSError):
                 self._send(["stop", self._active_id])
@@ -186,6 +210,10 @@ class ModelRuntime:
         Closing the generator early stops the answer the same way `stop()` does.
         """
         with self._turn:
+            target = model if model is not None else (self._loaded and self._loaded.params)
+            if target and target.remote:
+                yield from self._stream_remote(target, request)
+                return
             req_id = self._active_id = self._begin_request(model)
             t0 = time.perf_counter()
             t_first: float | None = None
@@ -238,6 +266,17 @@ class ModelRuntime:
                 if not finished:  # the caller closed the generator: stop and drain
                     self._abandon(req_id)
 
+    def _stream_remote(
+        self, params: LoadParams, request: ChatRequest
+    ) -> Generator[Event, None, None]:
+        """With the turn held: the answer of a model on a server."""
+        if self._loaded is None or self._loaded.params != params:
+            self._load_remote(params)
+        assert self._remote is not None
+        self._stop_at = None
+        self._remote_stop.clear()
+        yield from self._remote.stream(params, request, self._remote_stop)
+
     def _begin_request(self, model: LoadParams | None = None) -> int:
         """With the turn lock held: a loaded, live worker (with `model`, that model) and a
         fresh request id."""
@@ -257,6 +296,11 @@ class ModelRuntime:
         """Tokens the loaded model's chat template makes of `request` (prompt only); with
         `model`, that model's (loaded first if need be)."""
         with self._turn:
+            target = model if model is not None else (self._loaded and self._loaded.params)
+            if target and target.remote:
+                from engine.remote import RemoteModels
+
+                return RemoteModels.estimate_tokens(request)
             req_id = self._begin_request(model)
             self._send(["count", req_id, chat_request_to_dict(request)])
             while True:

@@ -19,11 +19,17 @@ def default_threads() -> int:
 
 @dataclass(frozen=True)
 class LoadParams:
+    # A GGUF file; for a model on a server, its id "remote:<host:port>/<model>" (engine.remote).
     model_path: str
     context_length: int = 4096
     threads: int = 0  # 0: physical cores
     gpu_layers: int = -1  # -1: all that the build can offload; 0: CPU only
     batch_size: int = 512
+    server: str = ""  # the server's URL for a remote model; empty for a local file
+
+    @property
+    def remote(self) -> bool:
+        return bool(self.server)
 
     def resolved_threads(self) -> int:
         return self.threads if self.threads > 0 else default_threads()
