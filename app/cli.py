@@ -90,9 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ask.set_defaults(func=cmd_ask)
 
-    from app import cli_api, cli_audit, cli_chats, cli_docs, cli_models, cli_packs
+    from app import cli_api, cli_audit, cli_chats, cli_docs, cli_models, cli_packs, cli_remote
 
-    for module in (cli_models, cli_docs, cli_chats, cli_packs, cli_api, cli_audit):
+    for module in (cli_models, cli_docs, cli_chats, cli_packs, cli_api, cli_audit, cli_remote):
         module.add_parser(sub)
 
     erase = sub.add_parser("erase", help="delete all my data: chats, indexes, models, logs…")

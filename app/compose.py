@@ -174,6 +174,10 @@ def build(verbose: bool = False, isolate_documents: bool = False) -> Services:
     log.info("data folders: %s", data_paths.as_dict())
     log.info("settings loaded (%d locked by %s)", len(settings.locked), machine_policy.path)
     # Every load the runtime makes passes the machine policy's allow-list, whoever asks.
-    runtime = ModelRuntime(admit=models.gate(settings, data_paths))
+    # Models on servers (engine.remote) are answered through the same runtime, checked
+    # against the settings and policy on servers at every request.
+    from engine.remote import RemoteModels
+
+    runtime = ModelRuntime(admit=models.gate(settings, data_paths), remote=RemoteModels(settings))
     log.info("model runtime ready (worker starts on first load)")
     return Services(data_paths, settings, runtime, machine_policy, isolate_documents)

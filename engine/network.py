@@ -170,7 +170,7 @@ def allow_hosts(purpose: str, hosts: Iterable[str]) -> Iterator[None]:
     _guard.local.hosts = set(names)
     try:
         for name in names:
-            if _is_local(name):
+            if _is_local(name) or _is_address(name):
                 continue
             try:
                 found = socket.getaddrinfo(name, None)
@@ -180,6 +180,14 @@ def allow_hosts(purpose: str, hosts: Iterable[str]) -> Iterator[None]:
         yield
     finally:
         _guard.local.purpose, _guard.local.hosts = previous
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _bare(host: str) -> str:

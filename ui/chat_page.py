@@ -73,6 +73,8 @@ def speed_text(stats: dict[str, Any]) -> str:
 def placement(loaded: LoadedModel) -> str:
     """Where the model runs, as llama.cpp reported it: "CPU", "GPU 31/31 layers (Vulkan0)",
     and why, when a load fell back to fewer layers than it tried first."""
+    if loaded.params.remote:  # not on this computer at all
+        return f"on the server {loaded.file.get('server', loaded.params.server)}"
     offload = loaded.runtime.get("offload") or {}
     where = str(offload.get("summary") or "CPU")
     devices = [d for d in offload.get("devices", {}) if not d.startswith("CPU")]
@@ -707,18 +709,28 @@ class ChatPage(Page):
         """Fill the picker with the installed, usable models (read off the GUI thread)."""
         if self.closing:
             return
-        paths = self.services.paths
-        run_call(self, lambda: models.installed(paths), self._show_models, self.show_error)
+        paths, settings = self.services.paths, self.services.settings
 
-    def _show_models(self, installed: list[models.InstalledModel]) -> None:
+        def gather() -> list[tuple[str, str]]:
+            from engine import remote
+
+            found = [(m.name, m.id) for m in models.installed(paths) if m.problem is None]
+            for status in remote.cached(settings, paths):  # as last asked: no request here
+                if remote.servers.refusal(settings, status.server) is None:
+                    found += [(r.name, r.id) for r in status.models]
+            return found
+
+        run_call(self, gather, self._show_models, self.show_error)
+
+    def _show_models(self, choices: list[tuple[str, str]]) -> None:
+        """`choices`: (name, model id), local models first, then those on servers."""
         self.model_picker.blockSignals(True)
         self.model_picker.clear()
-        for m in installed:
-            if m.problem is None:
-                self.model_picker.addItem(m.name, m.id)
-                self.model_picker.setItemData(
-                    self.model_picker.count() - 1, m.id, Qt.ItemDataRole.ToolTipRole
-                )
+        for name, model_id in choices:
+            self.model_picker.addItem(name, model_id)
+            self.model_picker.setItemData(
+                self.model_picker.count() - 1, model_id, Qt.ItemDataRole.ToolTipRole
+            )
         self.model_picker.blockSignals(False)
         self._show_chat_model()
 

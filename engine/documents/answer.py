@@ -117,8 +117,12 @@ def _search_all(library: Documents, names: list[str], question: str) -> SearchRe
 
 def _small(params: LoadParams | None) -> bool:
     try:
-        return params is not None and os.path.getsize(params.model_path) < (
-            grounding.SMALL_MODEL_BYTES
+        # A model on a server: its size is not known here, so its answers are not treated
+        # as a small model's.
+        return (
+            params is not None
+            and not params.remote
+            and os.path.getsize(params.model_path) < (grounding.SMALL_MODEL_BYTES)
         )
     except OSError:
         return False

@@ -23,17 +23,19 @@ import threading
 import time
 from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine import files
 from engine.errors import ModelNotFound, ServerError
 from engine.paths import DataPaths
 from engine.remote import servers
-from engine.remote.openai_server import ModelServer, RemoteModelInfo
 from engine.remote.servers import Server
 from engine.runtime.events import Event
 from engine.runtime.params import ChatRequest, LoadParams
 from engine.settings import Settings
+
+if TYPE_CHECKING:  # httpx is imported on first use, off the start-up path
+    from engine.remote.openai_server import ModelServer
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +44,7 @@ CACHE_NAME = "remote-models.json"
 
 __all__ = [
     "PREFIX",
-    "ModelServer",
     "RemoteModel",
-    "RemoteModelInfo",
     "RemoteModels",
     "Server",
     "ServerStatus",
@@ -88,7 +88,7 @@ def model_id(server: Server, model: str) -> str:
 
 
 def split_id(model: str) -> tuple[str, str]:
-    """"remote:host:port/name" -> ("host:port", "name"). Raises ModelNotFound if malformed."""
+    """ "remote:host:port/name" -> ("host:port", "name"). Raises ModelNotFound if malformed."""
     rest = model[len(PREFIX) :] if is_remote(model) else ""
     key, _, name = rest.partition("/")
     if not key or not name:
@@ -140,6 +140,8 @@ def cached(settings: Settings, paths: DataPaths) -> list[ServerStatus]:
 def refresh(settings: Settings, paths: DataPaths) -> list[ServerStatus]:
     """Ask every configured model server what it offers (one request each), keep the answers
     in the cache, and return them. A server that fails keeps its last list, with the problem."""
+    from engine.remote.openai_server import ModelServer
+
     doc = _read_cache(paths)
     kept: dict[str, Any] = {}
     for server in servers.configured(settings):
@@ -195,6 +197,8 @@ class RemoteModels:
         self.settings = settings
 
     def _model_server(self, params: LoadParams) -> tuple[ModelServer, str]:
+        from engine.remote.openai_server import ModelServer
+
         _, name = split_id(params.model_path)
         server = servers.parse(params.server)
         servers.check(self.settings, server)
@@ -226,8 +230,7 @@ class RemoteModels:
         client, name = self._model_server(params)
         yield from client.stream(name, request, stop)
 
-    @staticmethod
-    def estimate_tokens(request: ChatRequest) -> int:
+    def estimate_tokens(self, request: ChatRequest) -> int:
         """Prompt tokens, estimated: the server's tokenizer is not here. About 3.2 characters a
         token for English text under common tokenizers; rounded up, so a prompt is cut early
         rather than rejected by the server."""

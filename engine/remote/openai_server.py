@@ -15,6 +15,7 @@ always puts its end on the queue.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
@@ -93,8 +94,9 @@ class ModelServer:
         for item in data if isinstance(data, list) else []:
             if isinstance(item, dict) and isinstance(item.get("id"), str):
                 ctx = item.get("max_model_len") or item.get("context_length")
-                meta = item.get("meta") if isinstance(item.get("meta"), dict) else {}
-                ctx = ctx or meta.get("n_ctx_train")
+                meta = item.get("meta")
+                if not ctx and isinstance(meta, dict):  # llama.cpp's own server
+                    ctx = meta.get("n_ctx_train")
                 out.append(
                     RemoteModelInfo(
                         item["id"],
@@ -112,9 +114,10 @@ class ModelServer:
         body, path = _body(model, request)
         items: queue.Queue[tuple[str, Any]] = queue.Queue()
         abandon = threading.Event()
+        held: list[httpx.Response] = []  # the open response, for an abandon to cut
         reader = threading.Thread(
             target=self._read,
-            args=(path, body, items, abandon, model),
+            args=(path, body, items, abandon, model, held),
             daemon=True,
             name=f"hearth-remote-{self.server.key}",
         )
@@ -146,7 +149,10 @@ class ModelServer:
                     yield Done(_stats(t0, t_first, pieces, usage, finish))
                     return
         finally:
-            abandon.set()  # the reader stops at its next line and closes the connection
+            abandon.set()
+            if reader.is_alive():
+                _cut(held)  # wakes a reader blocked on a silent server
+                reader.join(2.0)
 
     def _read(
         self,
@@ -155,6 +161,7 @@ class ModelServer:
         items: queue.Queue[tuple[str, Any]],
         abandon: threading.Event,
         model: str,
+        held: list[httpx.Response],
     ) -> None:
         """The reader thread: the request, each streamed chunk onto `items`, then ("end", None)
         or ("error", ServerError). Always puts exactly one of those two last."""
@@ -162,10 +169,11 @@ class ModelServer:
         try:
             with (
                 servers.connection(self.settings, self.server),
-                _mapped(self.server),
+                _mapped(self.server, streaming=True),
                 self._client() as client,
                 client.stream("POST", f"{self.base}{path}", json=body) as response,
             ):
+                held.append(response)
                 if response.status_code >= 400:
                     response.read()
                     _raise_for_status(self.server, response, model=model)
@@ -195,11 +203,28 @@ class ModelServer:
             items.put(("end", None))
         except ServerError as exc:
             items.put(("error", exc))
-        except (httpx.ReadError, httpx.RemoteProtocolError, httpx.ReadTimeout) as exc:
+        except httpx.HTTPError as exc:
+            if abandon.is_set():
+                return  # cut on purpose: nobody reads the queue any more
             items.put(("error", _dropped(self.server, exc, got_any, self.settings)))
         except Exception as exc:  # the reader must always end the turn, whatever broke
             log.exception("remote stream from %s failed", self.server.key)
-            items.put(("error", ServerError(f"The model server {self.server.key} failed.", repr(exc))))
+            items.put(
+                ("error", ServerError(f"The model server {self.server.key} failed.", repr(exc)))
+            )
+
+
+def _cut(held: list[httpx.Response]) -> None:
+    """Shut the socket of an open response down: a read blocked on it returns at once (closing
+    alone would not wake it)."""
+    import socket
+
+    for response in held:
+        stream = response.extensions.get("network_stream")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 def _body(model: str, request: ChatRequest) -> tuple[dict[str, Any], str]:
@@ -293,14 +318,21 @@ def _stats(
 class _mapped:
     """Turns the HTTP client's exceptions into ServerErrors that say what to do."""
 
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: Server, streaming: bool = False) -> None:
         self.server = server
+        self.streaming = streaming  # read-side errors are the stream's to word
 
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> None:
         if exc is None or isinstance(exc, GenerationError):
+            return
+        if self.streaming and isinstance(
+            exc, httpx.ReadError | httpx.ReadTimeout | httpx.RemoteProtocolError
+        ):
             return
         key = self.server.key
         blocked = _cause(exc, NetworkBlocked)
@@ -352,7 +384,11 @@ def _dropped(server: Server, exc: Exception, got_any: bool, settings: Settings) 
         )
     return ServerError(
         f"The connection to the model server {server.key} dropped "
-        + ("in the middle of the answer; what arrived is kept." if got_any else "before it answered."),
+        + (
+            "in the middle of the answer; what arrived is kept."
+            if got_any
+            else "before it answered."
+        ),
         repr(exc),
     )
 

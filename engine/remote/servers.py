@@ -137,8 +137,7 @@ def ssl_context(settings: Settings) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=bundle or None)
     except (OSError, ssl.SSLError) as exc:
         raise ServerError(
-            f"The certificate authorities file “{bundle}” (remote.ca_bundle) cannot be "
-            f"used: {exc}."
+            f"The certificate authorities file “{bundle}” (remote.ca_bundle) cannot be used: {exc}."
         ) from None
 
 
@@ -152,7 +151,9 @@ def token(server: Server) -> str | None:
     except EncryptionUnavailable:
         return None
     except Exception as exc:  # keyring backends raise their own kinds (locked, D-Bus)
-        raise ServerError(f"The keyring refused access to the token of {server.key}.", str(exc))
+        raise ServerError(
+            f"The keyring refused access to the token of {server.key}.", str(exc)
+        ) from None
     return str(found) if found else None
 
 
@@ -173,7 +174,9 @@ def set_token(server: Server, value: str | None) -> None:
         elif backend.get_password(KEYRING_SERVICE, server.url) is not None:
             backend.delete_password(KEYRING_SERVICE, server.url)
     except Exception as exc:
-        raise ServerError(f"The keyring did not keep the token of {server.key}.", str(exc))
+        raise ServerError(
+            f"The keyring did not keep the token of {server.key}.", str(exc)
+        ) from None
 
 
 def headers(server: Server) -> dict[str, Any]:

@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Generator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any, Protocol
 
 from engine import gguf, workers
 from engine.errors import (
@@ -46,10 +46,19 @@ from engine.errors import (
 from engine.runtime.events import Done, Event, GenerationStats, Notice, TextPiece
 from engine.runtime.params import ChatRequest, LoadParams, chat_request_to_dict
 
-if TYPE_CHECKING:
-    from engine.remote import RemoteModels
-
 log = logging.getLogger(__name__)
+
+
+class RemoteAnswers(Protocol):
+    """What the runtime needs for models on servers; `engine.remote.RemoteModels` is it."""
+
+    def load(self, params: LoadParams) -> tuple[dict[str, Any], dict[str, Any]]: ...
+
+    def stream(
+        self, params: LoadParams, request: ChatRequest, stop: threading.Event
+    ) -> Generator[Event, None, None]: ...
+
+    def estimate_tokens(self, request: ChatRequest) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -84,7 +93,7 @@ class ModelRuntime:
         admit: Callable[[str], None],
         hard_stop_after_s: float = 0.25,
         load_timeout_s: float = 900.0,
-        remote: RemoteModels | None = None,
+        remote: RemoteAnswers | None = None,
     ) -> None:
         self._admit = admit
         self._remote = remote
@@ -297,10 +306,8 @@ class ModelRuntime:
         `model`, that model's (loaded first if need be)."""
         with self._turn:
             target = model if model is not None else (self._loaded and self._loaded.params)
-            if target and target.remote:
-                from engine.remote import RemoteModels
-
-                return RemoteModels.estimate_tokens(request)
+            if target and target.remote and self._remote is not None:
+                return self._remote.estimate_tokens(request)
             req_id = self._begin_request(model)
             self._send(["count", req_id, chat_request_to_dict(request)])
             while True:

@@ -1,0 +1,352 @@
+"""Models on OpenAI-compatible servers (engine/remote), against real servers on loopback:
+llama-cpp-python's own server on the bundled model, and Hearth's own API as an upstream.
+Faults are real: the server SIGKILLed mid-answer, a wrong token, a proxy that goes silent,
+nothing listening. Every failure must end the turn with a clear message, never hang it.
+
+Tokens live in keyrings.alt's file keyring, chosen through PYTHON_KEYRING_BACKEND as a user
+would; this machine has no desktop keyring service."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import keyring.core
+import pytest
+
+from engine import models, network, remote
+from engine import paths as paths_module
+from engine.errors import (
+    ModelNotFound,
+    NetworkBlocked,
+    ServerAuthFailed,
+    ServerError,
+    ServerNotAllowed,
+)
+from engine.paths import DataPaths
+from engine.runtime import ChatMessage, ChatRequest, Done, ModelRuntime, SamplingParams, TextPiece
+from engine.settings import Settings
+from tests.model_servers import FaultProxy, LlamaServer, free_port
+
+QUESTION = "Name three colours of the rainbow."
+GREEDY = SamplingParams(temperature=0.0, max_tokens=24, seed=1)
+
+
+@pytest.fixture(scope="module")
+def llama(bundled_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
+    log = tmp_path_factory.mktemp("llama-server") / "server.log"
+    with LlamaServer(bundled_gguf, api_key="team-secret-1", log=log) as server:
+        yield server
+
+
+@pytest.fixture
+def keyring_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
+    keyring.core.init_backend()
+    yield
+    monkeypatch.undo()
+    keyring.core.init_backend()
+
+
+@pytest.fixture
+def home() -> DataPaths:
+    return paths_module.resolve().ensure()
+
+
+def settings_for(*urls: str, **values: object) -> Settings:
+    settings = Settings.load(None)
+    settings.set("remote.servers", list(urls))
+    for key, value in values.items():
+        settings.set(key.replace("__", "."), value)
+    return settings
+
+
+def use(settings: Settings, url: str, token: str | None) -> remote.Server:
+    server = remote.servers.parse(url)
+    remote.servers.set_token(server, token)
+    return server
+
+
+def answer(runtime: ModelRuntime, params: object, text: str = QUESTION) -> tuple[str, Done]:
+    pieces: list[str] = []
+    done = None
+    request = ChatRequest((ChatMessage("user", text),), GREEDY)
+    for event in runtime.stream_chat(request, model=params):  # type: ignore[arg-type]
+        if isinstance(event, TextPiece):
+            pieces.append(event.text)
+        elif isinstance(event, Done):
+            done = event
+    assert done is not None
+    return "".join(pieces), done
+
+
+def test_a_server_model_answers_as_the_same_model_does_locally(
+    llama: LlamaServer, keyring_file: None, home: DataPaths, bundled_gguf: Path
+) -> None:
+    settings = settings_for(llama.url)
+    use(settings, llama.url, "team-secret-1")
+    [status] = remote.refresh(settings, home)
+    assert status.problem is None and [m.model for m in status.models] == ["smollm2"]
+    model_id = f"remote:127.0.0.1:{llama.port}/smollm2"
+    assert [m.id for m in status.models] == [model_id]
+
+    params = models.load_params(model_id, settings, home)
+    assert params.remote and params.server == llama.url
+    with ModelRuntime(
+        admit=models.gate(settings, home), remote=remote.RemoteModels(settings)
+    ) as rt:
+        loaded = rt.load(params)
+        assert loaded.file["remote"] and rt.worker_pid is None  # no local worker for it
+        text, done = answer(rt, params)
+        assert text.strip() and done.stats.stop_reason in ("eos", "length")
+        assert done.stats.generated_tokens > 0
+        # The same model, the same greedy sampling, here: the same words.
+        local = models.load_params(models.BUNDLED_CHAT.id, settings, home, context_length=2048)
+        local_text, _ = answer(rt, local)
+        assert rt.worker_pid is not None
+    assert text == local_text
+
+
+def test_stop_ends_a_remote_answer_at_once_and_leaves_nothing_running(
+    llama: LlamaServer, keyring_file: None, home: DataPaths
+) -> None:
+    settings = settings_for(llama.url)
+    use(settings, llama.url, "team-secret-1")
+    params = models.load_params(f"remote:127.0.0.1:{llama.port}/smollm2", settings, home)
+    rt = ModelRuntime(admit=models.gate(settings, home), remote=remote.RemoteModels(settings))
+    request = ChatRequest(
+        (ChatMessage("user", "Tell a very long story about a lighthouse keeper."),),
+        SamplingParams(temperature=0.0, max_tokens=1500),
+    )
+    events = rt.stream_chat(request, model=params)
+    first = next(e for e in events if isinstance(e, TextPiece))
+    assert first.text
+    t0 = time.perf_counter()
+    rt.stop()
+    rest = list(events)
+    assert time.perf_counter() - t0 < 1.0
+    assert isinstance(rest[-1], Done) and rest[-1].stats.stop_reason == "cancelled"
+    rt.close()
+
+
+def test_a_wrong_or_missing_token_is_said_plainly(
+    llama: LlamaServer, keyring_file: None, home: DataPaths
+) -> None:
+    settings = settings_for(llama.url)
+    params = models.load_params(f"remote:127.0.0.1:{llama.port}/smollm2", settings, home)
+    rt = ModelRuntime(admit=models.gate(settings, home), remote=remote.RemoteModels(settings))
+    for token in (None, "not-the-token"):
+        use(settings, llama.url, token)
+        with pytest.raises(ServerAuthFailed) as err:
+            rt.load(params)
+        assert "refused Hearth's token (HTTP 401)" in err.value.user_message
+    [status] = remote.refresh(settings, home)
+    assert status.problem is not None and "HTTP 401" in status.problem
+    rt.close()
+
+
+def test_the_token_is_kept_in_the_keyring_not_in_settings_or_logs(
+    llama: LlamaServer, keyring_file: None, home: DataPaths, tmp_path: Path
+) -> None:
+    settings = Settings.load(home.settings_file)
+    settings.set("remote.servers", [llama.url])
+    settings.save()
+    server = use(settings, llama.url, "team-secret-1")
+    assert remote.servers.token(server) == "team-secret-1"
+    remote.refresh(settings, home)
+    written = [p for p in home.config.parent.rglob("*") if p.is_file()]
+    assert home.settings_file in written
+    assert not [p for p in written if b"team-secret-1" in p.read_bytes()]
+
+
+def test_a_server_killed_mid_answer_ends_the_turn_keeping_what_arrived(
+    bundled_gguf: Path, keyring_file: None, home: DataPaths
+) -> None:
+    with LlamaServer(bundled_gguf) as doomed:
+        settings = settings_for(doomed.url)
+        params = models.load_params(f"remote:127.0.0.1:{doomed.port}/smollm2", settings, home)
+        rt = ModelRuntime(admit=models.gate(settings, home), remote=remote.RemoteModels(settings))
+        request = ChatRequest(
+            (ChatMessage("user", "Tell a very long story about a lighthouse keeper."),),
+            SamplingParams(temperature=0.0, max_tokens=1500),
+        )
+        got: list[str] = []
+        with pytest.raises(ServerError) as err:
+            for event in rt.stream_chat(request, model=params):
+                if isinstance(event, TextPiece):
+                    got.append(event.text)
+                    if len(got) == 3:
+                        doomed.kill()
+        rt.close()
+    assert len(got) >= 3
+    assert "dropped in the middle of the answer; what arrived is kept" in err.value.user_message
+
+
+def test_a_server_that_goes_silent_ends_the_turn_after_the_timeout(
+    llama: LlamaServer, keyring_file: None, home: DataPaths
+) -> None:
+    with FaultProxy(llama.port, delay_s=3.0) as proxy:
+        settings = settings_for(proxy.url(), remote__timeout_s=1.0)
+        use(settings, proxy.url(), "team-secret-1")
+        params = remote.load_params(settings, home, f"remote:127.0.0.1:{proxy.port}/smollm2")
+        rt = ModelRuntime(admit=models.gate(settings, home), remote=remote.RemoteModels(settings))
+        t0 = time.perf_counter()
+        with pytest.raises(ServerError) as err:
+            answer(rt, params)
+        assert time.perf_counter() - t0 < 10
+        rt.close()
+    assert "took too long" in err.value.user_message or "sent nothing for 1 s" in (
+        err.value.user_message
+    )
+
+
+def test_nothing_listening_is_said_plainly(keyring_file: None, home: DataPaths) -> None:
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    settings = settings_for(url)
+    rt = ModelRuntime(admit=models.gate(settings, home), remote=remote.RemoteModels(settings))
+    params = remote.load_params(settings, home, f"remote:127.0.0.1:{url.split(':')[2][:-3]}/m")
+    with pytest.raises(ServerError) as err:
+        rt.load(params)
+    assert "could not reach the model server" in err.value.user_message
+
+
+def test_an_unknown_model_lists_what_the_server_offers(
+    llama: LlamaServer, keyring_file: None, home: DataPaths
+) -> None:
+    settings = settings_for(llama.url)
+    use(settings, llama.url, "team-secret-1")
+    rt = ModelRuntime(admit=models.gate(settings, home), remote=remote.RemoteModels(settings))
+    params = remote.load_params(settings, home, f"remote:127.0.0.1:{llama.port}/gpt-9")
+    with pytest.raises(ModelNotFound) as err:
+        rt.load(params)
+    assert "does not offer “gpt-9” (it offers: smollm2)" in err.value.user_message
+
+
+@pytest.mark.parametrize(
+    ("values", "says"),
+    [
+        ({"remote__allowed": False}, "turned off"),
+        ({"privacy__offline_mode": True}, "Offline mode is on"),
+        ({"remote__allowed_hosts": ["gpu.example.org"]}, "not on the list of allowed hosts"),
+    ],
+)
+def test_settings_and_policy_refuse_before_any_connection(
+    llama: LlamaServer, home: DataPaths, values: dict[str, object], says: str
+) -> None:
+    with FaultProxy(llama.port) as proxy:
+        settings = settings_for(proxy.url())
+        model = f"remote:127.0.0.1:{proxy.port}/smollm2"
+        params = remote.load_params(settings, home, model)
+        for key, value in values.items():
+            settings.set(key.replace("__", "."), value)
+        rt = ModelRuntime(admit=models.gate(settings, home), remote=remote.RemoteModels(settings))
+        with pytest.raises(ServerNotAllowed) as err:
+            rt.load(params)
+        assert says in err.value.user_message
+        with pytest.raises(ServerNotAllowed):
+            models.load_params(model, settings, home)
+        [status] = remote.refresh(settings, home)
+        assert status.problem is not None and says in status.problem
+        assert proxy.connections == 0
+        rt.close()
+
+
+def test_a_policy_lock_is_named_in_the_refusal(llama: LlamaServer, home: DataPaths) -> None:
+    reason = "Set by Example Corp IT (ticket 42)"
+    settings = Settings.load(None, locks={"remote.allowed": (False, reason)})
+    settings.set("remote.servers", [llama.url])
+    with pytest.raises(ServerNotAllowed) as err:
+        models.load_params(f"remote:127.0.0.1:{llama.port}/smollm2", settings, home)
+    assert reason in err.value.user_message
+
+
+def test_a_server_that_is_not_configured_is_refused(llama: LlamaServer, home: DataPaths) -> None:
+    settings = settings_for()  # none configured
+    with pytest.raises(ModelNotFound):
+        models.load_params(f"remote:127.0.0.1:{llama.port}/smollm2", settings, home)
+    # LoadParams built by hand do not get round it: the runtime checks at each request.
+    params = remote.load_params(settings_for(llama.url), home, f"remote:127.0.0.1:{llama.port}/x")
+    rt = ModelRuntime(admit=models.gate(settings, home), remote=remote.RemoteModels(settings))
+    with pytest.raises(ServerNotAllowed):
+        rt.load(params)
+
+
+# -- the network guard -------------------------------------------------------------------------
+
+
+def test_allow_hosts_lets_a_thread_reach_only_the_named_hosts(home: DataPaths) -> None:
+    """The hook's decision for addresses off this machine. The hook is called as Python's
+    audit machinery would call it, so no packet is ever sent."""
+    since = time.time()
+    sock = socket.socket()
+    outcome: dict[str, object] = {}
+
+    def server_thread() -> None:
+        with network.allow_hosts("model server 192.0.2.7:8080", ["192.0.2.7"]):
+            network._hook("socket.connect", (sock, ("192.0.2.7", 8080)))
+            outcome["named"] = "passed"
+            try:
+                network._hook("socket.connect", (sock, ("198.51.100.9", 443)))
+            except NetworkBlocked:
+                outcome["other"] = "refused"
+            try:
+                network._hook("socket.getaddrinfo", ("tracker.example.com", 443, 0, 0, 0, 0))
+            except NetworkBlocked:
+                outcome["lookup"] = "refused"
+
+    t = threading.Thread(target=server_thread, name="hearth-test-guard")
+    t.start()
+    t.join()
+    with pytest.raises(NetworkBlocked):  # another thread, at the same time, is not let out
+        network._hook("socket.connect", (sock, ("192.0.2.7", 8080)))
+    sock.close()
+    assert outcome == {"named": "passed", "other": "refused", "lookup": "refused"}
+    log = network.read_log(since=since)
+    assert [(a.host, a.allowed) for a in log] == [
+        ("192.0.2.7", True),
+        ("198.51.100.9", False),
+        ("tracker.example.com", False),
+        ("192.0.2.7", False),
+    ]
+    assert log[0].purpose == "model server 192.0.2.7:8080"
+
+
+# -- Hearth's own API as the upstream --------------------------------------------------------
+
+
+def test_another_hearths_api_serves_as_the_model_server(
+    keyring_file: None, home: DataPaths, tmp_path: Path
+) -> None:
+    from engine.api import token as api_token
+    from engine.api.backend import Backend
+    from engine.api.server import ApiServer
+
+    upstream_paths = paths_module.resolve({"HEARTH_HOME": str(tmp_path / "gpu-box")}).ensure()
+    upstream_settings = Settings.load(None)
+    upstream_runtime = ModelRuntime(admit=models.gate(upstream_settings, upstream_paths))
+    from engine.documents.library import DocumentLibrary
+
+    library = DocumentLibrary(upstream_paths.data / "documents", upstream_settings)
+    backend = Backend(upstream_runtime, upstream_settings, upstream_paths, lambda: library)
+    api = ApiServer(backend, upstream_settings, upstream_paths, port=0)
+    api.start()
+    try:
+        url = f"http://127.0.0.1:{api.port}/v1"
+        settings = settings_for(url)
+        use(settings, url, api_token.read_or_create(upstream_paths))
+        [status] = remote.refresh(settings, home)
+        assert status.problem is None
+        model = f"remote:127.0.0.1:{api.port}/{models.BUNDLED_CHAT.id}"
+        assert model in [m.id for m in status.models]
+        rt = ModelRuntime(admit=models.gate(settings, home), remote=remote.RemoteModels(settings))
+        text, done = answer(rt, models.load_params(model, settings, home))
+        rt.close()
+        assert text.strip() and done.stats.generated_tokens > 0
+    finally:
+        api.stop()
+        upstream_runtime.close()
+        library.close()
