@@ -126,6 +126,7 @@ class ModelServer:
         pieces = 0
         usage: dict[str, Any] = {}
         finish = "eos"
+        text: list[str] = []  # kept only to check a JSON schema answer at its end
         try:
             while True:
                 if stop.is_set():
@@ -137,6 +138,8 @@ class ModelServer:
                     continue
                 if kind == "piece":
                     pieces += 1
+                    if request.sampling.json_schema is not None:
+                        text.append(value)
                     t_first = t_first or time.perf_counter()
                     yield TextPiece(value)
                 elif kind == "usage":
@@ -146,6 +149,8 @@ class ModelServer:
                 elif kind == "error":
                     raise value
                 elif kind == "end":
+                    if request.sampling.json_schema is not None and finish != "length":
+                        _check_schema(self.server, "".join(text), request.sampling.json_schema)
                     yield Done(_stats(t0, t_first, pieces, usage, finish))
                     return
         finally:
@@ -165,53 +170,104 @@ class ModelServer:
     ) -> None:
         """The reader thread: the request, each streamed chunk onto `items`, then ("end", None)
         or ("error", ServerError). Always puts exactly one of those two last."""
-        got_any = False
+        got: list[bool] = []  # whether any text arrived, for the wording of a drop
         try:
             with (
                 servers.connection(self.settings, self.server),
                 _mapped(self.server, streaming=True),
                 self._client() as client,
-                client.stream("POST", f"{self.base}{path}", json=body) as response,
             ):
-                held.append(response)
-                if response.status_code >= 400:
-                    response.read()
-                    _raise_for_status(self.server, response, model=model)
-                for data in _sse_data(response.iter_lines()):
-                    if abandon.is_set():
-                        return
-                    if data == "[DONE]":
+                for attempt in _forms(body):
+                    if self._exchange(client, path, attempt, items, abandon, model, held, got):
                         break
-                    chunk = _json(data)
-                    if chunk is None:
-                        continue
-                    if isinstance(chunk.get("error"), dict | str):
-                        raise ServerError(
-                            f"The model server {self.server.key} stopped with an error: "
-                            f"{_error_text(chunk['error'])}"
-                        )
-                    if isinstance(chunk.get("usage"), dict):
-                        items.put(("usage", chunk["usage"]))
-                    for choice in chunk.get("choices") or []:
-                        text = _choice_text(choice)
-                        if text:
-                            got_any = True
-                            items.put(("piece", text))
-                        reason = choice.get("finish_reason")
-                        if reason:
-                            items.put(("finish", _finish(reason)))
             items.put(("end", None))
         except ServerError as exc:
             items.put(("error", exc))
         except httpx.HTTPError as exc:
             if abandon.is_set():
                 return  # cut on purpose: nobody reads the queue any more
-            items.put(("error", _dropped(self.server, exc, got_any, self.settings)))
+            items.put(("error", _dropped(self.server, exc, bool(got), self.settings)))
         except Exception as exc:  # the reader must always end the turn, whatever broke
             log.exception("remote stream from %s failed", self.server.key)
             items.put(
                 ("error", ServerError(f"The model server {self.server.key} failed.", repr(exc)))
             )
+
+    def _exchange(
+        self,
+        client: httpx.Client,
+        path: str,
+        body: dict[str, Any],
+        items: queue.Queue[tuple[str, Any]],
+        abandon: threading.Event,
+        model: str,
+        held: list[httpx.Response],
+        got: list[bool],
+    ) -> bool:
+        """One streamed request. False when the server refused the form of a JSON schema
+        request (so the next form may be tried); True when the answer was read."""
+        with client.stream("POST", f"{self.base}{path}", json=body) as response:
+            held.append(response)
+            if response.status_code >= 400:
+                response.read()
+                # llama-cpp-python's server answers its own validation errors with a 500
+                if response.status_code in (400, 422, 500) and _refused_format(response, body):
+                    return False
+                _raise_for_status(self.server, response, model=model)
+            for data in _sse_data(response.iter_lines()):
+                if abandon.is_set():
+                    return True
+                if data == "[DONE]":
+                    break
+                chunk = _json(data)
+                if chunk is None:
+                    continue
+                if isinstance(chunk.get("error"), dict | str):
+                    raise ServerError(
+                        f"The model server {self.server.key} stopped with an error: "
+                        f"{_error_text(chunk['error'])}"
+                    )
+                if isinstance(chunk.get("usage"), dict):
+                    items.put(("usage", chunk["usage"]))
+                for choice in chunk.get("choices") or []:
+                    text = _choice_text(choice)
+                    if text:
+                        got.append(True)
+                        items.put(("piece", text))
+                    reason = choice.get("finish_reason")
+                    if reason:
+                        items.put(("finish", _finish(reason)))
+        return True
+
+
+def _forms(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The request as sent, then, for a JSON schema, the same in llama.cpp servers' older form
+    (`json_object` with a `schema`), for a server that refuses OpenAI's `json_schema` form."""
+    fmt = body.get("response_format")
+    if not fmt or fmt.get("type") != "json_schema":
+        return [body]
+    schema = fmt["json_schema"]["schema"]
+    return [body, {**body, "response_format": {"type": "json_object", "schema": schema}}]
+
+
+def _refused_format(response: httpx.Response, body: dict[str, Any]) -> bool:
+    fmt = body.get("response_format")
+    said = json.dumps(_response_error(response)).lower()
+    return isinstance(fmt, dict) and fmt.get("type") == "json_schema" and "response_format" in said
+
+
+def _check_schema(server: Server, text: str, schema: str) -> None:
+    """A server's grammar is its own: the answer is held to the schema here, once whole."""
+    import jsonschema
+
+    try:
+        jsonschema.validate(json.loads(text), json.loads(schema))
+    except (ValueError, jsonschema.ValidationError) as exc:
+        raise ServerError(
+            f"The model server {server.key} answered with JSON that does not match the schema "
+            "(it may not support JSON schemas).",
+            str(exc)[:300],
+        ) from None
 
 
 def _cut(held: list[httpx.Response]) -> None:

@@ -8,6 +8,7 @@ would; this machine has no desktop keyring service."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -350,3 +351,112 @@ def test_another_hearths_api_serves_as_the_model_server(
         api.stop()
         upstream_runtime.close()
         library.close()
+
+
+# -- the rest of Hearth on a server model ------------------------------------------------------
+
+
+def test_a_chat_with_documents_answers_from_local_passages_on_a_server_model(
+    llama: LlamaServer, keyring_file: None, home: DataPaths, tmp_path: Path
+) -> None:
+    """Retrieval stays here, on the laptop's collection; the server writes the answer; the
+    chat, its sources and the audit trail are saved as for a local model."""
+    from engine import answer_audit
+    from engine.chats import ChatStore
+    from engine.conversation import Conversations
+    from engine.documents.events import Retrieved
+    from engine.documents.library import DocumentLibrary
+    from tests import doc_files
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    doc_files.make_pdf(
+        docs / "badges.pdf",
+        ["Visitors. Every visitor badge must be returned to the front desk by 6 pm."],
+    )
+    settings = settings_for(llama.url)
+    use(settings, llama.url, "team-secret-1")
+    library = DocumentLibrary(home.data / "documents", settings)
+    library.create("Office", [str(docs)])
+    list(library.sync("Office"))
+    store = ChatStore(tmp_path / "chats.sqlite")
+    rt = ModelRuntime(admit=models.gate(settings, home), remote=remote.RemoteModels(settings))
+    model = f"remote:127.0.0.1:{llama.port}/smollm2"
+    try:
+        convo = Conversations(store, rt, settings, home, lambda: library)
+        chat = store.create(
+            model=model, sampling={"temperature": 0.0, "max_tokens": 32}, collections=["Office"]
+        )
+        events = list(convo.send(chat.id, "By when must visitor badges be returned?"))
+    finally:
+        rt.close()
+        library.close()
+    retrieved = next(e for e in events if isinstance(e, Retrieved))
+    assert retrieved.sources and retrieved.sources[0].path.endswith("badges.pdf")
+    final = events[-1].message
+    assert final.status == "done" and final.content.strip() and final.sources
+    assert f'"model": "{model}"' in json.dumps(answer_audit.trail(home).records()[-1])
+    store.close()
+
+
+def test_a_json_schema_answer_from_a_server_matches_the_schema(
+    llama: LlamaServer, keyring_file: None, home: DataPaths
+) -> None:
+    """llama-cpp-python's server refuses OpenAI's json_schema form; Hearth then sends its
+    json_object-with-schema form, and checks the whole answer against the schema."""
+    schema = {
+        "type": "object",
+        "properties": {"colour": {"type": "string", "enum": ["red", "green", "blue"]}},
+        "required": ["colour"],
+        "additionalProperties": False,
+    }
+    settings = settings_for(llama.url)
+    use(settings, llama.url, "team-secret-1")
+    params = models.load_params(f"remote:127.0.0.1:{llama.port}/smollm2", settings, home)
+    rt = ModelRuntime(admit=models.gate(settings, home), remote=remote.RemoteModels(settings))
+    sampling = SamplingParams(temperature=0.0, max_tokens=40, json_schema=json.dumps(schema))
+    request = ChatRequest((ChatMessage("user", "Pick a colour of the sky."),), sampling)
+    events = list(rt.stream_chat(request, model=params))
+    rt.close()
+    text = "".join(e.text for e in events if isinstance(e, TextPiece))
+    assert json.loads(text)["colour"] in ("red", "green", "blue")
+
+
+def test_a_busy_server_says_when_to_try_again(keyring_file: None, home: DataPaths) -> None:
+    """A server at its limit (vLLM and gateways answer 429 with Retry-After)."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Busy(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self._busy()
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self._busy()
+
+        def _busy(self) -> None:
+            body = b'{"error": {"message": "rate limit reached", "type": "rate_limit"}}'
+            self.send_response(429)
+            self.send_header("Retry-After", "30")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Busy)
+    serving = threading.Thread(target=httpd.serve_forever, name="busy-server", daemon=True)
+    serving.start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_port}/v1"
+        settings = settings_for(url)
+        params = remote.load_params(settings, home, f"remote:127.0.0.1:{httpd.server_port}/m")
+        rt = ModelRuntime(admit=models.gate(settings, home), remote=remote.RemoteModels(settings))
+        with pytest.raises(ServerError) as err:
+            answer(rt, params)
+        rt.close()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert "busy (HTTP 429" in err.value.user_message and "30 s" in err.value.user_message
