@@ -141,6 +141,7 @@ class MainWindow(QMainWindow):
             )
         )
         self.settings_page.changed.connect(self._setting_changed)
+        self.settings_page.servers_panel.models_changed.connect(self.chat.refresh_models)
         self.settings_page.notice.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.settings_page.erase_requested.connect(self.confirm_erase)
         self._restore_state()

@@ -31,6 +31,7 @@ from engine.errors import HearthError
 from ui.adapter import run_call
 from ui.api_panel import ApiPanel
 from ui.page import EMBEDDER_NAMES, Page, button
+from ui.servers_panel import ServersPanel
 from ui.services import Services
 from ui.wheel_safe import ComboBox, DoubleSpinBox, SpinBox
 
@@ -78,6 +79,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "documents.embedder",
         ),
     ),
+    ("Model servers", ("remote.allowed", "remote.timeout_s", "remote.ca_bundle")),
     ("API server", ("api.enabled", "api.port")),
 )
 LABELS = {
@@ -104,6 +106,9 @@ LABELS = {
     "documents.ocr": "Read scanned PDFs (OCR)",
     "documents.strict": "Strict answers (checked before shown)",
     "documents.embedder": "Embedder for new collections",
+    "remote.allowed": "Allow model servers",
+    "remote.timeout_s": "Wait for a server (s)",
+    "remote.ca_bundle": "Certificate authorities file",
     "api.enabled": "Run the API server",
     "api.port": "Port",
 }
@@ -130,6 +135,8 @@ class SettingsPage(Page):
         specs = {d["key"]: d for d in settings_module.describe()}
         self.api_panel = ApiPanel(services, show_error)
         self.changed.connect(self.api_panel.setting_changed)
+        self.servers_panel = ServersPanel(services, show_error)
+        self.changed.connect(self.servers_panel.setting_changed)
 
         self.recommended_note = QLabel(
             "A model that comes with recommended settings (from the catalog or its own file) "
@@ -159,6 +166,8 @@ class SettingsPage(Page):
             body.addLayout(form)
             if title == "API server":
                 body.addWidget(self.api_panel)
+            if title == "Model servers":
+                body.addWidget(self.servers_panel)
         body.addWidget(QLabel("<h3>Data</h3>"))
         data = QHBoxLayout()
         folder = QLineEdit(str(services.paths.data))
