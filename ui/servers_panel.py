@@ -101,10 +101,22 @@ class ServersPanel(QWidget):
             widget.setEnabled(editable)
         for widget in (self.token, self.token_button, self.refresh_button):
             widget.setEnabled(why is None)
-        if why is not None:
-            self.lock.setText(why)
+        # The policy's reason is said once, at the top of the page; here, on hover.
+        policy = next(
+            (
+                settings.locked[k]
+                for k in ("privacy.offline_mode", "remote.allowed", "remote.servers")
+                if k in settings.locked
+            ),
+            None,
+        )
+        if why is not None and policy is None:
+            self.lock.setText(why)  # the user's own setting (offline mode, servers off)
+        elif why is not None:
+            self.lock.setText("Model servers: locked off by your organisation.")
         elif fixed:
-            self.lock.setText(f"The list of servers is set by your organisation: {fixed}")
+            self.lock.setText("The list of servers is set by your organisation.")
+        self.lock.setToolTip(policy or "")
         self.lock.setVisible(why is not None or bool(fixed))
 
     def setting_changed(self, key: str) -> None:

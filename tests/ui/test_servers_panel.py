@@ -78,5 +78,7 @@ def test_a_policy_that_turns_servers_off_shows_them_locked(
     ) as win:
         panel = win.settings_page.servers_panel
         assert not panel.add_button.isEnabled() and not panel.url.isEnabled()
-        assert reason in panel.lock.text() and not panel.lock.isHidden()
+        assert "locked off by your organisation" in panel.lock.text()
+        assert panel.lock.toolTip() == reason and not panel.lock.isHidden()
+        assert reason in win.settings_page.policy_note.text()  # said once, at the top
         assert not win.settings_page.editors["remote.allowed"].isEnabled()
