@@ -1,6 +1,6 @@
 """The egress log at a glance: a status-bar button ("0 connections since start") and a dialog
-listing every outbound attempt by any Hearth process, allowed (a download you started) or
-refused, with host, time and purpose."""
+listing every outbound attempt by any Hearth process, allowed (a download you started, a
+request to a model server you or IT configured) or refused, with host, time and purpose."""
 
 from __future__ import annotations
 
@@ -51,8 +51,9 @@ class NetworkIndicator(QToolButton):
             text += f" ({refused} blocked)"
         self.setText(text)
         self.setToolTip(
-            "Hearth works offline. Only a download you start may use the network; "
-            "anything else is blocked and listed here. Click for the list."
+            "Hearth works offline. Only a download you start, or a model server you "
+            "configured, may use the network; anything else is blocked. All are listed "
+            "here: click for the list."
         )
 
     def stop(self) -> None:
@@ -75,13 +76,15 @@ class NetworkActivityDialog(QDialog):
             n = len(attempts)
             summary = (
                 f"{n} outbound attempt{'s' if n != 1 else ''} since Hearth started: "
-                f"{sum(a.allowed for a in attempts)} for downloads you started, "
+                f"{sum(a.allowed for a in attempts)} for downloads you started or servers "
+                "you configured, "
                 f"{sum(not a.allowed for a in attempts)} blocked."
             )
         else:
             summary = (
                 "No connection beyond this computer since Hearth started. Hearth uses "
-                "the network only for a download you start."
+                "the network only for a download you start or a model server you "
+                "configured."
             )
         label = QLabel(summary)
         label.setWordWrap(True)

@@ -57,6 +57,11 @@ def test_add_a_server_with_its_token_then_ask_its_model(llama: LlamaServer, tmp_
     result = json.loads(asked.stdout)
     assert result["answer"].strip() and result["stats"]["generated_tokens"] > 0
 
+    keyring_dir = home / "xdg"  # the file keyring the test chose; nothing else may hold it
+    files = [p for p in home.rglob("*") if p.is_file() and keyring_dir not in p.parents]
+    assert any(p.name == "hearth.log" for p in files)
+    assert not [p for p in files if TOKEN.encode() in p.read_bytes()]
+
     forgot = hearth(home, "remote", "token", llama.url, stdin="")
     assert forgot.returncode == 0
     refused = hearth(home, "ask", "--model", model, "Say hello.")

@@ -460,3 +460,43 @@ def test_a_busy_server_says_when_to_try_again(keyring_file: None, home: DataPath
         httpd.shutdown()
         httpd.server_close()
     assert "busy (HTTP 429" in err.value.user_message and "30 s" in err.value.user_message
+
+
+def test_hearths_api_serves_a_server_model_to_its_own_clients(
+    llama: LlamaServer, keyring_file: None, home: DataPaths
+) -> None:
+    """A tool on this laptop speaks to Hearth's local API; Hearth passes the answer on from
+    the team's server, with its token, which the tool never sees."""
+    import openai
+
+    from engine.api import token as api_token
+    from engine.api.backend import Backend
+    from engine.api.server import ApiServer
+    from engine.documents.library import DocumentLibrary
+
+    settings = settings_for(llama.url)
+    use(settings, llama.url, "team-secret-1")
+    remote.refresh(settings, home)
+    library = DocumentLibrary(home.data / "documents", settings)
+    rt = ModelRuntime(admit=models.gate(settings, home), remote=remote.RemoteModels(settings))
+    api = ApiServer(Backend(rt, settings, home, lambda: library), settings, home, port=0)
+    api.start()
+    model = f"remote:127.0.0.1:{llama.port}/smollm2"
+    try:
+        with openai.OpenAI(
+            base_url=api.url, api_key=api_token.read_or_create(home), max_retries=0, timeout=120
+        ) as client:
+            assert model in [m.id for m in client.models.list()]
+            stream = client.chat.completions.create(
+                model=model,
+                messages=[{"role": "user", "content": QUESTION}],
+                max_tokens=16,
+                temperature=0,
+                stream=True,
+            )
+            text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    finally:
+        api.stop()
+        rt.close()
+        library.close()
+    assert text.strip()
