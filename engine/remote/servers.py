@@ -131,10 +131,14 @@ def connection(settings: Settings, server: Server, kind: Kind = "model") -> Iter
 
 
 def ssl_context(settings: Settings) -> ssl.SSLContext:
-    """Certificates always verified: the system's authorities, or `remote.ca_bundle`'s."""
+    """Certificates always verified: by the system's authorities, and those in
+    `remote.ca_bundle` (an organisation's own CA) as well."""
     bundle = str(settings.get("remote.ca_bundle")).strip()
+    context = ssl.create_default_context()
     try:
-        return ssl.create_default_context(cafile=bundle or None)
+        if bundle:
+            context.load_verify_locations(cafile=bundle)
+        return context
     except (OSError, ssl.SSLError) as exc:
         raise ServerError(
             f"The certificate authorities file “{bundle}” (remote.ca_bundle) cannot be used: {exc}."

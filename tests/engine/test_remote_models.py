@@ -500,3 +500,26 @@ def test_hearths_api_serves_a_server_model_to_its_own_clients(
         rt.close()
         library.close()
     assert text.strip()
+
+
+def test_tls_is_verified_and_an_organisations_ca_can_be_added(
+    llama: LlamaServer, keyring_file: None, home: DataPaths, tmp_path: Path
+) -> None:
+    """Behind a TLS proxy whose certificate an internal CA signed: refused (nothing sent)
+    until that CA's file is named in remote.ca_bundle, then answered."""
+    from tests.model_servers import TLSProxy, make_tls_files
+
+    ca, cert, key = make_tls_files(tmp_path)
+    with TLSProxy(llama.port, cert_file=cert, key_file=key) as proxy:
+        settings = settings_for(proxy.url())
+        use(settings, proxy.url(), "team-secret-1")
+        [status] = remote.refresh(settings, home)
+        assert status.problem is not None and "could not be verified" in status.problem
+        assert "remote.ca_bundle" in status.problem
+        settings.set("remote.ca_bundle", str(ca))
+        [status] = remote.refresh(settings, home)
+        assert status.problem is None and status.models
+        rt = ModelRuntime(admit=models.gate(settings, home), remote=remote.RemoteModels(settings))
+        text, _ = answer(rt, models.load_params(status.models[0].id, settings, home))
+        rt.close()
+    assert text.strip()
