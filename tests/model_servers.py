@@ -201,7 +201,7 @@ def make_tls_files(folder: Path, host: str = "127.0.0.1") -> tuple[Path, Path, P
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Example Corp Test CA")])
     ca = (
