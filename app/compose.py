@@ -178,6 +178,10 @@ def build(verbose: bool = False, isolate_documents: bool = False) -> Services:
     # against the settings and policy on servers at every request.
     from engine.remote import RemoteModels
 
-    runtime = ModelRuntime(admit=models.gate(settings, data_paths), remote=RemoteModels(settings))
+    runtime = ModelRuntime(
+        admit=models.gate(settings, data_paths),
+        remote=RemoteModels(settings),
+        idle_unload_after_s=lambda: 60.0 * float(settings.get("inference.unload_after_minutes")),
+    )
     log.info("model runtime ready (worker starts on first load)")
     return Services(data_paths, settings, runtime, machine_policy, isolate_documents)

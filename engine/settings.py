@@ -95,6 +95,15 @@ SCHEMA: tuple[Setting, ...] = (
         maximum=100_000,
     ),
     Setting(
+        "inference.unload_after_minutes",
+        float,
+        30.0,
+        "Unload the model after this many minutes without use, giving its memory back; the "
+        "next message loads it again. 0 keeps it loaded.",
+        minimum=0.0,
+        maximum=10_080.0,
+    ),
+    Setting(
         "sampling.temperature",
         float,
         0.7,

@@ -603,7 +603,11 @@ class ChatPage(Page):
         if self.closing or self.busy():
             return  # a turn in progress reports its own loading
         loaded = self.services.runtime.loaded
-        if loaded is None:
+        idle = self.services.runtime.idle_unloaded
+        if loaded is None and idle is not None:
+            name = self._names.get(idle.params.model_path) or idle.name
+            state = f"{name} · unloaded while unused · loads again with your next message"
+        elif loaded is None:
             state = "not loaded"
         else:
             path = loaded.params.model_path

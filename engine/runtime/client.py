@@ -12,6 +12,11 @@ A LoadParams with a `server` (a model on an OpenAI-compatible server, `engine.re
 answered through the `remote` object given to the runtime instead of the worker: the same
 events, the same one-answer-at-a-time turn, the same stop.
 
+With `idle_unload_after_s` (a callable, so a changed setting applies at once), a model left
+unused that long is unloaded and its worker process ended, giving its memory back; the next
+request loads it again (callers that load explicitly show "loading"), and `idle_unloaded` says
+which model it was meanwhile.
+
 `stop()` may be called from any thread (a Stop button, Ctrl-C). It asks the worker to stop
 softly, keeping the model loaded; if the worker has not finished within `hard_stop_after_s`
 (a native call that cannot be interrupted), the worker is killed and the model is reloaded
@@ -94,10 +99,16 @@ class ModelRuntime:
         hard_stop_after_s: float = 0.25,
         load_timeout_s: float = 900.0,
         remote: RemoteAnswers | None = None,
+        idle_unload_after_s: Callable[[], float] | None = None,
     ) -> None:
         self._admit = admit
         self._remote = remote
         self._remote_stop = threading.Event()  # set by stop() during a remote answer
+        self._idle_after = idle_unload_after_s
+        self._last_used = time.monotonic()
+        self._closing = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self.idle_unloaded: LoadedModel | None = None  # unloaded for idleness, until reloaded
         self.hard_stop_after_s = hard_stop_after_s
         self.load_timeout_s = load_timeout_s
         self._proc: subprocess.Popen[bytes] | None = None
@@ -156,6 +167,7 @@ class ModelRuntime:
                 )
             if msg[0] == "loaded":
                 self._loaded = LoadedModel(params, summary, msg[1])
+                self._used()
                 log.info("model loaded: %s (%s)", name, msg[1])
                 return self._loaded
             if msg[0] in ("load_error", "error"):
@@ -170,6 +182,49 @@ class ModelRuntime:
         log.info("server model ready: %s", params.model_path)
         return self._loaded
 
+    def _used(self) -> None:
+        """A load or an answer just ended: the idle clock starts again."""
+        self._last_used = time.monotonic()
+        self.idle_unloaded = None
+        if self._idle_after is not None and self._watcher is None and not self._closing.is_set():
+            self._watcher = threading.Thread(
+                target=self._watch_idle, daemon=True, name="hearth-idle-unload"
+            )
+            self._watcher.start()
+
+    def _watch_idle(self) -> None:
+        assert self._idle_after is not None
+        while True:
+            limit = float(self._idle_after())
+            if self._closing.wait(max(0.05, min(5.0, limit / 10 if limit > 0 else 5.0))):
+                return
+            loaded = self._loaded
+            if limit <= 0 or loaded is None or loaded.params.remote:
+                continue  # a server's model holds no memory here
+            if time.monotonic() - self._last_used < limit:
+                continue
+            if not self._turn.acquire(blocking=False):
+                continue  # an answer or a load is running: not idle
+            try:
+                if self._loaded is loaded and time.monotonic() - self._last_used >= limit:
+                    self._unload_idle(loaded, limit)
+            finally:
+                self._turn.release()
+
+    def _unload_idle(self, loaded: LoadedModel, limit: float) -> None:
+        """With the turn held: end the worker (all of its memory, not just the model's)."""
+        log.info("model unused for %.0f s: unloading %s", limit, loaded.name)
+        if self._alive():
+            try:
+                self._send(["shutdown"])
+                assert self._proc is not None
+                self._proc.wait(5)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        self._kill_worker()
+        self._loaded = None
+        self.idle_unloaded = loaded
+
     def unload(self) -> None:
         with self._turn:
             if self._loaded is not None and self._alive():
@@ -179,6 +234,9 @@ class ModelRuntime:
 
     def close(self) -> None:
         """Stop the worker process (politely, then by force)."""
+        self._closing.set()
+        if self._watcher is not None and self._watcher is not threading.current_thread():
+            self._watcher.join(5)
         self.stop()
         with self._turn:
             if self._alive():
@@ -272,6 +330,7 @@ class ModelRuntime:
                         raise GenerationError(msg[2], msg[3])
             finally:
                 self._active_id = 0
+                self._used()
                 if not finished:  # the caller closed the generator: stop and drain
                     self._abandon(req_id)
 
@@ -292,6 +351,10 @@ class ModelRuntime:
         if model is not None and (self._loaded is None or self._loaded.params != model):
             self._stop_at = None
             self._load_locked(model, gguf.inspect(model.model_path).summary())
+        if self._loaded is None and self.idle_unloaded is not None:
+            # Unloaded while idle: the user did nothing wrong, so load it again.
+            idle = self.idle_unloaded
+            self._load_locked(idle.params, idle.file)
         if self._loaded is None:
             raise ModelLoadError("No model is loaded. Load a model first.")
         self._stop_at = None

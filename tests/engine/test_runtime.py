@@ -231,3 +231,36 @@ def test_system_prompt_and_sampling_parameters_are_applied(runtime: ModelRuntime
 def test_no_notice_for_a_model_with_a_good_template(runtime: ModelRuntime) -> None:
     _, events, _ = collect(runtime.stream_chat(FRANCE))
     assert not [e for e in events if isinstance(e, Notice)]
+
+
+def test_an_unused_model_is_unloaded_and_the_next_request_loads_it_again(
+    bundled_gguf: Path,
+) -> None:
+    import psutil
+
+    limit = [1.0]
+    rt = new_runtime(idle_unload_after_s=lambda: limit[0])
+    try:
+        rt.load(LoadParams(str(bundled_gguf), context_length=2048))
+        worker = rt.worker_pid
+        assert worker is not None
+        # An answer longer than the limit is not cut: the model is in use all along.
+        slow = ChatRequest(
+            (ChatMessage("user", "Write a long story."),),
+            SamplingParams(temperature=0.0, max_tokens=200),
+        )
+        _, _, done = collect(rt.stream_chat(slow))
+        assert done.stats.total_s > 1.0 and done.stats.stop_reason in ("eos", "length")
+        assert rt.loaded is not None and rt.worker_pid == worker
+        deadline = time.monotonic() + 15
+        while rt.loaded is not None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert rt.loaded is None and rt.idle_unloaded is not None
+        assert rt.worker_pid is None and not psutil.pid_exists(worker)  # its memory is back
+        text, _, _ = collect(rt.stream_chat(FRANCE))  # no model named: the one unloaded
+        assert "Paris" in text and rt.loaded is not None and rt.idle_unloaded is None
+        limit[0] = 0.0  # 0 keeps it loaded, whatever the time
+        time.sleep(1.5)
+        assert rt.loaded is not None
+    finally:
+        rt.close()

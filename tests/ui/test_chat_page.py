@@ -540,3 +540,18 @@ def test_a_source_read_by_ocr_says_so_beside_its_page(qtbot) -> None:
     shown = view.toPlainText()
     assert "[1] a.pdf, page 2 (similarity" in shown  # a text-layer page: no mark
     assert "[2] b.pdf, page 1 · OCR (similarity" in shown
+
+
+def test_an_unused_model_is_unloaded_says_so_and_the_next_message_reloads_it(qtbot, window) -> None:
+    window.services.settings.set("inference.unload_after_minutes", 0.02)  # 1.2 s
+    chat = window.chat
+    qtbot.waitUntil(lambda: "unloaded while unused" in chat.model_state, timeout=20_000)
+    assert window.services.runtime.worker_pid is None
+    if chat.chat_id is None:
+        chat.new_chat()
+    window.services.settings.set("inference.unload_after_minutes", 30.0)
+    chat.composer.setPlainText("Say hello.")
+    chat.send()
+    qtbot.waitUntil(lambda: ready(window) and bool(chat.last_speed), timeout=120_000)
+    assert window.services.runtime.worker_pid is not None
+    assert chat.model_state.endswith("ready")
