@@ -62,6 +62,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("id", help="catalog id, installed id or GGUF path")
     p.add_argument("--ctx", type=int, help="context length (default: inference.context_length)")
     p.add_argument("--cpu", action="store_true", help="estimate without the GPU")
+    p.add_argument(
+        "--kv",
+        choices=("f16", "q8_0", "q4_0"),
+        help="KV cache type (default: inference.kv_cache_type)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_fit)
 
@@ -228,7 +233,8 @@ def _fit(args: argparse.Namespace, services: Services) -> int:
     from engine import models
 
     context = args.ctx or int(services.settings.get("inference.context_length"))
-    fit = models.fit_for(args.id, services.paths, context, use_gpu=not args.cpu)
+    kv = args.kv or str(services.settings.get("inference.kv_cache_type"))
+    fit = models.fit_for(args.id, services.paths, context, use_gpu=not args.cpu, kv_type=kv)
     est = fit.estimate
     if args.json:
         _print_json(fit.as_dict())

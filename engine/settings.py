@@ -95,6 +95,23 @@ SCHEMA: tuple[Setting, ...] = (
         maximum=100_000,
     ),
     Setting(
+        "inference.kv_cache_type",
+        str,
+        "f16",
+        "How the context (KV cache) is stored: f16 as the model computes it; q8_0 about half "
+        "the memory, q4_0 about a quarter, for long contexts on small machines, at some cost "
+        "in accuracy. Quantized caches turn flash attention on.",
+        choices=("f16", "q8_0", "q4_0"),
+    ),
+    Setting(
+        "inference.flash_attention",
+        str,
+        "auto",
+        "Flash attention: auto uses it where it helps (a GPU, or a quantized KV cache); on "
+        "or off forces it.",
+        choices=("auto", "on", "off"),
+    ),
+    Setting(
         "inference.unload_after_minutes",
         float,
         30.0,

@@ -56,6 +56,8 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "inference.threads",
             "inference.gpu_layers",
             "inference.batch_size",
+            "inference.kv_cache_type",
+            "inference.flash_attention",
             "inference.unload_after_minutes",
         ),
     ),
@@ -97,6 +99,8 @@ LABELS = {
     "inference.gpu_layers": "GPU layers",
     "inference.batch_size": "Batch size",
     "inference.unload_after_minutes": "Unload when unused (min)",
+    "inference.kv_cache_type": "Context memory (KV cache)",
+    "inference.flash_attention": "Flash attention",
     "ui.theme": "Theme",
     "privacy.offline_mode": "Offline mode",
     "privacy.encrypt_chats": "Encrypt chat history",
@@ -115,7 +119,13 @@ LABELS = {
     "api.port": "Port",
 }
 # Choices shown by name rather than by id.
-CHOICE_NAMES = {**EMBEDDER_NAMES}
+CHOICE_NAMES = {
+    **EMBEDDER_NAMES,
+    "f16": "f16 (full)",
+    "q8_0": "q8_0 (about half the memory)",
+    "q4_0": "q4_0 (about a quarter)",
+    "auto": "Automatic",
+}
 
 
 class SettingsPage(Page):
@@ -314,6 +324,7 @@ class SettingsPage(Page):
                 services.settings.get("model.default"),
                 services.paths,
                 services.settings.get("inference.context_length"),
+                kv_type=services.settings.get("inference.kv_cache_type"),
             )
             est = fit.estimate
             name = fit.path.name if fit.path is not None else fit.shape.name
@@ -355,7 +366,7 @@ class SettingsPage(Page):
                 ),
                 lambda message: self._refuse(key, message),
             )
-        if key in ("inference.context_length", "model.default"):
+        if key in ("inference.context_length", "model.default", "inference.kv_cache_type"):
             self.refresh_fit()
         return True
 

@@ -95,6 +95,8 @@ def load_params(
         threads=settings.get("inference.threads"),
         gpu_layers=settings.get("inference.gpu_layers"),
         batch_size=settings.get("inference.batch_size"),
+        kv_cache_type=settings.get("inference.kv_cache_type"),
+        flash_attention=settings.get("inference.flash_attention"),
     )
     return replace(params, **{k: v for k, v in overrides.items() if v is not None})
 

@@ -84,7 +84,13 @@ class Fit:
 
 
 def for_model(
-    model: str, paths: DataPaths, context: int, *, use_gpu: bool = True, hw: Hardware | None = None
+    model: str,
+    paths: DataPaths,
+    context: int,
+    *,
+    use_gpu: bool = True,
+    hw: Hardware | None = None,
+    kv_type: str = "f16",
 ) -> Fit:
     """Will `model` run here: an installed id (sized from its file's header), a catalog id
     (from the catalog, before any download) or a GGUF path. An installed model is looked up
@@ -98,4 +104,6 @@ def for_model(
         path = path or registry.resolve(model, paths)
         shape, source = ModelShape.from_gguf(gguf.inspect(path)), "GGUF header"
     hw = hw or hardware.detect()
-    return Fit(model, shape, source, path, estimate(shape, hw, context, use_gpu=use_gpu), hw)
+    return Fit(
+        model, shape, source, path, estimate(shape, hw, context, kv_type, use_gpu=use_gpu), hw
+    )

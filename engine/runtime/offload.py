@@ -145,7 +145,9 @@ class LlamaLog:
         llama_cpp.llama_log_set(_logger.llama_log_callback, ctypes.c_void_p(0))
 
 
-def automatic(model_path: str, context: int) -> tuple[list[int], str, str | None]:
+def automatic(
+    model_path: str, context: int, kv_type: str = "f16"
+) -> tuple[list[int], str, str | None]:
     """The layer counts Automatic tries for this file, in order (-1 all, 0 none), why it
     starts where it does, and the advice for a GPU this build cannot use: the memory estimate
     against the free memory of the device llama.cpp would use. Reads the file's header once."""
@@ -168,7 +170,7 @@ def automatic(model_path: str, context: int) -> tuple[list[int], str, str | None
         # thread, and says the rest.
         return [0], "no GPU this build of llama.cpp can use", hardware.advice(hw, probe=False)
     shape = memory.ModelShape.from_gguf(gguf.inspect(model_path))
-    est = memory.estimate(shape, hw, context)
+    est = memory.estimate(shape, hw, context, kv_type)
     budget = f" (budget {MEMORY_LIMIT_ENV}={limit})" if limit is not None else ""
     tries = ladder(est.gpu_layers, shape.layers) if est.gpu_layers != 0 else [0]
     return tries, est.explanation + budget, None

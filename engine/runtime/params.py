@@ -26,6 +26,8 @@ class LoadParams:
     gpu_layers: int = -1  # -1: all that the build can offload; 0: CPU only
     batch_size: int = 512
     server: str = ""  # the server's URL for a remote model; empty for a local file
+    kv_cache_type: str = "f16"  # "f16", "q8_0" or "q4_0", for both K and V
+    flash_attention: str = "auto"  # "auto", "on" or "off"
 
     @property
     def remote(self) -> bool:

@@ -50,6 +50,17 @@ from engine.runtime.stops import StopMatcher
 # Longest a generated piece waits before it is sent to the app: imperceptible when reading,
 # and it spares the decode threads a wake-up of the app process for every token.
 PIECE_INTERVAL_S = 0.03
+# ggml's type numbers for the KV cache (ggml.h: GGML_TYPE_F16 = 1, Q4_0 = 2, Q8_0 = 8).
+_KV_TYPES = {"f16": 1, "q8_0": 8, "q4_0": 2}
+
+
+def _flash_attention(params: LoadParams, gpu_layers: int) -> bool:
+    """On when forced; with "auto", where it helps: offloaded layers, or a quantized cache
+    (llama.cpp needs flash attention to quantize the V cache). On the CPU with an f16 cache
+    it stays off, as llama-cpp-python has it: that path was measured at llama-bench's pace."""
+    if params.flash_attention != "auto":
+        return params.flash_attention == "on"
+    return gpu_layers != 0 or params.kv_cache_type != "f16"
 
 
 def main() -> None:
@@ -153,7 +164,7 @@ class _Worker:
             )
             if params.gpu_layers == offload.AUTO:
                 tries, report.reason, report.advice = offload.automatic(
-                    params.model_path, params.context_length
+                    params.model_path, params.context_length, params.kv_cache_type
                 )
             else:
                 tries = [params.gpu_layers]  # the user's number, as it is
@@ -169,6 +180,9 @@ class _Worker:
                             n_gpu_layers=layers,
                             n_batch=params.batch_size,
                             n_ubatch=params.batch_size,
+                            type_k=_KV_TYPES[params.kv_cache_type],
+                            type_v=_KV_TYPES[params.kv_cache_type],
+                            flash_attn=_flash_attention(params, layers),
                             verbose=False,
                         )
                     except Exception as exc:
