@@ -97,6 +97,7 @@ def load_params(
         batch_size=settings.get("inference.batch_size"),
         kv_cache_type=settings.get("inference.kv_cache_type"),
         flash_attention=settings.get("inference.flash_attention"),
+        lookup_draft=8 if settings.get("inference.lookup_decoding") else 0,
     )
     return replace(params, **{k: v for k, v in overrides.items() if v is not None})
 

@@ -539,6 +539,8 @@ def _stats(raw: dict[str, Any], t0: float, t_first: float | None) -> GenerationS
         tokens_per_s=(generated - 1) / decode_s if generated > 1 and decode_s > 0 else 0.0,
         total_s=time.perf_counter() - t0,
         stop_reason=raw.get("stop_reason", "eos"),
+        drafted_tokens=int(raw.get("drafted_tokens", 0)),
+        accepted_tokens=int(raw.get("accepted_tokens", 0)),
     )
 
 

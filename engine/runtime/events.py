@@ -30,6 +30,8 @@ class GenerationStats:
     tokens_per_s: float  # decode speed after the first token
     total_s: float
     stop_reason: StopReason
+    drafted_tokens: int = 0  # guessed from the prompt (engine/runtime/lookup.py)
+    accepted_tokens: int = 0  # of those, the ones the model agreed with and kept
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

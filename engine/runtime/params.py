@@ -28,6 +28,7 @@ class LoadParams:
     server: str = ""  # the server's URL for a remote model; empty for a local file
     kv_cache_type: str = "f16"  # "f16", "q8_0" or "q4_0", for both K and V
     flash_attention: str = "auto"  # "auto", "on" or "off"
+    lookup_draft: int = 8  # most tokens guessed from the prompt per step; 0: plain decoding
 
     @property
     def remote(self) -> bool:

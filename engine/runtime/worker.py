@@ -38,6 +38,7 @@ from engine import llama_build, network
 from engine.errors import SchemaRefused
 from engine.runtime import chat_template, json_grammar, offload
 from engine.runtime.grammar_sampler import GrammarSampler
+from engine.runtime.lookup import PromptLookup
 from engine.runtime.params import (
     ChatRequest,
     LoadParams,
@@ -55,12 +56,14 @@ _KV_TYPES = {"f16": 1, "q8_0": 8, "q4_0": 2}
 
 
 def _flash_attention(params: LoadParams, gpu_layers: int) -> bool:
-    """On when forced; with "auto", where it helps: offloaded layers, or a quantized cache
-    (llama.cpp needs flash attention to quantize the V cache). On the CPU with an f16 cache
-    it stays off, as llama-cpp-python has it: that path was measured at llama-bench's pace."""
+    """On when forced; with "auto", where it is needed or helps: offloaded layers; a quantized
+    cache (llama.cpp needs flash attention to quantize the V cache); drafts from the prompt,
+    whose check must see the logits plain decoding would: on the CPU, llama.cpp's attention
+    without it gives a token evaluated in a batch logits up to 0.8 away from the same token
+    evaluated alone (measured here), with it the very same ones, so drafting changes nothing."""
     if params.flash_attention != "auto":
         return params.flash_attention == "on"
-    return gpu_layers != 0 or params.kv_cache_type != "f16"
+    return gpu_layers != 0 or params.kv_cache_type != "f16" or params.lookup_draft > 0
 
 
 def main() -> None:
@@ -479,58 +482,122 @@ class _Worker:
         one.n_seq_id[0] = 1
         one.seq_id[0][0] = 0
         one.logits[0] = 1
+        batch = self._batch
+        assert self.params is not None
+        # Drafts from the prompt (engine/runtime/lookup.py); not under a grammar, which
+        # samples token by token through its own sampler.
+        draft_room = min(self.params.lookup_draft, self.params.batch_size - 1)
+        lookup = PromptLookup(tokens, draft_room) if constrained is None else None
         buf = ctypes.create_string_buffer(256)
         generated = 0
         t_first: float | None = None
         t_sent = 0.0
         pending: list[str] = []
         reason = "length"
+
+        def sample(index: int) -> int:
+            if constrained is not None:
+                return int(constrained.sample())
+            return int(llama_cpp.llama_sampler_sample(sampler, llm.ctx, index))
+
+        def keep(token: int) -> str | None:
+            """Show a sampled token; the reason to end the answer there, if any."""
+            nonlocal buf, generated, t_first, t_sent
+            if llama_cpp.llama_vocab_is_eog(vocab, token):
+                return "eos"
+            generated += 1
+            n = llama_cpp.llama_token_to_piece(vocab, token, buf, len(buf), 0, False)
+            if n < 0:
+                buf = ctypes.create_string_buffer(-n)
+                n = llama_cpp.llama_token_to_piece(vocab, token, buf, len(buf), 0, False)
+            text = stops.feed(decoder.decode(buf.raw[:n]))
+            if text:
+                pending.append(text)
+                now = time.perf_counter()
+                if t_first is None:
+                    t_first = now
+                # The first piece goes out at once (time to first token); later ones are
+                # sent at most every PIECE_INTERVAL_S: on a machine with as many threads
+                # as cores, every wake-up of the app process costs the decode threads.
+                if now - t_sent >= PIECE_INTERVAL_S:
+                    self.send(("piece", req_id, "".join(pending)))
+                    pending.clear()
+                    t_sent = now
+            if stops.stopped:
+                return "stop_string"
+            if generated >= request.sampling.max_tokens:
+                return "length"
+            return None
+
         try:
-            while generated < request.sampling.max_tokens:
+            token = sample(-1) if request.sampling.max_tokens > 0 else -1
+            while token >= 0:
                 if self._stopped():
                     reason = "cancelled"
                     break
-                if constrained is None:
-                    token = llama_cpp.llama_sampler_sample(sampler, llm.ctx, -1)
-                else:
-                    token = constrained.sample()
-                if llama_cpp.llama_vocab_is_eog(vocab, token):
-                    reason = "eos"
-                    break
-                generated += 1
-                n = llama_cpp.llama_token_to_piece(vocab, token, buf, len(buf), 0, False)
-                if n < 0:
-                    buf = ctypes.create_string_buffer(-n)
-                    n = llama_cpp.llama_token_to_piece(vocab, token, buf, len(buf), 0, False)
-                text = stops.feed(decoder.decode(buf.raw[:n]))
-                if text:
-                    pending.append(text)
-                    now = time.perf_counter()
-                    if t_first is None:
-                        t_first = now
-                    # The first piece goes out at once (time to first token); later ones are
-                    # sent at most every PIECE_INTERVAL_S: on a machine with as many threads
-                    # as cores, every wake-up of the app process costs the decode threads.
-                    if now - t_sent >= PIECE_INTERVAL_S:
-                        self.send(("piece", req_id, "".join(pending)))
-                        pending.clear()
-                        t_sent = now
-                if stops.stopped:
-                    reason = "stop_string"
+                ended = keep(token)
+                if ended is not None:
+                    reason = ended
                     break
                 if len(self.cached) >= n_ctx:
                     reason = "context_full"
                     break
-                one.token[0] = token
-                one.pos[0] = len(self.cached)
-                rc = llama_cpp.llama_decode(llm.ctx, one)
+                room = n_ctx - len(self.cached) - 1
+                if lookup is not None:
+                    lookup.add(token)  # the draft guesses what follows it
+                draft = lookup.draft()[:room] if lookup is not None else []
+                if not draft:
+                    one.token[0] = token
+                    one.pos[0] = len(self.cached)
+                    rc = llama_cpp.llama_decode(llm.ctx, one)
+                    if rc != 0:
+                        raise RuntimeError(f"llama_decode returned {rc} while generating")
+                    self.cached.append(token)
+                    token = sample(-1)
+                    continue
+                # The token and the draft in one batch; keep the draft while the model,
+                # sampling at each place, agrees with it.
+                assert lookup is not None
+                pos0 = len(self.cached)
+                for i, tok in enumerate([token, *draft]):
+                    batch.token[i] = tok
+                    batch.pos[i] = pos0 + i
+                    batch.n_seq_id[i] = 1
+                    batch.seq_id[i][0] = 0
+                    batch.logits[i] = 1
+                batch.n_tokens = len(draft) + 1
+                rc = llama_cpp.llama_decode(llm.ctx, batch)
                 if rc != 0:
                     raise RuntimeError(f"llama_decode returned {rc} while generating")
                 self.cached.append(token)
+                matched = kept = 0
+                following: int | None = None
+                for i, guess in enumerate(draft):
+                    sampled = sample(i)
+                    if sampled != guess:
+                        following = sampled
+                        break
+                    matched += 1
+                    ended = keep(guess)
+                    if ended is not None:
+                        reason = ended
+                        break
+                    kept += 1
+                    self.cached.append(guess)
+                    lookup.add(guess)
+                lookup.judge(len(draft), matched)
+                if kept < len(draft):  # the cache holds what was kept, as it would unguessed
+                    mem = llama_cpp.llama_get_memory(llm.ctx)
+                    llama_cpp.llama_memory_seq_rm(mem, 0, len(self.cached), -1)
+                if ended is not None:
+                    break
+                token = following if following is not None else sample(len(draft))
         finally:
             llama_cpp.llama_sampler_free(sampler)
             if constrained is not None:
                 constrained.free()
+        if lookup is not None and lookup.drafted:
+            stats.update(drafted_tokens=lookup.drafted, accepted_tokens=lookup.accepted)
         tail = decoder.decode(b"", final=True)
         if reason != "stop_string":
             tail = stops.feed(tail) + stops.flush()

@@ -282,3 +282,52 @@ def test_a_quantized_kv_cache_takes_less_memory_and_still_answers(bundled_gguf: 
         finally:
             rt.close()
     assert resident["f16"] - resident["q4_0"] > 300 * 2**20
+
+
+PASSAGE = (
+    "Section 4.2. Every visitor badge must be returned to the front desk by 6 pm on the day "
+    "it was issued. Badges not returned are deactivated at midnight and the host is notified "
+    "by email. Contractors receive a blue badge valid for the length of their contract, "
+    "renewed every 90 days."
+)
+
+
+def test_drafts_from_the_prompt_change_no_word_greedy_or_sampled(bundled_gguf: Path) -> None:
+    """Prompt lookup decoding (engine/runtime/lookup.py) against plain decoding, both with
+    flash attention (which drafting turns on: see worker._flash_attention): the same text at
+    temperature 0 and, with a seed, the same sampled text, while drafts were really made and
+    kept. A draft check that let through a token the model would not have sampled, or drew
+    the random numbers differently, would change the text."""
+    requests = [
+        ChatRequest(
+            (ChatMessage("user", f"Document:\n{PASSAGE}\n\nRepeat the document word for word."),),
+            SamplingParams(temperature=0.0, max_tokens=90),
+        ),
+        ChatRequest(
+            (ChatMessage("user", f"Document:\n{PASSAGE}\n\nRepeat the document word for word."),),
+            SamplingParams(temperature=0.8, max_tokens=90, seed=11),
+        ),
+        ChatRequest(
+            (ChatMessage("user", "Write a poem about autumn."),),
+            SamplingParams(temperature=0.9, max_tokens=60, seed=5),
+        ),
+    ]
+    results: dict[int, list[tuple[str, Done]]] = {}
+    for draft in (0, 8):
+        rt = new_runtime()
+        try:
+            rt.load(
+                LoadParams(
+                    str(bundled_gguf), context_length=2048, lookup_draft=draft, flash_attention="on"
+                )
+            )
+            for i, request in enumerate(requests):
+                text, _, done = collect(rt.stream_chat(request))
+                results.setdefault(i, []).append((text, done))
+        finally:
+            rt.close()
+    for (plain, plain_done), (drafted, _) in results.values():
+        assert drafted == plain
+        assert plain_done.stats.drafted_tokens == 0
+    quoting = results[0][1][1].stats
+    assert quoting.drafted_tokens > 0 and quoting.accepted_tokens > quoting.drafted_tokens / 3
