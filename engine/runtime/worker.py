@@ -56,14 +56,13 @@ _KV_TYPES = {"f16": 1, "q8_0": 8, "q4_0": 2}
 
 
 def _flash_attention(params: LoadParams, gpu_layers: int) -> bool:
-    """On when forced; with "auto", where it is needed or helps: offloaded layers; a quantized
-    cache (llama.cpp needs flash attention to quantize the V cache); drafts from the prompt,
-    whose check must see the logits plain decoding would: on the CPU, llama.cpp's attention
-    without it gives a token evaluated in a batch logits up to 0.8 away from the same token
-    evaluated alone (measured here), with it the very same ones, so drafting changes nothing."""
+    """On when forced; with "auto", where it is needed or helps: offloaded layers, or a
+    quantized cache (llama.cpp needs flash attention to quantize the V cache). On the CPU
+    with an f16 cache it stays off: with it, answers after a long document prompt decoded
+    0.85x as fast here (bench/bench_lookup.py)."""
     if params.flash_attention != "auto":
         return params.flash_attention == "on"
-    return gpu_layers != 0 or params.kv_cache_type != "f16" or params.lookup_draft > 0
+    return gpu_layers != 0 or params.kv_cache_type != "f16"
 
 
 def main() -> None:
@@ -137,6 +136,7 @@ class _Worker:
         self.stop_upto = 0  # every request id <= this has been asked to stop
         self._batch: Any = None
         self._one: Any = None
+        self.flash_attention = False  # as the loaded model runs
         # Kept as attributes so ctypes does not free the callbacks while C holds them.
         self._abort_cb: Any = None
         self._no_abort: Any = None
@@ -219,6 +219,7 @@ class _Worker:
             return
         self.llm = llm
         self.params = params
+        self.flash_attention = _flash_attention(params, report.attempts[-1].layers)
         self.cached = []
         self._batch = llama_cpp.llama_batch_init(params.batch_size, 0, 1)
         self._one = llama_cpp.llama_batch_init(1, 0, 1)
@@ -486,7 +487,13 @@ class _Worker:
         assert self.params is not None
         # Drafts from the prompt (engine/runtime/lookup.py); not under a grammar, which
         # samples token by token through its own sampler.
+        # Only with flash attention: without it, llama.cpp's CPU attention gives a token
+        # evaluated in a batch logits up to 0.8 away from the same token evaluated alone
+        # (measured here), so a checked draft could change the answer; with it, the very
+        # same bits, and drafting changes no word (tests/engine/test_runtime.py).
         draft_room = min(self.params.lookup_draft, self.params.batch_size - 1)
+        if not self.flash_attention:
+            draft_room = 0
         lookup = PromptLookup(tokens, draft_room) if constrained is None else None
         buf = ctypes.create_string_buffer(256)
         generated = 0
@@ -549,7 +556,10 @@ class _Worker:
                 if not draft:
                     one.token[0] = token
                     one.pos[0] = len(self.cached)
+                    t_step = time.perf_counter()
                     rc = llama_cpp.llama_decode(llm.ctx, one)
+                    if lookup is not None:
+                        lookup.timed(1, time.perf_counter() - t_step)
                     if rc != 0:
                         raise RuntimeError(f"llama_decode returned {rc} while generating")
                     self.cached.append(token)
@@ -566,9 +576,11 @@ class _Worker:
                     batch.seq_id[i][0] = 0
                     batch.logits[i] = 1
                 batch.n_tokens = len(draft) + 1
+                t_step = time.perf_counter()
                 rc = llama_cpp.llama_decode(llm.ctx, batch)
                 if rc != 0:
                     raise RuntimeError(f"llama_decode returned {rc} while generating")
+                lookup.timed(len(draft) + 1, time.perf_counter() - t_step)
                 self.cached.append(token)
                 matched = kept = 0
                 following: int | None = None
