@@ -55,7 +55,7 @@ class ChromaServer:
     def __init__(self, settings: Settings, server: Server, client: Any, retry_s: float) -> None:
         self.settings = settings
         self.server = server
-        self.client = client
+        self.client: Any = client
         self.retry_s = retry_s
         self._status = threading.local()
 
@@ -98,7 +98,8 @@ class ChromaServer:
 @contextmanager
 def open_server(settings: Settings, url: str) -> Iterator[ChromaServer]:
     """A `ChromaServer` for `url`, refused (ServerNotAllowed) before any request when the
-    settings or the machine policy do not allow it; closed at the end."""
+    settings or the machine policy do not allow it; closed at the end. Connecting is retried
+    like any request (a server restarting refuses connections for a few seconds)."""
     server = servers.parse(url)
     servers.check(settings, server, "chroma")
     timeout = float(settings.get("remote.timeout_s"))
@@ -110,41 +111,29 @@ def open_server(settings: Settings, url: str) -> Iterator[ChromaServer]:
         trust_env=False,
         follow_redirects=False,
     )
-    try:
-        _preflight(settings, server, session)
-        client = _chroma_client(settings, server, session)
-    except BaseException:
-        session.close()
-        raise
-    remote = ChromaServer(settings, server, client, retry_s=min(timeout, 20.0))
+    remote = ChromaServer(settings, server, None, retry_s=min(timeout, 20.0))
     session.event_hooks["response"] = [remote._remember]
     try:
+        remote.client = remote.call("connecting", _connect, settings, server, session)
         yield remote
     finally:
-        remote.close()
+        if remote.client is not None:
+            remote.close()
         session.close()
 
 
-def _preflight(settings: Settings, server: Server, session: httpx.Client) -> None:
-    """Our own bounded request before chromadb's unbounded ones: is it there, is it Chroma,
-    does it take the token."""
-    status: list[int] = []
-    try:
-        with servers.connection(settings, server, "chroma"):
-            response = session.get(f"{server.url}{API}/auth/identity")
-            status.append(response.status_code)
-            if response.status_code >= 400:
-                response.raise_for_status()
-            body = response.json()
-    except HearthError:
-        raise
-    except Exception as exc:
-        raise mapped(server, exc, "connecting", False, status[0] if status else None) from None
+def _connect(settings: Settings, server: Server, session: httpx.Client) -> Any:
+    """Our own bounded request first (is it there, is it Chroma, does it take the token),
+    then chromadb's client, whose constructor makes three requests without a timeout."""
+    response = session.get(f"{server.url}{API}/auth/identity")
+    response.raise_for_status()
+    body = response.json()
     if not isinstance(body, dict) or "tenant" not in body:
         raise ServerError(
             f"{server.url} answered, but not as a Chroma server does (no tenant in its "
             "identity). Is the address a Chroma server's, with its port?"
         )
+    return _chroma_client(settings, server, session)
 
 
 def _chroma_client(settings: Settings, server: Server, session: httpx.Client) -> Any:
@@ -157,19 +146,13 @@ def _chroma_client(settings: Settings, server: Server, session: httpx.Client) ->
         chroma_server_ssl_verify=bundle if (server.tls and bundle) else None,
     )
     headers = {k: v for k, v in session.headers.items() if k.lower() == "authorization"}
-    try:
-        with servers.connection(settings, server, "chroma"):
-            client = chromadb.HttpClient(
-                host=server.host,
-                port=server.port,
-                ssl=server.tls,
-                headers=headers,
-                settings=chroma_settings,
-            )
-    except HearthError:
-        raise
-    except Exception as exc:
-        raise mapped(server, exc, "connecting", False, None) from None
+    client = chromadb.HttpClient(
+        host=server.host,
+        port=server.port,
+        ssl=server.tls,
+        headers=headers,
+        settings=chroma_settings,
+    )
     fastapi = cast(Any, client)._server  # chromadb.api.fastapi.FastAPI
     old = fastapi._session
     session.headers.update({k: v for k, v in old.headers.items() if k not in session.headers})
@@ -178,16 +161,19 @@ def _chroma_client(settings: Settings, server: Server, session: httpx.Client) ->
     return client
 
 
+_DROPPED = (
+    httpx.ConnectError,
+    httpx.RemoteProtocolError,
+    httpx.ReadError,
+    httpx.WriteError,
+    httpx.PoolTimeout,
+)
+
+
 def _transient(exc: BaseException) -> bool:
-    """A dropped or refused connection, which a restarting server gives for a moment."""
-    return isinstance(
-        exc,
-        httpx.ConnectError
-        | httpx.RemoteProtocolError
-        | httpx.ReadError
-        | httpx.WriteError
-        | httpx.PoolTimeout,
-    ) and not isinstance(_cause(exc, ssl.SSLError), ssl.SSLError)
+    """A dropped or refused connection (itself, or what chromadb wrapped), which a restarting
+    server gives for a moment; never a certificate problem."""
+    return _cause(exc, _DROPPED) is not None and _cause(exc, ssl.SSLError) is None
 
 
 def mapped(
@@ -233,7 +219,7 @@ def mapped(
             "Try again, or raise remote.timeout_s.",
             str(exc),
         )
-    if isinstance(exc, httpx.ConnectError) or "Could not connect" in str(exc):
+    if _cause(exc, httpx.ConnectError) is not None or "Could not connect" in str(exc):
         return ServerError(
             f"Hearth could not reach the Chroma server {key} ({what}). Is it running, and is "
             "the address right?",
@@ -254,7 +240,9 @@ def mapped(
     )
 
 
-def _cause(exc: BaseException | None, kind: type[BaseException]) -> BaseException | None:
+def _cause(
+    exc: BaseException | None, kind: type[BaseException] | tuple[type[BaseException], ...]
+) -> BaseException | None:
     seen = 0
     while exc is not None and seen < 10:
         if isinstance(exc, kind):
