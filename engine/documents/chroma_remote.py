@@ -56,6 +56,7 @@ class ChromaServer:
         self.settings = settings
         self.server = server
         self.client: Any = client
+        self.session: httpx.Client | None = None  # ours, which chromadb's client uses
         self.retry_s = retry_s
         self._status = threading.local()
 
@@ -84,9 +85,12 @@ class ChromaServer:
 
     def close(self) -> None:
         try:
-            self.client.close()
+            if self.client is not None:
+                self.client.close()
         except Exception:  # already closed, or half-built
             log.debug("closing the chroma client failed", exc_info=True)
+        if self.session is not None:
+            self.session.close()
 
     def _remember(self, response: httpx.Response) -> None:
         self._status.code = response.status_code
@@ -96,30 +100,51 @@ class ChromaServer:
 
 
 @contextmanager
-def open_server(settings: Settings, url: str) -> Iterator[ChromaServer]:
+def open_server(
+    settings: Settings, url: str, pool: dict[tuple[Any, ...], ChromaServer] | None = None
+) -> Iterator[ChromaServer]:
     """A `ChromaServer` for `url`, refused (ServerNotAllowed) before any request when the
-    settings or the machine policy do not allow it; closed at the end. Connecting is retried
-    like any request (a server restarting refuses connections for a few seconds)."""
+    settings or the machine policy do not allow it. Connecting is retried like any request (a
+    server restarting refuses connections for a few seconds). Without `pool` it is closed at
+    the end; with one (the library's) it is kept there for the next call with the same URL,
+    token, timeout and CA bundle: building chromadb's client costs four requests and ~100 ms
+    (bench/bench_shared_retrieval.py). The policy is checked at every request either way."""
     server = servers.parse(url)
     servers.check(settings, server, "chroma")
     timeout = float(settings.get("remote.timeout_s"))
+    headers = servers.headers(server)
+    key = (server.url, tuple(sorted(headers.items())), timeout, settings.get("remote.ca_bundle"))
+    if pool is not None and key in pool:
+        pooled = pool[key]
+        pooled.settings = settings  # the settings in force now are checked at each request
+        yield pooled
+        return
     verify: ssl.SSLContext | bool = servers.ssl_context(settings) if server.tls else True
     session = httpx.Client(
         timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
         verify=verify,
-        headers=servers.headers(server),
+        headers=headers,
         trust_env=False,
         follow_redirects=False,
     )
     remote = ChromaServer(settings, server, None, retry_s=min(timeout, 20.0))
+    remote.session = session
     session.event_hooks["response"] = [remote._remember]
     try:
         remote.client = remote.call("connecting", _connect, settings, server, session)
+    except BaseException:
+        session.close()
+        raise
+    if pool is not None:
+        for old in [k for k in pool if k[0] == server.url]:  # another token or timeout: gone
+            pool.pop(old).close()
+        pool[key] = remote
+        yield remote
+        return
+    try:
         yield remote
     finally:
-        if remote.client is not None:
-            remote.close()
-        session.close()
+        remote.close()
 
 
 def _connect(settings: Settings, server: Server, session: httpx.Client) -> Any:

@@ -97,6 +97,8 @@ class DocumentLibrary:
             self._embedders[embedder.model_id] = embedder
         self.lock = indexer.writer_lock(folder)
         self._vector_client: dict[str, Any] = {}  # chromadb's client, kept open between calls
+        # Open connections to Chroma servers of shared collections (documents/chroma_remote.py)
+        self.chroma_pool: dict[tuple[Any, ...], Any] = {}
 
     @property
     def embedder(self) -> TextEmbedder:
@@ -342,7 +344,10 @@ class DocumentLibrary:
         return shared.attach(self, server_url, remote_name, local_name)
 
     def close(self) -> None:
-        """Nothing to release: each call opens and closes its own stores."""
+        """Close the connections to Chroma servers kept open; each call opens and closes its
+        own stores."""
+        while self.chroma_pool:
+            self.chroma_pool.popitem()[1].close()
 
     def _rebuild_vectors(self, vectors: VectorIndex, col: Collection, why: str) -> bool:
         try:

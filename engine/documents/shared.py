@@ -288,7 +288,7 @@ def refresh(
     t0 = time.monotonic()
     shared = col.shared
     passages: list[Passage] = []
-    with open_server(library.settings, shared.server) as remote:
+    with open_server(library.settings, shared.server, library.chroma_pool) as remote:
         rcol = _remote_collection(remote, col)
         total = remote.call("counting passages", rcol.count)
         batch = max(1, min(remote.call("asking its batch size", _max_batch(remote)), 1000))
@@ -363,7 +363,7 @@ def search(
     query_vector = library.embedder_for(col.embedder).embed_query(query)
     similarity: dict[int, float] = {}
     vector_hits: list[tuple[int, float]] = []
-    with open_server(library.settings, col.shared.server) as remote:
+    with open_server(library.settings, col.shared.server, library.chroma_pool) as remote:
         rcol = _remote_collection(remote, col)
         if mode != "bm25":
             k = max(top_k * 5, 30)

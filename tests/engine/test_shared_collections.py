@@ -44,6 +44,23 @@ def chroma(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChromaProcess]:
         yield server
 
 
+_OPEN: list[DocumentLibrary] = []
+
+
+@pytest.fixture(autouse=True)
+def close_libraries() -> Iterator[None]:
+    """Libraries keep their Chroma connections open between searches; closed after each test."""
+    yield
+    while _OPEN:
+        _OPEN.pop().close()
+
+
+def library(folder: Path, settings: Settings, embedder: Embedder) -> DocumentLibrary:
+    lib = DocumentLibrary(folder, settings, embedder)
+    _OPEN.append(lib)
+    return lib
+
+
 def settings_for(*urls: str, **overrides: Any) -> Settings:
     settings = Settings.load(None)
     settings.set("remote.chroma_servers", list(urls))
@@ -73,7 +90,7 @@ def write_files(folder: Path) -> Path:
 
 
 def indexed(folder: Path, files: Path, settings: Settings, embedder: Embedder) -> DocumentLibrary:
-    lib = DocumentLibrary(folder, settings, embedder)
+    lib = library(folder, settings, embedder)
     lib.create("Team docs", [str(files)])
     assert next(e for e in lib.sync("Team docs") if isinstance(e, IndexDone)).indexed == 3
     return lib
@@ -86,7 +103,7 @@ def published(lib: DocumentLibrary, url: str, remote_name: str) -> Published:
 
 
 def attached(folder: Path, settings: Settings, embedder: Embedder, url: str, name: str) -> Any:
-    lib = DocumentLibrary(folder, settings, embedder)
+    lib = library(folder, settings, embedder)
     done = [e for e in lib.attach(url, name, "Shared docs") if isinstance(e, IndexDone)]
     assert len(done) == 1
     return lib
@@ -201,7 +218,7 @@ def test_a_collection_from_another_embedder_or_not_from_hearth_is_refused(
     client.close()
 
     settings = settings_for(chroma.url)
-    lib = DocumentLibrary(tmp_path / "b", settings, embedder)
+    lib = library(tmp_path / "b", settings, embedder)
     with pytest.raises(DocumentError, match="BAAI/bge-large-en"):
         list(lib.attach(chroma.url, "other-embedder"))
     with pytest.raises(DocumentError, match="not published by Hearth"):
@@ -234,7 +251,7 @@ def test_servers_not_allowed_are_refused_before_any_request(
             laptop_a.settings = settings
             with pytest.raises(ServerNotAllowed, match=why):
                 list(laptop_a.publish("Team docs", url, "team-docs"))
-            other = DocumentLibrary(tmp_path / "b", settings, embedder)
+            other = library(tmp_path / "b", settings, embedder)
             with pytest.raises(ServerNotAllowed, match=why):
                 list(other.attach(url, "team-docs"))
         listener.setblocking(False)
@@ -251,7 +268,7 @@ def test_servers_not_allowed_are_refused_before_any_request(
         listener.close()
 
     settings = settings_for(chroma.url)
-    laptop_b = DocumentLibrary(tmp_path / "c", settings, embedder)
+    laptop_b = library(tmp_path / "c", settings, embedder)
     laptop_a.settings = settings
     published(laptop_a, chroma.url, "policy-docs")
     list(laptop_b.attach(chroma.url, "policy-docs", "Shared docs"))
@@ -355,7 +372,7 @@ def test_tokens_wrong_read_only_and_writing_through_a_token_checking_proxy(
         settings = settings_for(proxy.url)
         server = servers.parse(proxy.url)
         laptop_a = indexed(tmp_path / "a", write_files(tmp_path / "files"), settings, embedder)
-        laptop_b = DocumentLibrary(tmp_path / "b", settings, embedder)
+        laptop_b = library(tmp_path / "b", settings, embedder)
 
         with pytest.raises(ServerAuthFailed, match="refused Hearth's token"):  # none at all
             list(laptop_a.publish("Team docs", proxy.url, "token-docs"))
