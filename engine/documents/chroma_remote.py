@@ -165,7 +165,10 @@ def _chroma_client(settings: Settings, server: Server, session: httpx.Client) ->
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
-    bundle = str(settings.get("remote.ca_bundle")).strip()
+    # chromadb's own three requests verify with httpx's default (certifi's authorities, not
+    # the system's that `servers.ssl_context` uses): give it the same file ours trusts.
+    # chroma_server_ssl_verify takes a bool or a path, not an SSLContext.
+    bundle = str(settings.get("remote.ca_bundle")).strip() or ssl.get_default_verify_paths().cafile
     chroma_settings = ChromaSettings(
         anonymized_telemetry=False,
         chroma_server_ssl_verify=bundle if (server.tls and bundle) else None,
