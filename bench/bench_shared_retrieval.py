@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -210,6 +211,8 @@ def main() -> None:
     out.write_text(json.dumps(results, indent=1))
     print(f"\nwrote {out.relative_to(ROOT)}")
     print(json.dumps({"n": args.n, "summary": summary, "timings": timings}))
+    if args.work is None:
+        shutil.rmtree(work, ignore_errors=True)  # ~1 GB at 100k passages
 
 
 if __name__ == "__main__":

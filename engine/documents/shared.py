@@ -27,20 +27,32 @@ import logging
 import re
 import time
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
 from engine.documents import retrieval, shared_cache
 from engine.documents.chroma_remote import ChromaServer, open_server
+from engine.documents.embedder import TextEmbedder
 from engine.documents.events import IndexDone, IndexProgress, Published
 from engine.documents.shared_cache import Passage
 from engine.documents.store import Collection, DocumentStore, Shared
 from engine.errors import DocumentError
 from engine.remote import servers
+from engine.settings import Settings
 
-if TYPE_CHECKING:
-    from engine.documents.library import DocumentLibrary
+
+class DocumentLibrary(Protocol):
+    """What of `library.DocumentLibrary` this module uses (named so, not imported: the library
+    imports this module)."""
+
+    folder: Path
+    settings: Settings
+    chroma_pool: dict[tuple[Any, ...], Any]
+
+    def embedder_for(self, model_id: str) -> TextEmbedder: ...
+
 
 log = logging.getLogger(__name__)
 
