@@ -23,9 +23,11 @@ Who may write is the server's business: a token that may only read can attach an
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import time
+import uuid
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any, Protocol
@@ -100,6 +102,7 @@ def publish(
             raise DocumentError(f"“{target}” is not a name a Chroma server accepts.")
         dims = library.embedder_for(col.embedder).dimensions
         meta = {
+            f"{_KEY}publisher": _publisher(library, store, col),
             f"{_KEY}layout": LAYOUT,
             f"{_KEY}embedder": col.embedder,
             f"{_KEY}dimensions": dims,
@@ -111,6 +114,14 @@ def publish(
             _check(remote, rcol.metadata, col.embedder, dims, target)
             batch = max(1, min(remote.call("asking its batch size", _max_batch(remote)), 1000))
             before = set(_all_ids(remote, rcol, batch))
+            theirs = (rcol.metadata or {}).get(f"{_KEY}publisher")
+            if before and theirs != meta[f"{_KEY}publisher"]:
+                # Its ids are another collection's chunk ids: publishing would replace them.
+                raise DocumentError(
+                    f"“{target}” on {remote.server.key} was published from another collection "
+                    "(another computer, or another collection here); publishing would replace "
+                    "its passages. Publish under another name with --as."
+                )
             sent: set[str] = set()
             after = 0
             while True:
@@ -148,6 +159,14 @@ def publish(
         yield Published(name, server, target, len(sent), len(gone), time.monotonic() - t0)
     finally:
         store.close()
+
+
+def _publisher(library: DocumentLibrary, store: DocumentStore, col: Collection) -> str:
+    """Who publishes: the same for this collection in this data folder on this computer,
+    different for any other, and saying nothing about either (a hash)."""
+    created = store.db.execute("SELECT created FROM collections WHERE id = ?", (col.id,))
+    seed = f"{uuid.getnode()}|{Path(library.folder).resolve()}|{col.id}|{created.fetchone()[0]}"
+    return hashlib.sha256(seed.encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
 
 def _get_or_create(remote: ChromaServer, name: str, meta: dict[str, Any]) -> Any:

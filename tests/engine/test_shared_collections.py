@@ -134,6 +134,12 @@ def test_a_collection_published_from_one_laptop_is_searched_on_another_with_its_
     )
     client.close()
 
+    # Another collection (here another data folder) may not publish over it.
+    laptop_c = indexed(tmp_path / "c", files, settings, embedder)
+    with pytest.raises(DocumentError, match="published from another collection"):
+        list(laptop_c.publish("Team docs", chroma.url, "team-docs"))
+    assert published(laptop_a, chroma.url, "team-docs").passages == local_chunks  # its own: yes
+
     laptop_b = attached(tmp_path / "b", settings, embedder, chroma.url, "team-docs")
     info = laptop_b.info("Shared docs")
     assert info.shared == f"{chroma.url} team-docs"
