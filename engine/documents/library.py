@@ -269,9 +269,9 @@ class DocumentLibrary:
         with self._open() as (store, vectors):
             col = store.collection(name)
             if col.shared is not None:  # vectors asked of its server, words matched here
-                from engine.documents import shared
+                from engine.documents import shared_search
 
-                hits = shared.search(
+                hits = shared_search.search(
                     self,
                     store,
                     col,
