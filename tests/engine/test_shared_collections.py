@@ -399,3 +399,25 @@ def test_tokens_wrong_read_only_and_writing_through_a_token_checking_proxy(
         assert "PELICAN" in laptop_b.search("Shared docs", QUESTION).hits[0].text
         assert any(status == 403 for _, _, status in proxy.seen)
         assert all(status != 401 for _, _, status in proxy.seen[-5:])
+
+
+def test_the_windows_child_processes_sync_and_search_a_shared_collection(
+    tmp_path: Path, chroma: ChromaProcess, embedder: Embedder
+) -> None:
+    from engine.documents.isolated import IsolatedLibrary
+
+    settings = settings_for(chroma.url)
+    laptop_a = indexed(tmp_path / "a", write_files(tmp_path / "files"), settings, embedder)
+    published(laptop_a, chroma.url, "window-docs")
+    attached(tmp_path / "b", settings, embedder, chroma.url, "window-docs")
+    window = IsolatedLibrary(library(tmp_path / "b", settings, embedder))
+    try:
+        done = [e for e in window.sync("Shared docs") if isinstance(e, IndexDone)]
+        assert done and done[0].chunks_added == laptop_a.info("Team docs").counts["chunks"]
+        hit = window.search("Shared docs", QUESTION).hits[0]
+        assert "PELICAN" in hit.text and Path(hit.path).name == "report.pdf"
+        window.settings = settings_for(chroma.url, remote__allowed=False)
+        with pytest.raises(ServerNotAllowed):  # the child's error, as the same class
+            window.search("Shared docs", QUESTION)
+    finally:
+        window.close()
