@@ -1,5 +1,5 @@
-"""`hearth docs add | sync | list | search | remove | watch`, each with --json where it prints
-results. Indexing progress goes to stderr; results to stdout."""
+"""`hearth docs add | sync | list | search | remove | watch | publish | attach`, each with --json
+where it prints results. Indexing progress goes to stderr; results to stdout."""
 
 from __future__ import annotations
 
@@ -72,6 +72,27 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--no-sync", action="store_true", help="only record it; the next sync does it")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_embedder)
+
+    p = dsub.add_parser(
+        "publish",
+        help="put a collection's passages and vectors on a Chroma server (one of "
+        "remote.chroma_servers) for others to attach",
+    )
+    p.add_argument("name")
+    p.add_argument("--server", required=True, metavar="URL", help="the Chroma server's URL")
+    p.add_argument("--as", dest="remote_name", metavar="NAME", help="its name on the server")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_publish)
+
+    p = dsub.add_parser(
+        "attach",
+        help="use a collection published on a Chroma server; `sync` downloads it again",
+    )
+    p.add_argument("url", metavar="URL", help="the Chroma server's URL")
+    p.add_argument("remote_name", metavar="REMOTE_NAME", help="the collection's name there")
+    p.add_argument("--as", dest="local_name", metavar="LOCAL", help="its name here")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_attach)
 
     p = dsub.add_parser("watch", help="keep a collection in sync while its files change")
     p.add_argument("name")
@@ -148,6 +169,69 @@ def _sync(args: argparse.Namespace, services: Services) -> int:
     return EXIT_OK
 
 
+def _library(services: Services) -> Any:
+    from engine.documents.library import DocumentLibrary
+    from engine.errors import DocumentError
+
+    lib = services.documents
+    if not isinstance(lib, DocumentLibrary):  # the CLI's is; the window's works in a child
+        raise DocumentError("Shared collections are published and attached from the CLI.")
+    return lib
+
+
+def _publish(args: argparse.Namespace, services: Services) -> int:
+    from engine.documents.events import IndexProgress, Published
+
+    progress = _Progress()
+    done: Published | None = None
+    events = _library(services).publish(args.name, args.server, args.remote_name)
+    try:
+        for event in events:
+            if isinstance(event, IndexProgress):
+                progress.show(event)
+            elif isinstance(event, Published):
+                done = event
+    except KeyboardInterrupt:
+        events.close()
+        progress.end()
+        print("Stopped; publishing again finishes the job.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    progress.end()
+    assert done is not None
+    if args.json:
+        _emit(args, done.__dict__)
+        return EXIT_OK
+    print(
+        f"{done.collection}: {done.passages} passages on {done.server} as “{done.remote_name}”"
+        f" ({done.removed} removed) in {done.seconds:.1f} s. Others attach it with: "
+        f"hearth docs attach {done.server} {done.remote_name}"
+    )
+    return EXIT_OK
+
+
+def _attach(args: argparse.Namespace, services: Services) -> int:
+    from engine.documents.events import IndexDone, IndexProgress
+
+    progress = _Progress()
+    done: IndexDone | None = None
+    for event in _library(services).attach(args.url, args.remote_name, args.local_name):
+        if isinstance(event, IndexProgress):
+            progress.show(event)
+        elif isinstance(event, IndexDone):
+            done = event
+    progress.end()
+    assert done is not None
+    if args.json:
+        _emit(args, {**done.__dict__, "shared": f"{args.url} {args.remote_name}"})
+        return EXIT_OK
+    print(
+        f"“{done.collection}”: {done.counts['indexed']} files, {done.counts['chunks']} "
+        f"passages from {args.url} ({args.remote_name}); its vectors stay on the server. "
+        f"`hearth docs sync {done.collection}` downloads it again."
+    )
+    return EXIT_OK
+
+
 class _Progress:
     """One line on stderr, rewritten in place on a terminal, every few seconds otherwise."""
 
@@ -165,6 +249,9 @@ class _Progress:
             line = f"scanning… {ev.files_total} files found"
         elif ev.phase == "vectors":
             line = "updating the vector index…"
+        elif ev.phase in ("publishing", "downloading"):
+            eta = f", about {ev.eta_s:.0f} s left" if ev.eta_s is not None else ""
+            line = f"{ev.phase}: {ev.files_done}/{ev.files_total} passages{eta}"
         elif ev.phase == "re-embedding":
             eta = f", about {ev.eta_s:.0f} s left" if ev.eta_s is not None else ""
             line = f"embedding again: {ev.files_done}/{ev.files_total} passages{eta}"
@@ -219,6 +306,8 @@ def _list(args: argparse.Namespace, services: Services) -> int:
             )
             for s in i.sources:
                 print(f"    {s}")
+            if i.shared:
+                print(f"    shared from {i.shared}")
         return EXIT_OK
     rows = lib.documents(args.name)
     if args.problems:

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class IndexProgress:
-    phase: str  # "scanning", "reading", "vectors"
+    phase: str  # "scanning", "reading", "vectors"; "publishing", "downloading" (shared.py)
     files_done: int
     files_total: int
     chunks: int
@@ -63,3 +63,15 @@ class Grounded:
     checked against the sources it was given."""
 
     grounding: Grounding
+
+
+@dataclass(frozen=True)
+class Published:
+    """Last event of publishing a collection to a Chroma server (documents/shared.py)."""
+
+    collection: str
+    server: str  # the server's URL
+    remote_name: str  # the collection's name on the server
+    passages: int  # the server's collection holds this many, all from this collection
+    removed: int  # passages the server had that this collection no longer has
+    seconds: float

@@ -20,7 +20,7 @@ from filelock import Timeout
 
 from engine.documents import indexer, retrieval
 from engine.documents.embedder import MAX_SEQ_TOKENS, TextEmbedder, for_model
-from engine.documents.events import IndexDone, IndexProgress
+from engine.documents.events import IndexDone, IndexProgress, Published
 from engine.documents.indexer import IndexOptions
 from engine.documents.store import Collection, DocumentRow, DocumentStore
 from engine.documents.vectors import VectorIndex
@@ -36,6 +36,7 @@ class CollectionInfo:
     embedder: str
     counts: dict[str, int]
     embedder_next: str | None = None  # its passages are being embedded again with this one
+    shared: str | None = None  # "<server URL> <name there>" for a collection on a Chroma server
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -43,6 +44,7 @@ class CollectionInfo:
             "sources": list(self.sources),
             "embedder": self.embedder,
             "embedder_next": self.embedder_next,
+            "shared": self.shared,
             **self.counts,
         }
 
@@ -95,6 +97,8 @@ class DocumentLibrary:
             self._embedders[embedder.model_id] = embedder
         self.lock = indexer.writer_lock(folder)
         self._vector_client: dict[str, Any] = {}  # chromadb's client, kept open between calls
+        # Open connections to Chroma servers of shared collections (documents/chroma_remote.py)
+        self.chroma_pool: dict[tuple[Any, ...], Any] = {}
 
     @property
     def embedder(self) -> TextEmbedder:
@@ -138,13 +142,14 @@ class DocumentLibrary:
 
     def add(self, name: str, paths: list[str]) -> CollectionInfo:
         with self._open() as (store, _):
-            col = store.add_sources(store.collection(name), _normalise(paths))
+            col = _local(store.collection(name), "add folders or files to it")
+            col = store.add_sources(col, _normalise(paths))
             return self._info(store, col)
 
     def remove_paths(self, name: str, paths: list[str]) -> CollectionInfo:
         """Stop indexing these folders or files (their chunks go at the next sync)."""
         with self._open() as (store, _):
-            col = store.collection(name)
+            col = _local(store.collection(name), "remove folders or files from it")
             unknown = [p for p in _normalise(paths) if p not in col.sources]
             if unknown:
                 raise DocumentError(
@@ -174,8 +179,9 @@ class DocumentLibrary:
 
     @staticmethod
     def _info(store: DocumentStore, col: Collection) -> CollectionInfo:
+        shared = f"{col.shared.server} {col.shared.remote_name}" if col.shared else None
         return CollectionInfo(
-            col.name, col.sources, col.embedder, store.counts(col), col.embedder_next
+            col.name, col.sources, col.embedder, store.counts(col), col.embedder_next, shared
         )
 
     def set_embedder(self, name: str, model_id: str) -> CollectionInfo:
@@ -187,7 +193,8 @@ class DocumentLibrary:
             known = ", ".join(m.id for m in models.BUNDLED_EMBEDDERS)
             raise DocumentError(f"“{model_id}” is not an embedder Hearth has ({known}).")
         with self._open() as (store, _):
-            col = store.set_embedder_next(store.collection(name), model_id)
+            col = _local(store.collection(name), "change its embedder")
+            col = store.set_embedder_next(col, model_id)
             return self._info(store, col)
 
     # -- indexing ------------------------------------------------------------------------------
@@ -207,6 +214,11 @@ class DocumentLibrary:
         cancel. Raises IndexBusy when another process is writing."""
         with self._open() as (store, vectors):
             col = store.collection(name)
+            if col.shared is not None:  # its cache is downloaded again from its server
+                from engine.documents import shared
+
+                yield from shared.refresh(self, store, col)
+                return
             reembedded, t0 = 0, time.monotonic()
             if col.embedder_next:
                 nxt = self.embedder_for(col.embedder_next)
@@ -256,6 +268,20 @@ class DocumentLibrary:
         notes: list[str] = []
         with self._open() as (store, vectors):
             col = store.collection(name)
+            if col.shared is not None:  # vectors asked of its server, words matched here
+                from engine.documents import shared_search
+
+                hits = shared_search.search(
+                    self,
+                    store,
+                    col,
+                    query,
+                    top_k=top_k,
+                    min_score=min_score,
+                    mode=mode,
+                    notes=notes,
+                )
+                return SearchResult(hits, mode, notes)
             self._repair_vectors(store, vectors, col, notes)
             query_vector = self.embedder_for(col.embedder).embed_query(query)
             vector_hits: list[tuple[int, float]] = []
@@ -299,8 +325,29 @@ class DocumentLibrary:
                 )
         return self.embedder.embed(texts), counts
 
+    def publish(
+        self, name: str, server_url: str, remote_name: str | None = None
+    ) -> Generator[IndexProgress | Published, None, None]:
+        """Push the collection's passages and vectors to a Chroma server (documents/shared.py);
+        progress, then one Published."""
+        from engine.documents import shared
+
+        return shared.publish(self, name, server_url, remote_name)
+
+    def attach(
+        self, server_url: str, remote_name: str, local_name: str | None = None
+    ) -> Generator[IndexProgress | IndexDone, None, None]:
+        """Use a collection published on a Chroma server as `local_name`; progress of its
+        download, then one IndexDone."""
+        from engine.documents import shared
+
+        return shared.attach(self, server_url, remote_name, local_name)
+
     def close(self) -> None:
-        """Nothing to release: each call opens and closes its own stores."""
+        """Close the connections to Chroma servers kept open; each call opens and closes its
+        own stores."""
+        while self.chroma_pool:
+            self.chroma_pool.popitem()[1].close()
 
     def _rebuild_vectors(self, vectors: VectorIndex, col: Collection, why: str) -> bool:
         try:
@@ -333,6 +380,15 @@ class DocumentLibrary:
             notes.extend(f"The vector index was rebuilt ({why})." for why in vectors.rebuilt)
         finally:
             self.lock.release()
+
+
+def _local(col: Collection, what: str) -> Collection:
+    if col.shared is not None:
+        raise DocumentError(
+            f"“{col.name}” is shared from the Chroma server {col.shared.server}; its files are "
+            f"indexed where it was published, so Hearth cannot {what} here."
+        )
+    return col
 
 
 def _default_embedder_id() -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -66,9 +67,12 @@ def search(
     top_k: int,
     min_score: float,
     mode: str = "hybrid",
+    similarity: Callable[[list[int]], dict[int, float]] | None = None,
 ) -> list[Hit]:
     """Rank passages for `query`. `vector_hits` come from the vector index (may be empty
-    when it is unavailable); `query_vector` gives every hit its exact similarity."""
+    when it is unavailable); `query_vector` gives every hit its exact similarity, from the
+    embeddings in our store, or from `similarity` (chunk ids -> cosine similarity) for a
+    collection whose vectors are elsewhere (a shared collection's are on its server)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
     candidates = max(top_k * 5, 30)
@@ -79,7 +83,10 @@ def search(
     if not fused:
         return []
     rows = store.chunks_by_id(fused)
-    similarity = _similarities(store, list(rows), query_vector)
+    if similarity is not None and query_vector is not None:
+        exact = similarity(list(rows))
+    else:
+        exact = _similarities(store, list(rows), query_vector)
     vec_rank = {i: r for r, i in enumerate(vec_ranking, start=1)}
     bm_rank = {i: r for r, i in enumerate(bm25_ranking, start=1)}
     bm_score = dict(bm25_hits)
@@ -87,7 +94,7 @@ def search(
     hits: list[Hit] = []
     kept_shingles: list[set[str]] = []
     for row in ordered:
-        sim = similarity.get(row.id, 0.0)
+        sim = exact.get(row.id, 0.0)
         if query_vector is not None and sim < min_score:
             continue
         shingles = _shingles(row.text)

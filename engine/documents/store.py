@@ -118,7 +118,36 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         ALTER TABLE chunks ADD COLUMN embedding_next BLOB;
     """,
     ),
+    (
+        # A collection whose vectors live on a Chroma server (documents/shared.py). Its chunks
+        # here are a cache of the server's passages (text and citation fields, no vector: an
+        # empty embedding), each with the server's id; the cache is rebuilt from the server at
+        # every sync, so deleting it loses nothing.
+        "0004_shared_collections",
+        """
+        CREATE TABLE shared_collections (
+            collection_id INTEGER PRIMARY KEY REFERENCES collections(id) ON DELETE CASCADE,
+            server TEXT NOT NULL,
+            remote_name TEXT NOT NULL,
+            dimensions INTEGER NOT NULL,
+            synced REAL
+        );
+        ALTER TABLE chunks ADD COLUMN remote_id TEXT;
+        CREATE INDEX chunks_remote ON chunks (collection_id, remote_id)
+            WHERE remote_id IS NOT NULL;
+    """,
+    ),
 )
+
+
+@dataclass(frozen=True)
+class Shared:
+    """Where a shared collection lives: a Chroma server's URL and the collection's name there."""
+
+    server: str
+    remote_name: str
+    dimensions: int
+    synced: float | None  # time.time() of the last refresh of the local cache; None for never
 
 
 @dataclass(frozen=True)
@@ -130,6 +159,7 @@ class Collection:
     chunk_overlap: int
     sources: tuple[str, ...]
     embedder_next: str | None = None  # being re-embedded for this one (see set_embedder_next)
+    shared: Shared | None = None  # its vectors are on a Chroma server (documents/shared.py)
 
 
 @dataclass(frozen=True)
@@ -242,7 +272,13 @@ class DocumentStore:
                 "SELECT path FROM sources WHERE collection_id = ? ORDER BY path", (row[0],)
             )
         )
-        return Collection(row[0], row[1], row[2], row[3], row[4], sources, row[5])
+        found = self.db.execute(
+            "SELECT server, remote_name, dimensions, synced FROM shared_collections "
+            "WHERE collection_id = ?",
+            (row[0],),
+        ).fetchone()
+        shared = Shared(*found) if found else None
+        return Collection(row[0], row[1], row[2], row[3], row[4], sources, row[5], shared)
 
     def set_embedder_next(self, collection: Collection, embedder: str | None) -> Collection:
         """Ask for the collection's passages to be embedded again with `embedder` (None, or
