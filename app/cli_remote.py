@@ -30,9 +30,15 @@ def add_parser(sub: Any) -> None:
     p = rsub.add_parser("add", help="add a server by its API's base URL, and list its models")
     p.add_argument("url", help="e.g. https://gpu.example.org:8080/v1")
     p.add_argument("--token-stdin", action="store_true", help="read its token from stdin")
+    p.add_argument(
+        "--chroma",
+        action="store_true",
+        help="a Chroma server for shared document collections (`hearth docs attach`)",
+    )
     p.set_defaults(func=_add)
     p = rsub.add_parser("remove", help="forget a server and its token")
     p.add_argument("url")
+    p.add_argument("--chroma", action="store_true", help="a Chroma server")
     p.set_defaults(func=_remove)
     p = rsub.add_parser("token", help="set a server's token from stdin (empty: forget it)")
     p.add_argument("url")
@@ -63,11 +69,15 @@ def _add(args: argparse.Namespace, services: Services) -> int:
     if why is not None:
         print(f"hearth: {why}", file=sys.stderr)
         return EXIT_ERROR
-    urls = [u for u in settings.get("remote.servers") if u.rstrip("/") != server.url]
-    settings.set("remote.servers", [*urls, server.url])  # a policy lock raises, with its reason
+    key = "remote.chroma_servers" if args.chroma else "remote.servers"
+    urls = [u for u in settings.get(key) if u.rstrip("/") != server.url]
+    settings.set(key, [*urls, server.url])  # a policy lock raises, with its reason
     settings.save()
     if args.token_stdin:
         remote.servers.set_token(server, _read_token())
+    if args.chroma:
+        print(f"added the Chroma server {server.url}; `hearth docs attach {server.url} NAME`")
+        return EXIT_OK
     return _show(remote.refresh(settings, services.paths), as_json=False)
 
 
@@ -76,11 +86,12 @@ def _remove(args: argparse.Namespace, services: Services) -> int:
 
     server = remote.servers.parse(args.url)
     settings = services.settings
-    urls = [u for u in settings.get("remote.servers") if u.rstrip("/") != server.url]
-    if len(urls) == len(settings.get("remote.servers")):
+    key = "remote.chroma_servers" if args.chroma else "remote.servers"
+    urls = [u for u in settings.get(key) if u.rstrip("/") != server.url]
+    if len(urls) == len(settings.get(key)):
         print(f"hearth: {server.url} is not a configured server", file=sys.stderr)
         return EXIT_ERROR
-    settings.set("remote.servers", urls)
+    settings.set(key, urls)
     settings.save()
     remote.servers.set_token(server, None)
     print(f"removed {server.url} and its token")

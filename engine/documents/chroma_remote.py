@@ -230,7 +230,8 @@ def mapped(
             )
         return ServerAuthFailed(
             f"The Chroma server {key} refused Hearth's token (HTTP {status or 401}). Set the "
-            "right token for this server (it is kept in the keyring).",
+            "right token for this server (`hearth remote token URL`; it is kept in the "
+            "keyring).",
             str(exc),
         )
     if isinstance(exc, chroma_errors.NotFoundError) or status == 404:

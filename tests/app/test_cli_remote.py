@@ -87,3 +87,18 @@ def test_a_policy_that_turns_servers_off_is_obeyed_and_named(
         home, "ask", "--model", f"remote:127.0.0.1:{llama.port}/smollm2", "Hi", policy=policy
     )
     assert asked.returncode == 1 and "not one of the configured model servers" in asked.stderr
+
+
+def test_a_chroma_server_is_added_with_its_token_for_docs_attach(tmp_path: Path) -> None:
+    home = tmp_path / "laptop"
+    url = "https://chroma.example.org:8000"
+    added = hearth(home, "remote", "add", "--chroma", url, "--token-stdin", stdin="ro-token\n")
+    assert added.returncode == 0, added.stderr
+    assert f"hearth docs attach {url}" in added.stdout  # no request was made: nothing to ask
+    values = json.loads((home / "config" / "settings.json").read_text())["values"]
+    assert values["remote.chroma_servers"] == [url] and "remote.servers" not in values
+    assert "ro-token" not in (home / "config" / "settings.json").read_text()
+    removed = hearth(home, "remote", "remove", "--chroma", url)
+    assert removed.returncode == 0, removed.stderr
+    values = json.loads((home / "config" / "settings.json").read_text())["values"]
+    assert values.get("remote.chroma_servers", []) == []  # back to the default
