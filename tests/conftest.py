@@ -68,3 +68,17 @@ def bundled_gguf() -> Path:
     from engine.models import bundled
 
     return bundled.CHAT.path()
+
+
+@pytest.fixture
+def keyring_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """keyrings.alt's file keyring, chosen through PYTHON_KEYRING_BACKEND as a user would (this
+    machine has no desktop keyring service), in the test's own folder."""
+    import keyring.core
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
+    keyring.core.init_backend()
+    yield
+    monkeypatch.undo()
+    keyring.core.init_backend()

@@ -214,15 +214,7 @@ class ModelRuntime:
     def _unload_idle(self, loaded: LoadedModel, limit: float) -> None:
         """With the turn held: end the worker (all of its memory, not just the model's)."""
         log.info("model unused for %.0f s: unloading %s", limit, loaded.name)
-        if self._alive():
-            try:
-                self._send(["shutdown"])
-                assert self._proc is not None
-                self._proc.wait(5)
-            except (OSError, subprocess.TimeoutExpired):
-                pass
-        self._kill_worker()
-        self._loaded = None
+        self._end_worker()
         self.idle_unloaded = loaded
 
     def unload(self) -> None:
@@ -239,15 +231,19 @@ class ModelRuntime:
             self._watcher.join(5)
         self.stop()
         with self._turn:
-            if self._alive():
-                try:
-                    self._send(["shutdown"])
-                    assert self._proc is not None
-                    self._proc.wait(5)
-                except (OSError, subprocess.TimeoutExpired):
-                    pass
-            self._kill_worker()
-            self._loaded = None
+            self._end_worker()
+
+    def _end_worker(self) -> None:
+        """With the turn held: ask the worker to exit, kill it if it does not, forget the model."""
+        if self._alive():
+            try:
+                self._send(["shutdown"])
+                assert self._proc is not None
+                self._proc.wait(5)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        self._kill_worker()
+        self._loaded = None
 
     def __enter__(self) -> ModelRuntime:
         return self

@@ -15,7 +15,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import keyring.core
 import pytest
 
 from engine import models, network, remote
@@ -41,16 +40,6 @@ def llama(bundled_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     log = tmp_path_factory.mktemp("llama-server") / "server.log"
     with LlamaServer(bundled_gguf, api_key="team-secret-1", log=log) as server:
         yield server
-
-
-@pytest.fixture
-def keyring_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
-    keyring.core.init_backend()
-    yield
-    monkeypatch.undo()
-    keyring.core.init_backend()
 
 
 @pytest.fixture

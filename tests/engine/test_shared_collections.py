@@ -357,18 +357,6 @@ def test_a_server_restarted_during_queries_answers_after_a_retry_and_nothing_han
             back.join(timeout=120)
 
 
-@pytest.fixture
-def keyring_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    import keyring.core
-
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
-    keyring.core.init_backend()
-    yield
-    monkeypatch.undo()
-    keyring.core.init_backend()
-
-
 def test_tokens_wrong_read_only_and_writing_through_a_token_checking_proxy(
     tmp_path: Path, chroma: ChromaProcess, embedder: Embedder, keyring_file: None
 ) -> None:

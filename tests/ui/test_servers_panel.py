@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import keyring.core
 import pytest
 
 from tests.model_servers import LlamaServer
@@ -21,16 +20,6 @@ TOKEN = "team-secret-3"
 def llama(bundled_gguf: Path) -> Iterator[LlamaServer]:
     with LlamaServer(bundled_gguf, api_key=TOKEN) as server:
         yield server
-
-
-@pytest.fixture
-def keyring_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
-    keyring.core.init_backend()
-    yield
-    monkeypatch.undo()
-    keyring.core.init_backend()
 
 
 def test_add_a_server_pick_its_model_and_get_an_answer(
