@@ -139,7 +139,7 @@ def build_request(
             system_prompt=sys_prompt,
         )
 
-    count = count_tokens or _estimate
+    count = count_tokens or ChatRequest.estimated_tokens
     req = request()
     while count(req) > budget:
         if len(sources) > MIN_PASSAGES:
@@ -154,8 +154,3 @@ def build_request(
     # The answer may use what the prompt leaves free, up to the caller's limit.
     stops = tuple(dict.fromkeys((*sampling.stop, *ECHO_STOPS)))
     return replace(req, sampling=replace(sampling, stop=stops)), sources
-
-
-def _estimate(request: ChatRequest) -> int:
-    """Without a model to count with: about 3 characters per token, rounded up (cautious)."""
-    return sum(len(m["content"]) for m in request.template_messages()) // 3 + 16

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Generator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine import files
@@ -96,7 +97,7 @@ def split_id(model: str) -> tuple[str, str]:
     return key, name
 
 
-def _cache_file(paths: DataPaths) -> Any:
+def _cache_file(paths: DataPaths) -> Path:
     return paths.cache / CACHE_NAME
 
 
@@ -231,14 +232,5 @@ class RemoteModels:
         yield from client.stream(name, request, stop)
 
     def estimate_tokens(self, request: ChatRequest) -> int:
-        """Prompt tokens, estimated: the server's tokenizer is not here. About 3.2 characters a
-        token for English text under common tokenizers; rounded up, so a prompt is cut early
-        rather than rejected by the server."""
-        if request.raw_prompt is not None:
-            text = request.raw_prompt
-            overhead = 0
-        else:
-            messages = request.template_messages()
-            text = "".join(m["content"] for m in messages)
-            overhead = 8 * len(messages)  # role markers and separators of a chat template
-        return int(len(text) / 3.2) + 1 + overhead
+        """Prompt tokens, estimated: the server's tokenizer is not here."""
+        return request.estimated_tokens()

@@ -73,6 +73,14 @@ class ChatRequest:
     # `messages` and `system_prompt` are then ignored.
     raw_prompt: str | None = None
 
+    def estimated_tokens(self) -> int:
+        """Prompt tokens without a tokenizer to count with (a model on a server, a prompt
+        built before any model is loaded): about 3 characters a token, plus room for the chat
+        template's markers; cautious, so a prompt is cut early rather than refused."""
+        if self.raw_prompt is not None:
+            return len(self.raw_prompt) // 3 + 1
+        return sum(len(m["content"]) for m in self.template_messages()) // 3 + 16
+
     def template_messages(self) -> list[dict[str, str]]:
         """The messages as the chat template expects them, system prompt first."""
         out = [m.as_dict() for m in self.messages]
