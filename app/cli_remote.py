@@ -63,16 +63,8 @@ def _read_token() -> str:
 def _add(args: argparse.Namespace, services: Services) -> int:
     from engine import remote
 
-    server = remote.servers.parse(args.url)
     settings = services.settings
-    why = remote.servers.refusal(settings)
-    if why is not None:
-        print(f"hearth: {why}", file=sys.stderr)
-        return EXIT_ERROR
-    key = "remote.chroma_servers" if args.chroma else "remote.servers"
-    urls = [u for u in settings.get(key) if u.rstrip("/") != server.url]
-    settings.set(key, [*urls, server.url])  # a policy lock raises, with its reason
-    settings.save()
+    server = remote.servers.add(settings, args.url, "chroma" if args.chroma else "model")
     if args.token_stdin:
         remote.servers.set_token(server, _read_token())
     if args.chroma:
@@ -84,16 +76,13 @@ def _add(args: argparse.Namespace, services: Services) -> int:
 def _remove(args: argparse.Namespace, services: Services) -> int:
     from engine import remote
 
-    server = remote.servers.parse(args.url)
-    settings = services.settings
-    key = "remote.chroma_servers" if args.chroma else "remote.servers"
-    urls = [u for u in settings.get(key) if u.rstrip("/") != server.url]
-    if len(urls) == len(settings.get(key)):
-        print(f"hearth: {server.url} is not a configured server", file=sys.stderr)
+    server = remote.servers.remove(
+        services.settings, args.url, "chroma" if args.chroma else "model"
+    )
+    if server is None:
+        print(f"hearth: {args.url} is not a configured server", file=sys.stderr)
         return EXIT_ERROR
-    settings.set(key, urls)
-    settings.save()
-    remote.servers.set_token(server, None)
+    remote.servers.forget_token(server)
     print(f"removed {server.url} and its token")
     return EXIT_OK
 

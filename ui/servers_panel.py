@@ -8,7 +8,6 @@ off, the controls are disabled and say so, with the policy's reason.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine import remote
-from engine.errors import ServerError
+from engine.errors import HearthError
 from ui.adapter import run_call
 from ui.page import button
 from ui.services import Services
@@ -185,12 +184,13 @@ class ServersPanel(QWidget):
     def _add(self) -> None:
         services = self.services
         url, secret = self.url.text().strip(), self.token.text().strip()
+        try:  # the settings change here, on the GUI thread, as every other setting does
+            server = remote.servers.add(services.settings, url)
+        except HearthError as exc:
+            self.show_error(exc.user_message)
+            return
 
-        def add() -> list[Any]:
-            server = remote.servers.parse(url)
-            urls = [u for u in services.settings.get("remote.servers") if u != server.url]
-            services.settings.set("remote.servers", [*urls, server.url])
-            services.settings.save()
+        def add() -> list[Any]:  # the keyring and the server, off the GUI thread
             if secret:
                 remote.servers.set_token(server, secret)
             return remote.refresh(services.settings, services.paths)
@@ -218,13 +218,11 @@ class ServersPanel(QWidget):
         if url is None:
             return
         services = self.services
+        server = remote.servers.remove(services.settings, url)  # settings: on the GUI thread
 
-        def remove() -> list[Any]:
-            urls = [u for u in services.settings.get("remote.servers") if u.rstrip("/") != url]
-            services.settings.set("remote.servers", urls)
-            services.settings.save()
-            with contextlib.suppress(ServerError):  # no keyring: no token was kept either
-                remote.servers.set_token(remote.servers.parse(url), None)
+        def remove() -> list[Any]:  # the keyring may be slow (D-Bus): off the GUI thread
+            if server is not None:
+                remote.servers.forget_token(server)
             return remote.cached(services.settings, services.paths)
 
         run_call(self, remove, self._refreshed, self._failed)

@@ -11,6 +11,7 @@ calling thread, for the length of the request. Tokens live in the OS keyring
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -85,6 +86,40 @@ def find(settings: Settings, key_or_url: str, kind: Kind = "model") -> Server | 
     """The configured server with that key (host:port) or URL."""
     wanted = key_or_url.strip().rstrip("/")
     return next((s for s in configured(settings, kind) if wanted in (s.key, s.url)), None)
+
+
+def add(settings: Settings, url: str, kind: Kind = "model") -> Server:
+    """Configure the server at `url` (moved to the end if it was there) and save the settings.
+    Raises ServerError for a malformed URL, ServerNotAllowed when servers are off, and
+    SettingsError (with the policy's reason) when the policy fixes the list."""
+    server = parse(url)
+    why = refusal(settings)
+    if why is not None:
+        raise ServerNotAllowed(why)
+    key = _LIST_KEY[kind]
+    urls = [u for u in settings.get(key) if u.strip().rstrip("/") != server.url]
+    settings.set(key, [*urls, server.url])
+    settings.save()
+    return server
+
+
+def remove(settings: Settings, url: str, kind: Kind = "model") -> Server | None:
+    """Take the server at `url` off the settings and save them; None when it was not there.
+    Its token stays in the keyring until `forget_token` (the keyring can be slow)."""
+    server = parse(url)
+    key = _LIST_KEY[kind]
+    urls = [u for u in settings.get(key) if u.strip().rstrip("/") != server.url]
+    if len(urls) == len(settings.get(key)):
+        return None
+    settings.set(key, urls)
+    settings.save()
+    return server
+
+
+def forget_token(server: Server) -> None:
+    """Remove the server's token from the keyring, if there is a keyring and a token."""
+    with contextlib.suppress(ServerError):  # no keyring: no token was kept there either
+        set_token(server, None)
 
 
 def refusal(settings: Settings, server: Server | None = None, kind: Kind = "model") -> str | None:
