@@ -719,10 +719,8 @@ class ChatPage(Page):
             from engine import remote
 
             found = [(m.name, m.id) for m in models.installed(paths) if m.problem is None]
-            for status in remote.cached(settings, paths):  # as last asked: no request here
-                if remote.servers.refusal(settings, status.server) is None:
-                    found += [(r.name, r.id) for r in status.models]
-            return found
+            # as last asked: no request here
+            return found + [(r.name, r.id) for r, _ in remote.usable(settings, paths)]
 
         run_call(self, gather, self._show_models, self.show_error)
 

@@ -77,19 +77,16 @@ class Backend:
             )
         from engine import remote
 
-        for status in remote.cached(self.settings, self.paths):  # as last asked: no request
-            if remote.servers.refusal(self.settings, status.server) is not None:
-                continue
-            for r in status.models:
-                out.append(
-                    protocol.model_entry(
-                        r.id,
-                        int(status.checked),
-                        kind="chat",
-                        name=r.name,
-                        loaded=loaded is not None and loaded.params.model_path == r.id,
-                    )
+        for r, checked in remote.usable(self.settings, self.paths):  # as last asked: no request
+            out.append(
+                protocol.model_entry(
+                    r.id,
+                    int(checked),
+                    kind="chat",
+                    name=r.name,
+                    loaded=loaded is not None and loaded.params.model_path == r.id,
                 )
+            )
         embedder = models.BUNDLED_EMBEDDER
         out.append(
             protocol.model_entry(

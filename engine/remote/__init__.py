@@ -55,6 +55,7 @@ __all__ = [
     "refresh",
     "servers",
     "split_id",
+    "usable",
 ]
 
 
@@ -136,6 +137,17 @@ def cached(settings: Settings, paths: DataPaths) -> list[ServerStatus]:
             )
         )
     return out
+
+
+def usable(settings: Settings, paths: DataPaths) -> list[tuple[RemoteModel, float]]:
+    """The server models that may be used now (servers the settings and policy allow), as
+    last asked, each with when its server was asked: what pickers and /v1/models list."""
+    return [
+        (model, status.checked)
+        for status in cached(settings, paths)
+        if servers.refusal(settings, status.server) is None
+        for model in status.models
+    ]
 
 
 def refresh(settings: Settings, paths: DataPaths) -> list[ServerStatus]:

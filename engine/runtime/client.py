@@ -273,8 +273,8 @@ class ModelRuntime:
         Closing the generator early stops the answer the same way `stop()` does.
         """
         with self._turn:
-            target = model if model is not None else (self._loaded and self._loaded.params)
-            if target and target.remote:
+            target = self._target(model)
+            if target is not None and target.remote:
                 yield from self._stream_remote(target, request)
                 return
             req_id = self._active_id = self._begin_request(model)
@@ -330,6 +330,12 @@ class ModelRuntime:
                 if not finished:  # the caller closed the generator: stop and drain
                     self._abandon(req_id)
 
+    def _target(self, model: LoadParams | None) -> LoadParams | None:
+        """The model a request is for: the one named, else the one loaded."""
+        if model is not None:
+            return model
+        return self._loaded.params if self._loaded is not None else None
+
     def _stream_remote(
         self, params: LoadParams, request: ChatRequest
     ) -> Generator[Event, None, None]:
@@ -364,8 +370,8 @@ class ModelRuntime:
         """Tokens the loaded model's chat template makes of `request` (prompt only); with
         `model`, that model's (loaded first if need be)."""
         with self._turn:
-            target = model if model is not None else (self._loaded and self._loaded.params)
-            if target and target.remote and self._remote is not None:
+            target = self._target(model)
+            if target is not None and target.remote and self._remote is not None:
                 return self._remote.estimate_tokens(request)
             req_id = self._begin_request(model)
             self._send(["count", req_id, chat_request_to_dict(request)])
