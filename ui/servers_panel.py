@@ -154,6 +154,9 @@ class ServersPanel(QWidget):
         self.show_error(message)
 
     def _show(self, statuses: list[Any]) -> None:
+        # No servers (the usual case): no empty list and no buttons that would act on nothing.
+        for widget in (self.list, self.refresh_button, self.token_button, self.remove_button):
+            widget.setVisible(bool(statuses))
         self.list.clear()
         for s in statuses:
             if s.problem:
