@@ -37,15 +37,14 @@ from typing import Any, BinaryIO
 from engine import llama_build, network
 from engine.errors import SchemaRefused
 from engine.runtime import chat_template, json_grammar, offload
-from engine.runtime.grammar_sampler import GrammarSampler
 from engine.runtime.lookup import PromptLookup
 from engine.runtime.params import (
     ChatRequest,
     LoadParams,
-    SamplingParams,
     chat_request_from_dict,
     load_params_from_dict,
 )
+from engine.runtime.sampling import TokenPicker
 from engine.runtime.stops import StopMatcher
 
 # Longest a generated piece waits before it is sent to the app: imperceptible when reading,
@@ -394,40 +393,6 @@ class _Worker:
             llama_cpp.llama_set_abort_callback(ctx, self._no_abort, None)
         return None
 
-    def _sampler(self, sampling: SamplingParams) -> Any:
-        import llama_cpp
-
-        chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
-        add = llama_cpp.llama_sampler_chain_add
-        if (
-            sampling.repeat_penalty != 1.0
-            or sampling.frequency_penalty
-            or sampling.presence_penalty
-        ):
-            add(
-                chain,
-                llama_cpp.llama_sampler_init_penalties(
-                    self.llm.n_vocab(),
-                    64,
-                    sampling.repeat_penalty,
-                    sampling.frequency_penalty,
-                    sampling.presence_penalty,
-                ),
-            )
-        if sampling.temperature <= 0:
-            add(chain, llama_cpp.llama_sampler_init_greedy())
-            return chain
-        if sampling.top_k > 0:
-            add(chain, llama_cpp.llama_sampler_init_top_k(sampling.top_k))
-        if sampling.top_p < 1.0:
-            add(chain, llama_cpp.llama_sampler_init_top_p(sampling.top_p, 1))
-        if sampling.min_p > 0.0:
-            add(chain, llama_cpp.llama_sampler_init_min_p(sampling.min_p, 1))
-        add(chain, llama_cpp.llama_sampler_init_temp(sampling.temperature))
-        seed = llama_cpp.LLAMA_DEFAULT_SEED if sampling.seed < 0 else sampling.seed
-        add(chain, llama_cpp.llama_sampler_init_dist(seed))
-        return chain
-
     def _generate(self, req_id: int, request: ChatRequest) -> None:
         import llama_cpp
 
@@ -468,14 +433,7 @@ class _Worker:
             return
 
         vocab = llama_cpp.llama_model_get_vocab(llm.model)
-        sampler = self._sampler(request.sampling)
-        constrained = None
-        if grammar is not None:
-            try:
-                constrained = GrammarSampler(llama_cpp, llm.ctx, vocab, sampler, grammar)
-            except SchemaRefused:
-                llama_cpp.llama_sampler_free(sampler)
-                raise
+        picker = TokenPicker(llama_cpp, llm.ctx, vocab, request.sampling, grammar)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         stops = StopMatcher(request.sampling.stop)
         one = self._one
@@ -492,20 +450,15 @@ class _Worker:
         # (measured here), so a checked draft could change the answer; with it, the very
         # same bits, and drafting changes no word (tests/engine/test_runtime.py).
         draft_room = min(self.params.lookup_draft, self.params.batch_size - 1)
-        if not self.flash_attention:
+        if not self.flash_attention or grammar is not None:
             draft_room = 0
-        lookup = PromptLookup(tokens, draft_room) if constrained is None else None
+        lookup = PromptLookup(tokens, draft_room) if draft_room > 0 else None
         buf = ctypes.create_string_buffer(256)
         generated = 0
         t_first: float | None = None
         t_sent = 0.0
         pending: list[str] = []
         reason = "length"
-
-        def sample(index: int) -> int:
-            if constrained is not None:
-                return int(constrained.sample())
-            return int(llama_cpp.llama_sampler_sample(sampler, llm.ctx, index))
 
         def keep(token: int) -> str | None:
             """Show a sampled token; the reason to end the answer there, if any."""
@@ -537,7 +490,7 @@ class _Worker:
             return None
 
         try:
-            token = sample(-1) if request.sampling.max_tokens > 0 else -1
+            token = picker.pick(-1) if request.sampling.max_tokens > 0 else -1
             while token >= 0:
                 if self._stopped():
                     reason = "cancelled"
@@ -563,7 +516,7 @@ class _Worker:
                     if rc != 0:
                         raise RuntimeError(f"llama_decode returned {rc} while generating")
                     self.cached.append(token)
-                    token = sample(-1)
+                    token = picker.pick(-1)
                     continue
                 # The token and the draft in one batch; keep the draft while the model,
                 # sampling at each place, agrees with it.
@@ -585,7 +538,7 @@ class _Worker:
                 matched = kept = 0
                 following: int | None = None
                 for i, guess in enumerate(draft):
-                    sampled = sample(i)
+                    sampled = picker.pick(i)
                     if sampled != guess:
                         following = sampled
                         break
@@ -603,11 +556,9 @@ class _Worker:
                     llama_cpp.llama_memory_seq_rm(mem, 0, len(self.cached), -1)
                 if ended is not None:
                     break
-                token = following if following is not None else sample(len(draft))
+                token = following if following is not None else picker.pick(len(draft))
         finally:
-            llama_cpp.llama_sampler_free(sampler)
-            if constrained is not None:
-                constrained.free()
+            picker.free()
         if lookup is not None and lookup.drafted:
             stats.update(drafted_tokens=lookup.drafted, accepted_tokens=lookup.accepted)
         tail = decoder.decode(b"", final=True)
