@@ -1,20 +1,24 @@
 """Inference speed: our engine against llama-cpp-python used directly and llama.cpp's own
 llama-bench, on the same GGUF and thread count, in one run. Prints a table and writes JSON.
 
-    .venv/bin/python bench/bench_inference.py [--model PATH] [--threads N] [--repeats 3]
-        [--gpu-layers N] [--llama-bench PATH] [--only engine,llama-bench]
+    .venv/bin/python bench/bench_inference.py [--model PATH] [--threads N] [--rounds 5]
+        [--gpu-layers N] [--llama-bench PATH] [--only engine,llama-bench,direct]
     bash bench/build_llama_bench.sh   # once, to include llama-bench in the comparison
 
 --gpu-layers N offloads N layers (99: all) in every system alike (llama-bench's -ngl), for a
 GPU build; bench/gpu_device.sh runs it that way on a CUDA machine.
 
-Measured per system, median of --repeats runs:
-  prefill tok/s  a fresh ~512-token prompt (no KV reuse)
+The systems take turns: each round runs llama-bench once (its own warm-up, then pp512 and
+tg128), then the engine, then llama-cpp-python, so a slow spell of this shared machine lands
+on all of them. Ratios to llama-bench are taken within each round; the table gives their
+median and range over the rounds.
+
+Measured per system and round:
+  prefill tok/s  a fresh prompt of at most 512 new tokens, one batch as in pp512
   decode tok/s   128 generated tokens after a short prompt, greedy, EOS ignored where possible
   TTFT ms        request to first text, short prompt, as the caller sees it
   stop ms        (engine only) stop() to the end of the stream, while generating and while
                  reading a ~4k-token prompt
-The machine is shared and noisy: read the ratios, which are measured in the same run.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from engine.settings import Settings  # noqa: E402
 LLAMA_BENCH = ROOT / "bench" / ".llama-bench" / "bin" / "llama-bench"
 SHORT = "Write a long story about a lighthouse keeper and the sea."
 N_DECODE = 128
+PREFILL_FACTS = 37  # a prompt of at most 512 new tokens with the bundled model's template
 
 
 def open_runtime() -> ModelRuntime:
@@ -66,14 +71,12 @@ def long_prompt(nonce: int, facts: int) -> str:
     return f"Run {nonce}. {body}\nSummarise."
 
 
-def engine_runs(
-    model: Path, threads: int, repeats: int, gpu_layers: int = 0
-) -> dict[str, list[float]]:
-    out: dict[str, list[float]] = {
-        k: [] for k in ("prefill", "decode", "ttft", "stop_gen", "stop_prefill")
-    }
-    with open_runtime() as rt:
-        rt.load(
+class EngineBench:
+    """Hearth's engine, loaded once; `round` measures one round."""
+
+    def __init__(self, model: Path, threads: int, gpu_layers: int) -> None:
+        self.rt = open_runtime()
+        self.rt.load(
             LoadParams(
                 str(model),
                 context_length=8192,
@@ -82,58 +85,71 @@ def engine_runs(
                 gpu_layers=gpu_layers,
             )
         )
+
+    def close(self) -> None:
+        self.rt.close()
+
+    def round(self, r: int) -> dict[str, float]:
+        rt = self.rt
+        out: dict[str, float] = {}
         greedy = SamplingParams(temperature=0, max_tokens=N_DECODE, repeat_penalty=1.0)
-        for r in range(repeats):
-            # prefill: ~512 tokens, nothing cached
-            req = ChatRequest(
-                (ChatMessage("user", long_prompt(r * 1000 + 1, 40)),),
-                SamplingParams(temperature=0, max_tokens=1),
+        # prefill: nothing cached past the template's first tokens (a new nonce), at most 512
+        # new tokens so it is one batch, as pp512 is
+        req = ChatRequest(
+            (ChatMessage("user", long_prompt(r * 1000 + 1, PREFILL_FACTS)),),
+            SamplingParams(temperature=0, max_tokens=1),
+        )
+        *_, done = rt.stream_chat(req)
+        out["prefill"] = done.stats.prefill_tokens_per_s
+        out["prefill_tokens"] = done.stats.prompt_tokens - done.stats.cached_tokens
+        # decode + TTFT: short prompt, fresh (different nonce)
+        req = ChatRequest((ChatMessage("user", f"({r}) {SHORT}"),), greedy)
+        *_, done = rt.stream_chat(req)
+        out["decode"] = done.stats.tokens_per_s
+        out["ttft"] = done.stats.time_to_first_token_s * 1000
+        # the chat defaults (temperature, top-k/p, min-p, repetition penalty)
+        req = ChatRequest(
+            (ChatMessage("user", f"<{r}> {SHORT}"),), SamplingParams(max_tokens=N_DECODE)
+        )
+        *_, done = rt.stream_chat(req)
+        out["decode_sampled"] = done.stats.tokens_per_s
+        # stop while generating
+        stream = rt.stream_chat(
+            ChatRequest(
+                (ChatMessage("user", f"[{r}] {SHORT}"),),
+                SamplingParams(temperature=0.8, max_tokens=4000),
             )
-            *_, done = rt.stream_chat(req)
-            out["prefill"].append(done.stats.prefill_tokens_per_s)
-            # decode + TTFT: short prompt, fresh (different nonce)
-            req = ChatRequest((ChatMessage("user", f"({r}) {SHORT}"),), greedy)
-            *_, done = rt.stream_chat(req)
-            out["decode"].append(done.stats.tokens_per_s)
-            out["ttft"].append(done.stats.time_to_first_token_s * 1000)
-            # stop while generating
-            stream = rt.stream_chat(
-                ChatRequest(
-                    (ChatMessage("user", f"[{r}] {SHORT}"),),
-                    SamplingParams(temperature=0.8, max_tokens=4000),
-                )
-            )
-            pieces = 0
-            for event in stream:
-                if isinstance(event, TextPiece):
-                    pieces += 1
-                    if pieces == 20:
-                        t_stop = time.perf_counter()
-                        rt.stop()
-                elif isinstance(event, Done):
-                    out["stop_gen"].append((time.perf_counter() - t_stop) * 1000)
-            # stop during a ~4k-token prompt
-            req = ChatRequest((ChatMessage("user", long_prompt(r * 1000 + 7, 330)),), greedy)
-            fired: list[float] = []
+        )
+        pieces = 0
+        t_stop = 0.0
+        for event in stream:
+            if isinstance(event, TextPiece):
+                pieces += 1
+                if pieces == 20:
+                    t_stop = time.perf_counter()
+                    rt.stop()
+            elif isinstance(event, Done):
+                out["stop_gen"] = (time.perf_counter() - t_stop) * 1000
+        # stop during a ~4k-token prompt
+        req = ChatRequest((ChatMessage("user", long_prompt(r * 1000 + 7, 330)),), greedy)
+        fired: list[float] = []
 
-            def fire(fired: list[float] = fired) -> None:
-                time.sleep(0.5)
-                fired.append(time.perf_counter())
-                rt.stop()
+        def fire() -> None:
+            time.sleep(0.5)
+            fired.append(time.perf_counter())
+            rt.stop()
 
-            timer = threading.Thread(target=fire)
-            timer.start()
-            *_, done = rt.stream_chat(req)
-            ended = time.perf_counter()
-            timer.join()
-            if done.stats.generated_tokens == 0:  # it was really inside the prompt
-                out["stop_prefill"].append((ended - fired[0]) * 1000)
-    return out
+        timer = threading.Thread(target=fire)
+        timer.start()
+        *_, done = rt.stream_chat(req)
+        ended = time.perf_counter()
+        timer.join()
+        if done.stats.generated_tokens == 0:  # it was really inside the prompt
+            out["stop_prefill"] = (ended - fired[0]) * 1000
+        return out
 
 
-def direct_runs(
-    model: Path, threads: int | None, repeats: int, gpu_layers: int = 0
-) -> dict[str, list[float]]:
+def direct_round(model: Path, threads: int | None, r: int, gpu_layers: int = 0) -> dict[str, float]:
     """llama-cpp-python's high-level API as an app would use it (threads=None: its defaults)."""
     from llama_cpp import Llama
 
@@ -142,13 +158,12 @@ def direct_runs(
     if threads is not None:
         kwargs.update(n_threads=threads, n_threads_batch=threads)
     llm = Llama(model_path=str(model), **kwargs)
-    out: dict[str, list[float]] = {"prefill": [], "decode": [], "ttft": []}
-    for r in range(repeats):
-        llm.reset()
-        prompt = llm.tokenize(long_prompt(r * 1000 + 1, 40).encode())
+    out: dict[str, float] = {}
+    try:
+        prompt = llm.tokenize(long_prompt(r * 1000 + 1, PREFILL_FACTS).encode())
         t0 = time.perf_counter()
         llm.eval(prompt)
-        out["prefill"].append(len(prompt) / (time.perf_counter() - t0))
+        out["prefill"] = len(prompt) / (time.perf_counter() - t0)
         llm.reset()
         t0 = time.perf_counter()
         t_first = None
@@ -166,15 +181,16 @@ def direct_runs(
                     t_first = time.perf_counter()
         t_end = time.perf_counter()
         assert t_first is not None
-        out["ttft"].append((t_first - t0) * 1000)
-        out["decode"].append((n - 1) / (t_end - t_first))
-    llm.close()
+        out["ttft"] = (t_first - t0) * 1000
+        out["decode"] = (n - 1) / (t_end - t_first)
+    finally:
+        llm.close()
     return out
 
 
-def llama_bench_runs(
-    model: Path, threads: int, repeats: int, gpu_layers: int = 0, binary: Path = LLAMA_BENCH
-) -> dict[str, list[float]] | None:
+def llama_bench_round(
+    model: Path, threads: int, gpu_layers: int = 0, binary: Path = LLAMA_BENCH
+) -> dict[str, float] | None:
     if not binary.exists():
         return None
     result = subprocess.run(
@@ -191,7 +207,7 @@ def llama_bench_runs(
             "-n",
             str(N_DECODE),
             "-r",
-            str(repeats),
+            "1",
             "-o",
             "json",
         ],
@@ -200,23 +216,22 @@ def llama_bench_runs(
         timeout=900,
         check=True,
     )
-    rows = json.loads(result.stdout)
-    out: dict[str, list[float]] = {"prefill": [], "decode": []}
-    for row in rows:
-        key = "prefill" if row["n_prompt"] > 0 else "decode"
-        out[key].extend(row.get("samples_ts") or [row["avg_ts"]])
+    out: dict[str, float] = {}
+    for row in json.loads(result.stdout):
+        out["prefill" if row["n_prompt"] > 0 else "decode"] = row["avg_ts"]
     return out
 
 
-def median(values: list[float]) -> float | None:
-    return statistics.median(values) if values else None
+def spread(values: list[float]) -> tuple[float, float, float] | None:
+    """(median, min, max), or None when nothing was measured."""
+    return (statistics.median(values), min(values), max(values)) if values else None
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, default=None)
     parser.add_argument("--threads", type=int, default=default_threads())
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "inference.json")
     parser.add_argument("--gpu-layers", type=int, default=0)
     parser.add_argument("--llama-bench", type=Path, default=LLAMA_BENCH)
@@ -226,53 +241,76 @@ def main() -> int:
     only = set(args.only.split(","))
     ngl = args.gpu_layers
 
-    systems: dict[str, dict[str, list[float]] | None] = {}
-    # Interleave nothing heavy: each system runs alone, one after another.
-    systems["llama-bench (llama.cpp)"] = (
-        llama_bench_runs(model, args.threads, args.repeats, ngl, args.llama_bench)
-        if "llama-bench" in only
-        else None
-    )
-    systems["hearth engine"] = engine_runs(model, args.threads, args.repeats, ngl)
+    names = ["llama-bench (llama.cpp)", "hearth engine"]
     if "direct" in only:
-        systems["llama-cpp-python, same threads"] = direct_runs(
-            model, args.threads, args.repeats, ngl
-        )
-        systems["llama-cpp-python, defaults"] = direct_runs(model, None, args.repeats, ngl)
+        names += ["llama-cpp-python, same threads", "llama-cpp-python, defaults"]
+    rounds: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+    engine = EngineBench(model, args.threads, ngl)
+    try:
+        for r in range(args.rounds):
+            if "llama-bench" in only:
+                lb = llama_bench_round(model, args.threads, ngl, args.llama_bench)
+                if lb is not None:
+                    rounds["llama-bench (llama.cpp)"].append(lb)
+            rounds["hearth engine"].append(engine.round(r))
+            if "direct" in only:
+                rounds["llama-cpp-python, same threads"].append(
+                    direct_round(model, args.threads, r, ngl)
+                )
+                rounds["llama-cpp-python, defaults"].append(direct_round(model, None, r, ngl))
+            print(f"round {r + 1}/{args.rounds} done", file=sys.stderr, flush=True)
+    finally:
+        engine.close()
 
-    summary: dict[str, dict[str, float | None]] = {
-        name: ({k: median(v) for k, v in runs.items()} if runs is not None else {})
-        for name, runs in systems.items()
-    }
-    base = summary["llama-bench (llama.cpp)"] or None
+    base = rounds["llama-bench (llama.cpp)"]
+    summary: dict[str, dict[str, Any]] = {}
+    for name, runs in rounds.items():
+        row: dict[str, Any] = {}
+        for key in sorted({k for run in runs for k in run}):
+            row[key] = spread([run[key] for run in runs if key in run])
+        if base and runs:
+            for key in ("prefill", "decode"):
+                row[f"x_{key}"] = spread(
+                    [run[key] / b[key] for run, b in zip(runs, base, strict=True) if key in run]
+                )
+            if "decode_sampled" in row:
+                row["x_decode_sampled"] = spread(
+                    [run["decode_sampled"] / b["decode"] for run, b in zip(runs, base, strict=True)]
+                )
+        summary[name] = row
 
-    print(
-        f"model {model.name}, threads {args.threads}, GPU layers {ngl}, "
-        f"median of {args.repeats} runs"
-    )
+    print(f"model {model.name}, threads {args.threads}, GPU layers {ngl}, {args.rounds} rounds")
     header = (
         f"{'system':34} {'prefill t/s':>12} {'decode t/s':>11} {'TTFT ms':>8} "
-        f"{'x llama-bench (pp / tg)':>24}"
+        f"{'x llama-bench prefill':>24} {'x llama-bench decode':>24}"
     )
     print(header)
     print("-" * len(header))
+
+    def ratio(value: tuple[float, float, float] | None) -> str:
+        return f"{value[0]:.2f} ({value[1]:.2f}-{value[2]:.2f})" if value else "-"
+
     for name, row in summary.items():
         if not row:
             print(f"{name:34} {'(not built: bash bench/build_llama_bench.sh)':>40}")
             continue
-        ratio = ""
-        if base and row.get("prefill") and row.get("decode"):
-            ratio = f"{row['prefill'] / base['prefill']:.2f} / {row['decode'] / base['decode']:.2f}"
         ttft = row.get("ttft")
         print(
-            f"{name:34} {row.get('prefill') or 0:12.1f} {row.get('decode') or 0:11.1f} "
-            f"{(f'{ttft:.1f}' if ttft is not None else '-'):>8} {ratio:>24}"
+            f"{name:34} {row['prefill'][0]:12.1f} {row['decode'][0]:11.1f} "
+            f"{(f'{ttft[0]:.1f}' if ttft else '-'):>8} "
+            f"{ratio(row.get('x_prefill')):>24} {ratio(row.get('x_decode')):>24}"
         )
     eng = summary["hearth engine"]
     print(
-        f"\nengine stop latency: while generating {eng['stop_gen']:.1f} ms, "
-        f"during a ~4k-token prompt {eng['stop_prefill'] or float('nan'):.1f} ms (median)"
+        f"\nengine, chat sampling defaults: {eng['decode_sampled'][0]:.1f} t/s decode, "
+        f"x llama-bench tg {ratio(eng.get('x_decode_sampled'))}"
     )
+    print(
+        f"engine prefill prompt: {eng['prefill_tokens'][0]:.0f} new tokens; stop latency: "
+        f"while generating {eng['stop_gen'][0]:.1f} ms, during a ~4k-token prompt "
+        f"{eng['stop_prefill'][0] if eng.get('stop_prefill') else float('nan'):.1f} ms (median)"
+    )
+    print("(median over rounds, min-max in brackets; ratios taken within each round)")
 
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(
@@ -280,10 +318,10 @@ def main() -> int:
             {
                 "model": str(model),
                 "threads": args.threads,
-                "repeats": args.repeats,
+                "rounds": args.rounds,
                 "gpu_layers": ngl,
-                "raw": systems,
-                "median": summary,
+                "raw": rounds,
+                "summary": summary,
             },
             indent=2,
         )

@@ -28,12 +28,12 @@ ROOT = Path(__file__).resolve().parents[1]
 CHILD = """
 import json, sys
 sys.path.insert(1, {bench!r})
-from bench_inference import direct_runs
+from bench_inference import direct_round
 from engine import llama_build
 from engine.models import bundled
-runs = direct_runs(bundled.CHAT.path(), {threads}, 1)
+run = direct_round(bundled.CHAT.path(), {threads}, 0)
 info = llama_build.build_info()
-print("RESULT " + json.dumps({{"prefill": runs["prefill"][0], "decode": runs["decode"][0],
+print("RESULT " + json.dumps({{"prefill": run["prefill"], "decode": run["decode"],
       "kernels": info["cpu_kernels"], "dispatch": info["cpu_dispatch"].split(" over ")[0]}}))
 """
 

@@ -85,6 +85,6 @@ log "measure: every layer offloaded, Hearth's engine and llama-bench"
 ngl=99
 [ "$BACKEND" = cpu ] && ngl=0
 "$PY" bench/bench_inference.py --model /tmp/gpu/model.gguf --gpu-layers "$ngl" \
-    --threads "${THREADS:-4}" --repeats "${REPEATS:-3}" --llama-bench /tmp/gpu/build/bin/llama-bench \
+    --threads "${THREADS:-4}" --rounds "${REPEATS:-3}" --llama-bench /tmp/gpu/build/bin/llama-bench \
     --only engine,llama-bench --json "$OUT/gpu_inference.json" 2>&1 | tee "$OUT/gpu_inference.txt"
 log "done"

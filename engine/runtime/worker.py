@@ -491,6 +491,10 @@ class _Worker:
 
         try:
             token = picker.pick(-1) if request.sampling.max_tokens > 0 else -1
+            # Decode speed counts every token from here, shown or not: a model may write
+            # tokens with no text (control tokens), and timing from the first text would
+            # credit their time to the visible ones.
+            t_decode = time.perf_counter()
             while token >= 0:
                 if self._stopped():
                     reason = "cancelled"
@@ -571,7 +575,7 @@ class _Worker:
         stats.update(
             generated_tokens=generated,
             first_token_s=None if t_first is None else t_first - t0,
-            decode_s=0.0 if t_first is None else t_end - t_first,
+            decode_s=0.0 if generated == 0 else t_end - t_decode,
             stop_reason=reason,
             total_s=t_end - t0,
         )
