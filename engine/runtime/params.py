@@ -37,6 +37,15 @@ class LoadParams:
     def resolved_threads(self) -> int:
         return self.threads if self.threads > 0 else default_threads()
 
+    def uses_flash_attention(self, gpu_layers: int) -> bool:
+        """On when forced; with "auto", where it is needed or helps: offloaded layers, or a
+        quantized cache (llama.cpp needs flash attention to quantize the V cache). On the CPU
+        with an f16 cache it stays off: there, llama-bench decodes the bundled model at 0.24x
+        the speed with it after 1,500 tokens of context (docs/performance.md)."""
+        if self.flash_attention != "auto":
+            return self.flash_attention == "on"
+        return gpu_layers != 0 or self.kv_cache_type != "f16"
+
 
 @dataclass(frozen=True)
 class SamplingParams:

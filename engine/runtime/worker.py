@@ -54,16 +54,6 @@ PIECE_INTERVAL_S = 0.03
 _KV_TYPES = {"f16": 1, "q8_0": 8, "q4_0": 2}
 
 
-def _flash_attention(params: LoadParams, gpu_layers: int) -> bool:
-    """On when forced; with "auto", where it is needed or helps: offloaded layers, or a
-    quantized cache (llama.cpp needs flash attention to quantize the V cache). On the CPU
-    with an f16 cache it stays off: with it, answers after a long document prompt decoded
-    0.85x as fast here (bench/bench_lookup.py)."""
-    if params.flash_attention != "auto":
-        return params.flash_attention == "on"
-    return gpu_layers != 0 or params.kv_cache_type != "f16"
-
-
 def main() -> None:
     """Entry point of the worker process (``python -m engine.runtime.worker``)."""
     network.install("model worker")
@@ -184,7 +174,7 @@ class _Worker:
                             n_ubatch=params.batch_size,
                             type_k=_KV_TYPES[params.kv_cache_type],
                             type_v=_KV_TYPES[params.kv_cache_type],
-                            flash_attn=_flash_attention(params, layers),
+                            flash_attn=params.uses_flash_attention(layers),
                             verbose=False,
                         )
                     except Exception as exc:
@@ -218,7 +208,7 @@ class _Worker:
             return
         self.llm = llm
         self.params = params
-        self.flash_attention = _flash_attention(params, report.attempts[-1].layers)
+        self.flash_attention = params.uses_flash_attention(report.attempts[-1].layers)
         self.cached = []
         self._batch = llama_cpp.llama_batch_init(params.batch_size, 0, 1)
         self._one = llama_cpp.llama_batch_init(1, 0, 1)

@@ -294,7 +294,7 @@ PASSAGE = (
 
 def test_drafts_from_the_prompt_change_no_word_greedy_or_sampled(bundled_gguf: Path) -> None:
     """Prompt lookup decoding (engine/runtime/lookup.py) against plain decoding, both with
-    flash attention (which drafting turns on: see worker._flash_attention): the same text at
+    flash attention (which drafting turns on: see LoadParams.uses_flash_attention): the same text at
     temperature 0 and, with a seed, the same sampled text, while drafts were really made and
     kept. A draft check that let through a token the model would not have sampled, or drew
     the random numbers differently, would change the text."""
