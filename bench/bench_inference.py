@@ -66,9 +66,10 @@ def open_runtime() -> ModelRuntime:
 
 
 def long_prompt(nonce: int, facts: int) -> str:
-    # The nonce comes first so that no run can reuse another's KV cache.
-    body = " ".join(f"Fact {i}: the lighthouse has {i + nonce} steps." for i in range(facts))
-    return f"Run {nonce}. {body}\nSummarise."
+    # The nonce comes first so that no run can reuse another's KV cache; it has a fixed width
+    # so every round's prompt has the same number of tokens.
+    body = " ".join(f"Fact {i}: the lighthouse has {i + 3} steps." for i in range(facts))
+    return f"Run {nonce:06d}. {body}\nSummarise."
 
 
 class EngineBench:
@@ -106,6 +107,7 @@ class EngineBench:
         req = ChatRequest((ChatMessage("user", f"({r}) {SHORT}"),), greedy)
         *_, done = rt.stream_chat(req)
         out["decode"] = done.stats.tokens_per_s
+        out["decode_tokens"] = done.stats.generated_tokens
         out["ttft"] = done.stats.time_to_first_token_s * 1000
         # the chat defaults (temperature, top-k/p, min-p, repetition penalty)
         req = ChatRequest(
