@@ -72,6 +72,8 @@ def run_hearth(files: list[Path], work: Path) -> dict[str, Any]:
     os.environ[paths.HOME_ENV] = str(home)
     data = paths.resolve().ensure()
     library = DocumentLibrary(data.data / "documents", Settings.load(data.settings_file))
+    import chromadb  # noqa: F401  imported before the clock, as for naive
+
     embedder = library.embedder
     embedder.embed(["warm up"])  # torch or onnxruntime loaded before the clock, as naive's
     library.create("bench", [str(p) for p in files])
