@@ -67,7 +67,7 @@ def ensure(folder: Path, cache: Path) -> Path:
     model = AutoModel.from_pretrained(
         str(folder),
         local_files_only=True,
-        torch_dtype=torch.float32,
+        dtype=torch.float32,
         attn_implementation="eager",  # plain ops: onnxruntime fuses them itself
     ).eval()
 
