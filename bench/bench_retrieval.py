@@ -155,6 +155,54 @@ def page_of(pages: list[int], offset: int) -> int | None:
     return page
 
 
+def naive_index(client: Any, root: Path, paths: list[Path], model: Any) -> dict[str, Any]:
+    """The naive pipeline's indexing: Hearth's loaders for the text, `recursive_split`, the
+    model's `encode` with sentence-transformers' defaults (float32, batches of 32), chromadb
+    `add` with the vectors given. `chars` counts the extracted text of the files read."""
+    col = client.create_collection(
+        "naive", metadata={"hnsw:space": "cosine"}, embedding_function=None
+    )
+    t0 = time.perf_counter()
+    ids: list[str] = []
+    docs: list[str] = []
+    metas: list[dict[str, Any]] = []
+    files = chars = 0
+    for path in paths:
+        kind = loaders.kind_for(path)
+        if kind is None:
+            continue
+        try:
+            ex = loaders.load(path, kind)
+        except (loaders.Skip, loaders.Fail):
+            continue
+        files += 1
+        chars += len(ex.text)
+        pos = 0
+        for i, chunk in enumerate(recursive_split(ex.text)):
+            at = ex.text.find(chunk[:50], pos)
+            pos = at if at >= 0 else pos
+            page = page_of(ex.pages, pos)
+            ids.append(f"{path.relative_to(root)}#{i}")
+            docs.append(chunk)
+            metas.append({"path": str(path.relative_to(root)), "page": page or 0})
+    for start in range(0, len(docs), 512):
+        vecs = model.encode(
+            docs[start : start + 512], normalize_embeddings=True, show_progress_bar=False
+        )
+        col.add(
+            ids=ids[start : start + 512],
+            documents=docs[start : start + 512],
+            metadatas=metas[start : start + 512],  # type: ignore[arg-type]
+            embeddings=np.asarray(vecs, dtype=np.float32),  # type: ignore[arg-type]
+        )
+    return {
+        "files": files,
+        "passages": len(docs),
+        "chars": chars,
+        "seconds": time.perf_counter() - t0,
+    }
+
+
 class Naive:
     name = "naive"
 
@@ -179,43 +227,7 @@ class Naive:
         self.collection = self.client.get_collection("naive", embedding_function=None)
 
     def _index(self, spec: dict[str, Any]) -> dict[str, Any]:
-        root = Path(spec["root"])
-        col = self.client.create_collection(
-            "naive", metadata={"hnsw:space": "cosine"}, embedding_function=None
-        )
-        t0 = time.perf_counter()
-        ids: list[str] = []
-        docs: list[str] = []
-        metas: list[dict[str, Any]] = []
-        files = 0
-        for path in corpus_files(spec):
-            kind = loaders.kind_for(path)
-            if kind is None:
-                continue
-            try:
-                ex = loaders.load(path, kind)
-            except (loaders.Skip, loaders.Fail):
-                continue
-            files += 1
-            pos = 0
-            for i, chunk in enumerate(recursive_split(ex.text)):
-                at = ex.text.find(chunk[:50], pos)
-                pos = at if at >= 0 else pos
-                page = page_of(ex.pages, pos)
-                ids.append(f"{path.relative_to(root)}#{i}")
-                docs.append(chunk)
-                metas.append({"path": str(path.relative_to(root)), "page": page or 0})
-        for start in range(0, len(docs), 512):
-            vecs = self.model.encode(
-                docs[start : start + 512], normalize_embeddings=True, show_progress_bar=False
-            )
-            col.add(
-                ids=ids[start : start + 512],
-                documents=docs[start : start + 512],
-                metadatas=metas[start : start + 512],  # type: ignore[arg-type]
-                embeddings=np.asarray(vecs, dtype=np.float32),  # type: ignore[arg-type]
-            )
-        return {"files": files, "passages": len(docs), "seconds": time.perf_counter() - t0}
+        return naive_index(self.client, Path(spec["root"]), corpus_files(spec), self.model)
 
     def search(self, question: str) -> list[Passage]:
         vec = self.model.encode([question], normalize_embeddings=True, show_progress_bar=False)

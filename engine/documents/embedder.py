@@ -8,6 +8,7 @@ is loaded on its own (the `tokenizers` library) so chunking does not need torch.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -73,14 +74,21 @@ class _WordPieces:
 
 
 class Embedder(_WordPieces):
-    """Loads lazily (torch takes seconds to import); thread-safe `embed`."""
+    """all-MiniLM-L6-v2. Loads lazily (torch takes seconds to import); thread-safe `embed`.
+
+    Two backends compute the same vectors: torch in bfloat16 where the CPU has it natively
+    (AVX512-BF16, AMX), else onnxruntime in float32 on a model exported here once
+    (`onnx_export.py`: 1.4x torch's float32 speed, cosine > 0.9999 to it). Torch float32 is the
+    fallback when the export cannot be made. HEARTH_EMBED_DTYPE (float32 | bfloat16) forces
+    torch in that type; HEARTH_EMBED_BACKEND (torch | onnxruntime) forces a backend."""
 
     def __init__(
         self,
         model_id: str = models.BUNDLED_EMBEDDER.id,
         *,
-        batch_size: int = 32,
+        batch_size: int | None = None,
         threads: int | None = None,
+        cache: Path | None = None,
     ) -> None:
         if model_id != models.BUNDLED_EMBEDDER.id:
             raise ValueError(f"unknown embedder {model_id}")
@@ -88,49 +96,111 @@ class Embedder(_WordPieces):
         self.folder: Path = models.BUNDLED_EMBEDDER.path()
         self.batch_size = batch_size
         self.threads = threads
+        self._cache = cache
         self._model: Any = None
+        self._session: Any = None
         self._tokenizer: Any = None
         self._lock = threading.Lock()
         self.dtype = "not loaded"
 
     max_seq_tokens = MAX_SEQ_TOKENS
+    # Passages per forward pass. Batches are cut from passages sorted by length, so small ones
+    # pad little; onnxruntime was fastest at 4 to 8 (37 passages/s at 8, 31 at 32, 21 at 128:
+    # bench notes in docs/documents.md), torch keeps sentence-transformers' 32.
+    ONNX_BATCH = 8
+    TORCH_BATCH = 32
+
+    @property
+    def backend(self) -> str:
+        """What computes the vectors, once loaded: "bfloat16" or "float32" (torch), or
+        "float32 (onnxruntime)"."""
+        return self.dtype
 
     def model(self) -> Any:
+        """The torch SentenceTransformer or the onnxruntime session, loaded on first use."""
         with self._lock:
-            if self._model is None:
-                import torch
-                import transformers
-                from sentence_transformers import SentenceTransformer
+            if self._model is None and self._session is None:
+                self._load()
+            return self._session if self._session is not None else self._model
 
-                transformers.utils.logging.disable_progress_bar()  # no bars on stderr
+    def _load(self) -> None:
+        import torch
 
-                if self.threads:
-                    torch.set_num_threads(self.threads)
-                dtype = _fastest_cpu_dtype(torch)
-                self._model = SentenceTransformer(
-                    str(self.folder),
-                    device="cpu",
-                    local_files_only=True,
-                    model_kwargs={"torch_dtype": dtype},
-                )
-                self.dtype = str(dtype).removeprefix("torch.")
-                self._model.max_seq_length = MAX_SEQ_TOKENS
-                log.info("embedder loaded: %s", self.folder)
-            return self._model
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        dtype = _fastest_cpu_dtype(torch)
+        backend = os.environ.get("HEARTH_EMBED_BACKEND", "").strip().lower()
+        torch_only = bool(os.environ.get("HEARTH_EMBED_DTYPE", "").strip()) or backend == "torch"
+        if (dtype == torch.float32 and not torch_only) or backend == "onnxruntime":
+            try:
+                self._session = self._onnx_session()
+                self.dtype = "float32 (onnxruntime)"
+                log.info("embedder loaded: %s (onnxruntime)", self.folder)
+                return
+            except Exception:  # no `onnx` to export with, a failed check: torch does it
+                log.warning("embedder: no ONNX export, using torch", exc_info=True)
+        import transformers
+        from sentence_transformers import SentenceTransformer
+
+        transformers.utils.logging.disable_progress_bar()  # no bars on stderr
+        self._model = SentenceTransformer(
+            str(self.folder),
+            device="cpu",
+            local_files_only=True,
+            model_kwargs={"torch_dtype": dtype},
+        )
+        self.dtype = str(dtype).removeprefix("torch.")
+        self._model.max_seq_length = MAX_SEQ_TOKENS
+        log.info("embedder loaded: %s", self.folder)
+
+    def _onnx_session(self) -> Any:
+        from engine import paths
+        from engine.documents import onnx_export
+
+        cache = self._cache or paths.resolve().cache / "embedders"
+        path = onnx_export.ensure(self.folder, cache)
+        try:
+            return onnx_export.session(path, self.threads)
+        except Exception:  # a damaged cached file: made again, once
+            log.warning("embedder: the cached ONNX export would not load; exporting again")
+            path.unlink(missing_ok=True)
+            return onnx_export.session(onnx_export.ensure(self.folder, cache), self.threads)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Unit-length float32 vectors, one row per text."""
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         model = self.model()
+        if self._session is not None:
+            return _embed_onnx(self, model, texts, "mean", self.batch_size or self.ONNX_BATCH)
         vectors = model.encode(
             texts,
-            batch_size=self.batch_size,
+            batch_size=self.batch_size or self.TORCH_BATCH,
             normalize_embeddings=True,
             convert_to_numpy=True,
             show_progress_bar=False,
         )
         return np.asarray(vectors, dtype=np.float32)
+
+
+def _embed_onnx(
+    e: _WordPieces, session: Any, texts: list[str], pooling: str, batch_size: int
+) -> np.ndarray:
+    """Unit vectors from an onnxruntime BERT: texts tokenized once, cut to the model's
+    length, batched by length (little padding), results put back in the callers' order."""
+    from engine.documents.onnx_export import mean_pool, run_batch
+
+    encoded = [
+        _cut(e.tokenizer.encode(t, add_special_tokens=True).ids, e.max_seq_tokens) for t in texts
+    ]
+    order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
+    out = np.zeros((len(texts), e.dimensions), dtype=np.float32)
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        hidden, mask = run_batch(session, [encoded[i] for i in batch])
+        out[batch] = hidden[:, 0] if pooling == "cls" else mean_pool(hidden, mask)
+    out /= np.linalg.norm(out, axis=1, keepdims=True).clip(min=1e-12)
+    return out
 
 
 class OnnxEmbedder(_WordPieces):
@@ -177,33 +247,12 @@ class OnnxEmbedder(_WordPieces):
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
-        session = self.model()
-        encoded = [
-            self.tokenizer.encode(t, add_special_tokens=True).ids[: self.max_seq_tokens]
-            for t in texts
-        ]
-        # Batches of similar length waste little on padding.
-        order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
-        out = np.zeros((len(texts), self.dimensions), dtype=np.float32)
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start : start + self.batch_size]
-            width = max(len(encoded[i]) for i in batch)
-            ids = np.zeros((len(batch), width), dtype=np.int64)
-            mask = np.zeros((len(batch), width), dtype=np.int64)
-            for row, i in enumerate(batch):
-                ids[row, : len(encoded[i])] = encoded[i]
-                mask[row, : len(encoded[i])] = 1
-            hidden = session.run(
-                None,
-                {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
-            )[0]
-            if self.pooling == "cls":
-                pooled = hidden[:, 0]
-            else:
-                pooled = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
-            out[batch] = pooled
-        out /= np.linalg.norm(out, axis=1, keepdims=True).clip(min=1e-12)
-        return out
+        return _embed_onnx(self, self.model(), texts, self.pooling, self.batch_size)
+
+
+def _cut(ids: list[int], limit: int) -> list[int]:
+    """At most `limit` ids, the closing [SEP] kept, as sentence-transformers truncates."""
+    return ids if len(ids) <= limit else ids[: limit - 1] + ids[-1:]
 
 
 TextEmbedder = Embedder | OnnxEmbedder

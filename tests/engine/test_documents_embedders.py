@@ -154,3 +154,84 @@ def test_changing_the_embedder_re_embeds_with_progress_and_survives_a_cancel(
     hits = lib.search("c", "when does the clinic open?", top_k=2, mode="vector").hits
     assert Path(hits[0].path).name == "clinic.pdf" and hits[0].page == 2
     store.close()
+
+
+# -- all-MiniLM-L6-v2 through onnxruntime (exported here from the bundled weights) ---------------
+
+MIXED = [
+    "Tomatoes need six hours of direct sun.",
+    "git stash push --include-untracked keeps brand new files too. " * 6,
+    "x",
+    "A passage long enough to be cut by the model's limit of word pieces. " * 40,
+    "Opening hours: the clinic opens at seven.",
+]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One export for the module's tests (it takes seconds)."""
+    from engine.documents import onnx_export
+
+    return onnx_export.ensure(bundled.EMBEDDER.path(), tmp_path_factory.mktemp("embedders"))
+
+
+def onnx_minilm(cache: Path, monkeypatch: pytest.MonkeyPatch) -> Embedder:
+    monkeypatch.setenv("HEARTH_EMBED_BACKEND", "onnxruntime")
+    e = Embedder(cache=cache)
+    e.model()
+    assert e.backend == "float32 (onnxruntime)"
+    return e
+
+
+def test_onnxruntime_gives_torchs_float32_vectors_in_the_callers_order(
+    exported: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The export computes the same vectors as torch (so a collection's vectors do not depend
+    on which backend made them), for texts of mixed lengths batched together after sorting by
+    length, and for a text past the model's limit (cut as sentence-transformers cuts it)."""
+    fast = onnx_minilm(exported.parent, monkeypatch)
+    monkeypatch.setenv("HEARTH_EMBED_BACKEND", "torch")
+    monkeypatch.setenv("HEARTH_EMBED_DTYPE", "float32")
+    reference = Embedder()
+    ref = reference.embed(MIXED)
+    assert reference.backend == "float32"
+    got = fast.embed(MIXED)
+    assert got.shape == ref.shape == (len(MIXED), 384)
+    assert np.min(np.sum(got * ref, axis=1)) > 0.9999
+    one_by_one = np.vstack([fast.embed([t]) for t in MIXED])
+    assert np.allclose(one_by_one, got, atol=1e-5)
+    assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+
+
+def test_the_export_is_made_once_and_a_damaged_one_is_made_again(
+    exported: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.documents import onnx_export
+
+    stamp = exported.stat().st_mtime_ns
+    first = onnx_minilm(exported.parent, monkeypatch).embed(MIXED[:2])
+    assert exported.stat().st_mtime_ns == stamp  # reused, not exported again
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    broken = onnx_export.cached_path(bundled.EMBEDDER.path(), cache)
+    broken.write_bytes(b"not an onnx file")
+    again = onnx_minilm(cache, monkeypatch).embed(MIXED[:2])
+    assert np.allclose(again, first, atol=1e-5)
+    assert broken.stat().st_size > 1_000_000
+    assert not list(cache.glob("*.tmp"))  # no half-written file left
+
+
+def test_torch_embeds_when_the_export_cannot_be_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.documents import onnx_export
+
+    def no_export(folder: Path, cache: Path) -> Path:
+        raise ModuleNotFoundError("No module named 'onnx'")
+
+    monkeypatch.setattr(onnx_export, "ensure", no_export)
+    monkeypatch.setenv("HEARTH_EMBED_BACKEND", "onnxruntime")
+    e = Embedder(cache=tmp_path)
+    vectors = e.embed(MIXED[:2])
+    assert e.backend in ("float32", "bfloat16")
+    assert vectors.shape == (2, 384)

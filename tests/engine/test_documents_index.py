@@ -223,7 +223,8 @@ def test_a_file_the_embedder_chokes_on_fails_alone(tmp_path: Path, embedder: Emb
             return super().passage_input(context, text, text_tokens)
 
     choking = Choking()
-    choking._model = embedder.model()  # the same loaded model, not a second copy
+    embedder.model()
+    choking._model, choking._session = embedder._model, embedder._session  # not a second copy
     docs = tmp_path / "docs"
     good_files(docs)
     (docs / "poison.txt").write_text("POISON in this file's text.\n", encoding="utf-8")
