@@ -6,7 +6,7 @@ One decode step is timed beside everything the worker does per token around it: 
 token (llama.cpp's sampler chain as the worker used it before, and TokenPicker as it does
 now, greedy and with the chat's sampling defaults), turning it into text (token_to_piece, the
 UTF-8 decoder, the stop-string matcher) and sending text to the app (a JSON line, at most
-every 30 ms). Median of --calls calls each, in one process; the machine is shared, so read
+every 50 ms). Median of --calls calls each, in one process; the machine is shared, so read
 each part against the decode step measured in the same run. Prints a table and writes JSON.
 """
 
@@ -139,7 +139,7 @@ def main() -> int:
         stops.feed(decoder.decode(buf.raw[:n]))
 
     rows["to text (piece, UTF-8, stop strings)"] = median_us(to_text, args.calls)
-    rows["send a piece (JSON line, at most every 30 ms)"] = median_us(
+    rows["send a piece (JSON line, at most every 50 ms)"] = median_us(
         lambda: json.dumps(("piece", 7, " the stairs again"), ensure_ascii=False).encode() + b"\n",
         args.calls,
     )

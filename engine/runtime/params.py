@@ -40,7 +40,7 @@ class LoadParams:
     def uses_flash_attention(self, gpu_layers: int) -> bool:
         """On when forced; with "auto", where it is needed or helps: offloaded layers, or a
         quantized cache (llama.cpp needs flash attention to quantize the V cache). On the CPU
-        with an f16 cache it stays off: there, llama-bench decodes the bundled model at 0.24x
+        with an f16 cache it stays off: there, llama-bench decodes the bundled model at 0.76x
         the speed with it after 1,500 tokens of context (docs/performance.md)."""
         if self.flash_attention != "auto":
             return self.flash_attention == "on"
