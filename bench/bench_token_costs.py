@@ -21,7 +21,6 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -29,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from engine import llama_build  # noqa: E402
 from engine.models import bundled  # noqa: E402
 from engine.runtime.params import SamplingParams, default_threads  # noqa: E402
-from engine.runtime.sampling import PENALTY_LAST_N, TokenPicker  # noqa: E402
+from engine.runtime.sampling import PENALTY_LAST_N, TokenPicker, llama_chain  # noqa: E402
 from engine.runtime.stops import StopMatcher  # noqa: E402
 
 PROMPT = b"<|im_start|>user\nWrite a long story about a lighthouse keeper.<|im_end|>\n"
@@ -42,23 +41,6 @@ def median_us(call: Callable[[], object], calls: int) -> float:
         call()
         times.append(time.perf_counter() - t0)
     return statistics.median(times) * 1e6
-
-
-def old_chain(ll: Any, n_vocab: int, s: SamplingParams) -> Any:
-    """The worker's chain before TokenPicker: everything inside llama.cpp."""
-    chain = ll.llama_sampler_chain_init(ll.llama_sampler_chain_default_params())
-    add = ll.llama_sampler_chain_add
-    if s.repeat_penalty != 1.0:
-        add(chain, ll.llama_sampler_init_penalties(n_vocab, PENALTY_LAST_N, s.repeat_penalty, 0, 0))
-    if s.temperature <= 0:
-        add(chain, ll.llama_sampler_init_greedy())
-        return chain
-    add(chain, ll.llama_sampler_init_top_k(s.top_k))
-    add(chain, ll.llama_sampler_init_top_p(s.top_p, 1))
-    add(chain, ll.llama_sampler_init_min_p(s.min_p, 1))
-    add(chain, ll.llama_sampler_init_temp(s.temperature))
-    add(chain, ll.llama_sampler_init_dist(s.seed if s.seed >= 0 else 1))
-    return chain
 
 
 def main() -> int:
@@ -110,7 +92,7 @@ def main() -> int:
         ("greedy", SamplingParams(temperature=0, repeat_penalty=1.0)),
         ("chat defaults", SamplingParams(seed=1)),
     ):
-        chain = old_chain(ll, n_vocab, sampling)
+        chain = llama_chain(ll, n_vocab, sampling, with_penalties=True)  # as before
         picker = TokenPicker(ll, ctx, vocab, sampling, None)
         for token in window:  # a full penalty window, as after 64 generated tokens
             ll.llama_sampler_accept(chain, token)

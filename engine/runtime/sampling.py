@@ -67,7 +67,7 @@ class TokenPicker:
         if sampling.repeat_penalty != 1.0 and not fused:
             self.penalty = RepeatPenalty(sampling.repeat_penalty)
         self.greedy = sampling.temperature <= 0
-        self._chain = _chain(llama_cpp, self._n_vocab, sampling, with_penalties=fused)
+        self._chain = llama_chain(llama_cpp, self._n_vocab, sampling, with_penalties=fused)
         self.constrained: GrammarSampler | None = None
         if grammar is not None:
             try:
@@ -103,8 +103,12 @@ class TokenPicker:
         self._ll.llama_sampler_free(self._chain)
 
 
-def _chain(llama_cpp: Any, n_vocab: int, sampling: SamplingParams, *, with_penalties: bool) -> Any:
-    """llama.cpp's sampler chain for `sampling`; the repetition penalty only `with_penalties`."""
+def llama_chain(
+    llama_cpp: Any, n_vocab: int, sampling: SamplingParams, *, with_penalties: bool
+) -> Any:
+    """llama.cpp's sampler chain for `sampling`; the penalties in it only `with_penalties`
+    (with them, it is the whole choice inside llama.cpp, as the worker made it before
+    TokenPicker: the reference the tests and bench_token_costs compare with)."""
     chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
     add = llama_cpp.llama_sampler_chain_add
     if with_penalties:

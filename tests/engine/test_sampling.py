@@ -13,7 +13,7 @@ import pytest
 
 from engine import llama_build
 from engine.runtime.params import SamplingParams
-from engine.runtime.sampling import PENALTY_LAST_N, RepeatPenalty, TokenPicker
+from engine.runtime.sampling import RepeatPenalty, TokenPicker, llama_chain
 
 PROMPT = b"<|im_start|>user\nSay cat cat cat cat cat, then count: one two three<|im_end|>\n"
 STEPS = 96  # over PENALTY_LAST_N, so the penalty's window also drops tokens
@@ -29,22 +29,6 @@ def llm(bundled_gguf: Path) -> Iterator[Any]:
     model.close()
 
 
-def reference_chain(ll: Any, n_vocab: int, s: SamplingParams) -> Any:
-    """What the worker used before: everything inside llama.cpp's chain."""
-    chain = ll.llama_sampler_chain_init(ll.llama_sampler_chain_default_params())
-    add = ll.llama_sampler_chain_add
-    add(chain, ll.llama_sampler_init_penalties(n_vocab, PENALTY_LAST_N, s.repeat_penalty, 0, 0))
-    if s.temperature <= 0:
-        add(chain, ll.llama_sampler_init_greedy())
-        return chain
-    add(chain, ll.llama_sampler_init_top_k(s.top_k))
-    add(chain, ll.llama_sampler_init_top_p(s.top_p, 1))
-    add(chain, ll.llama_sampler_init_min_p(s.min_p, 1))
-    add(chain, ll.llama_sampler_init_temp(s.temperature))
-    add(chain, ll.llama_sampler_init_dist(s.seed))
-    return chain
-
-
 def decode_both(llm: Any, sampling: SamplingParams) -> tuple[list[int], list[int]]:
     """Decode STEPS tokens; at each step the reference chain picks first (it copies the
     logits), then TokenPicker (it changes them in place). The reference's token is fed on."""
@@ -55,7 +39,7 @@ def decode_both(llm: Any, sampling: SamplingParams) -> tuple[list[int], list[int
     llm.eval(llm.tokenize(PROMPT, special=True))
     vocab = ll.llama_model_get_vocab(llm.model)
     n_vocab = llm.n_vocab()
-    reference = reference_chain(ll, n_vocab, sampling)
+    reference = llama_chain(ll, n_vocab, sampling, with_penalties=True)  # all in llama.cpp
     picker = TokenPicker(ll, llm.ctx, vocab, sampling, None)
     ours: list[int] = []
     theirs: list[int] = []
