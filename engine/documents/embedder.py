@@ -110,12 +110,6 @@ class Embedder(_WordPieces):
     ONNX_BATCH = 8
     TORCH_BATCH = 32
 
-    @property
-    def backend(self) -> str:
-        """What computes the vectors, once loaded: "bfloat16" or "float32" (torch), or
-        "float32 (onnxruntime)"."""
-        return self.dtype
-
     def model(self) -> Any:
         """The torch SentenceTransformer or the onnxruntime session, loaded on first use."""
         with self._lock:

@@ -66,7 +66,6 @@ class TokenPicker:
         self.penalty: RepeatPenalty | None = None
         if sampling.repeat_penalty != 1.0 and not fused:
             self.penalty = RepeatPenalty(sampling.repeat_penalty)
-        self.greedy = sampling.temperature <= 0
         self._chain = llama_chain(llama_cpp, self._n_vocab, sampling, with_penalties=fused)
         self.constrained: GrammarSampler | None = None
         if grammar is not None:
@@ -76,7 +75,7 @@ class TokenPicker:
                 llama_cpp.llama_sampler_free(self._chain)
                 raise
         # The argmax needs nothing from the chain only when the chain holds nothing else.
-        self._argmax = self.greedy and not fused and self.constrained is None
+        self._argmax = sampling.temperature <= 0 and not fused and self.constrained is None
 
     def pick(self, index: int) -> int:
         """Sample at `index` of the last batch (-1: its last output) and accept the token."""

@@ -179,7 +179,7 @@ def onnx_minilm(cache: Path, monkeypatch: pytest.MonkeyPatch) -> Embedder:
     monkeypatch.setenv("HEARTH_EMBED_BACKEND", "onnxruntime")
     e = Embedder(cache=cache)
     e.model()
-    assert e.backend == "float32 (onnxruntime)"
+    assert e.dtype == "float32 (onnxruntime)"
     return e
 
 
@@ -194,7 +194,7 @@ def test_onnxruntime_gives_torchs_float32_vectors_in_the_callers_order(
     monkeypatch.setenv("HEARTH_EMBED_DTYPE", "float32")
     reference = Embedder()
     ref = reference.embed(MIXED)
-    assert reference.backend == "float32"
+    assert reference.dtype == "float32"
     got = fast.embed(MIXED)
     assert got.shape == ref.shape == (len(MIXED), 384)
     assert np.min(np.sum(got * ref, axis=1)) > 0.9999
@@ -233,5 +233,5 @@ def test_torch_embeds_when_the_export_cannot_be_made(
     monkeypatch.setenv("HEARTH_EMBED_BACKEND", "onnxruntime")
     e = Embedder(cache=tmp_path)
     vectors = e.embed(MIXED[:2])
-    assert e.backend in ("float32", "bfloat16")
+    assert e.dtype in ("float32", "bfloat16")
     assert vectors.shape == (2, 384)
