@@ -418,6 +418,25 @@ def cmd_erase(args: argparse.Namespace, services: Services) -> int:
     return EXIT_OK
 
 
+def _print_cpu_kernels(cpu: dict[str, Any]) -> None:
+    """The CPU as llama.cpp meets it: features, variant, AMX, kernels, and the self-test."""
+    k = cpu["llama_cpp"]
+    print(f"  {cpu['model']}: {', '.join(k['features']) or 'no features named'}")
+    print(f"  llama.cpp CPU code: {k['variant']}; AMX: {k['amx']}")
+    print(f"  kernels for the bundled model: {k['fast_kernels']}")
+    build = k["build"]
+    if build.get("patch"):
+        print(f"  llama.cpp source patched: {build['patch']} ({build.get('patch_answers')})")
+    if build.get("cflags"):
+        print(f"  llama.cpp compiled with {build['cflags']}")
+    test = k["selftest"]
+    if test is None:
+        print("  self-test: none recorded for this build (python -m engine.runtime.selftest)")
+    else:
+        whose = "" if test.get("current") else " (recorded for ANOTHER build of llama.cpp)"
+        print(f"  self-test {test['when']}{whose}: {test['summary']}")
+
+
 def cmd_doctor(args: argparse.Namespace, services: Services) -> int:
     from engine import diagnostics
 
@@ -436,6 +455,8 @@ def cmd_doctor(args: argparse.Namespace, services: Services) -> int:
     print("\nPackages:")
     for name, version in report["packages"].items():
         print(f"  {name:24} {version or 'NOT INSTALLED'}")
+    print("\nProcessor, as llama.cpp meets it:")
+    _print_cpu_kernels(report["cpu"])
     print(f"\nllama.cpp (llama-cpp-python {lc['llama_cpp_python']}):")
     print(f"  CPU kernels: {', '.join(lc['cpu_kernels'])}")
     print(f"  CPU dispatch: {lc['cpu_dispatch']}")

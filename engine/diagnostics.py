@@ -79,7 +79,12 @@ def report(paths: DataPaths, with_hashes: bool = True, pol: Any = None) -> dict[
         "hearth": __version__,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
-        "cpu": {"logical": psutil.cpu_count(), "physical": psutil.cpu_count(logical=False)},
+        "cpu": {
+            "logical": psutil.cpu_count(),
+            "physical": psutil.cpu_count(logical=False),
+            "model": hw.cpu_model,
+            "llama_cpp": llama_build.kernels_report(hw.cpu_features),
+        },
         "memory": {
             "total": psutil.virtual_memory().total,
             "available": psutil.virtual_memory().available,

@@ -38,7 +38,14 @@ class ModelLoadError(HearthError):
 
 
 class WorkerCrashed(HearthError):
-    """The model worker process died (crash, kill, out of memory)."""
+    """The model worker process died (crash, kill, out of memory). `signal_name` names the
+    signal that ended it ("SIGSEGV", "SIGILL"), when one did."""
+
+    def __init__(
+        self, user_message: str, detail: str | None = None, signal_name: str | None = None
+    ) -> None:
+        super().__init__(user_message, detail)
+        self.signal_name = signal_name
 
 
 class GenerationError(HearthError):

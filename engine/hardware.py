@@ -33,6 +33,8 @@ INTERESTING_FLAGS = (
     "avx512_bf16",
     "avx_vnni",
     "amx_tile",
+    "amx_int8",
+    "amx_bf16",
     "asimd",
     "neon",
     "sve",

@@ -156,3 +156,93 @@ def build_info() -> dict[str, Any]:
         "devices": _devices(),
         "library_dir": str(lib_dir),
     }
+
+
+def _package_dir() -> Path | None:
+    """The installed llama_cpp package's folder, found without importing it."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llama_cpp")
+    if spec is None or spec.origin is None:
+        return None
+    return Path(spec.origin).parent
+
+
+def build_record() -> dict[str, Any] | None:
+    """How the installed llama.cpp was built, as the set-up or the release wrote it
+    (hearth-build.json beside llama_cpp: backend, flags, AMX handling, any source patch)."""
+    import json
+
+    folder = _package_dir()
+    path = folder / "hearth-build.json" if folder is not None else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return None
+
+
+def cpu_variant() -> str | None:
+    """For a build with one CPU module per instruction-set level, the one ggml picks on this
+    CPU (the highest `ggml_backend_score`, as ggml itself chooses); None for a build with one
+    CPU backend compiled in. Each module is only opened and asked, never run."""
+    folder = _package_dir()
+    if folder is None:
+        return None
+    best: tuple[int, str] | None = None
+    for path in sorted((folder / "lib").glob("libggml-cpu-*.so")):
+        try:
+            module = ctypes.CDLL(str(path))
+            module.ggml_backend_score.restype = ctypes.c_int
+            score = int(module.ggml_backend_score())
+        except (OSError, AttributeError):
+            continue
+        name = path.name.removeprefix("libggml-cpu-").removesuffix(".so")
+        if score > 0 and (best is None or score > best[0]):
+            best = (score, name)
+    return best[1] if best else None
+
+
+def kernels_report(cpu_features: tuple[str, ...]) -> dict[str, Any]:
+    """What `hearth doctor` and the Models page say about the CPU side of llama.cpp: the
+    CPU's relevant features, the variant and kernels in use, the AMX handling and the
+    self-test's result. Reads files only; imports no llama_cpp."""
+    from engine.runtime import selftest
+
+    record = build_record() or {}
+    test = selftest.read_record()
+    fast_buffers: list[str] = []
+    if test:
+        for check in test.get("checks", []):
+            fast = check.get("facts", {}).get("fast")
+            if isinstance(fast, dict):
+                plain = ("CPU", "CPU_Mapped")
+                fast_buffers = [b for b in fast.get("buffers", []) if b not in plain]
+    variant = cpu_variant()
+    amx_cpu = "amx_tile" in cpu_features
+    amx = record.get("amx")
+    if not amx_cpu:
+        amx_text = "this CPU has no AMX"
+    elif amx == "patched":
+        amx_text = f"on, patched ({record.get('patch_answers') or record.get('patch')})"
+    elif amx == "off":
+        amx_text = "off (built without AMX)"
+    else:
+        amx_text = "as llama.cpp ships it (not proven on this CPU)"
+    if "AMX" in fast_buffers:
+        kernels = "AMX tiles"
+    elif any("REPACK" in b for b in fast_buffers):
+        kernels = "weights repacked for this CPU"
+    elif test:
+        kernels = "the plain ones (no AMX or repacked weights for it here)"
+    else:
+        kernels = "not yet seen (no self-test here)"
+    return {
+        "features": list(cpu_features),
+        "variant": variant or "one CPU backend compiled for the machine it was built on",
+        "amx": amx_text,
+        "fast_kernels": kernels,
+        "build": record,
+        "selftest": test,
+    }

@@ -5,22 +5,32 @@ app/cli.py and app/gui.py hand the flag to `run_if_worker`)."""
 from __future__ import annotations
 
 import importlib
+import os
+import shlex
 import sys
+
+# A command put before every worker's argv, for tests and the release's proof on other CPUs:
+# HEARTH_WORKER_PREFIX="qemu-x86_64 -cpu Nehalem" runs the workers (llama.cpp among them) on
+# an emulated older CPU. QEMU's user mode runs only the process it starts, not its children,
+# so the prefix has to be added where each worker is started. Unset, it changes nothing.
+PREFIX_ENV = "HEARTH_WORKER_PREFIX"
 
 WORKERS = {
     "--hearth-model-worker": "engine.runtime.worker",  # owns llama.cpp
     "--hearth-parse-worker": "engine.documents.parse_worker",  # reads untrusted files
     "--hearth-documents-worker": "engine.documents.service_worker",  # the GUI's index/search
     "--hearth-view-worker": "engine.documents.source_view",  # draws a source for the viewer
+    "--hearth-kernel-check": "engine.runtime.kernel_check",  # llama.cpp's kernels, scored
 }
 
 
 def command(module: str, *args: str) -> list[str]:
     """The argv that starts the worker `module` with `args`."""
+    prefix = shlex.split(os.environ.get(PREFIX_ENV, ""))
     if getattr(sys, "frozen", False):
         flag = next(f for f, m in WORKERS.items() if m == module)
-        return [sys.executable, flag, *args]
-    return [sys.executable, "-m", module, *args]
+        return [*prefix, sys.executable, flag, *args]
+    return [*prefix, sys.executable, "-m", module, *args]
 
 
 def run_if_worker(argv: list[str]) -> bool:

@@ -54,3 +54,6 @@ source scripts/_llama.sh
 install_llama
 .venv/bin/python -m pip install -q -e ".${EXTRAS}"
 qt_system_libs
+# No build that cannot answer: the bundled model answers on the llama.cpp just installed, or
+# the set-up stops here and says why (scripts/_llama.sh, verify_llama).
+verify_llama

@@ -224,6 +224,13 @@ class ModelsPage(Page):
         self.gpu_advice.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.gpu_advice.setVisible(False)
         right.addWidget(self.gpu_advice)
+        # The processor as llama.cpp meets it: features, kernels, AMX, the self-test.
+        self.processor = QLabel()
+        self.processor.setWordWrap(True)
+        self.processor.setAccessibleName("Processor")
+        self.processor.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.processor.setVisible(False)
+        right.addWidget(self.processor)
         right.addWidget(scroll, 1)
         layout = QHBoxLayout(self)
         layout.addLayout(left, 2)
@@ -242,6 +249,8 @@ class ModelsPage(Page):
         self.loading.setVisible(False)
         self.gpu_advice.setText(ov.gpu_advice or "")
         self.gpu_advice.setVisible(ov.gpu_advice is not None)
+        self.processor.setText(ov.processor or "")
+        self.processor.setVisible(ov.processor is not None)
         self.installed.clear()
         for m in ov.installed:
             size = size_text(m.path.stat().st_size) if m.path.exists() else "missing"

@@ -51,6 +51,8 @@ class Overview:
     hardware: Hardware | None  # None when the catalog was not asked for
     # A GPU the installed llama.cpp cannot use, and the command that fixes it (hardware.advice)
     gpu_advice: str | None = None
+    # The processor as llama.cpp meets it, in one line (`processor_line`)
+    processor: str | None = None
 
 
 def overview(
@@ -95,7 +97,33 @@ def overview(
             why_not = downloads.refusal(downloads.DownloadRequest.for_model(entry), config)
             rows.append(CatalogRow(entry, estimate, entry.id in usable, kept > 0, kept, why_not))
     return Overview(
-        installed, found, paused, rows, hw, hardware.advice(hw) if hw is not None else None
+        installed,
+        found,
+        paused,
+        rows,
+        hw,
+        hardware.advice(hw) if hw is not None else None,
+        processor_line(hw) if hw is not None else None,
+    )
+
+
+def processor_line(hw: hardware.Hardware) -> str:
+    """ "This computer: <CPU> (<features>); llama.cpp <variant>, AMX <...>, <kernels>;
+    self-test <result>", for the Models page (`hearth doctor` says the same at length)."""
+    from engine import llama_build
+
+    k = llama_build.kernels_report(hw.cpu_features)
+    test = k["selftest"]
+    if test is None:
+        verdict = "no self-test recorded for this build"
+    elif not test.get("current"):
+        verdict = "the self-test on record is another build's"
+    else:
+        verdict = "self-test passed" if test.get("passed") else "self-test FAILED"
+    features = ", ".join(f.upper() for f in k["features"]) or "no vector features named"
+    return (
+        f"This computer: {hw.cpu_model} ({features}). llama.cpp: {k['variant']}; AMX "
+        f"{k['amx']}; fast kernels: {k['fast_kernels']}; {verdict}."
     )
 
 

@@ -20,7 +20,12 @@ which model it was meanwhile.
 `stop()` may be called from any thread (a Stop button, Ctrl-C). It asks the worker to stop
 softly, keeping the model loaded; if the worker has not finished within `hard_stop_after_s`
 (a native call that cannot be interrupted), the worker is killed and the model is reloaded
-on the next request. A worker that dies on its own ends the stream with `WorkerCrashed`.
+on the next request. A worker that dies on its own ends the stream with `WorkerCrashed`,
+with one exception: a crash in native code (SIGSEGV, SIGILL, SIGBUS) in the first answer after
+a load, before any text, is taken for llama.cpp's fast CPU kernels failing on this processor
+(its AMX kernel on Sapphire Rapids Xeons, llama.cpp issue #20824). The model is loaded again
+once on llama.cpp's plain kernels (`LoadParams.plain_cpu_kernels`), which this runtime keeps
+for every later load, and the same request is answered there; a second crash is final.
 """
 
 from __future__ import annotations
@@ -32,10 +37,11 @@ import os
 import queue
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Generator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -76,6 +82,10 @@ class LoadedModel:
     def name(self) -> str:
         return str(self.file.get("name") or Path(self.params.model_path).stem)
 
+
+# Signals of a crash in native code, which llama.cpp's plain CPU kernels may not hit. SIGKILL
+# (memory) and SIGABRT (llama.cpp's own checks) are not retried: they would only repeat.
+_KERNEL_CRASHES = ("SIGSEGV", "SIGILL", "SIGBUS")
 
 # Worker error codes for requests refused before any token, raised as their own errors so
 # callers (the API's status codes) can tell them apart; any other code is a GenerationError.
@@ -120,6 +130,10 @@ class ModelRuntime:
         self._next_id = 0
         self._active_id = 0
         self._stop_at: float | None = None
+        # Set once llama.cpp's fast CPU kernels crashed here: every later load uses plain ones.
+        self.plain_cpu_kernels = False
+        self._answers_since_load = 0
+        self._crashed: LoadedModel | None = None  # the model a worker crash unloaded
 
     # -- state -------------------------------------------------------------------------
 
@@ -148,7 +162,10 @@ class ModelRuntime:
 
     def _load_locked(self, params: LoadParams, summary: dict[str, Any]) -> LoadedModel:
         self._admit(params.model_path)  # again: every load, reloads too, passes the policy
+        if self.plain_cpu_kernels:
+            params = replace(params, plain_cpu_kernels=True)
         self._loaded = None
+        self._answers_since_load = 0
         self._reload_needed = False
         self._ensure_worker()
         self._send(["load", asdict(params)])
@@ -277,58 +294,103 @@ class ModelRuntime:
             if target is not None and target.remote:
                 yield from self._stream_remote(target, request)
                 return
-            req_id = self._active_id = self._begin_request(model)
-            t0 = time.perf_counter()
-            t_first: float | None = None
-            finished = False
+            began = False
             try:
-                self._send(["generate", req_id, chat_request_to_dict(request)])
-                # Content reaches the log only when the user turned on debug logging.
-                debug = log.isEnabledFor(logging.DEBUG)
-                if debug:
-                    log.debug(
-                        "request %d: %s",
-                        req_id,
-                        json.dumps(chat_request_to_dict(request), ensure_ascii=False),
-                    )
-                pieces: list[str] = []
-                received = 0  # pieces seen: what a hard stop, which gets no stats, can count
-                while True:
-                    msg = self._recv(None, doing="generating an answer")
-                    if msg is None:  # a soft stop was not enough: stop hard
-                        self._hard_stop()
-                        finished = True
-                        yield Done(_cancelled_stats(t0, t_first, received))
-                        return
-                    kind = msg[0]
-                    if kind in ("piece", "notice", "done", "error") and msg[1] != req_id:
-                        continue  # a late message from an earlier, abandoned request
-                    if kind == "piece":
-                        received += 1
-                        if t_first is None:
-                            t_first = time.perf_counter()
-                        if debug:
-                            pieces.append(msg[2])
-                        yield TextPiece(msg[2])
-                    elif kind == "notice":
-                        yield Notice(msg[2])
-                    elif kind == "done":
-                        finished = True
-                        if debug:
-                            log.debug("answer %d: %r", req_id, "".join(pieces))
-                        yield Done(_stats(msg[2], t0, t_first))
-                        return
-                    elif kind == "error":
-                        finished = True
-                        known = _REFUSALS.get(msg[3])
-                        if known is not None:
-                            raise known(msg[2])
-                        raise GenerationError(msg[2], msg[3])
-            finally:
-                self._active_id = 0
-                self._used()
-                if not finished:  # the caller closed the generator: stop and drain
-                    self._abandon(req_id)
+                for event in self._stream_local(request, model):
+                    began = began or isinstance(event, TextPiece)
+                    yield event
+            except WorkerCrashed as crash:
+                crashed = self._crashed
+                if began or crashed is None or not self._kernels_may_have_crashed(crash):
+                    raise
+                log.warning(
+                    "the model worker crashed (%s) in its first answer after loading %s: "
+                    "loading it again on llama.cpp's plain CPU kernels",
+                    crash.signal_name,
+                    crashed.name,
+                )
+                self.plain_cpu_kernels = True
+                yield Notice(
+                    "llama.cpp's fast kernels crashed on this processor, so Hearth loaded the "
+                    "model again on its plain ones: the same answers, more slowly."
+                )
+                self._load_locked(crashed.params, crashed.file)
+                try:
+                    yield from self._stream_local(request, None)
+                except WorkerCrashed as again:
+                    raise WorkerCrashed(
+                        "llama.cpp crashed twice on this processor, on its fast kernels and "
+                        "again on its plain ones, so this model cannot answer here. Your "
+                        "question is kept. " + _crash_advice(again.signal_name),
+                        again.detail,
+                        again.signal_name,
+                    ) from crash
+
+    def _kernels_may_have_crashed(self, crash: WorkerCrashed) -> bool:
+        """A native crash in the first answer after a load, with the fast kernels in use."""
+        return (
+            crash.signal_name in _KERNEL_CRASHES
+            and self._answers_since_load == 0
+            and not self.plain_cpu_kernels
+        )
+
+    def _stream_local(
+        self, request: ChatRequest, model: LoadParams | None
+    ) -> Generator[Event, None, None]:
+        """With the turn held: one answer from the worker."""
+        req_id = self._active_id = self._begin_request(model)
+        t0 = time.perf_counter()
+        t_first: float | None = None
+        finished = False
+        try:
+            self._send(["generate", req_id, chat_request_to_dict(request)])
+            # Content reaches the log only when the user turned on debug logging.
+            debug = log.isEnabledFor(logging.DEBUG)
+            if debug:
+                log.debug(
+                    "request %d: %s",
+                    req_id,
+                    json.dumps(chat_request_to_dict(request), ensure_ascii=False),
+                )
+            pieces: list[str] = []
+            received = 0  # pieces seen: what a hard stop, which gets no stats, can count
+            while True:
+                msg = self._recv(None, doing="generating an answer")
+                if msg is None:  # a soft stop was not enough: stop hard
+                    self._hard_stop()
+                    finished = True
+                    yield Done(_cancelled_stats(t0, t_first, received))
+                    return
+                kind = msg[0]
+                if kind in ("piece", "notice", "done", "error") and msg[1] != req_id:
+                    continue  # a late message from an earlier, abandoned request
+                if kind == "piece":
+                    received += 1
+                    if t_first is None:
+                        t_first = time.perf_counter()
+                    if debug:
+                        pieces.append(msg[2])
+                    yield TextPiece(msg[2])
+                elif kind == "notice":
+                    yield Notice(msg[2])
+                elif kind == "done":
+                    finished = True
+                    self._answers_since_load += 1
+                    if debug:
+                        log.debug("answer %d: %r", req_id, "".join(pieces))
+                    yield Done(_stats(msg[2], t0, t_first))
+                    return
+                elif kind == "error":
+                    finished = True
+                    known = _REFUSALS.get(msg[3])
+                    if known is not None:
+                        raise known(msg[2])
+                    raise GenerationError(msg[2], msg[3])
+        finally:
+            self._active_id = 0
+            self._used()
+            if not finished:  # the caller closed the generator: stop and drain
+                self._abandon(req_id)
 
     def _target(self, model: LoadParams | None) -> LoadParams | None:
         """The model a request is for: the one named, else the one loaded."""
@@ -350,7 +412,7 @@ class ModelRuntime:
     def _begin_request(self, model: LoadParams | None = None) -> int:
         """With the turn lock held: a loaded, live worker (with `model`, that model) and a
         fresh request id."""
-        if model is not None and (self._loaded is None or self._loaded.params != model):
+        if model is not None and (self._loaded is None or not _same_model(self._loaded, model)):
             self._stop_at = None
             self._load_locked(model, gguf.inspect(model.model_path).summary())
         if self._loaded is None and self.idle_unloaded is not None:
@@ -486,11 +548,12 @@ class ModelRuntime:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     code = proc.wait(2)
             self._kill_worker()
-            self._loaded = None
+            self._crashed, self._loaded = self._loaded, None
             raise WorkerCrashed(
                 f"The model worker stopped unexpectedly while {doing} "
                 f"({_describe_exit(code)}). Hearth is fine; load the model again to go on.",
                 f"exit code {code}",
+                _signal_name(code),
             )
 
 
@@ -510,18 +573,44 @@ def _read_events(stream: IO[bytes], events: queue.Queue[list[Any] | None]) -> No
     events.put(None)
 
 
+def _same_model(loaded: LoadedModel, wanted: LoadParams) -> bool:
+    """The loaded model is the one asked for (plain kernels, which the runtime may have
+    added after a crash, do not make it another)."""
+    return replace(loaded.params, plain_cpu_kernels=wanted.plain_cpu_kernels) == wanted
+
+
+def _signal_name(code: int | None) -> str | None:
+    if code is None or code >= 0:
+        return None
+    try:
+        return signal.Signals(-code).name
+    except ValueError:
+        return f"signal {-code}"
+
+
+def _crash_advice(signal_name: str | None) -> str:
+    """What a person can do after llama.cpp crashed even on its plain kernels."""
+    if signal_name == "SIGILL" and not getattr(sys, "frozen", False):
+        return (
+            "This copy of llama.cpp was built for another processor: run Hearth's set-up "
+            "again (scripts/run) to build it for this one."
+        )
+    return (
+        "`hearth doctor` shows what this processor and llama.cpp can do: send it to whoever "
+        "looks after Hearth here."
+    )
+
+
 def _describe_exit(code: int | None) -> str:
     if code is None:
         return "no exit status"
     if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
+        name = _signal_name(code) or ""
         hints = {
             "SIGKILL": "killed, possibly for lack of memory",
             "SIGSEGV": "a crash in native code",
             "SIGABRT": "llama.cpp aborted",
+            "SIGILL": "an instruction this processor does not have",
         }
         return f"{name}: {hints[name]}" if name in hints else name
     return f"exit code {code}"

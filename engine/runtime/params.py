@@ -29,6 +29,10 @@ class LoadParams:
     kv_cache_type: str = "f16"  # "f16", "q8_0" or "q4_0", for both K and V
     flash_attention: str = "auto"  # "auto", "on" or "off"
     lookup_draft: int = 8  # most tokens guessed from the prompt per step; 0: plain decoding
+    # llama.cpp's plain CPU kernels only: no weights repacked for AMX or the CPU's wider
+    # kernels (its "extra buffer types"). The runtime sets it after the fast kernels crashed
+    # (llama.cpp issue #20824: the AMX kernel faults on Sapphire Rapids); same answers, slower.
+    plain_cpu_kernels: bool = False
 
     @property
     def remote(self) -> bool:

@@ -24,6 +24,7 @@ and an abort callback, installed only while the prompt is read, checks it betwee
 from __future__ import annotations
 
 import codecs
+import contextlib
 import ctypes
 import json
 import os
@@ -32,6 +33,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from engine import llama_build, network
@@ -116,6 +118,30 @@ def dispatch(worker: _Worker, msg: list[Any]) -> None:
         worker.unload()
 
 
+@contextlib.contextmanager
+def extra_buffers(allowed: bool) -> Iterator[None]:
+    """With `allowed` False, models loaded meanwhile keep their weights in plain CPU buffers:
+    llama.cpp's AMX and repacked kernels (its "extra buffer types") are never used. `Llama`
+    takes no argument for it, so the defaults it starts from are changed while it loads."""
+    import llama_cpp.llama_cpp as native
+
+    if allowed:
+        yield
+        return
+    defaults = native.llama_model_default_params
+
+    def plain() -> Any:
+        params = defaults()
+        params.use_extra_bufts = False
+        return params
+
+    native.llama_model_default_params = plain
+    try:
+        yield
+    finally:
+        native.llama_model_default_params = defaults
+
+
 class _Worker:
     def __init__(self, events: BinaryIO) -> None:
         self.events = events
@@ -164,7 +190,7 @@ class _Worker:
                 tries = [params.gpu_layers]  # the user's number, as it is
             llm = None
             for layers in tries:
-                with offload.LlamaLog() as native:
+                with offload.LlamaLog() as native, extra_buffers(not params.plain_cpu_kernels):
                     try:
                         llm = Llama(
                             model_path=params.model_path,
@@ -230,6 +256,7 @@ class _Worker:
                     "offload": report.as_dict(),
                     "add_bos": bool(llama_cpp.llama_vocab_get_add_bos(vocab)),
                     "has_chat_template": bool(llm.metadata.get("tokenizer.chat_template")),
+                    "plain_cpu_kernels": params.plain_cpu_kernels,
                 },
             )
         )
