@@ -103,6 +103,16 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--json", action="store_true")
     doctor.add_argument("--no-hash", action="store_true", help="skip hashing the bundled models")
     doctor.set_defaults(func=cmd_doctor)
+
+    selftest = sub.add_parser(
+        "selftest",
+        help="prove llama.cpp on this CPU: the bundled model answers, fast and plain kernels agree",
+    )
+    selftest.add_argument(
+        "--record", nargs="?", const="", help="keep the result as JSON (default: beside llama.cpp)"
+    )
+    selftest.add_argument("--json", action="store_true")
+    selftest.set_defaults(func=cmd_selftest)
     return parser
 
 
@@ -416,6 +426,13 @@ def cmd_erase(args: argparse.Namespace, services: Services) -> int:
     areas = services.erase_all_data()
     print(f"Deleted {sum(a.files for a in areas)} files. Hearth's data folders are gone.")
     return EXIT_OK
+
+
+def cmd_selftest(args: argparse.Namespace, services: Services) -> int:
+    from engine.runtime import selftest
+
+    argv = ["--record", args.record] if args.record is not None else []
+    return selftest.main(argv + (["--json"] if args.json else []))
 
 
 def _print_cpu_kernels(cpu: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import os
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -51,10 +52,25 @@ def _ggml() -> ctypes.CDLL | None:
     return ctypes.CDLL(str(candidates[0]))
 
 
-def load_backends() -> None:
+# Forces one CPU variant of a build with one per instruction-set level ("haswell", "sse42",
+# "x64"...): the release's smoke test proves each variant the build host can run this way.
+VARIANT_ENV = "HEARTH_GGML_CPU_VARIANT"
+
+
+def _cpu_variant_paths() -> list[Path]:
+    """The build's CPU variant modules (none for a build with its CPU backend linked in)."""
+    folder = _package_dir()
+    return sorted((folder / "lib").glob("libggml-cpu-*.so")) if folder is not None else []
+
+
+def load_backends(step_down: bool = False) -> None:
     """Load ggml's backend modules from llama_cpp/lib if the build has them (a no-op for a
     build with its CPU backend linked in). ggml keeps the best CPU variant this CPU supports,
-    and a GPU module only where its driver loads. Raises RuntimeError if none loads."""
+    and a GPU module only where its driver loads. Raises RuntimeError if none loads.
+
+    With `step_down` (the runtime's safe path after a native crash), or HEARTH_GGML_CPU_VARIANT
+    set, one CPU variant is loaded instead of the best: the named one, or the next below the
+    best (an illegal instruction means the best one is wrong for this CPU or its OS)."""
     global _backends_loaded
     if _backends_loaded:
         return
@@ -63,6 +79,9 @@ def load_backends() -> None:
         _backends_loaded = True
         return
     ggml.ggml_backend_reg_count.restype = ctypes.c_size_t
+    forced = os.environ.get(VARIANT_ENV, "").strip()
+    if ggml.ggml_backend_reg_count() == 0 and _cpu_variant_paths() and (forced or step_down):
+        _load_one_variant(ggml, forced or None)
     if ggml.ggml_backend_reg_count() == 0:
         # ggml reports each module it loads through llama-cpp-python's log callback, which
         # prints to stderr until a Llama(verbose=False) quiets it; quiet it first, as that would.
@@ -78,6 +97,43 @@ def load_backends() -> None:
             )
         log.info("loaded %d ggml backends from %s", ggml.ggml_backend_reg_count(), _lib_dir())
     _backends_loaded = True
+
+
+def _load_one_variant(ggml: ctypes.CDLL, name: str | None) -> None:
+    """Register the CPU variant `name` (None: the next below the best this CPU runs) and
+    every non-CPU module, as ggml_backend_load_all_from_path would with only that variant."""
+    ggml.ggml_backend_load.restype = ctypes.c_void_p
+    ggml.ggml_backend_load.argtypes = [ctypes.c_char_p]
+    if name is None:
+        ranked = sorted(_variant_scores().items(), key=lambda item: -item[1])
+        if len(ranked) < 2:
+            return  # nothing below the best: ggml loads it as usual
+        name = ranked[1][0]
+    path = _lib_dir() / f"libggml-cpu-{name}.so"
+    if not path.is_file():
+        raise RuntimeError(f"llama.cpp has no CPU variant “{name}” in {_lib_dir()}")
+    if not ggml.ggml_backend_load(str(path).encode()):
+        raise RuntimeError(f"llama.cpp's CPU variant “{name}” does not run on this CPU")
+    log.info("llama.cpp CPU variant %s, chosen (not ggml's best)", name)
+    for module in sorted(_lib_dir().glob("libggml-*.so")):
+        if module.name.startswith(("libggml-cpu-", "libggml-base")):
+            continue
+        ggml.ggml_backend_load(str(module).encode())  # a GPU module: loads where it can
+
+
+def _variant_scores() -> dict[str, int]:
+    """Each CPU variant's `ggml_backend_score` on this CPU (0: cannot run here)."""
+    scores = {}
+    for path in _cpu_variant_paths():
+        try:
+            module = ctypes.CDLL(str(path))
+            module.ggml_backend_score.restype = ctypes.c_int
+            score = int(module.ggml_backend_score())
+        except (OSError, AttributeError):
+            continue
+        if score > 0:
+            scores[path.name.removeprefix("libggml-cpu-").removesuffix(".so")] = score
+    return scores
 
 
 def _devices() -> list[dict[str, Any]]:
@@ -184,24 +240,17 @@ def build_record() -> dict[str, Any] | None:
 
 
 def cpu_variant() -> str | None:
-    """For a build with one CPU module per instruction-set level, the one ggml picks on this
-    CPU (the highest `ggml_backend_score`, as ggml itself chooses); None for a build with one
-    CPU backend compiled in. Each module is only opened and asked, never run."""
-    folder = _package_dir()
-    if folder is None:
+    """For a build with one CPU module per instruction-set level, the one in use: forced by
+    HEARTH_GGML_CPU_VARIANT, else the one ggml picks (the highest `ggml_backend_score`, as
+    ggml itself chooses); None for a build with one CPU backend compiled in. Each module is
+    only opened and asked, never run."""
+    if _package_dir() is None:
         return None
-    best: tuple[int, str] | None = None
-    for path in sorted((folder / "lib").glob("libggml-cpu-*.so")):
-        try:
-            module = ctypes.CDLL(str(path))
-            module.ggml_backend_score.restype = ctypes.c_int
-            score = int(module.ggml_backend_score())
-        except (OSError, AttributeError):
-            continue
-        name = path.name.removeprefix("libggml-cpu-").removesuffix(".so")
-        if score > 0 and (best is None or score > best[0]):
-            best = (score, name)
-    return best[1] if best else None
+    forced = os.environ.get(VARIANT_ENV, "").strip()
+    scores = _variant_scores()
+    if forced:
+        return forced
+    return max(scores, key=lambda name: scores[name]) if scores else None
 
 
 def kernels_report(cpu_features: tuple[str, ...]) -> dict[str, Any]:
@@ -241,6 +290,7 @@ def kernels_report(cpu_features: tuple[str, ...]) -> dict[str, Any]:
     return {
         "features": list(cpu_features),
         "variant": variant or "one CPU backend compiled for the machine it was built on",
+        "variants_here": sorted(_variant_scores()),  # of a portable build: those this CPU runs
         "amx": amx_text,
         "fast_kernels": kernels,
         "build": record,

@@ -266,7 +266,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     network.install("self-test")
     result = run(args.model)
-    out = result.as_dict() | {"platform": platform.platform()}
+    from engine import llama_build
+
+    out = result.as_dict() | {
+        "platform": platform.platform(),
+        # How it was run, where a release proves a variant or an emulated CPU (smoke.sh).
+        "run_as": os.environ.get("HEARTH_SELFTEST_AS") or "host",
+        "cpu_variant": llama_build.cpu_variant(),
+    }
     if args.record is not None:
         target = Path(args.record) if args.record else record_path()
         if target is not None:

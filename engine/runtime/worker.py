@@ -177,7 +177,7 @@ class _Worker:
             import llama_cpp
             from llama_cpp import Llama
 
-            llama_build.load_backends()
+            llama_build.load_backends(step_down=params.plain_cpu_kernels)
             threads = params.resolved_threads()
             report = offload.Report(
                 "automatic" if params.gpu_layers == offload.AUTO else str(params.gpu_layers)

@@ -15,9 +15,10 @@
 #   packaging/linux/build.sh [--sign KEY-ID] [--skip-audit] [--llama-wheel FILE]
 #                            [--allow-native] [--skip-freeze]
 #
-# The app is frozen from a fresh release venv (build/venv): CPU torch, the bundled models, the
-# app installed as a wheel (not editable, no dev or test extras), llama.cpp from --llama-wheel
-# (default: build/wheels/, from build_llama.sh) and PyInstaller; nothing else.
+# The app is frozen from a fresh release venv (build/venv): the hashed lock
+# (requirements/release.lock: CPU torch, every dependency, PyInstaller), the bundled models, the
+# app installed as a wheel (not editable, no dev or test extras) and llama.cpp from --llama-wheel
+# (default: build/wheels/, from build_llama.sh); nothing else, nothing resolved afresh.
 # --sign KEY-ID   sign SHA256SUMS with this gpg key (e.g. from CI secrets, imported first)
 # --skip-audit    no vulnerability audit (it needs api.osv.dev); BUILD-INFO.json says so
 # --allow-native  accept a llama.cpp wheel compiled for this machine's CPU (default: the one
@@ -51,8 +52,8 @@ if [ $FREEZE = 1 ]; then
     [ -f "$WHEEL" ] || { echo "build.sh: no llama.cpp wheel; run packaging/build_llama.sh" \
         "first (or pass --llama-wheel)" >&2; exit 1; }
     echo "llama.cpp wheel: $WHEEL"
-    PYINSTALLER=$("$DEV" -c "from importlib.metadata import version; print(version('pyinstaller'))")
-    packaging/release_venv.sh build/venv "$WHEEL" . "pyinstaller==$PYINSTALLER"
+    # Everything else, PyInstaller included, comes from requirements/release.lock.
+    packaging/release_venv.sh build/venv "$WHEEL" .
 fi
 
 VERSION=$("$PY" -c "import engine; print(engine.__version__)")
@@ -97,12 +98,14 @@ fi
 
 MODULES=$(cd "$DIST" && find . -name 'libggml-*.so' -printf '%f\n' | sed 's/^libggml-//; s/\.so$//' \
     | { grep -vE '^(base|cpu.*)$' || true; } | sort | tr '\n' ' ')
+RECORDS=build/selftest-records
+rm -rf "$RECORDS" && mkdir -p "$RECORDS"
 HEARTH_EXPECT_PORTABLE=$((1 - ALLOW_NATIVE)) HEARTH_EXPECT_MODULES="$MODULES" \
-    packaging/linux/smoke.sh "$DIST"
+    HEARTH_SMOKE_RECORDS="$RECORDS" packaging/linux/smoke.sh "$DIST"
 
 # What was checked, inside what is signed: verify prints it.
 "$DEV" - "$OUT/BUILD-INFO.json" <<PY
-import json, sys
+import glob, json, sys
 portable = "$dispatch".startswith("runtime")
 info = {
     "version": "$VERSION",
@@ -113,6 +116,14 @@ info = {
     "portable": portable,
     "gpu_modules": "$MODULES".split(),
     "release": portable and "$AUDITED" == "passed",
+    # llama.cpp's self-test, each way the smoke test ran it: the host, each CPU variant forced
+    # (portable builds), emulated older CPUs (QEMU), with the build host's CPU named.
+    "llama_cpp_proven": [
+        {key: record.get(key) for key in ("run_as", "cpu_variant", "passed", "summary")}
+        | {"host_cpu": record["cpu"]["model"], "host_features": record["cpu"]["features"]}
+        for record in (json.load(open(p)) for p in sorted(glob.glob("$RECORDS/selftest-*.json")))
+    ],
+    "dependencies": "requirements/release.lock (hashed)",
 }
 json.dump(info, open(sys.argv[1], "w"), indent=2)
 PY

@@ -61,6 +61,34 @@ if [[ " ${HEARTH_EXPECT_MODULES:-} " == *" vulkan "* ]]; then
     expect vulkan "device Vulkan0"
 fi
 
+# llama.cpp proven on this CPU before anything else uses it (engine/runtime/selftest.py): the
+# bundled model answers the capital question greedily, fast and plain kernels score the same.
+# Each run's record goes to HEARTH_SMOKE_RECORDS (build.sh puts them in BUILD-INFO.json).
+RECORDS=${HEARTH_SMOKE_RECORDS:-$WORK/records}
+mkdir -p "$RECORDS"
+selftest() {  # selftest NAME [ENV=VALUE...] [PREFIX...]: the self-test, recorded as NAME
+    local name=$1; shift
+    step "selftest-$name" env "$@" "$APP/hearth" selftest --record "$RECORDS/selftest-$name.json"
+    expect "selftest-$name" "self-test passed"
+}
+selftest host HEARTH_SELFTEST_AS=host
+if [ "${HEARTH_EXPECT_PORTABLE:-0}" = 1 ]; then
+    # A portable build: every CPU variant this host can run, forced one at a time, then the
+    # build as a whole on emulated older CPUs (QEMU user mode; the workers are started under
+    # it too, HEARTH_WORKER_PREFIX). A variant that crashes or answers wrong fails the build.
+    variants=$("$APP/hearth" doctor --json --no-hash | python3 -c \
+        "import json, sys; print(' '.join(json.load(sys.stdin)['cpu']['llama_cpp']['variants_here']))")
+    [ -n "$variants" ] || { echo "smoke test FAILED: no CPU variant runs on this host" >&2; exit 1; }
+    for variant in $variants; do
+        selftest "variant-$variant" HEARTH_GGML_CPU_VARIANT="$variant" HEARTH_SELFTEST_AS="variant $variant"
+    done
+    command -v qemu-x86_64 >/dev/null || { echo "smoke test FAILED: no qemu-x86_64 (Debian's qemu-user) to run older CPUs" >&2; exit 1; }
+    for cpu in ${HEARTH_EMULATED_CPUS:-Haswell Nehalem qemu64}; do
+        selftest "emulated-$cpu" HEARTH_SELFTEST_AS="emulated $cpu" \
+            HEARTH_WORKER_PREFIX="qemu-x86_64 -cpu $cpu" qemu-x86_64 -cpu "$cpu"
+    done
+fi
+
 # "Answer in one word": the 135M model's greedy answer to the bare question differs between
 # ggml's CPU variants (AVX2 kernels round differently from AVX-512 ones; perplexity is the same),
 # and this smoke test runs on whatever CPU the build machine has.
@@ -118,5 +146,5 @@ for log in "$HEARTH_HOME/logs/egress.jsonl" "$WORK/gui/logs/egress.jsonl"; do
         exit 1
     fi
 done
-echo "smoke test passed: $STEPS steps offline (version, doctor, ask, documents add/search/ask," \
+echo "smoke test passed: $STEPS steps offline (version, doctor, llama.cpp self-tests, ask, documents add/search/ask," \
      "a scanned PDF by OCR, models search, policy refusal, window 10 s), no network attempts"

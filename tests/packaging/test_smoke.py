@@ -16,6 +16,8 @@ GOOD = r"""#!/bin/sh
 case "$1" in
   --version) echo "hearth 0.1.0" ;;
   doctor) printf 'network guard: on\nanalytics or crash-reporting packages: none\nMachine policy:\n' ;;
+  selftest) if [ -n "$BREAK_SELFTEST" ]; then echo "llama.cpp self-test FAILED: the kernels check: SIGILL" >&2; exit 1; fi
+            echo "llama.cpp self-test passed: answered 'Paris.'" >&2; echo '{}' > "$3" ;;
   ask) case "$*" in *--docs*) echo "Odile [1] keeper.txt" ;; *) echo "Paris." ;; esac ;;
   docs) case "$2" in
           add) if [ -n "$BREAK_DOCS" ]; then echo "Traceback: lark grammar missing" >&2; exit 1; fi ;;
@@ -57,7 +59,8 @@ def test_every_step_passes_on_an_app_that_answers(tmp_path: Path) -> None:
     # download for HF_HUB_OFFLINE instead of the policy, as the real one does).
     result = smoke(tmp_path, HF_HUB_OFFLINE="1")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "smoke test passed: 12 steps offline" in result.stdout
+    assert "smoke test passed: 13 steps offline" in result.stdout
+    assert "-- selftest-host" in result.stdout
     assert "-- policy-refusal" in result.stdout and "-- window:" in result.stdout
 
 
@@ -66,3 +69,10 @@ def test_a_failing_step_is_named_with_its_output(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "smoke test FAILED at step 'docs-add'" in result.stderr
     assert "Traceback: lark grammar missing" in result.stderr
+
+
+def test_a_build_whose_llama_cpp_fails_its_self_test_fails_the_smoke_test(tmp_path: Path) -> None:
+    result = smoke(tmp_path, BREAK_SELFTEST="1")
+    assert result.returncode == 1
+    assert "smoke test FAILED at step 'selftest-host'" in result.stderr
+    assert "SIGILL" in result.stderr

@@ -136,10 +136,43 @@ def test_verify_says_what_a_build_skipped_and_release_mode_refuses_it(
         llama_cpp="runtime dispatch",
         portable=True,
         gpu_modules=["vulkan"],
+        llama_cpp_proven=[PROVEN_HOST, PROVEN_EMULATED],
     )
     full = verify(release, key, "--release")
     assert full.returncode == 0, full.stderr
     assert "a full release build (smoke-tested, audited, portable)" in full.stdout
+    assert "llama.cpp self-test (emulated Nehalem, CPU variant sse42, host AMD EPYC): passed" in (
+        full.stdout
+    )
+
+
+PROVEN_HOST = {"run_as": "host", "cpu_variant": "haswell", "passed": True, "host_cpu": "AMD EPYC"}
+PROVEN_EMULATED = PROVEN_HOST | {"run_as": "emulated Nehalem", "cpu_variant": "sse42"}
+
+
+def test_a_build_whose_llama_cpp_failed_or_was_never_proven_is_not_a_release(
+    release: Path, publisher: ThrowawayKey, tmp_path: Path
+) -> None:
+    """Issue 33: no run had executed the CPU variants a release ships. BUILD-INFO.json now
+    lists each self-test the smoke test ran; none, or one that failed, is no release."""
+    key = publisher.export(tmp_path / "publisher.asc")
+    full = {
+        "version": "1.0",
+        "commit": "abc",
+        "smoke_test": "passed",
+        "audit": "passed",
+        "llama_cpp": "runtime dispatch",
+        "portable": True,
+        "gpu_modules": [],
+    }
+    for proven, shown in (
+        ([], "llama.cpp self-test: not recorded"),
+        ([PROVEN_HOST, PROVEN_EMULATED | {"passed": False}], "emulated Nehalem, CPU variant sse42"),
+    ):
+        _with_build_info(release, publisher, **full, llama_cpp_proven=proven)
+        strict = verify(release, key, "--release")
+        assert strict.returncode == 1 and shown in strict.stdout
+        assert "llama.cpp was not proven on every CPU it was run on" in strict.stdout
 
 
 def test_a_release_without_build_info_is_not_called_a_release(
