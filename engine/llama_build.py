@@ -11,6 +11,8 @@ all, and llama-cpp-python never loads one, so `load_backends()` must run before 
 from __future__ import annotations
 
 import ctypes
+import hashlib
+import json
 import logging
 import os
 from importlib import metadata
@@ -253,14 +255,56 @@ def cpu_variant() -> str | None:
     return max(scores, key=lambda name: scores[name]) if scores else None
 
 
+SELFTEST_RECORD = "hearth-selftest.json"  # beside the installed llama_cpp
+
+
+def library_identity() -> dict[str, Any]:
+    """Which llama.cpp build this is: its folder and the hash of its libraries, so a record
+    is never taken for another build's."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llama_cpp")
+    if spec is None or spec.origin is None:
+        return {"path": None, "sha256": None}
+    lib = Path(spec.origin).parent / "lib"
+    digest = hashlib.sha256()
+    for path in sorted(lib.glob("*")):
+        if path.is_file() and not path.is_symlink():
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+    return {"path": str(lib), "sha256": digest.hexdigest()}
+
+
+def selftest_record_path() -> Path | None:
+    """Where the installed llama_cpp's self-test record lives (None: no llama_cpp)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llama_cpp")
+    if spec is None or spec.origin is None:
+        return None
+    return Path(spec.origin).parent / SELFTEST_RECORD
+
+
+def read_selftest() -> dict[str, Any] | None:
+    """The installed build's self-test record (engine/runtime/selftest.py), marked `current`
+    when it is this build's."""
+    path = selftest_record_path()
+    if path is None or not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    record["current"] = record.get("library", {}).get("sha256") == library_identity()["sha256"]
+    return dict(record)
+
+
 def kernels_report(cpu_features: tuple[str, ...]) -> dict[str, Any]:
     """What `hearth doctor` and the Models page say about the CPU side of llama.cpp: the
     CPU's relevant features, the variant and kernels in use, the AMX handling and the
     self-test's result. Reads files only; imports no llama_cpp."""
-    from engine.runtime import selftest
-
     record = build_record() or {}
-    test = selftest.read_record()
+    test = read_selftest()
     fast_buffers: list[str] = []
     if test:
         for check in test.get("checks", []):

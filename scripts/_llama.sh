@@ -262,14 +262,14 @@ install_llama() {
 # is never used again, and says what to do. A build that passed once is not tested again.
 verify_llama() {
     local wheel dir
-    if .venv/bin/python -c "import sys; from engine.runtime import selftest as s; r = s.read_record(); sys.exit(0 if r and r['current'] and r['passed'] else 1)" 2>/dev/null; then
+    if .venv/bin/python -c "import sys; from engine import llama_build as b; r = b.read_selftest(); sys.exit(0 if r and r['current'] and r['passed'] else 1)" 2>/dev/null; then
         return 0
     fi
     say "self-test: the bundled model answers on this llama.cpp build, fast and plain kernels agree"
     .venv/bin/python -m engine.runtime.selftest --record && return 0
     wheel=$(cat .venv/hearth-llama)
     dir=$(dirname "$wheel")
-    cp "$(.venv/bin/python -c 'from engine.runtime import selftest as s; print(s.record_path())')" \
+    cp "$(.venv/bin/python -c 'from engine import llama_build as b; print(b.selftest_record_path())')" \
         "$dir/selftest-failed" 2>/dev/null || touch "$dir/selftest-failed"
     if grep -q '"amx": "patched"' "$dir/hearth-build.json" 2>/dev/null; then
         say "llama.cpp with its AMX kernels (patched for $AMX_UPSTREAM) failed the self-test" \

@@ -12,13 +12,12 @@ Three checks, each in a child process, so that a crash in native code is reporte
     python -m engine.runtime.selftest [--record PATH] [--json]
 
 Exit status: 0 passed; 1 failed (the sentence on stderr says how); `--record` keeps the result
-as JSON (`hearth doctor` reads the one beside the installed llama_cpp).
+as JSON (`hearth doctor` reads the one beside the installed llama_cpp, `llama_build.read_selftest`).
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
@@ -32,6 +31,7 @@ from typing import Any
 
 from engine import workers
 from engine.errors import HearthError
+from engine.llama_build import library_identity, selftest_record_path
 
 QUESTION = "What is the capital of France?"
 EXPECTED = "Paris"
@@ -39,7 +39,6 @@ EXPECTED = "Paris"
 # of their sums: 18.4051 against 18.4102 (0.03 %) for AMX on a Sapphire Rapids Xeon, issue 33.
 # A broken kernel is off by orders of magnitude. 1 % leaves room for every CPU's rounding.
 PERPLEXITY_TOLERANCE = 0.01
-RECORD_NAME = "hearth-selftest.json"
 CHECK_TIMEOUT_S = 300.0
 
 
@@ -69,46 +68,6 @@ class SelfTest:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self) | {"summary": self.summary}
-
-
-def library_identity() -> dict[str, Any]:
-    """Which llama.cpp build this is: its folder and the hash of its libraries, so a record
-    is never taken for another build's."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("llama_cpp")
-    if spec is None or spec.origin is None:
-        return {"path": None, "sha256": None}
-    lib = Path(spec.origin).parent / "lib"
-    digest = hashlib.sha256()
-    for path in sorted(lib.glob("*")):
-        if path.is_file() and not path.is_symlink():
-            digest.update(path.name.encode())
-            digest.update(path.read_bytes())
-    return {"path": str(lib), "sha256": digest.hexdigest()}
-
-
-def record_path() -> Path | None:
-    """Where the installed llama_cpp's self-test record lives (None: no llama_cpp)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("llama_cpp")
-    if spec is None or spec.origin is None:
-        return None
-    return Path(spec.origin).parent / RECORD_NAME
-
-
-def read_record() -> dict[str, Any] | None:
-    """The installed build's self-test record, marked `current` when it is this build's."""
-    path = record_path()
-    if path is None or not path.is_file():
-        return None
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    record["current"] = record.get("library", {}).get("sha256") == library_identity()["sha256"]
-    return dict(record)
 
 
 def _signal_words(code: int) -> str:
@@ -275,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpu_variant": llama_build.cpu_variant(),
     }
     if args.record is not None:
-        target = Path(args.record) if args.record else record_path()
+        target = Path(args.record) if args.record else selftest_record_path()
         if target is not None:
             target.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
     if args.json:
