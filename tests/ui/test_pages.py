@@ -549,3 +549,23 @@ def test_a_collections_embedder_changes_from_the_page_with_progress(
     qtbot.waitUntil(lambda: "embedder: bge-small-en-v1.5" in page.title.text(), timeout=10_000)
     hits = window.services.documents.search("work", "What is the vault code word?").hits
     assert hits and any("PELICAN" in h.text for h in hits)
+
+
+def test_the_models_page_names_the_processor_its_kernels_and_the_self_test(
+    qtbot, window: MainWindow
+) -> None:
+    """Issue 33: what llama.cpp makes of this CPU was in `hearth doctor` only. The Models page
+    names the CPU, the kernels, AMX and the set-up's self-test of the installed build."""
+    from engine import hardware, llama_build
+
+    window.nav.setCurrentRow(1)
+    page = window.models
+    qtbot.waitUntil(lambda: page.processor.isVisible(), timeout=30_000)
+    text = page.processor.text()
+    assert text.startswith(f"This computer: {hardware.detect().cpu_model}")
+    assert "AMX" in text
+    test = llama_build.read_selftest()
+    if test is None:
+        assert "no self-test recorded for this build" in text
+    else:
+        assert ("self-test passed" if test["passed"] else "self-test FAILED") in text
