@@ -220,6 +220,7 @@ PYTHON
 # applied; prints the source folder.
 llama_patched_source() {
     local dir=$1 patch=$2 tree
+    command -v patch >/dev/null || debian_packages patch || return 1
     mkdir -p "$dir/src"
     .venv/bin/python -m pip download -q --no-deps --no-binary :all: -d "$dir/src" \
         "llama-cpp-python==$LLAMA_VERSION" >&2 || return 1
