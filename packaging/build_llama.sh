@@ -15,6 +15,8 @@
 # macOS: Metal, with GGML_NATIVE off (llama-cpp-python turns Metal on for Apple itself).
 #
 # The version is the one installed in the build venv, so the release ships what the tests ran.
+# The AMX patch is applied to the source (below); DIR/hearth-build.json says how it was built,
+# and build.sh puts it beside the frozen llama_cpp for `hearth doctor`.
 # --no-cache-dir: pip's wheel cache is keyed by version, not by CMAKE_ARGS, and would hand
 # back the native build.
 set -euo pipefail
@@ -50,8 +52,23 @@ case "$(uname -s)" in
 esac
 
 mkdir -p "$OUT"
-rm -f "$OUT"/llama_cpp_python-*.whl
-echo "building llama-cpp-python $VERSION with: ${args[*]}" >&2
+rm -f "$OUT"/llama_cpp_python-*.whl "$OUT"/hearth-build.json
+# The sapphirerapids variant compiles llama.cpp's AMX kernel, which faults on its first decode
+# on those Xeons (llama.cpp issue #20824): the source is patched first, as the set-up does on a
+# CPU with AMX (packaging/patches/llama-amx-tile-config.patch, scripts/_llama.sh).
+source scripts/_llama.sh
+LLAMA_VERSION=$VERSION
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+tree=$(llama_patched_source "$work" "$AMX_PATCH")
+echo "building llama-cpp-python $VERSION with: ${args[*]}; patched: $(basename "$AMX_PATCH")" >&2
 CMAKE_ARGS="${args[*]}" "$PY" -m pip wheel --no-cache-dir --no-deps --no-binary llama-cpp-python \
-    -w "$OUT" "llama-cpp-python==$VERSION"
+    -w "$OUT" "$tree"
+"$PY" - "$OUT/hearth-build.json" "${args[*]}" "$(basename "$AMX_PATCH")" "$AMX_UPSTREAM" <<'PYTHON'
+import json, sys, time
+out, args, patch, upstream = sys.argv[1:]
+json.dump({"backend": "portable", "cmake_args": args, "cflags": "", "amx": "patched",
+           "patch": patch, "patch_answers": upstream,
+           "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, open(out, "w"), indent=2)
+PYTHON
 ls "$OUT"/llama_cpp_python-*.whl

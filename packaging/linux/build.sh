@@ -54,6 +54,13 @@ if [ $FREEZE = 1 ]; then
     echo "llama.cpp wheel: $WHEEL"
     # Everything else, PyInstaller included, comes from requirements/release.lock.
     packaging/release_venv.sh build/venv "$WHEEL" .
+    echo "$WHEEL" >build/venv/hearth-llama-wheel
+fi
+
+# How llama.cpp was built (flags, AMX handling, patch), beside it for `hearth doctor`.
+BUILD_RECORD=$(dirname "$(cat build/venv/hearth-llama-wheel 2>/dev/null || echo .)")/hearth-build.json
+if [ -f "$BUILD_RECORD" ]; then
+    cp "$BUILD_RECORD" "$("$PY" -c 'import llama_cpp, os; print(os.path.dirname(llama_cpp.__file__))')/"
 fi
 
 VERSION=$("$PY" -c "import engine; print(engine.__version__)")
