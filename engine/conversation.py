@@ -106,8 +106,7 @@ class Conversations:
         """Load the chat's model unless it is the one loaded, with the same parameters; the
         generator returns those parameters, for the answer to name its model with."""
         params = self.load_params(chat)
-        loaded = self.runtime.loaded
-        if loaded is not None and loaded.params == params:
+        if self.runtime.holds(params):
             return params
         name = models.display_name(self.model_id(chat))
         yield Loading(name)

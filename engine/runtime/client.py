@@ -141,6 +141,12 @@ class ModelRuntime:
     def loaded(self) -> LoadedModel | None:
         return self._loaded
 
+    def holds(self, params: LoadParams) -> bool:
+        """`params` is the model loaded now (the plain kernels the runtime may have added
+        after a crash do not make it another: loading it again would change nothing)."""
+        loaded = self._loaded
+        return loaded is not None and _same_model(loaded, params)
+
     @property
     def worker_pid(self) -> int | None:
         return self._proc.pid if self._alive() and self._proc is not None else None
@@ -412,7 +418,7 @@ class ModelRuntime:
     def _begin_request(self, model: LoadParams | None = None) -> int:
         """With the turn lock held: a loaded, live worker (with `model`, that model) and a
         fresh request id."""
-        if model is not None and (self._loaded is None or not _same_model(self._loaded, model)):
+        if model is not None and not self.holds(model):
             self._stop_at = None
             self._load_locked(model, gguf.inspect(model.model_path).summary())
         if self._loaded is None and self.idle_unloaded is not None:

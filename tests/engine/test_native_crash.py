@@ -68,6 +68,9 @@ def test_a_crash_in_the_fast_kernels_is_answered_again_on_the_plain_ones(
         assert "Paris" in answer(events) and isinstance(events[-1], Done)
         assert runtime.plain_cpu_kernels and runtime.worker_pid != first_worker
         assert runtime.loaded is not None and runtime.loaded.runtime["plain_cpu_kernels"]
+        # The chat asks for the model it asked for before: that is still the one loaded, so
+        # no turn loads it again (engine/conversation.py asks `holds`).
+        assert runtime.holds(LoadParams(str(bundled_gguf), context_length=512))
         # The runtime keeps to the plain kernels: a later answer and a later load crash no more.
         assert "Paris" in answer(list(runtime.stream_chat(request())))
         runtime.load(LoadParams(str(bundled_gguf), context_length=1024))
