@@ -53,6 +53,13 @@ def test_the_installed_build_passes_and_its_record_names_this_build(tmp_path: Pa
     assert kernels["fast"]["tokens"] == kernels["plain"]["tokens"] > 150
     assert result["library"]["sha256"] == selftest.library_identity()["sha256"]
     assert result["cpu"]["features"]
+    if {"amx_tile", "amx_int8"} <= set(result["cpu"]["features"]):
+        # On a Xeon with AMX the suite proves the fix itself: the set-up built the patched
+        # kernel (not the no-AMX fallback), and the fast run really went through AMX.
+        from engine import llama_build
+
+        assert (llama_build.build_record() or {}).get("amx") == "patched"
+        assert "AMX" in kernels["fast"]["buffers"]
 
 
 def test_a_crash_in_the_fast_kernels_fails_even_though_the_runtime_would_recover(
