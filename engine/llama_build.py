@@ -10,6 +10,7 @@ all, and llama-cpp-python never loads one, so `load_backends()` must run before 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import json
@@ -125,8 +126,16 @@ def _load_one_variant(ggml: ctypes.CDLL, name: str | None) -> None:
 
 def _variant_scores() -> dict[str, int]:
     """Each CPU variant's `ggml_backend_score` on this CPU (0: cannot run here)."""
-    scores = {}
-    for path in _cpu_variant_paths():
+    scores: dict[str, int] = {}
+    paths = _cpu_variant_paths()
+    if not paths:
+        return scores
+    # The modules need libggml-base, which the loader finds only once something loaded it
+    # (llama_cpp does, from the same folder; here it may not have been imported yet).
+    for base in sorted(paths[0].parent.glob("libggml-base.so.[0-9]")):
+        with contextlib.suppress(OSError):
+            ctypes.CDLL(str(base), mode=ctypes.RTLD_GLOBAL)
+    for path in paths:
         try:
             module = ctypes.CDLL(str(path))
             module.ggml_backend_score.restype = ctypes.c_int
