@@ -323,26 +323,31 @@ def kernels_report(cpu_features: tuple[str, ...]) -> dict[str, Any]:
                 fast_buffers = [b for b in fast.get("buffers", []) if b not in plain]
     variant = cpu_variant()
     amx_cpu = "amx_tile" in cpu_features
-    amx = record.get("amx")
-    if not amx_cpu:
-        amx_text = "this CPU has no AMX"
-    elif amx == "patched":
-        amx_text = f"on, patched ({record.get('patch_answers') or record.get('patch')})"
-    elif amx == "off":
-        amx_text = "off (built without AMX)"
-    else:
-        amx_text = "as llama.cpp ships it (not proven on this CPU)"
+    amx_state = (
+        "none"
+        if not amx_cpu
+        else {"patched": "patched", "off": "off"}.get(str(record.get("amx")), "stock")
+    )
+    amx_text = {
+        "none": "this CPU has no AMX",
+        "patched": f"on, patched ({record.get('patch_answers') or record.get('patch')})",
+        "off": "off (built without AMX)",
+        "stock": "as llama.cpp ships it (not proven on this CPU)",
+    }[amx_state]
     if "AMX" in fast_buffers:
-        kernels = "AMX tiles"
+        kernels_state, kernels = "amx", "AMX tiles"
     elif any("REPACK" in b for b in fast_buffers):
-        kernels = "weights repacked for this CPU"
+        kernels_state, kernels = "repacked", "weights repacked for this CPU"
     elif test:
-        kernels = "the plain ones (no AMX or repacked weights for it here)"
+        kernels_state, kernels = "plain", "the plain ones (no AMX or repacked weights for it here)"
     else:
-        kernels = "not yet seen (no self-test here)"
+        kernels_state, kernels = "unknown", "not yet seen (no self-test here)"
     return {
         "features": list(cpu_features),
         "variant": variant or "one CPU backend compiled for the machine it was built on",
+        "variant_in_use": variant,  # None: a build with one CPU backend (-march=native)
+        "amx_state": amx_state,  # none (no AMX), patched, off, stock
+        "kernels_state": kernels_state,  # amx, repacked, plain, unknown
         "variants_here": sorted(_variant_scores()),  # of a portable build: those this CPU runs
         "amx": amx_text,
         "fast_kernels": kernels,

@@ -108,11 +108,32 @@ def overview(
 
 
 def processor_line(hw: hardware.Hardware) -> str:
-    """ "This computer: <CPU> (<features>); llama.cpp <variant>, AMX <...>, <kernels>;
-    self-test <result>", for the Models page (`hearth doctor` says the same at length)."""
+    """What llama.cpp makes of this processor, in two sentences for the Models page:
+    "This computer: AMD EPYC (SSSE3, AVX, AVX2, FMA, F16C). llama.cpp is built for this
+    processor, no AMX here, the bundled model runs on plain kernels; self-test passed."
+    (`hearth doctor` says the same at length.)"""
     from engine import llama_build
 
     k = llama_build.kernels_report(hw.cpu_features)
+    features = ", ".join(f.upper() for f in k["features"]) or "no vector features named"
+    variant = k["variant_in_use"]
+    built = (
+        f"llama.cpp runs its {variant} kernels"
+        if variant
+        else "llama.cpp is built for this processor"
+    )
+    amx = {
+        "none": "no AMX here",
+        "patched": "AMX on (patched for llama.cpp issue #20824)",
+        "off": "AMX off (built without it)",
+        "stock": "AMX as llama.cpp ships it",
+    }[k["amx_state"]]
+    kernels = {
+        "amx": "the bundled model runs on AMX tiles",
+        "repacked": "the bundled model runs on weights repacked for this processor",
+        "plain": "the bundled model runs on plain kernels",
+        "unknown": "kernels not yet seen",
+    }[k["kernels_state"]]
     test = k["selftest"]
     if test is None:
         verdict = "no self-test recorded for this build"
@@ -120,11 +141,7 @@ def processor_line(hw: hardware.Hardware) -> str:
         verdict = "the self-test on record is another build's"
     else:
         verdict = "self-test passed" if test.get("passed") else "self-test FAILED"
-    features = ", ".join(f.upper() for f in k["features"]) or "no vector features named"
-    return (
-        f"This computer: {hw.cpu_model} ({features}). llama.cpp: {k['variant']}; AMX "
-        f"{k['amx']}; fast kernels: {k['fast_kernels']}; {verdict}."
-    )
+    return f"This computer: {hw.cpu_model} ({features}). {built}, {amx}, {kernels}; {verdict}."
 
 
 # On a CPU, a larger model answers too slowly to chat with (2 cores: ~3 tokens/s at 7B, Q4).
