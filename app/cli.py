@@ -112,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--record", nargs="?", const="", help="keep the result as JSON (default: beside llama.cpp)"
     )
     selftest.add_argument("--json", action="store_true")
+    selftest.add_argument("--only", choices=["answer", "kernels"], help="one check")
     selftest.set_defaults(func=cmd_selftest)
     return parser
 
@@ -432,6 +433,7 @@ def cmd_selftest(args: argparse.Namespace, services: Services) -> int:
     from engine.runtime import selftest
 
     argv = ["--record", args.record] if args.record is not None else []
+    argv += ["--only", args.only] if args.only else []
     return selftest.main(argv + (["--json"] if args.json else []))
 
 
