@@ -82,15 +82,15 @@ def load_backends(step_down: bool = False) -> None:
         _backends_loaded = True
         return
     ggml.ggml_backend_reg_count.restype = ctypes.c_size_t
+    # ggml reports each module it loads through llama-cpp-python's log callback, which prints
+    # to stderr until a Llama(verbose=False) quiets it; quiet it first, as that would.
+    native_log = logging.getLogger("llama-cpp-python")
+    if native_log.level == logging.NOTSET:
+        native_log.setLevel(logging.ERROR)
     forced = os.environ.get(VARIANT_ENV, "").strip()
     if ggml.ggml_backend_reg_count() == 0 and _cpu_variant_paths() and (forced or step_down):
         _load_one_variant(ggml, forced or None)
     if ggml.ggml_backend_reg_count() == 0:
-        # ggml reports each module it loads through llama-cpp-python's log callback, which
-        # prints to stderr until a Llama(verbose=False) quiets it; quiet it first, as that would.
-        native_log = logging.getLogger("llama-cpp-python")
-        if native_log.level == logging.NOTSET:
-            native_log.setLevel(logging.ERROR)
         ggml.ggml_backend_load_all_from_path.argtypes = [ctypes.c_char_p]
         ggml.ggml_backend_load_all_from_path(str(_lib_dir()).encode())
         if ggml.ggml_backend_reg_count() == 0:
