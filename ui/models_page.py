@@ -42,6 +42,16 @@ BADGE = {
 }
 
 
+def _note(name: str) -> QLabel:
+    """A selectable, wrapping line of facts about this computer, hidden until it has some."""
+    label = QLabel()
+    label.setWordWrap(True)
+    label.setAccessibleName(name)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setVisible(False)
+    return label
+
+
 class ModelCard(QFrame):
     """One catalog model: facts, fit badge with its explanation, and its download controls."""
 
@@ -218,18 +228,10 @@ class ModelsPage(Page):
         self.loading.setAccessibleName("Loading")
         right.addWidget(self.loading)
         # A GPU this build of llama.cpp cannot use, and the command that fixes it.
-        self.gpu_advice = QLabel()
-        self.gpu_advice.setWordWrap(True)
-        self.gpu_advice.setAccessibleName("GPU advice")
-        self.gpu_advice.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.gpu_advice.setVisible(False)
+        self.gpu_advice = _note("GPU advice")
         right.addWidget(self.gpu_advice)
         # The processor as llama.cpp meets it: features, kernels, AMX, the self-test.
-        self.processor = QLabel()
-        self.processor.setWordWrap(True)
-        self.processor.setAccessibleName("Processor")
-        self.processor.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.processor.setVisible(False)
+        self.processor = _note("Processor")
         right.addWidget(self.processor)
         right.addWidget(scroll, 1)
         layout = QHBoxLayout(self)
