@@ -123,6 +123,8 @@ def check_answer(model_path: str) -> Check:
             "answer": answer,
             "seconds": round(time.perf_counter() - started, 3),
             "buffers": sorted(loaded.runtime.get("offload", {}).get("devices", {})),
+            # As the worker saw it: under an emulated CPU, the only view that counts.
+            "cpu_variant": loaded.runtime.get("cpu_variant"),
         }
         if runtime.plain_cpu_kernels:  # the runtime recovered: the fast kernels crashed
             return Check(
@@ -241,7 +243,13 @@ def main(argv: list[str] | None = None) -> int:
         "platform": platform.platform(),
         # How it was run, where a release proves a variant or an emulated CPU (smoke.sh).
         "run_as": os.environ.get("HEARTH_SELFTEST_AS") or "host",
-        "cpu_variant": llama_build.cpu_variant(),
+        # The variant the model ran on, as its worker reported it; this process's view where
+        # the answer check did not run. (A frozen app may run itself natively even when
+        # started under QEMU: its workers, started with HEARTH_WORKER_PREFIX, are emulated.)
+        "cpu_variant": next(
+            (c.facts["cpu_variant"] for c in result.checks if c.facts.get("cpu_variant")),
+            llama_build.cpu_variant(),
+        ),
     }
     if args.record is not None:
         target = Path(args.record) if args.record else selftest_record_path()

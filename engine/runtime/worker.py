@@ -257,6 +257,8 @@ class _Worker:
                     "add_bos": bool(llama_cpp.llama_vocab_get_add_bos(vocab)),
                     "has_chat_template": bool(llm.metadata.get("tokenizer.chat_template")),
                     "plain_cpu_kernels": params.plain_cpu_kernels,
+                    # Of a portable build, the CPU variant this process runs (None: native).
+                    "cpu_variant": llama_build.cpu_variant(),
                 },
             )
         )
