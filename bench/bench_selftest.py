@@ -76,7 +76,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--from-nothing", action="store_true")
-    parser.add_argument("--json", type=Path)
+    parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "selftest.json")
     args = parser.parse_args()
     rounds = [one_round() for _ in range(args.rounds)]
     names = list(rounds[0])
@@ -97,8 +97,8 @@ def main() -> None:
         print(f"{name:14} {row['median_s']:9.1f} {low:7.1f}-{high:<7.1f} {row['vs_ask']:13.2f}")
     if args.from_nothing:
         print(f"scripts/run from nothing: {result['scripts_run_from_nothing_s']:.0f} s")
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
