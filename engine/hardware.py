@@ -87,7 +87,8 @@ def _ram() -> tuple[int, int]:
         return pages, pages
 
 
-def _cpu() -> tuple[str, int, int, tuple[str, ...]]:
+def cpu() -> tuple[str, int, int, tuple[str, ...]]:
+    """Model name, physical and logical cores, and the features in INTERESTING_FLAGS."""
     logical = os.cpu_count() or 1
     physical = logical
     try:
@@ -189,7 +190,7 @@ def detect(build: dict[str, Any] | None = None) -> Hardware:
 
         build = llama_build.build_info()
     ram_total, ram_available = _ram()
-    model, physical, logical, flags = _cpu()
+    model, physical, logical, flags = cpu()
     gpus: list[GPU] = []
     for dev in build.get("devices", []):
         if dev.get("type") not in ("GPU", "integrated GPU"):

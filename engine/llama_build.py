@@ -238,8 +238,6 @@ def _package_dir() -> Path | None:
 def build_record() -> dict[str, Any] | None:
     """How the installed llama.cpp was built, as the set-up or the release wrote it
     (hearth-build.json beside llama_cpp: backend, flags, AMX handling, any source patch)."""
-    import json
-
     folder = _package_dir()
     path = folder / "hearth-build.json" if folder is not None else None
     if path is None or not path.is_file():
@@ -255,10 +253,11 @@ def cpu_variant() -> str | None:
     HEARTH_GGML_CPU_VARIANT, else the one ggml picks (the highest `ggml_backend_score`, as
     ggml itself chooses); None for a build with one CPU backend compiled in. Each module is
     only opened and asked, never run."""
-    if _package_dir() is None:
-        return None
+    return _variant_in_use(_variant_scores())
+
+
+def _variant_in_use(scores: dict[str, int]) -> str | None:
     forced = os.environ.get(VARIANT_ENV, "").strip()
-    scores = _variant_scores()
     if forced:
         return forced
     return max(scores, key=lambda name: scores[name]) if scores else None
@@ -270,12 +269,10 @@ SELFTEST_RECORD = "hearth-selftest.json"  # beside the installed llama_cpp
 def library_identity() -> dict[str, Any]:
     """Which llama.cpp build this is: its folder and the hash of its libraries, so a record
     is never taken for another build's."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("llama_cpp")
-    if spec is None or spec.origin is None:
+    folder = _package_dir()
+    if folder is None:
         return {"path": None, "sha256": None}
-    lib = Path(spec.origin).parent / "lib"
+    lib = folder / "lib"
     digest = hashlib.sha256()
     for path in sorted(lib.glob("*")):
         if path.is_file() and not path.is_symlink():
@@ -286,12 +283,8 @@ def library_identity() -> dict[str, Any]:
 
 def selftest_record_path() -> Path | None:
     """Where the installed llama_cpp's self-test record lives (None: no llama_cpp)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("llama_cpp")
-    if spec is None or spec.origin is None:
-        return None
-    return Path(spec.origin).parent / SELFTEST_RECORD
+    folder = _package_dir()
+    return folder / SELFTEST_RECORD if folder is not None else None
 
 
 def read_selftest() -> dict[str, Any] | None:
@@ -321,7 +314,8 @@ def kernels_report(cpu_features: tuple[str, ...]) -> dict[str, Any]:
             if isinstance(fast, dict):
                 plain = ("CPU", "CPU_Mapped")
                 fast_buffers = [b for b in fast.get("buffers", []) if b not in plain]
-    variant = cpu_variant()
+    scores = _variant_scores()  # each module opened once for the variant and the list
+    variant = _variant_in_use(scores)
     amx_cpu = "amx_tile" in cpu_features
     amx_state = (
         "none"
@@ -348,7 +342,7 @@ def kernels_report(cpu_features: tuple[str, ...]) -> dict[str, Any]:
         "variant_in_use": variant,  # None: a build with one CPU backend (-march=native)
         "amx_state": amx_state,  # none (no AMX), patched, off, stock
         "kernels_state": kernels_state,  # amx, repacked, plain, unknown
-        "variants_here": sorted(_variant_scores()),  # of a portable build: those this CPU runs
+        "variants_here": sorted(scores),  # of a portable build: those this CPU runs
         "amx": amx_text,
         "fast_kernels": kernels,
         "build": record,

@@ -557,7 +557,7 @@ class ModelRuntime:
             self._crashed, self._loaded = self._loaded, None
             raise WorkerCrashed(
                 f"The model worker stopped unexpectedly while {doing} "
-                f"({_describe_exit(code)}). Hearth is fine; load the model again to go on.",
+                f"({describe_exit(code)}). Hearth is fine; load the model again to go on.",
                 f"exit code {code}",
                 _signal_name(code),
             )
@@ -607,7 +607,8 @@ def _crash_advice(signal_name: str | None) -> str:
     )
 
 
-def _describe_exit(code: int | None) -> str:
+def describe_exit(code: int | None) -> str:
+    """How a worker process ended, in words: "SIGSEGV: a crash in native code"."""
     if code is None:
         return "no exit status"
     if code < 0:

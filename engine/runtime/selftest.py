@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import platform
-import signal
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ from typing import Any
 from engine import workers
 from engine.errors import HearthError
 from engine.llama_build import library_identity, selftest_record_path
+from engine.runtime.client import describe_exit
 
 QUESTION = "What is the capital of France?"
 EXPECTED = "Paris"
@@ -69,21 +69,6 @@ class SelfTest:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self) | {"summary": self.summary}
-
-
-def _signal_words(code: int) -> str:
-    try:
-        name = signal.Signals(-code).name
-    except ValueError:
-        return f"signal {-code}"
-    words = {
-        "SIGSEGV": "a crash in native code",
-        "SIGILL": "an instruction this processor does not have",
-        "SIGBUS": "a crash in native code",
-        "SIGABRT": "llama.cpp aborted",
-        "SIGKILL": "killed, possibly for lack of memory",
-    }
-    return f"{name}: {words[name]}" if name in words else name
 
 
 def _system_prompt() -> str | None:
@@ -152,7 +137,7 @@ def _perplexity(model_path: str, kernels: str) -> dict[str, Any] | str:
     except subprocess.TimeoutExpired:
         return f"did not finish in {CHECK_TIMEOUT_S:.0f} s"
     if done.returncode < 0:
-        return _signal_words(done.returncode)
+        return describe_exit(done.returncode)
     if done.returncode != 0:
         tail = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or [""]
         return f"exit code {done.returncode} ({tail[0][:200]})"
@@ -192,7 +177,7 @@ def check_kernels(model_path: str) -> Check:
 def cpu_facts() -> dict[str, Any]:
     from engine import hardware
 
-    model, physical, _logical, features = hardware._cpu()
+    model, physical, _logical, features = hardware.cpu()
     return {"model": model, "features": list(features), "physical": physical}
 
 
