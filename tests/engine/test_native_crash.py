@@ -42,16 +42,23 @@ def faulty(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 
 
 def test_plain_kernels_give_the_same_greedy_answer_as_the_fast_ones(bundled_gguf: Path) -> None:
-    answers = {}
+    answers, buffers = {}, {}
     for plain in (False, True):
         with new_runtime() as runtime:
             loaded = runtime.load(
                 LoadParams(str(bundled_gguf), context_length=512, plain_cpu_kernels=plain)
             )
             assert loaded.runtime["plain_cpu_kernels"] is plain
+            buffers[plain] = set(loaded.runtime["offload"]["devices"])
             answers[plain] = answer(list(runtime.stream_chat(request())))
-    assert "Paris" in answers[False]
-    assert answers[True] == answers[False]
+    assert "Paris" in answers[False] and "Paris" in answers[True]
+    if buffers[False] == buffers[True]:
+        # No AMX or repacked weights on this CPU for this model: the very same arithmetic.
+        assert answers[True] == answers[False]
+    else:
+        # AMX or repacked kernels round differently from the plain ones (the self-test holds
+        # them to 1 % perplexity): the same fact, not always the same greedy words.
+        assert buffers[True] <= {"CPU", "CPU_Mapped"}
 
 
 @pytest.mark.parametrize("signal_name", ["SIGSEGV", "SIGILL"])
