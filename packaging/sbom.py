@@ -6,7 +6,9 @@
 packages come from CycloneDX's own tool (cyclonedx-py environment: name, version, purl,
 licences, per-package metadata). Added here, because no package manager knows them:
 - the bundled chat model and embedder, as machine-learning-model components with the SHA-256
-  of the files actually shipped (hashed now, and compared with the sums the app checks);
+  of their weights (hashed now, and compared with the sums the app checks); the embedder ships
+  as the ONNX export the build made from those weights (`--embedder-export`: the file's own
+  SHA-256 is a property, hashed now and compared with the export's record);
 - llama.cpp as the native library inside llama-cpp-python, with how it was built (which CPU
   kernels, runtime dispatch or not, GPU offload), since that decides what runs on a customer's
   machine.
@@ -175,13 +177,36 @@ def keep_only(bom: dict[str, Any], names: set[str]) -> None:
     bom["dependencies"] = deps
 
 
-def build(python: str) -> dict[str, Any]:
+def shipped_export(components: list[dict[str, Any]], folder: Path) -> None:
+    """Name, on the embedder's component (the model whose weights the export was made from),
+    the ONNX export the bundle carries in their place."""
+    import hashlib
+
+    record = json.loads((folder / "hearth-export.json").read_text(encoding="utf-8"))
+    digest = hashlib.sha256((folder / "model.onnx").read_bytes()).hexdigest()
+    source = [
+        c
+        for c in components
+        if c["type"] == "machine-learning-model"
+        and c["hashes"][0]["content"] == record["source_sha256"]
+    ]
+    if digest != record["onnx_sha256"] or len(source) != 1:
+        raise SystemExit(f"sbom: the embedder export in {folder} does not match its record")
+    source[0]["properties"] += [
+        {"name": "hearth:shipped-as", "value": "onnx/model.onnx, exported at build time"},
+        {"name": "hearth:shipped-sha256", "value": digest},
+    ]
+
+
+def build(python: str, embedder_export: Path | None = None) -> dict[str, Any]:
     found = probe(python)
     bom = python_packages(python)
     bom["components"] = [c for c in bom.get("components", []) if c.get("name") != "hearth"]
     keep_only(bom, runtime_distributions(python))
     name_local_builds(bom["components"])
     extras = extra_components(found)
+    if embedder_export is not None:
+        shipped_export(extras, embedder_export)
     bom["components"] += extras
     root = bom.setdefault("metadata", {}).setdefault("component", {})
     root.update({"type": "application", "name": "hearth", "version": found["version"]})
@@ -205,10 +230,13 @@ def main() -> None:
         "--python", default=sys.executable, help="interpreter of the environment that was frozen"
     )
     parser.add_argument("-o", "--output", required=True, type=Path)
+    parser.add_argument(
+        "--embedder-export", type=Path, help="the folder of the embedder's shipped ONNX export"
+    )
     args = parser.parse_args()
     # Absolute, not resolved: a venv's python is a symlink that must stay inside the venv.
     python = str(Path(args.python).absolute()) if os.sep in args.python else args.python
-    bom = build(python)
+    bom = build(python, args.embedder_export)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(bom, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     print(f"{args.output}: {len(bom['components'])} components")

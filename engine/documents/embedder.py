@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from engine import models
+from engine.errors import BundledAssetMissing
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,8 @@ class Embedder(_WordPieces):
     Two backends compute the same vectors: torch in bfloat16 where the CPU has it natively
     (AVX512-BF16, AMX), else onnxruntime in float32 on a model exported here once
     (`onnx_export.py`: 1.4x torch's float32 speed, cosine > 0.9999 to it). Torch float32 is the
-    fallback when the export cannot be made. HEARTH_EMBED_DTYPE (float32 | bfloat16) forces
+    fallback when the export cannot be made. A release build ships the export and no torch: it
+    runs onnxruntime in float32 on every CPU. HEARTH_EMBED_DTYPE (float32 | bfloat16) forces
     torch in that type; HEARTH_EMBED_BACKEND (torch | onnxruntime) forces a backend."""
 
     def __init__(
@@ -118,13 +120,28 @@ class Embedder(_WordPieces):
             return self._session if self._session is not None else self._model
 
     def _load(self) -> None:
-        import torch
+        from engine.documents import onnx_export
+
+        backend = os.environ.get("HEARTH_EMBED_BACKEND", "").strip().lower()
+        torch_only = bool(os.environ.get("HEARTH_EMBED_DTYPE", "").strip()) or backend == "torch"
+        # A release build ships the export made at build time and no torch: onnxruntime alone.
+        shipped = onnx_export.shipped(self.folder, models.BUNDLED_EMBEDDER.sha256)
+        if shipped is not None and not torch_only:
+            self._session = onnx_export.session(shipped, self.threads)
+            self.dtype = "float32 (onnxruntime)"
+            log.info("embedder loaded: %s (onnxruntime, shipped export)", shipped)
+            return
+        try:
+            import torch
+        except ImportError:  # a frozen build whose export is missing or not of these weights
+            raise BundledAssetMissing(
+                "The document embedder cannot start: this build has no torch and no usable "
+                f"ONNX export in {self.folder / onnx_export.SHIPPED}. Reinstall Hearth."
+            ) from None
 
         if self.threads:
             torch.set_num_threads(self.threads)
         dtype = _fastest_cpu_dtype(torch)
-        backend = os.environ.get("HEARTH_EMBED_BACKEND", "").strip().lower()
-        torch_only = bool(os.environ.get("HEARTH_EMBED_DTYPE", "").strip()) or backend == "torch"
         if (dtype == torch.float32 and not torch_only) or backend == "onnxruntime":
             try:
                 self._session = self._onnx_session()

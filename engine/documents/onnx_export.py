@@ -6,6 +6,11 @@ the installed model with torch (the `onnx` package writes the file) into the cac
 by what it was made from, written to a temporary name and renamed when whole. Before a new file
 is used, it must give the same vectors as torch on a padded probe batch; if the export or that
 check fails, the caller keeps torch.
+
+A release build makes the export once, at build time (`python -m engine.documents.onnx_export
+OUT`), and ships it in the embedder's folder as `onnx/model.onnx` with `hearth-export.json`
+(what it was made from, its hash, the probe's cosine); the frozen app then runs the embedder on
+onnxruntime alone and carries no torch (`shipped`).
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ PROBE = [
 ]
 MIN_PROBE_COSINE = 0.9999
 _NAMES = ("input_ids", "attention_mask", "token_type_ids", "last_hidden_state")
+SHIPPED = "onnx"  # the folder, inside the embedder's own, that a release build ships it in
+RECORD = "hearth-export.json"
 
 
 def cached_path(folder: Path, cache: Path) -> Path:
@@ -58,12 +65,66 @@ def ensure(folder: Path, cache: Path) -> Path:
     target = cached_path(folder, cache)
     if target.exists():
         return target
+    cache.mkdir(parents=True, exist_ok=True)
+    _export(folder, target)
+    log.info("embedder exported to ONNX: %s", target)
+    return target
+
+
+def shipped(folder: Path, source_sha256: str) -> Path | None:
+    """The export a release build put in `folder` (`onnx/model.onnx`), if its record says it
+    was made from the weights whose hash is `source_sha256`; else None."""
+    path = folder / SHIPPED / "model.onnx"
+    record = shipped_record(folder)
+    if record is None:
+        return None
+    if not path.is_file() or record.get("source_sha256") != source_sha256:
+        log.warning("embedder: the shipped ONNX export is not of these weights; not used")
+        return None
+    return path
+
+
+def shipped_record(folder: Path) -> dict[str, Any] | None:
+    """What `write_shipped` recorded beside a shipped export, or None."""
+    try:
+        record = json.loads((folder / SHIPPED / RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def write_shipped(folder: Path, out: Path) -> dict[str, Any]:
+    """For a release build: export the model in `folder` to `out`/model.onnx (checked by the
+    same probe as `ensure`) and write `out`/hearth-export.json; returns the record."""
+    import torch
+
+    from engine import files
+
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / "model.onnx"
+    cosine = _export(folder, target)
+    target.chmod(0o644)  # made by mkstemp (0600): every user of an installed build reads it
+    record = {
+        "made_from": "model.safetensors",
+        "source_sha256": files.sha256_file(folder / "model.safetensors"),
+        "onnx_sha256": files.sha256_file(target),
+        "probe_cosine": round(cosine, 7),
+        "min_probe_cosine": MIN_PROBE_COSINE,
+        "torch": torch.__version__,
+        "export_version": EXPORT_VERSION,
+    }
+    (out / RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return record
+
+
+def _export(folder: Path, target: Path) -> float:
+    """Export the model in `folder` to `target` (written whole or not at all) and return the
+    lowest probe cosine against torch; raises when the export fails or disagrees."""
     import torch
     import transformers
     from transformers import AutoModel
 
     transformers.utils.logging.disable_progress_bar()  # no bars on stderr
-    cache.mkdir(parents=True, exist_ok=True)
     model = AutoModel.from_pretrained(
         str(folder),
         local_files_only=True,
@@ -88,7 +149,7 @@ def ensure(folder: Path, cache: Path) -> Path:
     ids = torch.tensor([[101, 2023, 2003, 102], [101, 2023, 2003, 102]])
     mask = torch.ones_like(ids)
     reference = _torch_vectors(folder, model)  # before the export, which leaves the model changed
-    fd, tmp = tempfile.mkstemp(prefix=target.name, suffix=".tmp", dir=cache)
+    fd, tmp = tempfile.mkstemp(prefix=target.name, suffix=".tmp", dir=target.parent)
     os.close(fd)
     try:
         # The tracer warns about every Python branch in transformers' code; the probe below is
@@ -111,8 +172,7 @@ def ensure(folder: Path, cache: Path) -> Path:
         os.replace(tmp, target)
     finally:
         Path(tmp).unlink(missing_ok=True)
-    log.info("embedder exported to ONNX: %s", target)
-    return target
+    return worst
 
 
 def mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -179,3 +239,25 @@ def _probe(path: str, folder: Path, reference: np.ndarray) -> float:
     and torch's `reference`."""
     hidden, mask = run_batch(session(path, None), _probe_ids(folder))
     return float((_unit(mean_pool(hidden, mask)) * reference).sum(1).min())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m engine.documents.onnx_export OUT`: the release build's export of the bundled
+    all-MiniLM-L6-v2 into OUT (model.onnx, hearth-export.json)."""
+    import argparse
+
+    from engine import models
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("out", type=Path)
+    args = parser.parse_args(argv)
+    record = write_shipped(models.BUNDLED_EMBEDDER.path(), args.out)
+    if record["source_sha256"] != models.BUNDLED_EMBEDDER.sha256:
+        print("the installed embedder's weights are not the ones Hearth ships", flush=True)
+        return 1
+    print(json.dumps(record, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -79,6 +79,10 @@ if [[ "$dispatch" != runtime* && $ALLOW_NATIVE = 0 ]]; then
 fi
 
 if [ $FREEZE = 1 ]; then
+    # The document embedder ships as its ONNX export, made here by the release venv's torch
+    # and checked against it; the frozen app carries no torch (hearth.spec).
+    rm -rf build/embedder-onnx
+    "$PY" -m engine.documents.onnx_export build/embedder-onnx
     "$PY" -m PyInstaller --noconfirm --clean --log-level WARN --distpath build/dist \
         --workpath build/pyinstaller packaging/hearth.spec
 fi
@@ -94,7 +98,8 @@ tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$EPOCH" -C build/d
 
 packaging/linux/make_deb.sh "$DIST" "$VERSION" "$OUT/hearth_${VERSION}_${DEBARCH}.deb"
 
-"$DEV" packaging/sbom.py --python "$PY" -o "$OUT/hearth-$VERSION.cdx.json"
+"$DEV" packaging/sbom.py --python "$PY" --embedder-export build/embedder-onnx \
+    -o "$OUT/hearth-$VERSION.cdx.json"
 if [ $AUDIT = 1 ]; then
     packaging/audit.sh "$PY" "$OUT"
     AUDITED=passed

@@ -48,6 +48,11 @@ step doctor "$APP/hearth" doctor --no-hash
 expect doctor "network guard: on"
 expect doctor "analytics or crash-reporting packages: none"
 expect doctor "^Machine policy:"
+# The embedder runs on the export shipped with the build; torch is not in the bundle.
+expect doctor "embedder: runs on onnxruntime, float32, on the ONNX export shipped"
+step doctor-hashes "$APP/hearth" doctor
+expect doctor-hashes "sha256 of onnx/model.onnx \(exported from model.safetensors\): [0-9a-f]{64}  \(matches"
+[ ! -e "$APP/_internal/torch" ] || fail doctor "torch is in the bundle"
 grep -E "CPU kernels|dispatch" "$WORK/doctor.out" || true
 if [ "${HEARTH_EXPECT_PORTABLE:-0}" = 1 ]; then
     expect doctor "runtime dispatch"

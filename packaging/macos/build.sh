@@ -33,6 +33,7 @@ VERSION=$("$PY" -c "import engine; print(engine.__version__)")
 "$PY" packaging/make_icons.py build/icons
 export HEARTH_ICON_DIR=$PWD/build/icons
 [ -n "$IDENTITY" ] && export HEARTH_CODESIGN_IDENTITY=$IDENTITY
+"$PY" -m engine.documents.onnx_export build/embedder-onnx   # shipped instead of torch
 "$PY" -m PyInstaller --noconfirm --clean --log-level WARN --distpath build/dist \
     --workpath build/pyinstaller packaging/hearth.spec
 APP=build/dist/Hearth.app

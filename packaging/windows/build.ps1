@@ -45,6 +45,7 @@ if (-not $dispatch.StartsWith("runtime")) { throw "llama.cpp is not a portable b
 
 Run $py packaging\make_icons.py build\icons
 $env:HEARTH_ICON_DIR = (Resolve-Path build\icons).Path
+Run $py -m engine.documents.onnx_export build\embedder-onnx   # shipped instead of torch
 Run $py -m PyInstaller --noconfirm --clean --log-level WARN --distpath build\dist `
     --workpath build\pyinstaller packaging\hearth.spec
 

@@ -103,8 +103,15 @@ def test_doctor_reports_kernels_devices_paths_and_hashes(hearth_home: Path) -> N
     assert any(d["type"] == "CPU" for d in report["llama_cpp"]["devices"])
     assert report["paths"]["data"].startswith(str(hearth_home))
     assert all(m["sha256_ok"] for m in report["bundled_models"])
+    # A checkout has torch and no shipped export (a release build has the opposite).
+    assert report["embedder"] == {
+        "shipped_export": None,
+        "torch": True,
+        "runs_on": report["embedder"]["runs_on"],
+    }
     human = run("doctor", "--no-hash")
     assert "CPU kernels:" in human.stdout and "Bundled models:" in human.stdout
+    assert "Document embedder: runs on torch in bfloat16 where the CPU" in human.stdout
 
 
 def test_chat_ctrl_c_stops_the_answer_not_the_program() -> None:

@@ -235,3 +235,124 @@ def test_torch_embeds_when_the_export_cannot_be_made(
     vectors = e.embed(MIXED[:2])
     assert e.dtype in ("float32", "bfloat16")
     assert vectors.shape == (2, 384)
+
+
+@pytest.fixture(scope="module")
+def release_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The embedder's folder as a release build ships it: the export made by the build's own
+    command (`python -m engine.documents.onnx_export`) in onnx/, and no model.safetensors."""
+    import shutil
+    import subprocess
+    import sys
+
+    source = bundled.EMBEDDER.path()
+    folder = tmp_path_factory.mktemp("release") / source.name
+    shutil.copytree(source, folder, ignore=shutil.ignore_patterns("model.safetensors"))
+    subprocess.run(
+        [sys.executable, "-m", "engine.documents.onnx_export", str(folder / "onnx")],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return folder
+
+
+_WITHOUT_TORCH = """
+import json, sys
+from pathlib import Path
+for name in ("torch", "transformers", "sentence_transformers", "onnx"):
+    sys.modules[name] = None  # `import torch` raises ImportError, as in the frozen app
+from engine.documents.embedder import Embedder
+e = Embedder()
+e.folder = Path(sys.argv[1])
+texts = json.loads(sys.argv[2])
+vectors = e.embed(texts)
+print(json.dumps({"dtype": e.dtype, "vectors": vectors.tolist()}))
+"""
+
+
+def _embed_without_torch(folder: Path, texts: list[str]) -> tuple[str, np.ndarray]:
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_TORCH, str(folder), json.dumps(texts)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    return out["dtype"], np.asarray(out["vectors"], dtype=np.float32)
+
+
+def test_a_release_embeds_with_the_shipped_export_and_no_torch(
+    release_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 33, item 7: the frozen app carries no torch. With torch, transformers and
+    sentence-transformers unimportable, the shipped export gives torch's float32 vectors."""
+    dtype, got = _embed_without_torch(release_folder, MIXED)
+    assert dtype == "float32 (onnxruntime)"
+    monkeypatch.setenv("HEARTH_EMBED_BACKEND", "torch")
+    monkeypatch.setenv("HEARTH_EMBED_DTYPE", "float32")
+    ref = Embedder().embed(MIXED)
+    assert got.shape == ref.shape
+    assert np.min(np.sum(got * ref, axis=1)) > 0.9999
+
+
+def test_a_shipped_export_of_other_weights_is_refused_with_a_sentence(
+    release_folder: Path, tmp_path: Path
+) -> None:
+    """An export whose record names other weights is never used: without torch the embedder
+    says what is wrong instead of computing vectors that do not match the collection's."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    from engine.documents import onnx_export
+
+    stale = tmp_path / release_folder.name
+    shutil.copytree(release_folder, stale)
+    record_path = stale / onnx_export.SHIPPED / onnx_export.RECORD
+    record = json.loads(record_path.read_text())
+    record["source_sha256"] = "0" * 64
+    record_path.write_text(json.dumps(record))
+    assert onnx_export.shipped(stale, bundled.EMBEDDER.sha256) is None
+    assert onnx_export.shipped(release_folder, bundled.EMBEDDER.sha256) is not None
+    done = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_TORCH, str(stale), '["a"]'],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode != 0
+    assert "cannot start: this build has no torch and no usable ONNX export" in done.stderr
+
+
+def test_doctor_checks_a_shipped_export_against_its_record_and_the_weights_hash(
+    release_folder: Path, tmp_path: Path
+) -> None:
+    import json
+    import shutil
+
+    from engine import diagnostics
+    from engine.documents import onnx_export
+
+    good = diagnostics._weights_check(bundled.EMBEDDER, release_folder)
+    assert good["sha256_ok"] is True
+    assert good["sha256_of"].startswith("onnx/model.onnx")
+    changed = tmp_path / release_folder.name
+    shutil.copytree(release_folder, changed)
+    with (changed / onnx_export.SHIPPED / "model.onnx").open("r+b") as fh:
+        fh.seek(1_000_000)
+        fh.write(b"\0\1\2\3")
+    assert diagnostics._weights_check(bundled.EMBEDDER, changed)["sha256_ok"] is False
+    record_path = changed / onnx_export.SHIPPED / onnx_export.RECORD
+    record = json.loads(record_path.read_text())
+    record["onnx_sha256"] = good["sha256"]
+    record["source_sha256"] = "f" * 64
+    record_path.write_text(json.dumps(record))
+    shutil.copy(release_folder / onnx_export.SHIPPED / "model.onnx", record_path.parent)
+    assert diagnostics._weights_check(bundled.EMBEDDER, changed)["sha256_ok"] is False

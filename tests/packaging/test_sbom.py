@@ -19,12 +19,22 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_sbom_validates_and_names_packages_models_and_llama_cpp(tmp_path: Path) -> None:
     out = tmp_path / "hearth.cdx.json"
+    export = tmp_path / "embedder-onnx"  # made as build.sh makes it
+    subprocess.run(
+        [sys.executable, "-m", "engine.documents.onnx_export", str(export)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+        cwd=ROOT,
+    )
     subprocess.run(
         [
             sys.executable,
             str(ROOT / "packaging" / "sbom.py"),
             "--python",
             sys.executable,
+            "--embedder-export",
+            str(export),
             "-o",
             str(out),
         ],
@@ -38,15 +48,11 @@ def test_sbom_validates_and_names_packages_models_and_llama_cpp(tmp_path: Path) 
     bom = json.loads(text)
     assert bom["metadata"]["component"]["name"] == "hearth"
     by_name = {c["name"].lower(): c for c in bom["components"]}
-    for package in (
-        "llama_cpp_python",
-        "torch",
-        "chromadb",
-        "pyside6_essentials",
-        "sentence-transformers",
-        "jinja2",
-    ):
+    for package in ("llama_cpp_python", "onnxruntime", "chromadb", "pyside6_essentials", "jinja2"):
         assert by_name[package]["purl"].startswith("pkg:pypi/"), package
+    # torch and friends export the embedder at build time; the app does not carry them.
+    for build_only in ("torch", "sentence-transformers", "transformers", "scipy", "onnx"):
+        assert build_only not in by_name and build_only.replace("-", "_") not in by_name
     # The dev venv holds test and build tools; the SBOM lists only what the app runs on.
     for tool in ("pytest", "mypy", "openai", "pyinstaller", "ruff", "pip-audit"):
         assert tool not in by_name and tool.replace("-", "_") not in by_name, tool
@@ -55,6 +61,11 @@ def test_sbom_validates_and_names_packages_models_and_llama_cpp(tmp_path: Path) 
     assert set(models) == {m.id for m in bundled.ALL}
     for m in bundled.ALL:
         assert models[m.id]["hashes"] == [{"alg": "SHA-256", "content": m.sha256}]
+    # The embedder ships as its export: the file's own hash, as the export recorded it.
+    props = {p["name"]: p["value"] for p in models[bundled.EMBEDDER.id]["properties"]}
+    record = json.loads((export / "hearth-export.json").read_text())
+    assert props["hearth:shipped-sha256"] == record["onnx_sha256"]
+    assert props["hearth:shipped-as"].startswith("onnx/model.onnx")
 
     llama = by_name["llama.cpp (ggml)"]
     props = {p["name"]: p["value"] for p in llama["properties"]}

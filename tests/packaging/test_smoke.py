@@ -15,7 +15,10 @@ ROOT = Path(__file__).resolve().parents[2]
 GOOD = r"""#!/bin/sh
 case "$1" in
   --version) echo "hearth 0.1.0" ;;
-  doctor) printf 'network guard: on\nanalytics or crash-reporting packages: none\nMachine policy:\n' ;;
+  doctor) printf 'network guard: on\nanalytics or crash-reporting packages: none\nMachine policy:\n'
+          if [ -n "$TORCH_EMBEDDER" ]; then echo "Document embedder: runs on torch in bfloat16 where the CPU computes it natively"
+          else echo "Document embedder: runs on onnxruntime, float32, on the ONNX export shipped with this build (no torch)"; fi
+          echo "    sha256 of onnx/model.onnx (exported from model.safetensors): $(printf '%064d' 7)  (matches the pinned hash)" ;;
   selftest) if [ -n "$BREAK_SELFTEST" ]; then echo "llama.cpp self-test FAILED: the kernels check: SIGILL" >&2; exit 1; fi
             echo "llama.cpp self-test passed: answered 'Paris.'" >&2; echo '{}' > "$3" ;;
   ask) case "$*" in *--docs*) echo "Odile [1] keeper.txt" ;; *) echo "Paris." ;; esac ;;
@@ -59,7 +62,7 @@ def test_every_step_passes_on_an_app_that_answers(tmp_path: Path) -> None:
     # download for HF_HUB_OFFLINE instead of the policy, as the real one does).
     result = smoke(tmp_path, HF_HUB_OFFLINE="1")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "smoke test passed: 13 steps offline" in result.stdout
+    assert "smoke test passed: 14 steps offline" in result.stdout
     assert "-- selftest-host" in result.stdout
     assert "-- policy-refusal" in result.stdout and "-- window:" in result.stdout
 
@@ -76,3 +79,12 @@ def test_a_build_whose_llama_cpp_fails_its_self_test_fails_the_smoke_test(tmp_pa
     assert result.returncode == 1
     assert "smoke test FAILED at step 'selftest-host'" in result.stderr
     assert "SIGILL" in result.stderr
+
+
+def test_a_build_whose_embedder_needs_torch_fails_the_smoke_test(tmp_path: Path) -> None:
+    """Issue 33: the release ships the embedder's ONNX export and no torch; a bundle whose
+    embedder would run on torch (the export left out) is refused at the doctor step."""
+    result = smoke(tmp_path, TORCH_EMBEDDER="1")
+    assert result.returncode == 1
+    assert "smoke test FAILED at step 'doctor'" in result.stderr
+    assert "runs on onnxruntime, float32, on the ONNX export shipped" in result.stderr
