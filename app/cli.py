@@ -448,6 +448,13 @@ def _print_cpu_kernels(cpu: dict[str, Any]) -> None:
         print(f"  llama.cpp source patched: {build['patch']} ({build.get('patch_answers')})")
     if build.get("cflags"):
         print(f"  llama.cpp compiled with {build['cflags']}")
+    crashed = cpu.get("fast_kernels_crashed")
+    if crashed:
+        print(
+            f"  fast kernels: OFF in the app since {crashed['when']} (they crashed with "
+            f"{crashed['signal']} in a first answer); delete {cpu['fast_kernels_memory']} to "
+            "try them again"
+        )
     test = k["selftest"]
     if test is None:
         print("  self-test: none recorded for this build (python -m engine.runtime.selftest)")

@@ -17,7 +17,7 @@ from engine import paths as paths_module
 from engine.chats import ChatStore, open_store
 from engine.paths import DataPaths
 from engine.policy import Policy
-from engine.runtime import ModelRuntime
+from engine.runtime import ModelRuntime, kernel_memory
 from engine.settings import Settings
 from engine.vault import EncryptionUnavailable
 
@@ -182,6 +182,8 @@ def build(verbose: bool = False, isolate_documents: bool = False) -> Services:
         admit=models.gate(settings, data_paths),
         remote=RemoteModels(settings),
         idle_unload_after_s=lambda: 60.0 * float(settings.get("inference.unload_after_minutes")),
+        # A crash of llama.cpp's fast kernels here is remembered for later starts.
+        kernel_memory=data_paths.data / kernel_memory.FILE_NAME,
     )
     log.info("model runtime ready (worker starts on first load)")
     return Services(data_paths, settings, runtime, machine_policy, isolate_documents)

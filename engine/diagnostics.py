@@ -11,6 +11,7 @@ from typing import Any
 from engine import __version__, files, llama_build, models, network
 from engine.errors import BundledAssetMissing
 from engine.paths import DataPaths
+from engine.runtime import kernel_memory
 
 _PACKAGES = (
     "llama-cpp-python",
@@ -131,6 +132,9 @@ def report(paths: DataPaths, with_hashes: bool = True, pol: Any = None) -> dict[
             "physical": psutil.cpu_count(logical=False),
             "model": hw.cpu_model,
             "llama_cpp": llama_build.kernels_report(hw.cpu_features),
+            # A crash of the fast kernels the app remembers (engine/runtime/kernel_memory.py).
+            "fast_kernels_crashed": kernel_memory.remembered(paths.data / kernel_memory.FILE_NAME),
+            "fast_kernels_memory": str(paths.data / kernel_memory.FILE_NAME),
         },
         "memory": {
             "total": psutil.virtual_memory().total,

@@ -266,13 +266,18 @@ def _variant_in_use(scores: dict[str, int]) -> str | None:
 SELFTEST_RECORD = "hearth-selftest.json"  # beside the installed llama_cpp
 
 
+def library_folder() -> Path | None:
+    """The folder of llama.cpp's shared libraries inside the installed llama_cpp, or None."""
+    folder = _package_dir()
+    return folder / "lib" if folder is not None else None
+
+
 def library_identity() -> dict[str, Any]:
     """Which llama.cpp build this is: its folder and the hash of its libraries, so a record
     is never taken for another build's."""
-    folder = _package_dir()
-    if folder is None:
+    lib = library_folder()
+    if lib is None:
         return {"path": None, "sha256": None}
-    lib = folder / "lib"
     digest = hashlib.sha256()
     for path in sorted(lib.glob("*")):
         if path.is_file() and not path.is_symlink():

@@ -25,7 +25,9 @@ with one exception: a crash in native code (SIGSEGV, SIGILL, SIGBUS) in the firs
 a load, before any text, is taken for llama.cpp's fast CPU kernels failing on this processor
 (its AMX kernel on Sapphire Rapids Xeons, llama.cpp issue #20824). The model is loaded again
 once on llama.cpp's plain kernels (`LoadParams.plain_cpu_kernels`), which this runtime keeps
-for every later load, and the same request is answered there; a second crash is final.
+for every later load, and the same request is answered there; a second crash is final. With
+`kernel_memory` (a file), the choice is also kept for later starts of the same llama.cpp
+build (kernel_memory.py), so the app does not crash once per start on such a processor.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from engine.errors import (
     SchemaRefused,
     WorkerCrashed,
 )
+from engine.runtime import kernel_memory as kernel_memory_mod
 from engine.runtime.events import Done, Event, GenerationStats, Notice, TextPiece
 from engine.runtime.params import ChatRequest, LoadParams, chat_request_to_dict
 
@@ -110,8 +113,10 @@ class ModelRuntime:
         load_timeout_s: float = 900.0,
         remote: RemoteAnswers | None = None,
         idle_unload_after_s: Callable[[], float] | None = None,
+        kernel_memory: Path | None = None,
     ) -> None:
         self._admit = admit
+        self._kernel_memory = kernel_memory
         self._remote = remote
         self._remote_stop = threading.Event()  # set by stop() during a remote answer
         self._idle_after = idle_unload_after_s
@@ -131,7 +136,9 @@ class ModelRuntime:
         self._active_id = 0
         self._stop_at: float | None = None
         # Set once llama.cpp's fast CPU kernels crashed here: every later load uses plain ones.
-        self.plain_cpu_kernels = False
+        self.plain_cpu_kernels = (
+            kernel_memory is not None and kernel_memory_mod.remembered(kernel_memory) is not None
+        )
         self._answers_since_load = 0
         self._crashed: LoadedModel | None = None  # the model a worker crash unloaded
 
@@ -316,6 +323,8 @@ class ModelRuntime:
                     crashed.name,
                 )
                 self.plain_cpu_kernels = True
+                if self._kernel_memory is not None:
+                    kernel_memory_mod.remember(self._kernel_memory, crash.signal_name)
                 yield Notice(
                     "llama.cpp's fast kernels crashed on this processor, so Hearth loaded the "
                     "model again on its plain ones: the same answers, more slowly."

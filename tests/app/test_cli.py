@@ -270,3 +270,15 @@ def test_the_window_names_missing_x11_libraries_instead_of_qts_plugin_error() ->
     assert missing_x11_libraries(desktop, "darwin", lambda _s: False) == []
     # this machine, as the test suite runs it, has them or runs offscreen
     assert missing_x11_libraries() == []
+
+
+def test_doctor_says_when_the_app_turned_the_fast_kernels_off(hearth_home: Path) -> None:
+    from engine import paths as paths_module
+    from engine.runtime import kernel_memory
+
+    memory = paths_module.resolve().data / kernel_memory.FILE_NAME
+    kernel_memory.remember(memory, "SIGSEGV")
+    result = run("doctor", "--no-hash")
+    assert result.returncode == 0, result.stderr
+    assert "fast kernels: OFF in the app since" in result.stdout
+    assert f"delete {memory} to try them again" in result.stdout

@@ -117,3 +117,36 @@ def test_a_worker_killed_for_memory_is_not_loaded_again_on_plain_kernels(
             list(runtime.stream_chat(request()))
         assert crash.value.signal_name == "SIGKILL" and "memory" in crash.value.user_message
         assert not runtime.plain_cpu_kernels
+
+
+def test_a_crash_of_the_fast_kernels_is_remembered_for_the_next_start(
+    bundled_gguf: Path, faulty: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The app passes a `kernel_memory` file (app/compose.py): after the crash, the next start
+    of the same llama.cpp build loads plain kernels first and answers with no crash and no
+    notice; a file of another build, or one that cannot be read, is not obeyed."""
+    import json
+
+    from engine.runtime import kernel_memory
+
+    memory = tmp_path / kernel_memory.FILE_NAME
+    faulty.setenv("HEARTH_TEST_LLAMA_FAULT", "SIGSEGV")
+    with new_runtime(kernel_memory=memory) as runtime:
+        assert not runtime.plain_cpu_kernels
+        runtime.load(LoadParams(str(bundled_gguf), context_length=512))
+        assert any(isinstance(e, Notice) for e in runtime.stream_chat(request()))
+    record = json.loads(memory.read_text())
+    assert record["signal"] == "SIGSEGV" and record["build"] == kernel_memory.build_key()
+
+    with new_runtime(kernel_memory=memory) as again:  # the next start
+        assert again.plain_cpu_kernels
+        loaded = again.load(LoadParams(str(bundled_gguf), context_length=512))
+        assert loaded.runtime["plain_cpu_kernels"]
+        events = list(again.stream_chat(request()))
+        assert not any(isinstance(e, Notice) for e in events)
+        assert "Paris" in answer(events)
+
+    memory.write_text(json.dumps(record | {"build": "another llama.cpp"}))
+    assert not new_runtime(kernel_memory=memory).plain_cpu_kernels
+    memory.write_text("{not json")
+    assert not new_runtime(kernel_memory=memory).plain_cpu_kernels
