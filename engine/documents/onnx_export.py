@@ -102,12 +102,13 @@ def write_shipped(folder: Path, out: Path) -> dict[str, Any]:
 
     out.mkdir(parents=True, exist_ok=True)
     target = out / "model.onnx"
-    cosine = _export(folder, target)
+    cosine = _export(folder, target, half_weights=True)
     target.chmod(0o644)  # made by mkstemp (0600): every user of an installed build reads it
     record = {
         "made_from": "model.safetensors",
         "source_sha256": files.sha256_file(folder / "model.safetensors"),
         "onnx_sha256": files.sha256_file(target),
+        "weights_stored_as": "float16, computed in float32",
         "probe_cosine": round(cosine, 7),
         "min_probe_cosine": MIN_PROBE_COSINE,
         "torch": torch.__version__,
@@ -117,9 +118,10 @@ def write_shipped(folder: Path, out: Path) -> dict[str, Any]:
     return record
 
 
-def _export(folder: Path, target: Path) -> float:
+def _export(folder: Path, target: Path, half_weights: bool = False) -> float:
     """Export the model in `folder` to `target` (written whole or not at all) and return the
-    lowest probe cosine against torch; raises when the export fails or disagrees."""
+    lowest probe cosine against torch; raises when the export fails or disagrees. With
+    `half_weights`, the weights are stored in float16 (`_store_weights_in_float16`)."""
     import torch
     import transformers
     from transformers import AutoModel
@@ -166,6 +168,8 @@ def _export(folder: Path, target: Path) -> float:
                 opset_version=17,
                 dynamo=False,
             )
+        if half_weights:
+            _store_weights_in_float16(tmp)
         worst = _probe(tmp, folder, reference)
         if worst < MIN_PROBE_COSINE:
             raise RuntimeError(f"the ONNX export disagrees with torch (cosine {worst:.6f})")
@@ -173,6 +177,36 @@ def _export(folder: Path, target: Path) -> float:
     finally:
         Path(tmp).unlink(missing_ok=True)
     return worst
+
+
+def _store_weights_in_float16(path: str | Path) -> None:
+    """Store the export's large float32 weights in float16, each read through a Cast back to
+    float32: the file halves (86 to 43 MB, the release's largest compressible part after the
+    chat model) and the arithmetic stays float32; onnxruntime folds the casts when the session
+    opens. Rounding the weights moved 562 passages' vectors by cosine > 0.999999 and kept every
+    top-5 (docs/documents.md); the probe checks the result like any export."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    casts = []
+    for weights in list(graph.initializer):
+        if weights.data_type != TensorProto.FLOAT or int(np.prod(weights.dims)) < 1024:
+            continue  # small tensors (biases, norms) stay float32: they save nothing
+        half = numpy_helper.from_array(
+            numpy_helper.to_array(weights).astype(np.float16), weights.name + "/float16"
+        )
+        graph.initializer.remove(weights)
+        graph.initializer.append(half)
+        casts.append(
+            helper.make_node(
+                "Cast", [half.name], [weights.name], to=TensorProto.FLOAT, name=half.name + "/cast"
+            )
+        )
+    for i, cast in enumerate(casts):
+        graph.node.insert(i, cast)  # before every use: the graph stays in topological order
+    onnx.save(model, str(path))
 
 
 def mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -291,7 +291,15 @@ def test_a_release_embeds_with_the_shipped_export_and_no_torch(
     release_folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Issue 33, item 7: the frozen app carries no torch. With torch, transformers and
-    sentence-transformers unimportable, the shipped export gives torch's float32 vectors."""
+    sentence-transformers unimportable, the shipped export (its weights stored in float16,
+    half the file) gives torch's float32 vectors."""
+    import json
+
+    from engine.documents import onnx_export
+
+    record = json.loads((release_folder / onnx_export.SHIPPED / onnx_export.RECORD).read_text())
+    assert record["weights_stored_as"] == "float16, computed in float32"
+    assert (release_folder / onnx_export.SHIPPED / "model.onnx").stat().st_size < 50_000_000
     dtype, got = _embed_without_torch(release_folder, MIXED)
     assert dtype == "float32 (onnxruntime)"
     monkeypatch.setenv("HEARTH_EMBED_BACKEND", "torch")
