@@ -131,7 +131,9 @@ def test_stop_while_generating_is_prompt_and_keeps_the_model(runtime: ModelRunti
             ended_at = time.perf_counter()
     assert done is not None and stopped_at is not None
     assert done.stats.stop_reason == "cancelled"
-    assert ended_at - stopped_at < 1.0  # generous; bench/ measures the real figure
+    # Far below the 4000 tokens it was asked for, even on a loaded machine; bench/ measures
+    # the real figure (a bound near it would fail when the machine is busy).
+    assert ended_at - stopped_at < 5.0
     assert runtime.worker_pid == pid  # a soft stop: same worker, model still loaded
     text, _, _ = collect(runtime.stream_chat(FRANCE))
     assert "Paris" in text
@@ -146,7 +148,7 @@ def test_stop_during_a_long_prompt_is_prompt(runtime: ModelRuntime) -> None:
     thread.join()
     assert done.stats.stop_reason == "cancelled"
     assert done.stats.generated_tokens == 0  # it really was stopped inside the prompt
-    assert ended_at - fired[0] < 1.0
+    assert ended_at - fired[0] < 5.0  # loose: a busy machine; bench/ has the real figure
     # The KV cache is consistent afterwards: a fresh question gets a right answer.
     text, _, _ = collect(runtime.stream_chat(FRANCE))
     assert "Paris" in text
@@ -180,7 +182,7 @@ def test_a_stuck_worker_is_stopped_hard_and_reloaded(bundled_gguf: Path) -> None
         rest = list(stream)
         stats = rest[-1].stats
         assert isinstance(rest[-1], Done) and stats.stop_reason == "cancelled"
-        assert time.perf_counter() - t0 < 2.0
+        assert time.perf_counter() - t0 < 10.0  # not waiting on the stopped process forever
         # The killed worker sent no stats: what was received is counted, not shown as 0.
         received = len(pieces) + sum(isinstance(e, TextPiece) for e in rest)
         assert stats.generated_tokens == received >= 20 and stats.tokens_per_s > 0
@@ -238,20 +240,24 @@ def test_an_unused_model_is_unloaded_and_the_next_request_loads_it_again(
 ) -> None:
     import psutil
 
-    limit = [1.0]
+    limit = [0.1]
     rt = new_runtime(idle_unload_after_s=lambda: limit[0])
     try:
         rt.load(LoadParams(str(bundled_gguf), context_length=2048))
         worker = rt.worker_pid
         assert worker is not None
-        # An answer longer than the limit is not cut: the model is in use all along.
+        # An answer that lasts longer than the limit is not cut: the model is in use all
+        # along. The reader pauses mid-answer for five limits, whatever the machine's speed.
         slow = ChatRequest(
             (ChatMessage("user", "Write a long story."),),
             SamplingParams(temperature=0.0, max_tokens=200),
         )
-        _, _, done = collect(rt.stream_chat(slow))
-        assert done.stats.total_s > 1.0 and done.stats.stop_reason in ("eos", "length")
-        assert rt.loaded is not None and rt.worker_pid == worker
+        stream = rt.stream_chat(slow)
+        first = next(e for e in stream if isinstance(e, TextPiece))
+        time.sleep(5 * limit[0])
+        assert rt.loaded is not None and rt.worker_pid == worker and first.text
+        done = [e for e in stream if isinstance(e, Done)][-1]
+        assert done.stats.stop_reason in ("eos", "length")
         deadline = time.monotonic() + 15
         while rt.loaded is not None and time.monotonic() < deadline:
             time.sleep(0.1)
