@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from filelock import FileLock, Timeout
 
 from engine import files
@@ -208,11 +209,27 @@ def _sync(
     reader = _Reader(todo, options)
     pending: list[tuple[_Read, list[NewChunk]]] = []
     i = -1
+
+    def storing(files_done: int) -> Iterator[IndexProgress]:
+        """Store `pending`, with progress for each slice of a long batch embedded."""
+        for embedded, total, path in _store_each(store, collection, embedder, pending, counts):
+            chunks = counts["chunks"] + embedded
+            yield IndexProgress(
+                "reading",
+                files_done,
+                len(todo),
+                chunks,
+                chunks / max(1e-6, time.monotonic() - t_read),
+                None,
+                path,
+                f"embedding: {embedded:,} of {total:,} passages",
+            )
+
     try:
         for item in reader:
             if isinstance(item, _Note):
                 if pending:  # the reader is in a long file: store what is ready meanwhile
-                    _store_each(store, collection, embedder, pending, counts)
+                    yield from storing(i + 1)
                     pending = []
                 yield IndexProgress(
                     "reading",
@@ -231,7 +248,7 @@ def _sync(
             if ready is not None:
                 pending.append(ready)
             if pending and (sum(len(c) for _, c in pending) >= EMBED_BATCH_CHUNKS or reader.idle()):
-                _store_each(store, collection, embedder, pending, counts)
+                yield from storing(i + 1)
                 pending = []
             elapsed = max(1e-6, time.monotonic() - t_read)
             rate = done_bytes / elapsed
@@ -246,7 +263,7 @@ def _sync(
                 item.found.path,
             )
         if pending:
-            _store_each(store, collection, embedder, pending, counts)
+            yield from storing(i + 1)
             pending = []
     finally:
         reader.close()
@@ -338,12 +355,13 @@ def _store_each(
     embedder: TextEmbedder,
     pending: list[tuple[_Read, list[NewChunk]]],
     counts: dict[str, int],
-) -> None:
+) -> Iterator[tuple[int, int, str]]:
     """Store a batch; when it fails for something in the data, store its files one by one so
     that only the file at fault fails (with the reason) and the others index. A full disk or a
-    database error is not the file's fault: it stops the sync, and nothing is half-written."""
+    database error is not the file's fault: it stops the sync, and nothing is half-written.
+    Yields (passages embedded, passages in the batch, file) as `_store_batch` does."""
     try:
-        _store_batch(store, collection, embedder, pending, counts)
+        yield from _store_batch(store, collection, embedder, pending, counts)
         return
     except (OSError, sqlite3.Error):
         raise
@@ -351,7 +369,7 @@ def _store_each(
         if len(pending) > 1:
             log.warning("a batch could not be indexed (%s); trying its files one by one", exc)
             for one in pending:
-                _store_each(store, collection, embedder, [one], counts)
+                yield from _store_each(store, collection, embedder, [one], counts)
             return
         item = pending[0][0]
         log.exception("indexing %s failed", item.found.path)
@@ -365,13 +383,24 @@ def _store_batch(
     embedder: TextEmbedder,
     pending: list[tuple[_Read, list[NewChunk]]],
     counts: dict[str, int],
-) -> None:
-    inputs = []
+) -> Iterator[tuple[int, int, str]]:
+    """Embed the batch's passages EMBED_BATCH_CHUNKS at a time, yielding (passages embedded,
+    passages in all, the file being embedded) after each slice when there is more than one (a
+    file of 20,000 passages shows progress and holds one slice's word pieces, issue 34), then
+    store each file whole: its passages and vectors replace the old ones in one step."""
+    inputs, owner = [], []
     for item, chunks in pending:
         for c in chunks:
             context = _context(item.found.path, c.heading)
             inputs.append(embedder.passage_input(context, c.text, c.tokens))
-    vectors = embedder.embed(inputs)
+            owner.append(item.found.path)
+    parts = []
+    for at in range(0, len(inputs), EMBED_BATCH_CHUNKS):
+        parts.append(embedder.embed(inputs[at : at + EMBED_BATCH_CHUNKS]))
+        done = min(len(inputs), at + EMBED_BATCH_CHUNKS)
+        if len(inputs) > EMBED_BATCH_CHUNKS:
+            yield done, len(inputs), owner[done - 1]
+    vectors = np.concatenate(parts) if parts else np.zeros((0, embedder.dimensions), np.float32)
     at = 0
     for item, chunks in pending:
         f, result = item.found, item.result

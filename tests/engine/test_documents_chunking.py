@@ -95,3 +95,34 @@ def test_lines_are_counted_from_one(embedder: Embedder) -> None:
     text = "first line\nsecond line\n\nfourth line has the answer"
     [chunk] = chunk_text(text, [], [], embedder.tokenizer, max_tokens=100, overlap=0)
     assert (chunk.line_start, chunk.line_end) == (1, 4)
+
+
+def test_a_single_line_longer_than_a_window_is_chunked_in_stretches(
+    embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 34: a 20 MB file that is one line was tokenized whole (2.5 GB resident). It is
+    now tokenized a stretch at a time; the chunks still cover every word, in order, each
+    fits the model, and the stretches are cut between words, never inside one."""
+    from engine.documents import chunking
+
+    monkeypatch.setattr(chunking, "WINDOW_CHARS", 5_000)  # the same code, small numbers
+    text = prose(600, seed=5)  # about 60,000 characters, one line
+    assert "\n" not in text and len(text) > 10 * chunking.WINDOW_CHARS
+    chunks = chunk_text(text, [], [], embedder.tokenizer, max_tokens=200, overlap=40)
+    stretches = list(chunking._windows(text, 0, len(text), chunking.WINDOW_CHARS))
+    assert len(stretches) > 10
+    for s0, s1 in stretches:
+        assert s1 - s0 <= chunking.WINDOW_CHARS
+        assert s1 == len(text) or text[s1 - 1] == " "  # cut after a space
+    covered = [False] * len(text)
+    for c in chunks:
+        assert c.text == text[c.char_start : c.char_end]
+        assert embedder.count_tokens(c.text) <= MAX_SEQ_TOKENS
+        assert c.line_start == c.line_end == 1
+        for i in range(c.char_start, c.char_end):
+            covered[i] = True
+    assert all(covered[i] for i, ch in enumerate(text) if not ch.isspace())
+    assert [c.char_start for c in chunks] == sorted(c.char_start for c in chunks)
+    # No stretch boundary inside a chunk.
+    cuts = {s1 for _, s1 in stretches[:-1]}
+    assert not any(c.char_start < cut < c.char_end for c in chunks for cut in cuts)

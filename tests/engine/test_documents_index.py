@@ -476,3 +476,46 @@ def test_a_second_writer_is_refused_while_one_indexes(tmp_path: Path, embedder: 
         next(other.sync("c"))
     first.close()
     assert run_sync(other, "c").indexed == 3
+
+
+def test_a_huge_single_line_file_indexes_with_progress_beside_small_ones(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    """Issue 34's hostile set, scaled down: a text file that is one long line (here about 480
+    passages' worth; the user's was 20 MB) beside 15 small files. Its passages are embedded a
+    slice at a time with progress between slices ("embedding: 384 of 496 passages"), not in
+    one silent call, and every file indexes; a sentence near its end is found in it."""
+    import random
+
+    from engine.documents import indexer
+
+    rng = random.Random(7)
+    words = "the ferry harbour tide granite lantern rope window stair oil wick brass".split()
+    body = " ".join(rng.choice(words) for _ in range(70_000))
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "one-line.txt").write_text(
+        body + " The quartermaster Ysolde Brennan relit the beacon in 1887. " + body[:5000],
+        encoding="utf-8",
+    )
+    for n in range(15):
+        (docs / f"note-{n:02}.txt").write_text(
+            f"Note {n}: the shed key number {n * 7 + 3} hangs by the door.\n", encoding="utf-8"
+        )
+    lib = library(tmp_path / "index", embedder)
+    lib.create("c", [str(docs)])
+    events = list(lib.sync("c"))
+    done = events[-1]
+    assert isinstance(done, IndexDone) and (done.indexed, done.failed) == (16, 0), done
+    slices = [
+        e
+        for e in events
+        if isinstance(e, IndexProgress) and (e.detail or "").startswith("embedding: ")
+    ]
+    big = next(r for r in lib.documents("c") if r.path.endswith("one-line.txt"))
+    assert big.chunk_count > 3 * indexer.EMBED_BATCH_CHUNKS
+    mine = [e for e in slices if (e.current or "").endswith("one-line.txt")]
+    assert len(mine) >= big.chunk_count // indexer.EMBED_BATCH_CHUNKS  # every slice
+    assert [e.chunks for e in mine] == sorted(e.chunks for e in mine)
+    hit = lib.search("c", "who relit the beacon").hits[0]
+    assert hit.path.endswith("one-line.txt") and "Ysolde Brennan" in hit.text
