@@ -490,7 +490,20 @@ def test_a_huge_single_line_file_indexes_with_progress_beside_small_ones(
     from engine.documents import indexer
 
     rng = random.Random(7)
-    words = "the ferry harbour tide granite lantern rope window stair oil wick brass".split()
+    words = [
+        "the",
+        "ferry",
+        "harbour",
+        "tide",
+        "granite",
+        "lantern",
+        "rope",
+        "window",
+        "stair",
+        "oil",
+        "wick",
+        "brass",
+    ]
     body = " ".join(rng.choice(words) for _ in range(70_000))
     docs = tmp_path / "docs"
     docs.mkdir()
