@@ -48,7 +48,9 @@ def main() -> None:
             "float32": onnx_export.ensure(folder, Path(tmp) / "cache"),
             "shipped": Path(tmp) / "shipped" / "model.onnx",
         }
-        record = onnx_export.write_shipped(folder, files["shipped"].parent)
+        record = onnx_export.write_shipped(
+            folder, files["shipped"].parent, models.BUNDLED_EMBEDDER.sha256
+        )
         sessions = {k: onnx_export.session(p, None) for k, p in files.items()}
         sizes = {k: round(p.stat().st_size / 1e6, 1) for k, p in files.items()}
         e = Embedder()

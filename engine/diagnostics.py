@@ -88,10 +88,10 @@ def _weights_check(model: Any, path: Path) -> dict[str, Any]:
     is checked against the hash its record holds, and the record against the weights' hash."""
     from engine.documents import onnx_export
 
-    weights = path / model.weights if path.is_dir() else path
+    weights = model.weights_path(path)
     record = onnx_export.shipped_record(path) if path.is_dir() else None
     if not weights.exists() and record is not None:
-        export = path / onnx_export.SHIPPED / "model.onnx"
+        export = onnx_export.shipped_file(path)
         digest = files.sha256_file(export) if export.is_file() else None
         return {
             "sha256": digest,
@@ -121,6 +121,7 @@ def report(paths: DataPaths, with_hashes: bool = True, pol: Any = None) -> dict[
 
     from engine import hardware
 
+    memory = paths.data / kernel_memory.FILE_NAME
     build = llama_build.build_info()
     hw = hardware.detect(build)
     return {
@@ -133,8 +134,8 @@ def report(paths: DataPaths, with_hashes: bool = True, pol: Any = None) -> dict[
             "model": hw.cpu_model,
             "llama_cpp": llama_build.kernels_report(hw.cpu_features),
             # A crash of the fast kernels the app remembers (engine/runtime/kernel_memory.py).
-            "fast_kernels_crashed": kernel_memory.remembered(paths.data / kernel_memory.FILE_NAME),
-            "fast_kernels_memory": str(paths.data / kernel_memory.FILE_NAME),
+            "fast_kernels_crashed": kernel_memory.remembered(memory),
+            "fast_kernels_memory": str(memory),
         },
         "memory": {
             "total": psutil.virtual_memory().total,

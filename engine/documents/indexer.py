@@ -210,9 +210,11 @@ def _sync(
     pending: list[tuple[_Read, list[NewChunk]]] = []
     i = -1
 
-    def storing(files_done: int) -> Iterator[IndexProgress]:
-        """Store `pending`, with progress for each slice of a long batch embedded."""
-        for embedded, total, path in _store_each(store, collection, embedder, pending, counts):
+    def storing(
+        batch: list[tuple[_Read, list[NewChunk]]], files_done: int
+    ) -> Iterator[IndexProgress]:
+        """Store `batch`, with progress for each slice of a long batch embedded."""
+        for embedded, total, path in _store_each(store, collection, embedder, batch, counts):
             chunks = counts["chunks"] + embedded
             yield IndexProgress(
                 "reading",
@@ -229,7 +231,7 @@ def _sync(
         for item in reader:
             if isinstance(item, _Note):
                 if pending:  # the reader is in a long file: store what is ready meanwhile
-                    yield from storing(i + 1)
+                    yield from storing(pending, i + 1)
                     pending = []
                 yield IndexProgress(
                     "reading",
@@ -248,7 +250,7 @@ def _sync(
             if ready is not None:
                 pending.append(ready)
             if pending and (sum(len(c) for _, c in pending) >= EMBED_BATCH_CHUNKS or reader.idle()):
-                yield from storing(i + 1)
+                yield from storing(pending, i + 1)
                 pending = []
             elapsed = max(1e-6, time.monotonic() - t_read)
             rate = done_bytes / elapsed
@@ -263,7 +265,7 @@ def _sync(
                 item.found.path,
             )
         if pending:
-            yield from storing(i + 1)
+            yield from storing(pending, i + 1)
             pending = []
     finally:
         reader.close()
@@ -400,7 +402,7 @@ def _store_batch(
         done = min(len(inputs), at + EMBED_BATCH_CHUNKS)
         if len(inputs) > EMBED_BATCH_CHUNKS:
             yield done, len(inputs), owner[done - 1]
-    vectors = np.concatenate(parts) if parts else np.zeros((0, embedder.dimensions), np.float32)
+    vectors = np.concatenate(parts)  # every pending file has a passage (`_handle`)
     at = 0
     for item, chunks in pending:
         f, result = item.found, item.result

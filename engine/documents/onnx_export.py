@@ -74,7 +74,7 @@ def ensure(folder: Path, cache: Path) -> Path:
 def shipped(folder: Path, source_sha256: str) -> Path | None:
     """The export a release build put in `folder` (`onnx/model.onnx`), if its record says it
     was made from the weights whose hash is `source_sha256`; else None."""
-    path = folder / SHIPPED / "model.onnx"
+    path = shipped_file(folder)
     record = shipped_record(folder)
     if record is None:
         return None
@@ -82,6 +82,11 @@ def shipped(folder: Path, source_sha256: str) -> Path | None:
         log.warning("embedder: the shipped ONNX export is not of these weights; not used")
         return None
     return path
+
+
+def shipped_file(folder: Path) -> Path:
+    """Where a release build puts the export in the embedder's `folder`."""
+    return folder / SHIPPED / "model.onnx"
 
 
 def shipped_record(folder: Path) -> dict[str, Any] | None:
@@ -93,20 +98,24 @@ def shipped_record(folder: Path) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
-def write_shipped(folder: Path, out: Path) -> dict[str, Any]:
+def write_shipped(folder: Path, out: Path, source_sha256: str) -> dict[str, Any]:
     """For a release build: export the model in `folder` to `out`/model.onnx (checked by the
-    same probe as `ensure`) and write `out`/hearth-export.json; returns the record."""
+    same probe as `ensure`) and write `out`/hearth-export.json; returns the record. Refuses,
+    before any work, weights whose hash is not `source_sha256` (the ones Hearth pins)."""
     import torch
 
     from engine import files
 
+    found = files.sha256_file(folder / "model.safetensors")
+    if found != source_sha256:
+        raise ValueError(f"{folder} holds other weights than Hearth ships ({found})")
     out.mkdir(parents=True, exist_ok=True)
     target = out / "model.onnx"
     cosine = _export(folder, target, half_weights=True)
     target.chmod(0o644)  # made by mkstemp (0600): every user of an installed build reads it
     record = {
         "made_from": "model.safetensors",
-        "source_sha256": files.sha256_file(folder / "model.safetensors"),
+        "source_sha256": found,
         "onnx_sha256": files.sha256_file(target),
         "weights_stored_as": "float16, computed in float32",
         "probe_cosine": round(cosine, 7),
@@ -286,10 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("out", type=Path)
     args = parser.parse_args(argv)
-    record = write_shipped(models.BUNDLED_EMBEDDER.path(), args.out)
-    if record["source_sha256"] != models.BUNDLED_EMBEDDER.sha256:
-        print("the installed embedder's weights are not the ones Hearth ships", flush=True)
-        return 1
+    embedder = models.BUNDLED_EMBEDDER
+    record = write_shipped(embedder.path(), args.out, embedder.sha256)
     print(json.dumps(record, indent=2))
     return 0
 

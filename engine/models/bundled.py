@@ -26,9 +26,10 @@ class BundledModel:
     license: str
     weights: str = "model.safetensors"  # a folder's weights file
 
-    def weights_path(self) -> Path:
-        """The file `sha256` is of: the model file, or the weights inside its folder."""
-        path = self.path()
+    def weights_path(self, path: Path | None = None) -> Path:
+        """The file `sha256` is of: the model file, or the weights inside its folder (`path`:
+        where the model is, if not where it is installed)."""
+        path = path or self.path()
         return path if path.is_file() else path / self.weights
 
     def path(self) -> Path:
